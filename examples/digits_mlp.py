@@ -1,0 +1,24 @@
+"""A torch MLP on scikit-learn's digits, as a Trellis function trial (epochs are the budget)."""
+
+from __future__ import annotations
+
+from examples import digits
+from search.trial import TrialContext
+
+
+def build(params: dict) -> digits.nn.Module:
+    return digits.mlp(
+        hidden=int(params.get("hidden", 64)),
+        layers=int(params.get("layers", 1)),
+        dropout=float(params.get("dropout", 0.0)),
+        activation=str(params.get("activation", "relu")),
+    )
+
+
+def train(ctx: TrialContext) -> dict[str, float]:
+    model = build(ctx.params)
+    state = ctx.load_checkpoint() if ctx.budget_start > 0 else None
+    model, opt, _ = digits.train(model, ctx.params, ctx.steps(), ctx.report, state=state)
+    ctx.save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": ctx.last_step})
+    x_val = digits.load_digits_split()[2].to(digits.device())
+    return {"n_params": digits.n_params(model), "latency_ms": digits.latency_ms(model, x_val)}

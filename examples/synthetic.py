@@ -1,0 +1,44 @@
+"""Fast synthetic trials for tests and benchmarks (no torch, milliseconds each)."""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+from search.trial import TrialContext
+
+
+def noop(ctx: TrialContext) -> float:
+    """Does nothing; returns a constant. Measures the engine's own overhead per trial."""
+    return 0.0
+
+
+def quadratic(ctx: TrialContext) -> dict[str, float]:
+    """A known optimum at x=0.3, y=-0.5 (value 0, minimise); each epoch halves the gap to it.
+
+    Categorical ``shape`` scales the loss ("bowl" is best) and the optional conditional ``z`` adds
+    its square, so the best configuration is known exactly.
+    """
+    p = ctx.params
+    scale = {"bowl": 1.0, "ridge": 2.0, "flat": 3.0}.get(str(p.get("shape", "bowl")), 1.0)
+    base = scale * ((p.get("x", 0.3) - 0.3) ** 2 + (p.get("y", -0.5) + 0.5) ** 2) + p.get("z", 0.0) ** 2
+    for epoch in ctx.steps():
+        loss = base + 2.0**-epoch
+        ctx.report(epoch, loss=loss, accuracy=math.exp(-loss))
+    return {"n_params": 10.0 * (1 + int(p.get("units", 1)))}
+
+
+def crashy(ctx: TrialContext) -> float:
+    """Raises for x > 0.5 after printing to stderr, so tests see FAILED runs with a stderr tail."""
+    x = float(ctx.params["x"])
+    ctx.report(1, loss=x)
+    if x > 0.5:
+        print(f"about to fail for x={x:.3f}", file=sys.stderr)
+        raise RuntimeError(f"synthetic failure for x={x:.3f}")
+    return {"loss": x}
+
+
+def hard_exit(ctx: TrialContext) -> float:
+    """Kills its own worker process: the runner must record FAILED and replace the worker."""
+    os._exit(3)

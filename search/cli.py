@@ -1,0 +1,140 @@
+"""``trellis`` command line: run searches, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from search.config import ConfigError, SearchConfig, load_config
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "configs"
+DEMO_CONFIGS = ("digits_mlp_random.yaml", "digits_mlp_tpe.yaml")
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    for name in ("alembic", "mlflow", "optuna", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _ui_hint(uri: str) -> str:
+    return f"mlflow ui --backend-store-uri {uri}" if uri.startswith(("sqlite", "postgresql", "mysql")) else uri
+
+
+def run_config(config: SearchConfig, quiet: bool = False) -> int:
+    from tqdm import tqdm
+
+    from search.runner import Progress, SearchRunner
+
+    bar = None if quiet else tqdm(total=config.termination.max_trials, desc=config.name, unit="trial", mininterval=0.5)
+
+    def on_progress(p: Progress) -> None:
+        if bar is None:
+            return
+        if bar.total is None and p.limit:
+            bar.total = p.limit
+        ended = p.completed + p.failed + p.killed
+        bar.n = ended
+        best = "-" if p.best_value is None else f"{p.best_value:.4g}"
+        bar.set_postfix_str(f"running={p.running} failed={p.failed} best={best}", refresh=False)
+        bar.update(0)  # redraws at most every mininterval
+
+    runner = SearchRunner(config, on_progress=on_progress)
+    try:
+        result = runner.run()
+    except KeyboardInterrupt:  # a second Ctrl-C while cleaning up
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    p = result.progress
+    print(f"search {result.search_id} {result.state} ({result.stop_reason}): {p.completed} completed, "
+          f"{p.failed} failed, {p.killed} killed")  # fmt: skip
+    if p.best_value is not None:
+        print(f"best {config.objective.metric} = {p.best_value:.6g} (trial {p.best_trial}): {result.best_params}")
+    print(f"MLflow: {result.tracking_uri}  experiment {config.tracking.experiment!r} (id {result.experiment_id})")
+    print(f"  browse: {_ui_hint(result.tracking_uri)}")
+    return 130 if result.state == "killed" else 0
+
+
+def cmd_search_run(args: argparse.Namespace) -> int:
+    overrides = {}
+    if args.tracking_uri:
+        overrides["tracking.uri"] = args.tracking_uri
+    if args.experiment:
+        overrides["tracking.experiment"] = args.experiment
+    if args.workers:
+        overrides["executor.workers"] = args.workers
+    if args.max_trials:
+        overrides["termination.max_trials"] = args.max_trials
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return run_config(config, quiet=args.quiet)
+
+
+def cmd_search_validate(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.config}: ok ({config.algorithm.name}, {len(config.space)} parameters)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Two small real searches on the digits MLP (random, then TPE) into the local store."""
+    for name in DEMO_CONFIGS:
+        overrides = {"tracking.uri": args.tracking_uri}
+        if args.max_trials:
+            overrides["termination.max_trials"] = args.max_trials
+        config = load_config(EXAMPLES / name, overrides)
+        print(f"==> {config.name}: {config.algorithm.name} search, {config.termination.max_trials} trials")
+        code = run_config(config, quiet=args.quiet)
+        if code:
+            return code
+    print(f"\nDone. See the searches with: {_ui_hint(args.tracking_uri)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trellis", description="Hyperparameter searches logged to MLflow.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    search = sub.add_parser("search", help="run and manage searches").add_subparsers(dest="action", required=True)
+    run = search.add_parser("run", help="run the search a config file describes")
+    run.add_argument("config", help="YAML or JSON search config")
+    run.add_argument("--tracking-uri", help="override tracking.uri")
+    run.add_argument("--experiment", help="override tracking.experiment")
+    run.add_argument("--workers", type=int, help="override executor.workers")
+    run.add_argument("--max-trials", type=int, help="override termination.max_trials")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_search_run)
+    validate = search.add_parser("validate", help="check a config file without running anything")
+    validate.add_argument("config")
+    validate.set_defaults(func=cmd_search_validate)
+
+    demo = sub.add_parser("demo", help="run two small real searches into the local MLflow store")
+    demo.add_argument("--tracking-uri", default="sqlite:///mlruns.db")
+    demo.add_argument("--max-trials", type=int, help="trials per search (default: the configs')")
+    demo.add_argument("--quiet", action="store_true")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_libraries()
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

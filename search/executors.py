@@ -1,0 +1,211 @@
+"""Executors run jobs somewhere and stream back what happens: reports and endings.
+
+The runner (single thread) owns all decisions and all MLflow writes; an executor only moves jobs out
+and events in. ``LocalExecutor`` keeps N long-lived worker processes (spawned once, so a trial costs a
+pipe message, not a process start). Each worker leads its own process group: Ctrl-C reaches only the
+runner, and killing a worker takes a script trial's children with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import socket
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from search.trial import TrialJob, TrialOutcome, run_job
+
+
+@dataclass(frozen=True)
+class Report:
+    key: str
+    step: int
+    metrics: dict[str, float]
+    at: float
+
+
+@dataclass(frozen=True)
+class Ended:
+    key: str
+    outcome: TrialOutcome
+    at: float
+
+
+Event = Report | Ended
+
+
+class Executor(ABC):
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def free_slots(self) -> int: ...
+
+    @abstractmethod
+    def submit(self, job: TrialJob) -> str:
+        """Start a job; returns the name of the worker that runs it."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[Event]: ...
+
+    @abstractmethod
+    def decide(self, key: str, decision: str) -> None:
+        """Answer a report of a job that waits for decisions."""
+
+    @abstractmethod
+    def kill(self, key: str) -> None:
+        """Stop a running job at once (its outcome is the runner's to record)."""
+
+    @abstractmethod
+    def shutdown(self) -> None: ...
+
+
+def _worker_main(conn: Connection, name: str) -> None:
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg[0] == "exit":
+            return
+        job: TrialJob = msg[1]
+
+        def reporter(step: int, metrics: dict[str, float], job: TrialJob = job) -> str:
+            conn.send(("report", job.key, step, metrics, time.time()))
+            if not job.wants_decisions:
+                return "continue"
+            reply = conn.recv()
+            return reply[2]
+
+        outcome = run_job(job, reporter)
+        conn.send(("ended", job.key, outcome, time.time()))
+
+
+class _Slot:
+    def __init__(self, ctx: Any, index: int) -> None:
+        self.index = index
+        self.name = f"{socket.gethostname()}:local-{index}"
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, self.name), daemon=True)
+        self.proc.start()
+        child.close()
+        self.key: str | None = None
+
+
+class LocalExecutor(Executor):
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
+        self._ctx = mp.get_context("spawn")
+        self._slots: list[_Slot] = []
+
+    def start(self) -> None:
+        self._slots = [_Slot(self._ctx, i) for i in range(self.workers)]
+
+    def free_slots(self) -> int:
+        return sum(1 for s in self._slots if s.key is None)
+
+    def submit(self, job: TrialJob) -> str:
+        slot = next(s for s in self._slots if s.key is None)
+        slot.key = job.key
+        slot.conn.send(("run", job))
+        return slot.name
+
+    def _slot_of(self, key: str) -> _Slot | None:
+        return next((s for s in self._slots if s.key == key), None)
+
+    def poll(self, timeout: float) -> list[Event]:
+        busy = [s for s in self._slots if s.key is not None]
+        if not busy:
+            time.sleep(min(timeout, 0.05))
+            return []
+        waitables: dict[Any, _Slot] = {}
+        for s in busy:
+            waitables[s.conn] = s
+            waitables[s.proc.sentinel] = s
+        events: list[Event] = []
+        for ready in wait(list(waitables), timeout):
+            slot = waitables[ready]
+            if slot.key is None:
+                continue
+            if ready is slot.conn:
+                events.extend(self._drain(slot))
+            elif not slot.proc.is_alive() and slot.key is not None:
+                events.extend(self._drain(slot))
+                if slot.key is not None:
+                    events.append(self._worker_died(slot))
+        return events
+
+    def _drain(self, slot: _Slot) -> list[Event]:
+        out: list[Event] = []
+        try:
+            while slot.key is not None and slot.conn.poll():
+                msg = slot.conn.recv()
+                if msg[0] == "report":
+                    out.append(Report(msg[1], msg[2], msg[3], msg[4]))
+                elif msg[0] == "ended":
+                    out.append(Ended(msg[1], msg[2], msg[3]))
+                    slot.key = None
+        except (EOFError, OSError):
+            if slot.key is not None:
+                out.append(self._worker_died(slot))
+        return out
+
+    def _worker_died(self, slot: _Slot) -> Ended:
+        key = slot.key
+        assert key is not None
+        slot.proc.join(timeout=1)
+        code = slot.proc.exitcode
+        self._replace(slot)
+        outcome = TrialOutcome("failed", error=f"worker process died (exit code {code})",
+                               tail=f"the worker running this trial exited with code {code}")  # fmt: skip
+        return Ended(key, outcome, time.time())
+
+    def _replace(self, slot: _Slot) -> None:
+        self._terminate(slot)
+        self._slots[slot.index] = _Slot(self._ctx, slot.index)
+
+    @staticmethod
+    def _terminate(slot: _Slot) -> None:
+        if slot.proc.is_alive():
+            try:
+                os.killpg(slot.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                slot.proc.kill()
+        slot.proc.join(timeout=5)
+        slot.conn.close()
+
+    def decide(self, key: str, decision: str) -> None:
+        slot = self._slot_of(key)
+        if slot is not None:
+            slot.conn.send(("decision", key, decision))
+
+    def kill(self, key: str) -> None:
+        slot = self._slot_of(key)
+        if slot is not None:
+            self._replace(slot)
+
+    def shutdown(self) -> None:
+        for slot in self._slots:
+            if slot.key is None and slot.proc.is_alive():
+                with contextlib.suppress(OSError):
+                    slot.conn.send(("exit",))
+        deadline = time.time() + 2
+        for slot in self._slots:
+            if slot.key is None:
+                slot.proc.join(timeout=max(0.0, deadline - time.time()))
+            self._terminate(slot)
+        self._slots = []
+
+
+def make_executor(kind: str, workers: int) -> Executor:
+    if kind == "local":
+        return LocalExecutor(workers)
+    raise ValueError(f"unknown executor {kind!r}")

@@ -1,0 +1,61 @@
+"""Schedulers: decide what runs next and what happens on each intermediate result.
+
+The runner asks ``next_job()`` whenever a worker is free. A job either starts a new trial (the
+sampler proposes its configuration) or continues an existing one from its checkpoint; it carries the
+budget to run to and the tags that explain why (bracket, rung, PBT parent, ...). On every intermediate
+report the runner asks ``on_report`` for a decision. This issue ships the FIFO scheduler (run every
+trial to the full budget); budgeted and population schedulers plug into the same three methods.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from search.config import Budget, Objective
+
+
+class Decision(StrEnum):
+    CONTINUE = "continue"
+    STOP = "stop"  # early-stopped: the trial ends here but stays resumable from its checkpoint
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What to run next. ``trial`` is None for a new trial, else the number of one to continue."""
+
+    budget_stop: int
+    budget_start: int = 0
+    trial: int | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Scheduler(ABC):
+    #: Whether workers must wait for a decision after each report (False saves a round trip).
+    needs_decisions: bool = False
+
+    def __init__(self, budget: Budget, objective: Objective) -> None:
+        self.budget = budget
+        self.objective = objective
+
+    @abstractmethod
+    def next_job(self) -> JobRequest | None:
+        """The next job to start, or None when nothing should start now."""
+
+    def on_report(self, trial: int, step: int, value: float | None) -> Decision:
+        return Decision.CONTINUE
+
+    def on_trial_end(self, trial: int, step: int, value: float | None, state: str) -> None:
+        """Called once a job ends (completed, early_stopped, failed, killed)."""
+
+
+class FIFOScheduler(Scheduler):
+    """Every trial runs to the maximum budget; the sampler decides everything else."""
+
+    def next_job(self) -> JobRequest:
+        return JobRequest(budget_stop=self.budget.max)
+
+
+def make_scheduler(algorithm: str, budget: Budget, objective: Objective) -> Scheduler:
+    return FIFOScheduler(budget, objective)

@@ -1,0 +1,280 @@
+"""What a trial sees, and how one job is run inside a worker.
+
+A function trial is ``def train(ctx: TrialContext) -> dict | float | None``: it reads ``ctx.params``,
+loops over ``ctx.steps()`` (budget units, e.g. epochs), calls ``ctx.report(step, metric=value, ...)``
+after each, and may return final metrics (model size, latency). A script trial is any program run as
+``python script.py CONFIG.json``: it reads the JSON file and prints one line per report,
+``TRELLIS {"step": 3, "val_accuracy": 0.91}`` (a line without ``step`` gives final metrics).
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib
+import importlib.metadata
+import io
+import json
+import math
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from search.config import TrialSpec
+
+REPORT_PREFIX = "TRELLIS "
+TAIL_LINES = 60
+ENTRY_POINT_GROUP = "trellis.trials"
+
+
+class TrialStopped(Exception):
+    """Raised by ``ctx.report`` when the scheduler stops the trial; the worker records it as such."""
+
+
+@dataclass(frozen=True)
+class TrialJob:
+    """Everything a worker needs to run one job; plain data so it crosses process boundaries."""
+
+    key: str  # unique per job: "<trial number>.<segment>"
+    number: int
+    params: dict[str, Any]
+    spec: TrialSpec
+    budget_start: int
+    budget_stop: int
+    resource: str
+    checkpoint_dir: str
+    objective: str
+    wants_decisions: bool = False
+    search_id: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class TrialOutcome:
+    """How a job ended, as the worker saw it."""
+
+    state: str  # completed | early_stopped | failed
+    metrics: dict[str, float] = field(default_factory=dict)
+    step: int = 0
+    error: str | None = None
+    tail: str | None = None
+
+
+Reporter = Callable[[int, dict[str, float]], str]
+
+
+class TrialContext:
+    """Handed to a function trial. ``report`` sends metrics to the runner and may stop the trial."""
+
+    def __init__(self, job: TrialJob, reporter: Reporter) -> None:
+        self.params = dict(job.params)
+        self.number = job.number
+        self.budget_start = job.budget_start
+        self.budget_stop = job.budget_stop
+        self.resource = job.resource
+        self.checkpoint_dir = Path(job.checkpoint_dir)
+        self.last_step = job.budget_start
+        self._reporter = reporter
+
+    def steps(self) -> Iterator[int]:
+        """Budget units still to run: budget_start + 1 ... budget_stop."""
+        return iter(range(self.budget_start + 1, self.budget_stop + 1))
+
+    def report(self, step: int, **metrics: float) -> None:
+        clean = {k: _as_float(v) for k, v in metrics.items()}
+        self.last_step = max(self.last_step, int(step))
+        if self._reporter(int(step), clean) == "stop":
+            raise TrialStopped(f"stopped by the scheduler at step {step}")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.checkpoint_dir / "checkpoint.pt"
+
+    def save_checkpoint(self, state: dict[str, Any]) -> Path:
+        """Save ``state`` (with torch if it is importable, else pickle) so the trial can resume."""
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        try:
+            import torch
+
+            torch.save(state, tmp)
+        except ImportError:
+            with open(tmp, "wb") as fh:
+                pickle.dump(state, fh)
+        os.replace(tmp, self.checkpoint_path)
+        return self.checkpoint_path
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        if not self.checkpoint_path.exists():
+            return None
+        try:
+            import torch
+
+            return torch.load(self.checkpoint_path, weights_only=False)
+        except ImportError:
+            with open(self.checkpoint_path, "rb") as fh:
+                return pickle.load(fh)
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def resolve_function(spec: TrialSpec) -> Callable[[TrialContext], Any]:
+    """Import the trial function named by ``module:function`` or a registered entry point."""
+    if spec.entry_point:
+        matches = importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=spec.entry_point)
+        if not matches:
+            known = sorted(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+            raise LookupError(f"no trial entry point {spec.entry_point!r} (registered: {', '.join(known)})")
+        return next(iter(matches)).load()
+    assert spec.function
+    module_name, func_name = spec.function.split(":")
+    for extra in (spec.workdir, os.getcwd()):
+        if extra and extra not in sys.path:
+            sys.path.insert(0, extra)
+    module = importlib.import_module(module_name)
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise LookupError(f"{spec.function}: {module_name} has no callable {func_name!r}")
+    return func
+
+
+def _tail(text: str, lines: int = TAIL_LINES) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def run_function_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
+    ctx = TrialContext(job, reporter)
+    captured = io.StringIO()
+    try:
+        func = resolve_function(job.spec)
+        with redirect_stderr(_Tee(captured, sys.stderr)), redirect_stdout(_Tee(captured, sys.stdout)):
+            result = func(ctx)
+    except TrialStopped:
+        return TrialOutcome("early_stopped", step=ctx.last_step)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # any crash of user code, sys.exit included, is a FAILED trial
+        tb = traceback.format_exc()
+        return TrialOutcome(
+            "failed",
+            step=ctx.last_step,
+            error=f"{type(exc).__name__}: {exc}"[:500],
+            tail=_tail(captured.getvalue() + "\n" + tb),
+        )
+    metrics: dict[str, float] = {}
+    if isinstance(result, dict):
+        metrics = {k: _as_float(v) for k, v in result.items()}
+    elif isinstance(result, int | float) and not isinstance(result, bool):
+        metrics = {job.objective: float(result)}
+    return TrialOutcome("completed", metrics=metrics, step=max(ctx.last_step, job.budget_stop if metrics else 0))
+
+
+class _Tee(io.TextIOBase):
+    """Write to a capture buffer and pass through, so users still see their trial's prints."""
+
+    def __init__(self, capture: io.StringIO, passthrough: Any) -> None:
+        self._capture, self._through = capture, passthrough
+
+    def write(self, s: str) -> int:
+        self._capture.write(s)
+        if self._capture.tell() > 200_000:  # keep memory bounded: only the tail matters
+            keep = self._capture.getvalue()[-50_000:]
+            self._capture.seek(0)
+            self._capture.truncate()
+            self._capture.write(keep)
+        return len(s)
+
+    def flush(self) -> None:
+        pass
+
+
+def script_config(job: TrialJob) -> dict[str, Any]:
+    """The JSON a script trial reads: its parameters plus where it stands in the search."""
+    return {
+        "params": job.params,
+        "trial": job.number,
+        "search_id": job.search_id,
+        "budget": {"resource": job.resource, "start": job.budget_start, "stop": job.budget_stop},
+        "checkpoint_dir": job.checkpoint_dir,
+        "objective": job.objective,
+        "report_format": REPORT_PREFIX + '{"step": N, "<metric>": value, ...}',
+    }
+
+
+def run_script_job(job: TrialJob, reporter: Reporter, on_start: Callable[[int], None] | None = None) -> TrialOutcome:
+    """Run a script trial unmodified: JSON config in, report lines out, stderr tail kept."""
+    spec = job.spec
+    assert spec.script
+    workdir = Path(spec.workdir or os.getcwd())
+    ckpt = Path(job.checkpoint_dir)
+    ckpt.mkdir(parents=True, exist_ok=True)
+    config_path = ckpt / f"config-{job.key}.json"
+    config_path.write_text(json.dumps(script_config(job), indent=1, default=str))
+    cmd = [spec.python or sys.executable, str(spec.script), str(config_path), *spec.args]
+    env = {**os.environ, "TRELLIS_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1"}
+    try:
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+        )
+    except OSError as exc:
+        return TrialOutcome("failed", error=f"cannot start {cmd[0]}: {exc}", tail=str(exc))
+    if on_start:
+        on_start(proc.pid)
+    stderr_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    reader = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    stdout_tail: collections.deque[str] = collections.deque(maxlen=20)
+    last_step, final, stopped = job.budget_start, {}, False
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if not line.startswith(REPORT_PREFIX):
+            stdout_tail.append(line)
+            continue
+        try:
+            payload = json.loads(line[len(REPORT_PREFIX) :])
+            if not isinstance(payload, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            stdout_tail.append(f"[trellis] unreadable report line: {line}")
+            continue
+        step = payload.pop("step", None)
+        values = {k: _as_float(v) for k, v in payload.items()}
+        if step is None:
+            final.update(values)
+            continue
+        last_step = max(last_step, int(step))
+        if reporter(int(step), values) == "stop":
+            stopped = True
+            proc.send_signal(signal.SIGTERM)
+            break
+    code = proc.wait()
+    reader.join(timeout=2)
+    if stopped:
+        return TrialOutcome("early_stopped", step=last_step)
+    if code != 0:
+        tail = "".join(stderr_tail) or "".join(stdout_tail)
+        return TrialOutcome("failed", step=last_step, error=f"script exited with code {code}", tail=_tail(tail))
+    return TrialOutcome("completed", metrics=final, step=last_step)
+
+
+def run_job(job: TrialJob, reporter: Reporter, on_start: Callable[[int], None] | None = None) -> TrialOutcome:
+    if job.spec.mode == "script":
+        return run_script_job(job, reporter, on_start)
+    return run_function_job(job, reporter)
+
+
+def job_to_dict(job: TrialJob) -> dict[str, Any]:
+    return asdict(job)

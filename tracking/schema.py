@@ -1,0 +1,80 @@
+"""Names of everything Trellis writes to MLflow. ``docs/mlflow-schema.md`` explains each one.
+
+Every view in the app must be computable from MLflow alone, so these names are a public contract:
+add, never rename.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+SCHEMA_VERSION = "1"
+
+# MLflow's own tags that Trellis sets.
+MLFLOW_PARENT_RUN = "mlflow.parentRunId"
+MLFLOW_RUN_NAME = "mlflow.runName"
+MLFLOW_SOURCE_NAME = "mlflow.source.name"
+
+PREFIX = "trellis."
+# Both kinds of run.
+TYPE = "trellis.type"  # "search" | "trial"
+SEARCH_ID = "trellis.search_id"  # the search (parent) run's id
+SCHEMA = "trellis.schema"
+ALGORITHM = "trellis.algorithm"
+OBJECTIVE = "trellis.objective"  # metric name
+DIRECTION = "trellis.direction"  # "max" | "min"
+
+# Search (parent) runs.
+SEARCH_NAME = "trellis.search_name"
+SEARCH_STATE = "trellis.state"  # running | completed | killed | failed
+SEARCH_STOP_REASON = "trellis.stop_reason"  # max_trials | max_time | threshold | exhausted | interrupted
+RELAUNCHED_FROM = "trellis.relaunched_from"  # search id this search was relaunched from
+CONFIG_ARTIFACT = "trellis/search_config.yaml"
+CONFIG_JSON = "trellis.config"  # the normalised config as JSON (when short enough for a tag)
+BEST_METRIC_PREFIX = "best_"  # parent metric best_<objective>, step = number of ended trials
+N_TRIALS = "trellis.n_trials"
+N_COMPLETED = "trellis.n_completed"
+N_FAILED = "trellis.n_failed"
+
+# Trial (child) runs.
+TRIAL_NUMBER = "trellis.trial"  # sampling order, 0-based
+BUDGET_RESOURCE = "trellis.budget.resource"  # e.g. epochs; metric steps are in this unit
+BUDGET_MAX = "trellis.budget.max"
+BUDGET_REACHED = "trellis.budget.reached"
+END_REASON = "trellis.end_reason"
+ERROR = "trellis.error"  # one-line reason of a failure or kill
+STDERR_ARTIFACT = "trellis/stderr_tail.txt"
+WORKER = "trellis.worker"
+QUEUED_AT = "trellis.time.queued"  # unix seconds
+STARTED_AT = "trellis.time.started"
+ENDED_AT = "trellis.time.ended"
+DURATION = "trellis.time.duration_s"
+CHECKPOINT = "trellis.checkpoint"
+
+# Reserved for budgeted and population algorithms (written by them, read by the views).
+BRACKET = "trellis.bracket"
+RUNG = "trellis.rung"
+STOPPED_AT_RUNG = "trellis.stopped_at_rung"
+PBT_PARENT = "trellis.pbt.parent_trial"
+PBT_GENERATION = "trellis.pbt.generation"
+RESUMED_FROM = "trellis.resumed_from"
+
+
+class EndReason(StrEnum):
+    COMPLETED = "completed"
+    FAILED = "failed"
+    KILLED = "killed"
+    EARLY_STOPPED = "early_stopped"
+    PRUNED = "pruned"
+    RESUMED = "resumed"
+
+
+# MLflow run status for each way a trial ends.
+STATUS_FOR_REASON = {
+    EndReason.COMPLETED: "FINISHED",
+    EndReason.EARLY_STOPPED: "FINISHED",
+    EndReason.PRUNED: "FINISHED",
+    EndReason.RESUMED: "FINISHED",
+    EndReason.FAILED: "FAILED",
+    EndReason.KILLED: "KILLED",
+}
