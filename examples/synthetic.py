@@ -42,3 +42,13 @@ def crashy(ctx: TrialContext) -> float:
 def hard_exit(ctx: TrialContext) -> float:
     """Kills its own worker process: the runner must record FAILED and replace the worker."""
     os._exit(3)
+
+
+def slow(ctx: TrialContext) -> dict[str, float]:
+    """Sleeps ``seconds`` per epoch (default 0.2): for interruption, timeout and max-time tests."""
+    import time
+
+    for epoch in ctx.steps():
+        time.sleep(float(ctx.params.get("seconds", 0.2)))
+        ctx.report(epoch, loss=float(ctx.params.get("x", 0.0)) + 1.0 / epoch)
+    return {}

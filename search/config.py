@@ -166,6 +166,10 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     raw.setdefault("name", path.stem)
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
+    trial = raw.get("trial")
+    # A relative script path is relative to the config file, wherever the command is run from.
+    if isinstance(trial, dict) and isinstance(trial.get("script"), str) and not Path(trial["script"]).is_absolute():
+        trial["script"] = str((path.parent / trial["script"]).resolve())
     return parse_config(raw, source=str(path.resolve()))
 
 
@@ -229,8 +233,12 @@ TOP_KEYS = {
 }  # fmt: skip
 
 
-def parse_config(raw: Mapping[str, Any], source: str | None = None) -> SearchConfig:
-    """Validate a config mapping; raise ConfigError listing every problem found."""
+def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target: bool = True) -> SearchConfig:
+    """Validate a config mapping; raise ConfigError listing every problem found.
+
+    With ``check_target`` the trial's script must exist and its module or entry point be findable,
+    so a typo is refused before a search run is created.
+    """
     problems = _Problems()
     for unknown in sorted(set(raw) - TOP_KEYS):
         problems.add(unknown, f"unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
@@ -309,6 +317,8 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None) -> SearchCon
         if size > MAX_GRID:
             problems.add("algorithm.points", f"the grid would have {size} points (limit {MAX_GRID})")
 
+    if not problems.items and check_target:
+        _check_trial_target(trial, problems)
     if problems.items:
         raise ConfigError(problems.items)
     assert space is not None
@@ -481,3 +491,31 @@ def _parse_space(raw: Any, problems: _Problems) -> SearchSpace | None:
     except SpaceError as exc:
         problems.add(exc.path, exc.reason)
         return None
+
+
+def _check_trial_target(spec: TrialSpec, problems: _Problems) -> None:
+    import importlib.metadata
+    import importlib.util
+    import os
+    import sys
+
+    if spec.script:
+        if not Path(spec.script).is_file():
+            problems.add("trial.script", f"no such file: {spec.script}")
+        return
+    if spec.entry_point:
+        names = {ep.name for ep in importlib.metadata.entry_points(group="trellis.trials")}
+        if spec.entry_point not in names:
+            problems.add("trial.entry_point", f"{spec.entry_point!r} is not registered (known: {', '.join(sorted(names))})")
+        return
+    assert spec.function
+    module = spec.function.split(":")[0]
+    for extra in (spec.workdir, os.getcwd()):
+        if extra and extra not in sys.path:
+            sys.path.insert(0, extra)
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        problems.add("trial.function", f"cannot find module {module!r} (is it installed or in the working directory?)")

@@ -1,0 +1,66 @@
+"""Shared fixtures: every test gets its own SQLite MLflow store and working directory."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from search.config import SearchConfig, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BASE: dict[str, Any] = {
+    "name": "t",
+    "objective": {"metric": "loss", "direction": "min"},
+    "space": {
+        "x": {"type": "float", "low": -1.0, "high": 1.0},
+        "y": {"type": "float", "low": -1.0, "high": 1.0},
+        "shape": {"type": "categorical", "choices": ["bowl", "ridge", "flat"]},
+    },
+    "algorithm": {"name": "random", "seed": 0},
+    "budget": {"resource": "epochs", "min": 1, "max": 3},
+    "termination": {"max_trials": 6},
+    "executor": {"kind": "local", "workers": 2},
+    "trial": {"function": "examples.synthetic:quadratic"},
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh SQLite MLflow store; the test runs inside tmp_path (checkpoints land there)."""
+    monkeypatch.chdir(tmp_path)
+    return f"sqlite:///{tmp_path / 'mlruns.db'}"
+
+
+@pytest.fixture
+def make_config(store: str):
+    def make(**changes: Any) -> SearchConfig:
+        raw = copy.deepcopy(BASE)
+        for key, value in changes.items():
+            node = raw
+            *parents, last = key.split("__")
+            for p in parents:
+                node = node.setdefault(p, {})
+            node[last] = value
+        raw.setdefault("tracking", {})
+        raw["tracking"].setdefault("uri", store)
+        return parse_config(raw)
+
+    return make
+
+
+@pytest.fixture
+def client(store: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=store)
+
+
+def child_runs(client: MlflowClient, search_id: str) -> list:
+    run = client.get_run(search_id)
+    runs = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{search_id}'", max_results=10000
+    )
+    return sorted(runs, key=lambda r: int(r.data.tags["trellis.trial"]))
