@@ -52,3 +52,12 @@ def slow(ctx: TrialContext) -> dict[str, float]:
         time.sleep(float(ctx.params.get("seconds", 0.2)))
         ctx.report(epoch, loss=float(ctx.params.get("x", 0.0)) + 1.0 / epoch)
     return {}
+
+
+def odd_values(ctx: TrialContext) -> dict[str, float]:
+    """Reports NaN, infinities and a repeated step: MLflow's edge cases for the writers to agree on."""
+    x = float(ctx.params.get("x", 0.0))
+    for epoch in ctx.steps():
+        ctx.report(epoch, loss=x * epoch, weird=math.nan if epoch % 2 else math.inf, neg=-math.inf)
+    ctx.report(ctx.budget_stop, loss=x * ctx.budget_stop)  # the same step twice
+    return {"n_params": 7.0}

@@ -506,7 +506,9 @@ def _check_trial_target(spec: TrialSpec, problems: _Problems) -> None:
     if spec.entry_point:
         names = {ep.name for ep in importlib.metadata.entry_points(group="trellis.trials")}
         if spec.entry_point not in names:
-            problems.add("trial.entry_point", f"{spec.entry_point!r} is not registered (known: {', '.join(sorted(names))})")
+            problems.add(
+                "trial.entry_point", f"{spec.entry_point!r} is not registered (known: {', '.join(sorted(names))})"
+            )
         return
     assert spec.function
     module = spec.function.split(":")[0]

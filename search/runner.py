@@ -83,6 +83,7 @@ class SearchRunner:
         checkpoint_root: str | Path | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         flush_interval: float = 1.0,
+        prefer_sql: bool = True,
     ) -> None:
         self.config = config
         self.executor = executor or make_executor(config.executor.kind, config.executor.workers)
@@ -92,7 +93,7 @@ class SearchRunner:
         self.on_progress = on_progress
         self.client = MlflowClient(tracking_uri=config.tracking.uri)
         experiment_id = ensure_experiment(self.client, config.tracking.experiment, config.tracking.artifact_location)
-        self.recorder = SearchRecorder(self.client, experiment_id, flush_interval=flush_interval)
+        self.recorder = SearchRecorder(self.client, experiment_id, flush_interval=flush_interval, prefer_sql=prefer_sql)
         self.experiment_id = experiment_id
         self.progress = Progress(limit=config.termination.max_trials or self.sampler.size())
         self.trials: dict[int, TrialRecord] = {}

@@ -1,12 +1,13 @@
 """What a search leaves in MLflow, read back through MlflowClient on a real SQLite store."""
 
 import json
+from pathlib import Path
 
 import yaml
 
 from search.runner import run_search
-from tracking import schema
 from tests.conftest import child_runs
+from tracking import schema
 
 
 def test_parent_and_nested_trials_with_params_metric_steps_and_tags(make_config, client, tmp_path):
@@ -22,7 +23,7 @@ def test_parent_and_nested_trials_with_params_metric_steps_and_tags(make_config,
     assert parent.info.status == "FINISHED"
     assert json.loads(tags[schema.CONFIG_JSON])["space"]["shape"]["choices"] == ["bowl", "ridge", "flat"]
     artifact = client.download_artifacts(result.search_id, schema.CONFIG_ARTIFACT, str(tmp_path))
-    assert yaml.safe_load(open(artifact))["termination"]["max_trials"] == 7
+    assert yaml.safe_load(Path(artifact).read_text())["termination"]["max_trials"] == 7
 
     trials = child_runs(client, result.search_id)
     assert [int(r.data.tags[schema.TRIAL_NUMBER]) for r in trials] == list(range(7))

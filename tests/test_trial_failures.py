@@ -11,8 +11,8 @@ import yaml
 from mlflow import MlflowClient
 
 from search.runner import run_search
-from tracking import schema
 from tests.conftest import BASE, ROOT, child_runs
+from tracking import schema
 
 
 def _tail(client, run, tmp_path) -> str:

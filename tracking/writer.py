@@ -1,9 +1,9 @@
 """Write a search into MLflow: a parent run per search, a nested child run per trial.
 
-All writes go through ``MlflowClient`` batch calls: a trial costs ``create_run`` (tags at creation),
-one ``log_batch`` per flush of intermediate metrics, and a final ``log_batch`` + ``set_terminated``.
-Intermediate metrics are buffered and flushed at most every ``flush_interval`` seconds, so a fast
-trial's many reports cost one call, while a slow trial's curve still shows up live.
+Changes are collected per run and written at most every ``flush_interval`` seconds (and at the end)
+by a writer from ``tracking.store``: one transaction for all pending runs on a database store, batch
+calls through ``MlflowClient`` elsewhere. A slow trial's curve still shows up live; a burst of fast
+trials costs one write.
 """
 
 from __future__ import annotations
@@ -11,20 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import yaml
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
 
 from tracking import schema
+from tracking.store import PendingRun, make_writer
 
 MAX_PARAM_LEN = 6000
 MAX_TAG_LEN = 8000
-BATCH_PARAMS_TAGS = 100
-BATCH_METRICS = 1000
 
 log = logging.getLogger(__name__)
 
@@ -56,83 +53,90 @@ def _param_value(value: Any) -> str:
     return text[:MAX_PARAM_LEN]
 
 
-def _tags(items: dict[str, Any]) -> list[RunTag]:
-    return [RunTag(k, str(v)[:MAX_TAG_LEN]) for k, v in items.items() if v is not None]
+def _tag_values(items: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v)[:MAX_TAG_LEN] for k, v in items.items() if v is not None}
 
 
 class SearchRecorder:
     """Owns one search's MLflow runs. Not thread-safe: the runner calls it from one thread."""
 
-    def __init__(self, client: MlflowClient, experiment_id: str, flush_interval: float = 1.0) -> None:
+    def __init__(
+        self, client: MlflowClient, experiment_id: str, flush_interval: float = 1.0, prefer_sql: bool = True
+    ) -> None:
         self.client = client
         self.experiment_id = experiment_id
         self.flush_interval = flush_interval
+        self.writer = make_writer(client, prefer_sql=prefer_sql)
         self.search_run_id: str | None = None
-        self._pending: dict[str, list[Metric]] = defaultdict(list)
-        self._pending_params: dict[str, list[Param]] = {}
+        self._pending: dict[str, PendingRun] = {}
         self._last_flush = time.monotonic()
+
+    def _run(self, run_id: str) -> PendingRun:
+        if run_id not in self._pending:
+            self._pending[run_id] = PendingRun(run_id, self.experiment_id)
+        return self._pending[run_id]
 
     # -- search ---------------------------------------------------------------------------------
     def start_search(self, config_dict: dict[str, Any], tags: dict[str, Any]) -> str:
+        """Created at once through the client: the search id is printed and the config stored."""
         run = self.client.create_run(
-            self.experiment_id,
-            start_time=_ms(),
-            tags={k: str(v) for k, v in tags.items() if v is not None},
-            run_name=config_dict.get("name"),
+            self.experiment_id, start_time=_ms(), tags=_tag_values(tags), run_name=config_dict.get("name")
         )
         run_id = run.info.run_id
         self.search_run_id = run_id
         config_json = json.dumps(config_dict, default=str)
-        params = {
-            "algorithm": config_dict["algorithm"]["name"],
-            "objective": config_dict["objective"]["metric"],
-            "direction": config_dict["objective"]["direction"],
-            "workers": config_dict["executor"]["workers"],
-            "executor": config_dict["executor"]["kind"],
-            "budget_max": config_dict["budget"]["max"],
-        }
-        extra_tags = {schema.SEARCH_ID: run_id}
-        if len(config_json) <= MAX_TAG_LEN:
-            extra_tags[schema.CONFIG_JSON] = config_json
-        self.client.log_batch(
-            run_id, params=[Param(k, _param_value(v)) for k, v in params.items()], tags=_tags(extra_tags)
+        pending = self._run(run_id)
+        pending.params.update(
+            {
+                "algorithm": config_dict["algorithm"]["name"],
+                "objective": config_dict["objective"]["metric"],
+                "direction": config_dict["objective"]["direction"],
+                "workers": str(config_dict["executor"]["workers"]),
+                "executor": config_dict["executor"]["kind"],
+                "budget_max": str(config_dict["budget"]["max"]),
+            }
         )
+        pending.tags[schema.SEARCH_ID] = run_id
+        if len(config_json) <= MAX_TAG_LEN:
+            pending.tags[schema.CONFIG_JSON] = config_json
+        self.flush()
         self.client.log_text(run_id, yaml.safe_dump(config_dict, sort_keys=False), schema.CONFIG_ARTIFACT)
         return run_id
 
-    def update_search(self, tags: dict[str, Any]) -> None:
-        assert self.search_run_id
-        self.client.log_batch(self.search_run_id, tags=_tags(tags))
-
     def log_best(self, metric: str, value: float, step: int, at: float | None = None) -> None:
         assert self.search_run_id
-        self._pending[self.search_run_id].append(Metric(schema.BEST_METRIC_PREFIX + metric, value, _ms(at), step))
+        self._run(self.search_run_id).metrics.append((schema.BEST_METRIC_PREFIX + metric, value, _ms(at), step))
 
     def end_search(self, status: str, tags: dict[str, Any]) -> None:
         assert self.search_run_id
+        pending = self._run(self.search_run_id)
+        pending.tags.update(_tag_values(tags))
+        pending.end = (status, _ms())
         self.flush()
-        self.client.log_batch(self.search_run_id, tags=_tags(tags))
-        self.client.set_terminated(self.search_run_id, status=status, end_time=_ms())
 
     # -- trials ---------------------------------------------------------------------------------
     def start_trial(self, number: int, params: dict[str, Any], tags: dict[str, Any], at: float) -> str:
         assert self.search_run_id
-        run = self.client.create_run(
-            self.experiment_id,
-            start_time=_ms(at),
-            tags={
-                schema.MLFLOW_PARENT_RUN: self.search_run_id,
-                **{k: str(v)[:MAX_TAG_LEN] for k, v in tags.items() if v is not None},
-            },
-            run_name=f"trial-{number:04d}",
-        )
-        # Params go out with the first flush (or the final batch), not in a call of their own.
-        self._pending_params[run.info.run_id] = [Param(k, _param_value(v)) for k, v in params.items()]
-        return run.info.run_id
+        name = f"trial-{number:04d}"
+        all_tags = {
+            schema.MLFLOW_PARENT_RUN: self.search_run_id,
+            schema.MLFLOW_RUN_NAME: name,
+            **_tag_values(tags),
+        }
+        if self.writer.creates_eagerly:
+            run_id = self.writer.create_run(self.experiment_id, _ms(at), all_tags, name)
+            pending = self._run(run_id)
+        else:
+            run_id = self.writer.create_run(self.experiment_id, _ms(at), all_tags, name)
+            pending = self._run(run_id)
+            pending.create = {"start_time": _ms(at), "name": name}
+            pending.tags.update(all_tags)
+        pending.params.update({k: _param_value(v) for k, v in params.items()})
+        return run_id
 
     def log_metrics(self, run_id: str, step: int, metrics: dict[str, float], at: float) -> None:
         ts = _ms(at)
-        self._pending[run_id].extend(Metric(k, float(v), ts, int(step)) for k, v in metrics.items())
+        self._run(run_id).metrics.extend((k, float(v), ts, int(step)) for k, v in metrics.items())
 
     def end_trial(
         self,
@@ -146,13 +150,15 @@ class SearchRecorder:
     ) -> None:
         if final_metrics:
             self.log_metrics(run_id, final_step, final_metrics, at or time.time())
-        self._write(run_id, tags)
+        pending = self._run(run_id)
+        pending.tags.update(_tag_values(tags))
+        pending.end = (status, _ms(at))
         if stderr_tail:
+            self.flush()  # the artifact store looks the run up
             try:
                 self.client.log_text(run_id, stderr_tail, schema.STDERR_ARTIFACT)
-            except Exception as exc:  # the run must still be closed even if artifacts are unwritable
+            except Exception as exc:  # the run is closed either way
                 log.warning("could not store the stderr tail of %s: %s", run_id, exc)
-        self.client.set_terminated(run_id, status=status, end_time=_ms(at))
 
     # -- buffering --------------------------------------------------------------------------------
     def flush_due(self) -> None:
@@ -160,20 +166,21 @@ class SearchRecorder:
             self.flush()
 
     def flush(self) -> None:
-        for run_id in list(self._pending) + [r for r in self._pending_params if r not in self._pending]:
-            self._write(run_id)
+        runs = [r for r in self._pending.values() if not r.empty()]
+        self._pending = {}
         self._last_flush = time.monotonic()
-
-    def _write(self, run_id: str, tags: dict[str, Any] | None = None) -> None:
-        metrics = self._pending.pop(run_id, [])
-        params = self._pending_params.pop(run_id, [])
-        tag_list = _tags(tags or {})
-        if not (metrics or params or tag_list):
+        if not runs:
             return
-        # One call when it fits MLflow's batch limits (the common case), else chunks.
-        while metrics or params or tag_list:
-            p, params = params[:BATCH_PARAMS_TAGS], params[BATCH_PARAMS_TAGS:]
-            t, tag_list = tag_list[:BATCH_PARAMS_TAGS], tag_list[BATCH_PARAMS_TAGS:]
-            room = BATCH_METRICS - len(p) - len(t)
-            m, metrics = metrics[:room], metrics[room:]
-            self.client.log_batch(run_id, metrics=m, params=p, tags=t)
+        try:
+            self.writer.write(runs)
+        except BaseException:
+            # Nothing is lost: put the changes back (merged with any made meanwhile) and re-raise.
+            for run in runs:
+                later = self._pending.get(run.run_id)
+                if later is not None:
+                    run.params.update(later.params)
+                    run.tags.update(later.tags)
+                    run.metrics.extend(later.metrics)
+                    run.end = later.end or run.end
+                self._pending[run.run_id] = run
+            raise
