@@ -44,6 +44,7 @@ class TrialRecord:
     last_step: int = 0
     value: float | None = None
     ended: bool = False
+    metric_keys: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -131,6 +132,7 @@ class SearchRunner:
                 schema.DIRECTION: cfg.objective.direction,
                 schema.SEARCH_STATE: "running",
                 schema.RELAUNCHED_FROM: cfg.relaunched_from,
+                schema.RECORD: ",".join(cfg.record) or None,
                 schema.SCHEMA: schema.SCHEMA_VERSION,
                 schema.MLFLOW_SOURCE_NAME: cfg.source or "trellis",
             },
@@ -253,6 +255,7 @@ class SearchRunner:
         if record is None:
             return
         record.last_step = max(record.last_step, event.step)
+        record.metric_keys.update(event.metrics)
         self.recorder.log_metrics(record.run_id, event.step, event.metrics, event.at)
         value = event.metrics.get(self.config.objective.metric)
         if value is not None:
@@ -299,6 +302,10 @@ class SearchRunner:
         if reason in (EndReason.EARLY_STOPPED, EndReason.PRUNED):
             tags[schema.STOPPED_AT_RUNG] = step
         final = outcome.metrics if outcome else None
+        record.metric_keys.update(final or {})
+        missing = [m for m in self.config.record if m not in record.metric_keys]
+        if missing and reason is EndReason.COMPLETED:
+            tags[schema.MISSING_METRICS] = ",".join(missing)
         self.recorder.end_trial(record.run_id, STATUS_FOR_REASON[reason], tags, final, step, stderr_tail=tail, at=at)
         counted = "completed" if reason is EndReason.COMPLETED else reason.value
         value = record.value if reason is EndReason.COMPLETED else None

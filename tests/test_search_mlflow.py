@@ -11,7 +11,7 @@ from tracking import schema
 
 
 def test_parent_and_nested_trials_with_params_metric_steps_and_tags(make_config, client, tmp_path):
-    config = make_config(termination={"max_trials": 7}, budget={"min": 1, "max": 4})
+    config = make_config(termination={"max_trials": 7}, budget={"min": 1, "max": 4}, record=["n_params", "latency"])
     result = run_search(config)
     assert result.state == "completed" and result.stop_reason == "max_trials"
 
@@ -20,7 +20,7 @@ def test_parent_and_nested_trials_with_params_metric_steps_and_tags(make_config,
     assert tags[schema.TYPE] == "search" and tags[schema.SEARCH_ID] == result.search_id
     assert tags[schema.ALGORITHM] == "random" and tags[schema.OBJECTIVE] == "loss"
     assert tags[schema.SEARCH_STATE] == "completed" and tags[schema.N_COMPLETED] == "7"
-    assert parent.info.status == "FINISHED"
+    assert parent.info.status == "FINISHED" and tags[schema.RECORD] == "n_params,latency"
     assert json.loads(tags[schema.CONFIG_JSON])["space"]["shape"]["choices"] == ["bowl", "ridge", "flat"]
     artifact = client.download_artifacts(result.search_id, schema.CONFIG_ARTIFACT, str(tmp_path))
     assert yaml.safe_load(Path(artifact).read_text())["termination"]["max_trials"] == 7
@@ -43,6 +43,7 @@ def test_parent_and_nested_trials_with_params_metric_steps_and_tags(make_config,
         base = scale * ((float(p["x"]) - 0.3) ** 2 + (float(p["y"]) + 0.5) ** 2)
         assert abs(run.data.metrics["loss"] - (base + 2.0**-4)) < 1e-9
         assert run.data.metrics["n_params"] == 20.0
+        assert t[schema.MISSING_METRICS] == "latency"  # promised in `record`, never logged
 
     best = min(trials, key=lambda r: r.data.metrics["loss"])
     assert abs(result.progress.best_value - best.data.metrics["loss"]) < 1e-12

@@ -29,6 +29,7 @@ SEARCH_NAME = "trellis.search_name"
 SEARCH_STATE = "trellis.state"  # running | completed | killed | failed
 SEARCH_STOP_REASON = "trellis.stop_reason"  # max_trials | max_time | threshold | exhausted | interrupted
 RELAUNCHED_FROM = "trellis.relaunched_from"  # search id this search was relaunched from
+RECORD = "trellis.record"  # comma-separated extra metrics the search promised to record
 CONFIG_ARTIFACT = "trellis/search_config.yaml"
 CONFIG_JSON = "trellis.config"  # the normalised config as JSON (when short enough for a tag)
 BEST_METRIC_PREFIX = "best_"  # parent metric best_<objective>, step = number of ended trials
@@ -50,6 +51,7 @@ STARTED_AT = "trellis.time.started"
 ENDED_AT = "trellis.time.ended"
 DURATION = "trellis.time.duration_s"
 CHECKPOINT = "trellis.checkpoint"
+MISSING_METRICS = "trellis.missing_metrics"  # metrics named in `record` that a completed trial never logged
 
 # Reserved for budgeted and population algorithms (written by them, read by the views).
 BRACKET = "trellis.bracket"

@@ -1,0 +1,51 @@
+"""A search into an MLflow store on the PostgreSQL server (127.0.0.1:5432), through the SQL writer.
+
+Skipped, with the reason printed, when no server answers there.
+"""
+
+import uuid
+
+import pytest
+from mlflow import MlflowClient
+
+from search.runner import SearchRunner
+from tests.conftest import child_runs
+from tracking import schema
+
+psycopg = pytest.importorskip("psycopg")
+PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+@pytest.fixture
+def pg_uri():
+    try:
+        admin = psycopg.connect(f"{PG}/postgres", connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc.__class__.__name__}): start it to run this")
+    name = f"trellis_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{PG}/{name}"
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def test_search_into_postgres_store(make_config, pg_uri, tmp_path):
+    config = make_config(
+        tracking={"uri": pg_uri, "experiment": "pg", "artifact_location": (tmp_path / "art").as_uri()},
+        trial={"function": "examples.synthetic:odd_values"},
+        space={"x": {"low": 0.0, "high": 1.0}},
+        termination={"max_trials": 6},
+    )
+    runner = SearchRunner(config)
+    assert type(runner.recorder.writer).__name__ == "SqlWriter"
+    result = runner.run()
+    client = MlflowClient(tracking_uri=pg_uri)
+    trials = child_runs(client, result.search_id)
+    assert len(trials) == 6 and all(r.info.status == "FINISHED" for r in trials)
+    for run in trials:
+        assert run.data.tags[schema.SEARCH_ID] == result.search_id
+        hist = client.get_metric_history(run.info.run_id, "loss")
+        assert {m.step for m in hist} == {1, 2, 3}
+    assert client.get_run(result.search_id).data.tags[schema.SEARCH_STATE] == "completed"
