@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "tpe": {"n_startup_trials": 10, "multivariate": True},
 }
 MAX_GRID = 1_000_000
+PARAM_NAME = re.compile(r"[\w\-./ ]{1,250}")
 
 
 class ConfigError(ValueError):
@@ -478,8 +480,12 @@ def _parse_space(raw: Any, problems: _Problems) -> SearchSpace | None:
         return None
     params = []
     for name, spec in raw.items():
-        if not isinstance(name, str) or not name or name.startswith("trellis."):
-            problems.add(f"space.{name}", "parameter names must be non-empty and not start with 'trellis.'")
+        if not isinstance(name, str) or not PARAM_NAME.fullmatch(name) or name.startswith("trellis."):
+            problems.add(
+                f"space.{name}",
+                "parameter names are letters, digits, '_', '-', '.', '/' or spaces (MLflow's rule), "
+                "at most 250 characters, not starting with 'trellis.'",
+            )
             continue
         p = _parse_param(name, spec, problems)
         if p is not None:

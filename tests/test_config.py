@@ -60,6 +60,7 @@ def _problems(raw) -> dict[str, str]:
         ({"trial": {"script": "/nonexistent/train.py"}}, "trial.script", "no such file"),
         ({"trial": {"entry_point": "not-registered"}}, "trial.entry_point", "not registered"),
         ({"colour": "blue"}, "colour", "unknown key"),
+        ({"space": {"l*r": {"low": 0.0, "high": 1.0}}}, "space.l*r", "MLflow's rule"),
     ],
 )
 def test_bad_config_is_refused_with_path_and_reason(change, path, reason):
