@@ -17,6 +17,8 @@ DEMO_CONFIGS = ("digits_mlp_random.yaml", "digits_mlp_tpe.yaml")
 
 def _quiet_libraries() -> None:
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    import mlflow  # noqa: F401 - mlflow sets its logger levels on import; override them afterwards
+
     for name in ("alembic", "mlflow", "optuna", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
