@@ -1,0 +1,203 @@
+"""A run cache shared by gunicorn workers, keyed by the state of the experiments it holds.
+
+Each request asks the store for a cheap fingerprint (run count, newest start and end, running runs and
+their newest metric). Unchanged: the cached table is returned (from this process' memory, else from the
+shared store). Changed: only runs that started, ended or were running since the cached read are fetched
+again and folded into the cached raw tables; a drop in run count (deletions) means a full re-read.
+The shared store is a folder (diskcache, the default) or Redis (``redis://...``), for a team's workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from tracking import reader
+from tracking.reader import RunTable
+from tracking.store import is_database_uri
+
+MAX_DELTA = 5000
+
+
+class SharedStore:
+    """Bytes by key, visible to every worker process."""
+
+    def get(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def set(self, key: str, value: bytes) -> None:
+        raise NotImplementedError
+
+
+class DiskStore(SharedStore):
+    def __init__(self, directory: str) -> None:
+        import diskcache
+
+        self._cache = diskcache.Cache(directory, size_limit=2**31)
+
+    def get(self, key: str) -> bytes | None:
+        return self._cache.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        self._cache.set(key, value, expire=7 * 24 * 3600)
+
+
+class RedisStore(SharedStore):
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url)
+        self._redis.ping()
+
+    def get(self, key: str) -> bytes | None:
+        return self._redis.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        self._redis.set(key, value, ex=7 * 24 * 3600)
+
+
+class MemoryStore(SharedStore):
+    def __init__(self) -> None:
+        self._data: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes | None:
+        return self._data.get(key)
+
+    def set(self, key: str, value: bytes) -> None:
+        self._data[key] = value
+
+
+def make_store(spec: str | None) -> SharedStore:
+    """``redis://host:port/db``, a folder path for diskcache, or None for this process only."""
+    if not spec:
+        return MemoryStore()
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStore(spec)
+    return DiskStore(spec)
+
+
+@dataclass
+class _Entry:
+    fingerprint: tuple
+    raw: tuple  # runs, params, metrics, tags, n_deleted
+    table: RunTable
+
+
+def fingerprint(uri: str, experiment_ids: Sequence[str]) -> tuple:
+    """A tuple that changes whenever a run is added, ends, is deleted, or a running run logs a metric."""
+    if not is_database_uri(uri):
+        return ("no-fingerprint",)  # the client path re-reads; http stores have no cheap fingerprint
+    from sqlalchemy import text
+
+    marks, binds = reader._in_clause(experiment_ids)
+    scope = f"r.experiment_id IN ({marks})"
+    with reader._engine(uri).connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT sum(CASE WHEN r.lifecycle_stage = 'active' THEN 1 ELSE 0 END), count(*), max(r.start_time), "
+                "max(r.end_time), sum(CASE WHEN r.status = 'RUNNING' THEN 1 ELSE 0 END) "
+                f"FROM runs r WHERE {scope}"
+            ),
+            binds,
+        ).one()
+        live = conn.execute(
+            text(
+                "SELECT max(m.timestamp), count(*) FROM latest_metrics m JOIN runs r ON r.run_uuid = m.run_uuid "
+                f"WHERE {scope} AND r.status = 'RUNNING'"
+            ),
+            binds,
+        ).one()
+    return tuple(int(v or 0) for v in (*row, *live))
+
+
+class RunCache:
+    """``table(experiment_ids)`` returns an up-to-date RunTable, reading as little as it can."""
+
+    def __init__(self, uri: str, store: SharedStore | None = None, memory_entries: int = 8) -> None:
+        self.uri = uri
+        self.store = store or MemoryStore()
+        self._memory: OrderedDict[str, _Entry] = OrderedDict()
+        self._memory_entries = memory_entries
+        self._lock = threading.Lock()
+        self.stats = {"hits": 0, "delta_reads": 0, "full_reads": 0}
+
+    def _key(self, ids: Sequence[str]) -> str:
+        digest = hashlib.sha1(f"{self.uri}|{','.join(sorted(ids))}".encode()).hexdigest()[:20]
+        return f"trellis:runs:{digest}"
+
+    def table(self, experiment_ids: Sequence[str]) -> RunTable:
+        ids = sorted(str(e) for e in experiment_ids)
+        if not ids:
+            return reader.read_runs(self.uri, [])
+        key = self._key(ids)
+        fp = fingerprint(self.uri, ids)
+        with self._lock:
+            entry = self._memory.get(key)
+            if entry is None:
+                blob = self.store.get(key)
+                entry = pickle.loads(blob) if blob else None
+            if entry is not None and fp != ("no-fingerprint",) and entry.fingerprint == fp:
+                self.stats["hits"] += 1
+                self._remember(key, entry)
+                return entry.table
+            entry = self._refresh(ids, entry, fp)
+            self._remember(key, entry)
+            self.store.set(key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+            return entry.table
+
+    def _remember(self, key: str, entry: _Entry) -> None:
+        self._memory[key] = entry
+        self._memory.move_to_end(key)
+        while len(self._memory) > self._memory_entries:
+            self._memory.popitem(last=False)
+
+    def _refresh(self, ids: list[str], old: _Entry | None, fp: tuple) -> _Entry:
+        if old is None or not is_database_uri(self.uri) or fp[0] < old.fingerprint[0] or fp[1] < old.fingerprint[1]:
+            return self._full(ids, fp)
+        delta = self._changed_run_ids(ids, old)
+        if len(delta) > MAX_DELTA:
+            return self._full(ids, fp)
+        self.stats["delta_reads"] += 1
+        fresh = reader._sql_raw(self.uri, ids, run_ids=delta) if delta else None
+        raw = _fold(old.raw, fresh, set(delta), fresh[4] if fresh else old.raw[4])
+        return _Entry(fp, raw, reader.shape(raw, raw[4]))
+
+    def _full(self, ids: list[str], fp: tuple) -> _Entry:
+        self.stats["full_reads"] += 1
+        raw = reader._sql_raw(self.uri, ids) if is_database_uri(self.uri) else reader._client_raw(self.uri, ids)
+        return _Entry(fp, raw, reader.shape(raw, raw[4]))
+
+    def _changed_run_ids(self, ids: list[str], old: _Entry) -> list[str]:
+        from sqlalchemy import text
+
+        runs = old.raw[0]
+        max_start = int(pd.to_numeric(runs["start_ms"], errors="coerce").max() or 0) if len(runs) else 0
+        max_end = int(pd.to_numeric(runs["end_ms"], errors="coerce").max() or 0) if len(runs) else 0
+        was_running = runs.loc[runs["status"] == "RUNNING", "run_id"].tolist()
+        marks, binds = reader._in_clause(ids)
+        binds.update({"ms": max_start, "me": max_end})
+        with reader._engine(self.uri).connect() as conn:
+            rows = conn.execute(
+                text(
+                    f"SELECT r.run_uuid FROM runs r WHERE r.experiment_id IN ({marks}) AND r.lifecycle_stage = 'active' "
+                    "AND (r.start_time >= :ms OR r.end_time >= :me OR r.status = 'RUNNING')"
+                ),
+                binds,
+            ).fetchall()
+        return sorted({r[0] for r in rows} | set(was_running))
+
+
+def _fold(old: tuple, fresh: tuple | None, replaced: set[str], n_deleted: Any) -> tuple:
+    """Replace the rows of ``replaced`` runs in each raw table by the freshly read ones."""
+    tables = []
+    for i in range(4):
+        kept = old[i][~old[i]["run_id"].isin(replaced)]
+        tables.append(pd.concat([kept, fresh[i]], ignore_index=True) if fresh is not None else kept)
+    return (*tables, n_deleted)

@@ -1,0 +1,300 @@
+"""Read MLflow runs into one typed frame, fast.
+
+``read_runs(uri, experiment_ids)`` returns a ``RunTable``: one row per active run with its identity,
+status, times, Trellis lineage, typed params (``params.<name>``) and latest metrics
+(``metrics.<name>``). On a database URI it reads MLflow's tables directly in four set-based queries
+(runs, params, latest metrics, the few tags that matter); elsewhere it uses ``mlflow.search_runs``.
+Both paths return the same frame (``tests/test_reader.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from tracking import schema
+from tracking.store import is_database_uri
+
+# Tags read into columns (everything else stays in MLflow).
+LINEAGE_TAGS = {
+    schema.MLFLOW_PARENT_RUN: "parent_id",
+    schema.TYPE: "trellis_type",
+    schema.SEARCH_ID: "trellis_search_id",
+    schema.SEARCH_NAME: "search_name",
+    schema.ALGORITHM: "algorithm",
+    schema.OBJECTIVE: "objective",
+    schema.DIRECTION: "direction",
+    schema.TRIAL_NUMBER: "trial",
+    schema.END_REASON: "end_reason",
+    schema.BUDGET_REACHED: "budget_reached",
+    schema.BRACKET: "bracket",
+    schema.RUNG: "rung",
+    schema.PBT_PARENT: "pbt_parent",
+    schema.PBT_GENERATION: "pbt_generation",
+    schema.CONFIG_JSON: "trellis_config",
+}
+INT_COLUMNS = ("trial", "budget_reached", "bracket", "rung", "pbt_parent", "pbt_generation")
+BASE_COLUMNS = [
+    "run_id", "experiment_id", "experiment", "run_name", "status", "start_time", "end_time", "duration_s",
+    *LINEAGE_TAGS.values(), "search_id", "kind",
+]  # fmt: skip
+MISSING = {"", "None", "none", "null", "NaN", "nan"}
+FLOAT_MAX = 1.7976931348623157e308
+LOG_SPAN = 100.0  # positive values spanning two decades or more are shown on a log axis
+
+
+@dataclass
+class RunTable:
+    """Runs as a frame plus what a view needs to draw them honestly."""
+
+    runs: pd.DataFrame
+    params: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    numeric_params: set[str] = field(default_factory=set)
+    log_params: set[str] = field(default_factory=set)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def trials(self) -> pd.DataFrame:
+        """Runs that are evaluations (not search parents)."""
+        return self.runs[self.runs["kind"] != "search"]
+
+
+# -- the two raw paths --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=16)
+def _engine(uri: str):
+    import sqlalchemy
+
+    return sqlalchemy.create_engine(uri, pool_pre_ping=True)
+
+
+def _in_clause(ids: Sequence[str]) -> tuple[str, dict]:
+    names = {f"e{i}": int(e) for i, e in enumerate(ids)}
+    return ", ".join(f":{k}" for k in names), names
+
+
+def _sql_raw(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str] | None = None):
+    """Four set-based queries over MLflow's tables. Returns (runs, params, metrics, tags, n_deleted)."""
+    from sqlalchemy import text
+
+    marks, binds = _in_clause(experiment_ids)
+    scope = f"r.experiment_id IN ({marks}) AND r.lifecycle_stage = 'active'"
+    if run_ids is not None:
+        run_marks = ", ".join(f":r{i}" for i in range(len(run_ids)))
+        binds.update({f"r{i}": rid for i, rid in enumerate(run_ids)})
+        scope += f" AND r.run_uuid IN ({run_marks})"
+    tag_marks = ", ".join(f":t{i}" for i in range(len(LINEAGE_TAGS)))
+    binds.update({f"t{i}": key for i, key in enumerate(LINEAGE_TAGS)})
+    with _engine(uri).connect() as conn:
+        runs = conn.execute(
+            text(
+                "SELECT r.run_uuid, r.experiment_id, e.name, r.name, r.status, r.start_time, r.end_time "
+                f"FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id WHERE {scope}"
+            ),
+            binds,
+        ).fetchall()
+        params = conn.execute(
+            text(
+                f"SELECT p.run_uuid, p.key, p.value FROM params p JOIN runs r ON r.run_uuid = p.run_uuid WHERE {scope}"
+            ),
+            binds,
+        ).fetchall()
+        metrics = conn.execute(
+            text(
+                "SELECT m.run_uuid, m.key, m.value, m.is_nan FROM latest_metrics m "
+                f"JOIN runs r ON r.run_uuid = m.run_uuid WHERE {scope}"
+            ),
+            binds,
+        ).fetchall()
+        tags = conn.execute(
+            text(
+                "SELECT t.run_uuid, t.key, t.value FROM tags t JOIN runs r ON r.run_uuid = t.run_uuid "
+                f"WHERE {scope} AND t.key IN ({tag_marks})"
+            ),
+            binds,
+        ).fetchall()
+        deleted = conn.execute(
+            text(f"SELECT count(*) FROM runs r WHERE r.experiment_id IN ({marks}) AND r.lifecycle_stage <> 'active'"),
+            binds,
+        ).scalar()
+    runs_df = pd.DataFrame(
+        runs, columns=["run_id", "experiment_id", "experiment", "run_name", "status", "start_ms", "end_ms"]
+    )
+    runs_df["experiment_id"] = runs_df["experiment_id"].astype(str)
+    metrics_df = pd.DataFrame(metrics, columns=["run_id", "key", "value", "is_nan"])
+    if len(metrics_df):
+        metrics_df.loc[metrics_df["is_nan"].astype(bool), "value"] = np.nan
+    return (
+        runs_df,
+        pd.DataFrame(params, columns=["run_id", "key", "value"]),
+        metrics_df[["run_id", "key", "value"]],
+        pd.DataFrame(tags, columns=["run_id", "key", "value"]),
+        int(deleted or 0),
+    )
+
+
+def _client_raw(uri: str, experiment_ids: Sequence[str]):
+    """The reference path: ``mlflow.search_runs`` (pages through the store) turned into long tables."""
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(tracking_uri=uri)
+    runs, params, metrics, tags = [], [], [], []
+    names = {e: client.get_experiment(e).name for e in experiment_ids}
+    page_token = None
+    while True:
+        page = client.search_runs(list(experiment_ids), max_results=50000, page_token=page_token)
+        for run in page:
+            info = run.info
+            runs.append(
+                (info.run_id, info.experiment_id, names[info.experiment_id], info.run_name, info.status,
+                 info.start_time, info.end_time)
+            )  # fmt: skip
+            params += [(info.run_id, k, v) for k, v in run.data.params.items()]
+            metrics += [(info.run_id, k, v) for k, v in run.data.metrics.items()]
+            tags += [(info.run_id, k, v) for k, v in run.data.tags.items() if k in LINEAGE_TAGS]
+        page_token = page.token
+        if not page_token:
+            break
+    deleted = len(client.search_runs(list(experiment_ids), run_view_type=ViewType.DELETED_ONLY, max_results=50000))
+    return (
+        pd.DataFrame(
+            runs, columns=["run_id", "experiment_id", "experiment", "run_name", "status", "start_ms", "end_ms"]
+        ),
+        pd.DataFrame(params, columns=["run_id", "key", "value"]),
+        pd.DataFrame(metrics, columns=["run_id", "key", "value"]),
+        pd.DataFrame(tags, columns=["run_id", "key", "value"]),
+        deleted,
+    )
+
+
+# -- shaping ------------------------------------------------------------------------------------
+
+
+def _parse_param_column(values: pd.Series) -> tuple[pd.Series, bool]:
+    """Numbers become floats (``None``-like strings become NaN); anything else stays a string."""
+    present = values.dropna()
+    present = present[~present.isin(MISSING)]
+    if present.empty:
+        return values, False
+    if present.isin(["True", "False", "true", "false"]).all():
+        return values, False
+    numbers = pd.to_numeric(present, errors="coerce")
+    if numbers.isna().any() or not np.isfinite(numbers.to_numpy(dtype=float)).all():
+        return values, False
+    return pd.to_numeric(values.where(~values.isin(MISSING)), errors="coerce"), True
+
+
+def _log_hints(runs: pd.DataFrame) -> dict[str, bool]:
+    """Log flags from the space of Trellis searches (their config tag), where present."""
+    hints: dict[str, bool] = {}
+    if "trellis_config" not in runs:
+        return hints
+    for text in runs["trellis_config"].dropna().unique():
+        try:
+            space = json.loads(text).get("space", {})
+        except (ValueError, AttributeError):
+            continue
+        for name, spec in space.items():
+            if isinstance(spec, dict) and spec.get("type") in ("float", "int"):
+                hints[name] = hints.get(name, False) or bool(spec.get("log"))
+    return hints
+
+
+def shape(raw, skipped_deleted: int) -> RunTable:
+    runs, params, metrics, tags, _ = raw
+    runs = runs.drop_duplicates("run_id").set_index("run_id", drop=False)
+    runs.index.name = None
+    out = runs[["run_id", "experiment_id", "experiment", "run_name", "status"]].copy()
+    start = pd.to_numeric(runs["start_ms"], errors="coerce")
+    end = pd.to_numeric(runs["end_ms"], errors="coerce")
+    out["start_time"] = pd.to_datetime(start, unit="ms", utc=True)
+    out["end_time"] = pd.to_datetime(end, unit="ms", utc=True)
+    out["duration_s"] = (end - start) / 1000.0
+    if len(tags):
+        wide = tags.drop_duplicates(["run_id", "key"], keep="last").pivot(index="run_id", columns="key", values="value")
+        for key, col in LINEAGE_TAGS.items():
+            out[col] = wide[key].reindex(out.index) if key in wide else None
+    else:
+        for col in LINEAGE_TAGS.values():
+            out[col] = None
+    for col in INT_COLUMNS:
+        out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
+    # A search groups runs: Trellis' own id, else the MLflow parent (sklearn, Ray Tune), else the experiment.
+    parents = set(out["parent_id"].dropna())
+    out["search_id"] = out["trellis_search_id"].fillna(out["parent_id"])
+    is_parent = out["trellis_type"].eq("search") | out["run_id"].isin(parents)
+    out.loc[is_parent, "search_id"] = out.loc[is_parent, "run_id"]
+    out["search_id"] = out["search_id"].fillna("experiment:" + out["experiment_id"])
+    out["kind"] = np.where(is_parent, "search", np.where(out["trellis_type"].eq("trial"), "trial", "run"))
+
+    table = RunTable(runs=out, skipped={"deleted runs": skipped_deleted} if skipped_deleted else {})
+    # Hyperparameters and metrics are those of evaluations; a search parent's own params stay in MLflow.
+    evaluations = set(out.index[~is_parent])
+    params = params[params["run_id"].isin(evaluations)]
+    metrics = metrics[metrics["run_id"].isin(evaluations)]
+    hints = _log_hints(out)
+    columns: dict[str, pd.Series] = {}
+    if len(params):
+        wide = params.drop_duplicates(["run_id", "key"], keep="last").pivot(
+            index="run_id", columns="key", values="value"
+        )
+        for key in sorted(wide.columns):
+            parsed, numeric = _parse_param_column(wide[key].reindex(out.index))
+            columns[f"params.{key}"] = parsed
+            table.params.append(key)
+            if numeric:
+                table.numeric_params.add(key)
+                positive = parsed.dropna()
+                span = positive.max() / positive.min() if len(positive) and positive.min() > 0 else 0
+                if hints.get(key, span >= LOG_SPAN) and len(positive) and positive.min() > 0:
+                    table.log_params.add(key)
+    if len(metrics):
+        metrics = metrics.assign(value=pd.to_numeric(metrics["value"], errors="coerce").astype(float))
+        # MLflow's SQL stores keep infinities as the largest floats: read them back as infinities.
+        huge = metrics["value"].abs() >= FLOAT_MAX
+        metrics.loc[huge, "value"] = np.sign(metrics.loc[huge, "value"]) * np.inf
+        bad = metrics[~np.isfinite(metrics["value"])].groupby("key").size()
+        for key, count in bad.items():
+            table.skipped[f"non-finite {key}"] = int(count)
+        wide = metrics.drop_duplicates(["run_id", "key"], keep="last").pivot(
+            index="run_id", columns="key", values="value"
+        )
+        for key in sorted(wide.columns):
+            columns[f"metrics.{key}"] = wide[key].reindex(out.index).astype(float)
+            table.metrics.append(key)
+    if columns:
+        out = pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
+    table.runs = out.sort_values(["experiment_id", "start_time", "run_id"], kind="stable").reset_index(drop=True)
+    return table
+
+
+def read_runs(uri: str, experiment_ids: Sequence[str], *, use_sql: bool | None = None) -> RunTable:
+    """All active runs of the experiments. ``use_sql`` forces a path (default: SQL for database URIs)."""
+    ids = [str(e) for e in experiment_ids]
+    if not ids:
+        return shape((_empty_runs(), *(_empty_long() for _ in range(3)), 0), 0)
+    sql = is_database_uri(uri) if use_sql is None else use_sql
+    raw = _sql_raw(uri, ids) if sql else _client_raw(uri, ids)
+    return shape(raw, raw[4])
+
+
+def _empty_runs() -> pd.DataFrame:
+    return pd.DataFrame(columns=["run_id", "experiment_id", "experiment", "run_name", "status", "start_ms", "end_ms"])
+
+
+def _empty_long() -> pd.DataFrame:
+    return pd.DataFrame(columns=["run_id", "key", "value"])
+
+
+def finite(values: pd.Series) -> pd.Series:
+    """Only finite numbers (NaN and infinities dropped)."""
+    v = pd.to_numeric(values, errors="coerce")
+    return v[np.isfinite(v)]
