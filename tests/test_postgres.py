@@ -49,3 +49,24 @@ def test_search_into_postgres_store(make_config, pg_uri, tmp_path):
         hist = client.get_metric_history(run.info.run_id, "loss")
         assert {m.step for m in hist} == {1, 2, 3}
     assert client.get_run(result.search_id).data.tags[schema.SEARCH_STATE] == "completed"
+
+
+def test_reader_sql_path_equals_client_path_on_postgres(make_config, pg_uri, tmp_path):
+    import pandas as pd
+
+    from tests import foreign
+    from tracking.reader import read_runs
+
+    art = (tmp_path / "art").as_uri()
+    search = SearchRunner(
+        make_config(
+            tracking={"uri": pg_uri, "experiment": "pg", "artifact_location": art}, termination={"max_trials": 4}
+        )
+    ).run()
+    dirty, _ = foreign.dirty(pg_uri)
+    flat = foreign.flat_runs(pg_uri)
+    ids = [search.experiment_id, dirty, flat]
+    fast, slow = read_runs(pg_uri, ids, use_sql=True), read_runs(pg_uri, ids, use_sql=False)
+    pd.testing.assert_frame_equal(fast.runs, slow.runs)
+    assert fast.skipped == slow.skipped == {"deleted runs": 1, "non-finite acc": 3}
+    assert len(fast.runs) == 5 + 5 + 4

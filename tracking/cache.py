@@ -186,7 +186,8 @@ class RunCache:
         with reader._engine(self.uri).connect() as conn:
             rows = conn.execute(
                 text(
-                    f"SELECT r.run_uuid FROM runs r WHERE r.experiment_id IN ({marks}) AND r.lifecycle_stage = 'active' "
+                    f"SELECT r.run_uuid FROM runs r WHERE r.experiment_id IN ({marks}) "
+                    "AND r.lifecycle_stage = 'active' "
                     "AND (r.start_time >= :ms OR r.end_time >= :me OR r.status = 'RUNNING')"
                 ),
                 binds,

@@ -49,13 +49,21 @@ def _cap(df: pd.DataFrame, max_points: int, seed: int) -> pd.DataFrame:
 
 
 def read_histories(
-    uri: str, run_ids: Sequence[str], keys: Sequence[str], max_points: int = 1000, seed: int = 0
+    uri: str,
+    run_ids: Sequence[str],
+    keys: Sequence[str],
+    max_points: int = 1000,
+    seed: int = 0,
+    use_sql: bool | None = None,
 ) -> pd.DataFrame:
-    """Rows of (run_id, key, step, timestamp, value); NaN and infinities are kept as such."""
+    """Rows of (run_id, key, step, timestamp, value); NaN and infinities are kept as such.
+
+    ``use_sql`` forces a path (default: SQL for database URIs, the MLflow client otherwise).
+    """
     run_ids, keys = list(dict.fromkeys(run_ids)), list(dict.fromkeys(keys))
     if not run_ids or not keys:
         return pd.DataFrame(columns=COLUMNS)
-    if is_database_uri(uri):
+    if is_database_uri(uri) if use_sql is None else use_sql:
         from sqlalchemy import text
 
         binds = {f"r{i}": r for i, r in enumerate(run_ids)} | {f"k{i}": k for i, k in enumerate(keys)}

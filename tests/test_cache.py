@@ -1,0 +1,66 @@
+"""The shared run cache: re-reads only what changed, and is shared between processes."""
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from search.runner import run_search
+from tracking.cache import DiskStore, RedisStore, RunCache
+from tracking.reader import read_runs
+
+
+def _same(a, b):
+    pd.testing.assert_frame_equal(a.runs, b.runs)
+    assert (a.params, a.metrics, a.skipped) == (b.params, b.metrics, b.skipped)
+
+
+def test_unchanged_is_a_hit_new_runs_are_folded_in(make_config, store, client, tmp_path):
+    first = run_search(make_config(termination={"max_trials": 4}))
+    exp = [first.experiment_id]
+    cache = RunCache(store, DiskStore(str(tmp_path / "cache")))
+    t1 = cache.table(exp)
+    assert cache.stats == {"hits": 0, "delta_reads": 0, "full_reads": 1}
+    assert cache.table(exp) is t1 and cache.stats["hits"] == 1
+
+    # New trials, and a run that is still running with a fresh metric: only those are read again.
+    run_search(make_config(termination={"max_trials": 3}))
+    running = client.create_run(first.experiment_id, run_name="live")
+    client.log_metric(running.info.run_id, "loss", 1.0, step=1)
+    t2 = cache.table(exp)
+    assert cache.stats["delta_reads"] == 1 and cache.stats["full_reads"] == 1
+    _same(t2, read_runs(store, exp))
+    assert len(t2.runs) == len(t1.runs) + 1 + 3 + 1
+
+    client.log_metric(running.info.run_id, "loss", 0.5, step=2)  # a running run logs again
+    t3 = cache.table(exp)
+    assert cache.stats["delta_reads"] == 2
+    assert t3.runs.set_index("run_name").loc["live", "metrics.loss"] == 0.5
+    _same(t3, read_runs(store, exp))
+
+    client.delete_run(running.info.run_id)  # fewer runs: a full re-read
+    t4 = cache.table(exp)
+    assert cache.stats["full_reads"] == 2 and "live" not in set(t4.runs["run_name"])
+    _same(t4, read_runs(store, exp))
+
+
+def test_a_second_worker_reuses_the_shared_entry(make_config, store, tmp_path):
+    result = run_search(make_config(termination={"max_trials": 3}))
+    shared = str(tmp_path / "cache")
+    RunCache(store, DiskStore(shared)).table([result.experiment_id])
+    other = RunCache(store, DiskStore(shared))  # another gunicorn worker: empty memory, same folder
+    table = other.table([result.experiment_id])
+    assert other.stats == {"hits": 1, "delta_reads": 0, "full_reads": 0}
+    _same(table, read_runs(store, [result.experiment_id]))
+
+
+def test_redis_shared_store(make_config, store):
+    try:
+        redis_store = RedisStore("redis://127.0.0.1:6379/15")
+    except Exception as exc:  # noqa: BLE001 - any connection problem means: no server here
+        pytest.skip(f"Redis is not reachable at 127.0.0.1:6379 ({exc.__class__.__name__}): start it to run this")
+    result = run_search(make_config(termination={"max_trials": 3}))
+    RunCache(store, redis_store).table([result.experiment_id])
+    other = RunCache(store, RedisStore("redis://127.0.0.1:6379/15"))
+    other.table([result.experiment_id])
+    assert other.stats["hits"] == 1 and other.stats["full_reads"] == 0
+    assert MlflowClient(tracking_uri=store).get_experiment(result.experiment_id) is not None
