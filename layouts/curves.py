@@ -1,0 +1,90 @@
+"""Learning curves of selected runs: pure ``curves_info`` and the ``curves_plot`` figure."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from layouts.style import empty_figure, search_colors
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average over ``window`` points (NaN-aware: a NaN does not poison its neighbours)."""
+    if window <= 1 or len(values) == 0:
+        return values
+    s = pd.Series(values)
+    return s.rolling(window, min_periods=1).mean().to_numpy()
+
+
+class Curve(NamedTuple):
+    run_id: str
+    label: str
+    search_id: str
+    x: list[float]
+    y: list[float]
+
+
+class CurvesInfo(NamedTuple):
+    metrics: list[str]
+    curves: dict[str, list[Curve]]  # metric -> curves
+    x_axis: str  # "step" | "time"
+    log_y: bool
+    dropped: int  # non-finite points left out
+
+
+def curves_info(
+    histories: pd.DataFrame, runs: pd.DataFrame, metrics: list[str], x_axis: str = "step", window: int = 1,
+    log_y: bool = False,
+) -> CurvesInfo:  # fmt: skip
+    """One curve per (metric, run). ``x_axis='time'`` gives seconds since the run started."""
+    meta = runs.set_index("run_id") if len(runs) else runs
+    curves: dict[str, list[Curve]] = {m: [] for m in metrics}
+    dropped = 0
+    if histories.empty:
+        return CurvesInfo(metrics, curves, x_axis, log_y, 0)
+    for (run_id, key), group in histories.groupby(["run_id", "key"], sort=True):
+        if key not in curves:
+            continue
+        group = group.sort_values(["step", "timestamp"], kind="stable")
+        y = group["value"].to_numpy(dtype=float)
+        finite = np.isfinite(y) & ((y > 0) if log_y else True)
+        dropped += int((~finite).sum())
+        if x_axis == "time":
+            start = meta.loc[run_id, "start_time"].value / 1e6 if run_id in meta.index else group["timestamp"].min()
+            x = (group["timestamp"].to_numpy(dtype=float) - start) / 1000.0
+        else:
+            x = group["step"].to_numpy(dtype=float)
+        y = smooth(np.where(finite, y, np.nan), window)
+        label = str(meta.loc[run_id, "run_name"]) if run_id in meta.index else run_id[:8]
+        search = str(meta.loc[run_id, "search_id"]) if run_id in meta.index else ""
+        keep = ~np.isnan(y)
+        curves[key].append(Curve(run_id, label, search, x[keep].tolist(), y[keep].tolist()))
+    return CurvesInfo(metrics, curves, x_axis, log_y, dropped)
+
+
+def curves_plot(info: CurvesInfo) -> go.Figure:
+    shown = [m for m in info.metrics if info.curves.get(m)]
+    if not shown:
+        return empty_figure("Select runs on the overview (box-select the trade-off plot, or Top-K) to see their curves")
+    fig = make_subplots(rows=len(shown), cols=1, shared_xaxes=True, subplot_titles=shown, vertical_spacing=0.08)
+    searches = sorted({c.search_id for m in shown for c in info.curves[m]})
+    colors = search_colors(searches)
+    palette_by_run: dict[str, int] = {}
+    for row, metric in enumerate(shown, start=1):
+        for curve in info.curves[metric]:
+            palette_by_run.setdefault(curve.run_id, len(palette_by_run))
+            fig.add_trace(
+                go.Scattergl(x=curve.x, y=curve.y, mode="lines", name=curve.label, legendgroup=curve.run_id,
+                             showlegend=row == 1, line={"color": colors.get(curve.search_id), "width": 1.6},
+                             hovertemplate=f"{curve.label}<br>%{{x}}: %{{y:.4g}}<extra>{metric}</extra>"),
+                row=row, col=1,
+            )  # fmt: skip
+        if info.log_y:
+            fig.update_yaxes(type="log", row=row, col=1)
+    fig.update_xaxes(title_text="seconds since start" if info.x_axis == "time" else "step", row=len(shown), col=1)
+    fig.update_layout(height=max(320, 260 * len(shown)), legend={"orientation": "v", "y": 1, "x": 1.02})
+    return fig

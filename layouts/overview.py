@@ -1,0 +1,290 @@
+"""Optimization overview: pure ``*_info(frame) -> NamedTuple`` computations and ``*_plot(info)`` figures.
+
+The info functions take the reader's run frame and return small results; they know nothing of Dash
+and are tested on their own. The plot functions only draw what an info holds.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from layouts.style import COLORS, empty_figure, search_colors
+
+STATUS_ORDER = ["FINISHED", "RUNNING", "FAILED", "KILLED", "SCHEDULED"]
+MAX_SCATTER_POINTS = 20_000
+
+
+def metric_direction(runs: pd.DataFrame, metric: str) -> str:
+    """``max`` or ``min`` for a metric: what Trellis recorded, else a guess from its name."""
+    if "objective" in runs and "direction" in runs:
+        known = runs.loc[runs["objective"] == metric, "direction"].dropna()
+        if len(known):
+            return str(known.iloc[0])
+    lowered = metric.lower()
+    minimise = ("loss", "error", "latency", "n_params", "time", "mse", "mae", "rmse", "perplexity", "size")
+    return "min" if any(word in lowered for word in minimise) else "max"
+
+
+def default_objective(runs: pd.DataFrame, metrics: list[str]) -> str | None:
+    if "objective" in runs:
+        named = runs["objective"].dropna()
+        if len(named) and f"metrics.{named.mode().iloc[0]}" in runs:
+            return str(named.mode().iloc[0])
+    return metrics[0] if metrics else None
+
+
+# -- counts -----------------------------------------------------------------------------------------
+
+
+class CountsInfo(NamedTuple):
+    total: int
+    by_status: dict[str, int]
+    searches: int
+    best_value: float | None
+    best_run: str | None
+    skipped: dict[str, int]
+
+
+def counts_info(trials: pd.DataFrame, metric: str | None, direction: str, skipped: dict[str, int]) -> CountsInfo:
+    by_status = trials["status"].value_counts().to_dict() if len(trials) else {}
+    ordered = {s: int(by_status[s]) for s in STATUS_ORDER if s in by_status}
+    ordered.update({s: int(n) for s, n in by_status.items() if s not in ordered})
+    best_value = best_run = None
+    col = f"metrics.{metric}" if metric else None
+    if col and col in trials:
+        values = trials[col].where(np.isfinite(trials[col]))
+        if values.notna().any():
+            idx = values.idxmax() if direction == "max" else values.idxmin()
+            best_value, best_run = float(values[idx]), str(trials.loc[idx, "run_id"])
+    return CountsInfo(len(trials), ordered, trials["search_id"].nunique() if len(trials) else 0, best_value, best_run,
+                      dict(skipped))  # fmt: skip
+
+
+# -- best so far ------------------------------------------------------------------------------------
+
+
+class BestSoFarInfo(NamedTuple):
+    metric: str
+    direction: str
+    series: dict[str, tuple[list[int], list[float], list[float]]]  # search -> (order, value, best so far)
+    labels: dict[str, str]
+
+
+def best_so_far_info(trials: pd.DataFrame, metric: str, direction: str, labels: dict[str, str]) -> BestSoFarInfo:
+    """Per search, in the order trials started: each finite value and the best up to it."""
+    col = f"metrics.{metric}"
+    series: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    if col not in trials:
+        return BestSoFarInfo(metric, direction, series, labels)
+    for search_id, group in trials.sort_values("start_time", kind="stable").groupby("search_id", sort=False):
+        values = group[col].to_numpy(dtype=float)
+        keep = np.isfinite(values)
+        if not keep.any():
+            continue
+        order = np.arange(1, len(values) + 1)[keep]
+        values = values[keep]
+        best = np.maximum.accumulate(values) if direction == "max" else np.minimum.accumulate(values)
+        series[str(search_id)] = (order.tolist(), values.tolist(), best.tolist())
+    return BestSoFarInfo(metric, direction, series, labels)
+
+
+def best_so_far_plot(info: BestSoFarInfo) -> go.Figure:
+    if not info.series:
+        return empty_figure(f"No finite values of {info.metric} yet")
+    fig = go.Figure()
+    colors = search_colors(list(info.series))
+    for search_id, (order, values, best) in info.series.items():
+        name = info.labels.get(search_id, search_id[:8])
+        marker = {"color": colors[search_id], "size": 5, "opacity": 0.45}
+        fig.add_trace(go.Scattergl(x=order, y=values, mode="markers", name=name, legendgroup=search_id,
+                                   marker=marker, showlegend=False))  # fmt: skip
+        fig.add_trace(go.Scatter(x=order, y=best, mode="lines", name=name, legendgroup=search_id,
+                                 line={"color": colors[search_id], "width": 2, "shape": "hv"}))  # fmt: skip
+    fig.update_layout(xaxis_title="trial (in start order)", yaxis_title=f"best {info.metric} so far ({info.direction})")
+    return fig
+
+
+# -- distributions ----------------------------------------------------------------------------------
+
+
+class DistributionInfo(NamedTuple):
+    metric: str
+    values: dict[str, list[float]]  # search -> finite values
+    dropped: int
+    labels: dict[str, str]
+
+
+def distribution_info(trials: pd.DataFrame, metric: str, labels: dict[str, str]) -> DistributionInfo:
+    col = f"metrics.{metric}"
+    if col not in trials:
+        return DistributionInfo(metric, {}, 0, labels)
+    values = trials[col].to_numpy(dtype=float)
+    keep = np.isfinite(values)
+    grouped = {
+        str(s): v.tolist()
+        for s, v in pd.Series(values[keep], index=trials["search_id"].to_numpy()[keep]).groupby(level=0)
+    }
+    return DistributionInfo(metric, grouped, int((~keep).sum()), labels)
+
+
+def distribution_plot(info: DistributionInfo) -> go.Figure:
+    if not info.values:
+        return empty_figure(f"No finite values of {info.metric}")
+    fig = go.Figure()
+    colors = search_colors(list(info.values))
+    for search_id, values in info.values.items():
+        fig.add_trace(go.Histogram(x=values, name=info.labels.get(search_id, search_id[:8]), opacity=0.6,
+                                   marker_color=colors[search_id], nbinsx=40))  # fmt: skip
+    title = info.metric + (f"  ({info.dropped} NaN/inf left out)" if info.dropped else "")
+    fig.update_layout(barmode="overlay", xaxis_title=title, yaxis_title="runs", showlegend=len(info.values) > 1)
+    return fig
+
+
+# -- trade-off and Pareto front ---------------------------------------------------------------------
+
+
+def pareto_mask(x: np.ndarray, y: np.ndarray, x_dir: str, y_dir: str) -> np.ndarray:
+    """True for points that no other point beats on one axis while matching it on the other.
+
+    Sweep from the best x down, a group of equal x at a time: a group's best-y points are on the front
+    when they beat every y seen at a strictly better x. Identical points are all on the front.
+    """
+    sx = np.asarray(x, float) * (1 if x_dir == "max" else -1)
+    sy = np.asarray(y, float) * (1 if y_dir == "max" else -1)
+    mask = np.zeros(len(sx), dtype=bool)
+    order = np.lexsort((-sy, -sx))
+    best_y, i = -np.inf, 0
+    while i < len(order):
+        j = i
+        while j < len(order) and sx[order[j]] == sx[order[i]]:
+            j += 1
+        group = order[i:j]
+        top = sy[group].max()
+        if top > best_y:
+            mask[group[sy[group] == top]] = True
+            best_y = top
+        i = j
+    return mask
+
+
+class TradeoffInfo(NamedTuple):
+    x_metric: str
+    y_metric: str
+    x_dir: str
+    y_dir: str
+    run_ids: list[str]
+    x: list[float]
+    y: list[float]
+    search: list[str]
+    front: list[int]  # indices into the lists above, sorted along x
+    dropped: int
+    labels: dict[str, str]
+    x_log: bool
+
+
+def tradeoff_info(
+    trials: pd.DataFrame, x_metric: str, y_metric: str, x_dir: str, y_dir: str, labels: dict[str, str]
+) -> TradeoffInfo:
+    cx, cy = f"metrics.{x_metric}", f"metrics.{y_metric}"
+    if cx not in trials or cy not in trials:
+        return TradeoffInfo(x_metric, y_metric, x_dir, y_dir, [], [], [], [], [], 0, labels, False)
+    x = trials[cx].to_numpy(dtype=float)
+    y = trials[cy].to_numpy(dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    mask = pareto_mask(x, y, x_dir, y_dir)
+    front = np.flatnonzero(mask)
+    front = front[np.argsort(x[front], kind="stable")]
+    x_log = bool(len(x) and x.min() > 0 and x.max() / x.min() >= 100)
+    return TradeoffInfo(x_metric, y_metric, x_dir, y_dir, trials["run_id"].to_numpy()[keep].tolist(), x.tolist(),
+                        y.tolist(), trials["search_id"].to_numpy()[keep].astype(str).tolist(), front.tolist(),
+                        int((~keep).sum()), labels, x_log)  # fmt: skip
+
+
+def tradeoff_plot(info: TradeoffInfo, selected: set[str] | None = None) -> go.Figure:
+    if not info.run_ids:
+        return empty_figure(f"No runs with finite {info.x_metric} and {info.y_metric}")
+    fig = go.Figure()
+    searches = list(dict.fromkeys(info.search))
+    colors = search_colors(searches)
+    run_ids, search = np.array(info.run_ids), np.array(info.search)
+    x, y = np.array(info.x), np.array(info.y)
+    for s in searches:
+        idx = np.flatnonzero(search == s)
+        sel = [i for i, rid in enumerate(run_ids[idx]) if selected and rid in selected]
+        fig.add_trace(
+            go.Scattergl(
+                x=x[idx], y=y[idx], customdata=run_ids[idx], mode="markers", name=info.labels.get(s, s[:8]),
+                marker={"color": colors[s], "size": 7, "opacity": 0.75},
+                selectedpoints=sel if selected else None,
+                hovertemplate=f"{info.x_metric}=%{{x:.4g}}<br>{info.y_metric}=%{{y:.4g}}<br>%{{customdata}}<extra></extra>",
+            )
+        )  # fmt: skip
+    if info.front:
+        fx, fy = x[info.front], y[info.front]
+        fig.add_trace(go.Scatter(x=fx, y=fy, mode="lines+markers", name="Pareto front", hoverinfo="skip",
+                                 line={"color": COLORS["front"], "width": 2, "shape": "hv" if len(fx) > 1 else None},
+                                 marker={"symbol": "diamond-open", "size": 11, "color": COLORS["front"]}))  # fmt: skip
+    fig.update_layout(
+        xaxis_title=f"{info.x_metric} ({info.x_dir})", yaxis_title=f"{info.y_metric} ({info.y_dir})",
+        dragmode="select", clickmode="event+select",
+    )  # fmt: skip
+    if info.x_log:
+        fig.update_xaxes(type="log")
+    return fig
+
+
+# -- selection --------------------------------------------------------------------------------------
+
+
+def top_k(trials: pd.DataFrame, metric: str, direction: str, k: int) -> list[str]:
+    col = f"metrics.{metric}"
+    if col not in trials or k <= 0:
+        return []
+    values = trials[[col, "run_id"]].copy()
+    values = values[np.isfinite(values[col].to_numpy(dtype=float))]
+    values = values.sort_values(col, ascending=direction == "min", kind="stable")
+    return values["run_id"].head(k).tolist()
+
+
+def run_ids_from_selection(selection: dict | None) -> list[str]:
+    """Run ids of the points a plotly box/lasso selection or click holds (customdata)."""
+    if not selection:
+        return []
+    ids = [p.get("customdata") for p in selection.get("points", [])]
+    return list(dict.fromkeys(str(i[0] if isinstance(i, list) else i) for i in ids if i is not None))
+
+
+def selected_rows(
+    runs: pd.DataFrame, run_ids: list[str], params: list[str], metrics: list[str], link
+) -> tuple[list[dict], list[dict]]:
+    """Rows and column specs for the selected-runs table; ``link(row)`` gives the MLflow UI URL."""
+    if not run_ids:
+        return [], []
+    chosen = runs[runs["run_id"].isin(run_ids)]
+    columns = [{"name": "run", "id": "run", "presentation": "markdown"}, {"name": "search", "id": "search"},
+               {"name": "status", "id": "status"}]  # fmt: skip
+    rows = []
+    for _, r in chosen.iterrows():
+        row = {"run_id": r["run_id"], "run": f"[{r['run_name'] or r['run_id'][:8]}]({link(r)})",
+               "search": r.get("search_name") or r["experiment"], "status": r["status"]}  # fmt: skip
+        for m in metrics:
+            v = r.get(f"metrics.{m}")
+            row[m] = None if v is None or not np.isfinite(v) else round(float(v), 6)
+        for p in params:
+            v = r.get(f"params.{p}")
+            row[p] = None if v is None or (isinstance(v, float) and np.isnan(v)) else v
+        rows.append(row)
+    columns += [{"name": m, "id": m, "type": "numeric"} for m in metrics]
+    columns += [{"name": p, "id": p} for p in params]
+    return rows, columns
+
+
+def export_frame(runs: pd.DataFrame) -> pd.DataFrame:
+    """The frame a CSV export holds: identity, lineage, params and metrics; no internal columns."""
+    drop = [c for c in ("trellis_config",) if c in runs]
+    return runs.drop(columns=drop)
