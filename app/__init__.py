@@ -1,0 +1,1 @@
+"""The Dash app: ``from app.factory import create_app``."""

@@ -1,0 +1,73 @@
+"""What pages need, built once by ``create_app`` and handed to each page: no module globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from tracking.cache import RunCache
+from tracking.histories import read_histories
+from tracking.links import run_url
+from tracking.reader import RunTable
+
+
+class View(NamedTuple):
+    """The runs a page shows: the table of the chosen experiments, narrowed to the chosen searches."""
+
+    table: RunTable
+    trials: pd.DataFrame
+    labels: dict[str, str]  # search id -> readable label
+
+
+@dataclass
+class AppContext:
+    tracking_uri: str
+    cache: RunCache
+    mlflow_ui_url: str | None = None
+    max_curve_points: int = 1000
+    client: MlflowClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+
+    def experiments(self) -> list[dict]:
+        """Active experiments, newest first, as dropdown options."""
+        exps = self.client.search_experiments(max_results=10_000)
+        exps = sorted(exps, key=lambda e: e.last_update_time or e.creation_time or 0, reverse=True)
+        return [{"label": e.name, "value": e.experiment_id} for e in exps]
+
+    def view(self, experiment_ids: list[str], search_ids: list[str] | None = None) -> View:
+        table = self.cache.table(experiment_ids or [])
+        runs = table.runs
+        labels = search_labels(runs)
+        trials = table.trials
+        if search_ids:
+            trials = trials[trials["search_id"].isin(search_ids)]
+        return View(table, trials, labels)
+
+    def histories(self, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
+        return read_histories(self.tracking_uri, run_ids, keys, max_points=self.max_curve_points)
+
+    def run_link(self, row) -> str:
+        return run_url(self.mlflow_ui_url, row["experiment_id"], row["run_id"])
+
+
+def search_labels(runs: pd.DataFrame) -> dict[str, str]:
+    """A readable name per search: its Trellis name, its parent run's name, or its experiment's."""
+    if runs.empty:
+        return {}
+    labels: dict[str, str] = {}
+    parents = runs[runs["kind"] == "search"].set_index("run_id")
+    for search_id, group in runs.groupby("search_id"):
+        sid = str(search_id)
+        if sid.startswith("experiment:"):
+            labels[sid] = f"{group['experiment'].iloc[0]} (runs)"
+        elif sid in parents.index:
+            name = parents.loc[sid, "search_name"] or parents.loc[sid, "run_name"] or sid[:8]
+            labels[sid] = f"{name} · {sid[:6]}"
+        else:
+            labels[sid] = sid[:8]
+    return labels

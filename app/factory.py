@@ -1,0 +1,48 @@
+"""``create_app(tracking_uri, ...)``: the Dash app, with every dependency passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from dash import Dash
+
+from app import shell
+from app.auth import install_basic_auth
+from app.context import AppContext
+from app.pages import curves, overview
+from tracking.cache import RunCache, SharedStore, make_store
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+
+
+def create_app(
+    tracking_uri: str,
+    *,
+    mlflow_ui_url: str | None = None,
+    cache: SharedStore | str | None = None,
+    users: dict[str, str] | None = None,
+    max_curve_points: int = 1000,
+) -> Dash:
+    """Build the app.
+
+    ``cache``: a SharedStore, or a folder (diskcache) / ``redis://`` URL shared by gunicorn workers.
+    ``users``: turns on HTTP basic auth for every route and callback.
+    """
+    store = cache if isinstance(cache, SharedStore) else make_store(cache)
+    context = AppContext(tracking_uri, RunCache(tracking_uri, store), mlflow_ui_url, max_curve_points)
+    app = Dash(
+        __name__,
+        title="Trellis",
+        assets_folder=str(ASSETS),
+        suppress_callback_exceptions=True,  # page components appear after routing
+        update_title=None,
+    )
+    install_basic_auth(app.server, users or {})
+    pages = {"/": SimpleNamespace(layout=overview.layout), "/curves": SimpleNamespace(layout=curves.layout)}
+    app.layout = lambda: shell.layout(context)  # per page load: fresh experiment list
+    shell.register(app, context, pages)
+    overview.register(app, context)
+    curves.register(app, context)
+    app.trellis_context = context  # for tests and benchmarks: the same context the callbacks use
+    return app

@@ -1,0 +1,98 @@
+"""Model analysis page: learning curves of the selected runs, several metrics at once."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, dcc, html
+
+from app.context import AppContext
+from layouts.curves import curves_info, curves_plot
+
+
+def layout(context: AppContext) -> html.Div:
+    return html.Div(
+        [
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [dbc.Label("Metrics", className="small mb-0"), dcc.Dropdown(id="cv-metrics", multi=True)], md=5
+                    ),  # fmt: skip
+                    dbc.Col(
+                        [
+                            dbc.Label("Smoothing (moving average, points)", className="small mb-0"),
+                            dcc.Slider(
+                                id="cv-smooth",
+                                min=1,
+                                max=25,
+                                step=1,
+                                value=1,
+                                marks={1: "off", 5: "5", 10: "10", 25: "25"},
+                            ),
+                        ],
+                        md=3,
+                    ),  # fmt: skip
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id="cv-x",
+                            options=[{"label": "by step", "value": "step"}, {"label": "by wall time", "value": "time"}],
+                            value="step",
+                            inline=True,
+                            className="small mt-4",
+                        ),
+                        md=2,
+                    ),  # fmt: skip
+                    dbc.Col(
+                        dbc.Checklist(
+                            id="cv-log",
+                            options=[{"label": "log y", "value": "log"}],
+                            value=[],
+                            switch=True,
+                            className="small mt-4",
+                        ),
+                        md=2,
+                    ),  # fmt: skip
+                ],
+                className="g-2 mb-2",
+            ),
+            html.Div(id="cv-info", className="small text-muted"),
+            dcc.Loading(dcc.Graph(id="cv-graph", config={"displaylogo": False})),
+        ]
+    )
+
+
+def default_metrics(metrics: list[str], objective: str | None) -> list[str]:
+    """The objective and the losses, which is what one compares first."""
+    chosen = [objective] if objective in metrics else []
+    chosen += [m for m in metrics if "loss" in m and m not in chosen][:2]
+    return chosen or metrics[:1]
+
+
+def register(app: Dash, context: AppContext) -> None:
+    @app.callback(Output("cv-metrics", "options"), Output("cv-metrics", "value"), Input("selection", "data"))
+    def metric_choices(selection):
+        view = context.view(selection["experiments"], selection["searches"])
+        metrics = view.table.metrics
+        objective = view.trials["objective"].dropna().mode() if "objective" in view.trials else []
+        return metrics, default_metrics(metrics, objective.iloc[0] if len(objective) else None)
+
+    @app.callback(
+        Output("cv-graph", "figure"), Output("cv-info", "children"),
+        Input("selected-runs", "data"), Input("cv-metrics", "value"), Input("cv-smooth", "value"),
+        Input("cv-x", "value"), Input("cv-log", "value"), Input("selection", "data"),
+    )  # fmt: skip
+    def draw(run_ids, metrics, window, x_axis, log, selection):
+        run_ids, metrics = run_ids or [], metrics or []
+        view = context.view(selection["experiments"], selection["searches"])
+        runs = view.table.runs[view.table.runs["run_id"].isin(run_ids)]
+        histories = context.histories(runs["run_id"].tolist(), metrics)
+        info = curves_info(histories, runs, metrics, x_axis=x_axis or "step", window=int(window or 1),
+                           log_y="log" in (log or []))  # fmt: skip
+        fig = curves_plot(info)
+        fig.update_layout(uirevision="keep")
+        note = f"{len(runs)} selected runs, {len(histories)} points"
+        if info.dropped:
+            note += f"; {info.dropped} NaN/inf{' or non-positive' if info.log_y else ''} points left out"
+        hidden = len(run_ids) - len(runs)
+        if hidden:
+            note += f"; {hidden} selected runs are outside the current experiments"
+        return fig, note

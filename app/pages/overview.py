@@ -1,0 +1,232 @@
+"""Optimization overview page: counts, best so far, distributions, trade-off with Pareto front, selection."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
+
+from app.context import AppContext
+from layouts import overview as ov
+from tracking.links import compare_url
+
+GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": False}
+
+
+def _metric_select(id_: str, label: str) -> dbc.Col:
+    return dbc.Col([dbc.Label(label, className="small mb-0"), dcc.Dropdown(id=id_, clearable=False)], md=2)
+
+
+def _direction(id_: str) -> dbc.Col:
+    return dbc.Col(
+        dbc.RadioItems(
+            id=id_,
+            options=[{"label": "max", "value": "max"}, {"label": "min", "value": "min"}],
+            value="max",
+            inline=True,
+            className="small mt-4",
+        ),  # fmt: skip
+        md=1,
+    )
+
+
+def layout(context: AppContext) -> html.Div:
+    return html.Div(
+        [
+            html.Div(id="ov-counts", className="mb-2"),
+            dbc.Row(
+                [
+                    _metric_select("ov-objective", "Objective"),
+                    _direction("ov-objective-dir"),
+                    _metric_select("ov-x", "Trade-off x"),
+                    _direction("ov-x-dir"),
+                    _metric_select("ov-y", "Trade-off y"),
+                    _direction("ov-y-dir"),
+                    _metric_select("ov-dist", "Distribution of"),
+                ],  # fmt: skip
+                className="g-2 mb-2",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(dcc.Graph(id="ov-best", config=GRAPH_CONFIG), md=6),
+                    dbc.Col(dcc.Graph(id="ov-tradeoff", config=GRAPH_CONFIG), md=6),
+                ]
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(dcc.Graph(id="ov-distribution", config=GRAPH_CONFIG), md=6),
+                    dbc.Col(
+                        html.Div(
+                            id="ov-help",
+                            className="small text-muted mt-4",
+                            children="Box- or lasso-select points on the trade-off plot, or click one, "
+                            "to add runs to the selection; the Learning curves page shows them.",
+                        ),
+                        md=6,
+                    ),
+                ]
+            ),  # fmt: skip
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.InputGroup(
+                            [
+                                dbc.InputGroupText("Top"),
+                                dbc.Input(id="ov-k", type="number", value=5, min=1, step=1),
+                                dbc.Button("Select top-K", id="ov-topk"),
+                            ],
+                            size="sm",
+                        ),
+                        md=3,
+                    ),  # fmt: skip
+                    dbc.Col(
+                        dbc.Button("Clear selection", id="ov-clear", size="sm", color="secondary", outline=True), md=2
+                    ),  # fmt: skip
+                    dbc.Col(
+                        dbc.Button("Export runs as CSV", id="ov-export", size="sm", color="secondary", outline=True),
+                        md=2,
+                    ),  # fmt: skip
+                    dbc.Col(
+                        html.A("Compare selected in MLflow ↗", id="ov-compare", target="_blank", className="small"),
+                        md=3,
+                        className="d-flex align-items-center",
+                    ),  # fmt: skip
+                    dcc.Download(id="ov-download"),
+                ],
+                className="g-2 my-2",
+            ),
+            html.H6(id="ov-selected-title", className="mt-2"),
+            dash_table.DataTable(
+                id="ov-table",
+                sort_action="native",
+                page_size=15,
+                markdown_options={"link_target": "_blank"},
+                style_table={"overflowX": "auto"},
+                style_cell={"fontSize": 12, "maxWidth": 220, "textOverflow": "ellipsis", "overflow": "hidden"},
+            ),  # fmt: skip
+        ]
+    )
+
+
+def _counts_card(info: ov.CountsInfo, metric: str | None, context: AppContext) -> dbc.Row:
+    badges = [dbc.Badge(f"{status} {n}", color={"FINISHED": "success", "FAILED": "danger", "RUNNING": "info",
+                                                 "KILLED": "warning"}.get(status, "secondary"), className="me-1")
+              for status, n in info.by_status.items()]  # fmt: skip
+    best = "—" if info.best_value is None else f"{info.best_value:.5g}"
+    skipped = ", ".join(f"{n} {what}" for what, n in info.skipped.items())
+    return dbc.Row(
+        [
+            dbc.Col(
+                html.Div([html.Div("Runs", className="small text-muted"), html.H4(str(info.total), id="ov-total")]),
+                md=1,
+            ),
+            dbc.Col(html.Div([html.Div("Searches", className="small text-muted"), html.H4(str(info.searches))]), md=1),
+            dbc.Col(html.Div([html.Div("By status", className="small text-muted"), html.Div(badges)]), md=4),
+            dbc.Col(
+                html.Div(
+                    [html.Div(f"Best {metric or ''}", className="small text-muted"), html.H4(best, id="ov-best-value")]
+                ),
+                md=2,
+            ),
+            dbc.Col(
+                html.Div(
+                    [
+                        html.Div("Left out of plots", className="small text-muted"),
+                        html.Div(skipped or "nothing", id="ov-skipped", className="small"),
+                    ]
+                ),
+                md=4,
+            ),  # fmt: skip
+        ]
+    )
+
+
+def register(app: Dash, context: AppContext) -> None:
+    @app.callback(
+        Output("ov-objective", "options"), Output("ov-objective", "value"), Output("ov-objective-dir", "value"),
+        Output("ov-x", "options"), Output("ov-x", "value"), Output("ov-x-dir", "value"),
+        Output("ov-y", "options"), Output("ov-y", "value"), Output("ov-y-dir", "value"),
+        Output("ov-dist", "options"), Output("ov-dist", "value"),
+        Input("selection", "data"),
+    )  # fmt: skip
+    def metric_choices(selection):
+        view = context.view(selection["experiments"], selection["searches"])
+        metrics = view.table.metrics
+        objective = ov.default_objective(view.trials, metrics)
+        others = [m for m in metrics if m != objective]
+        x = next((m for m in others if "n_params" in m or "latency" in m), others[0] if others else objective)
+        opts = [{"label": m, "value": m} for m in metrics]
+        d = lambda m: ov.metric_direction(view.trials, m) if m else "max"  # noqa: E731
+        dist = next((m for m in others if m != x), objective)
+        return opts, objective, d(objective), opts, x, d(x), opts, objective, d(objective), opts, dist
+
+    @app.callback(
+        Output("ov-counts", "children"), Output("ov-best", "figure"), Output("ov-distribution", "figure"),
+        Output("ov-tradeoff", "figure"),
+        Input("selection", "data"), Input("ov-objective", "value"), Input("ov-objective-dir", "value"),
+        Input("ov-x", "value"), Input("ov-x-dir", "value"), Input("ov-y", "value"), Input("ov-y-dir", "value"),
+        Input("ov-dist", "value"), Input("reload", "n_clicks"),
+    )  # fmt: skip
+    def render(selection, objective, obj_dir, x, x_dir, y, y_dir, dist, _):
+        view = context.view(selection["experiments"], selection["searches"])
+        return render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context)
+
+    @app.callback(
+        Output("selected-runs", "data"),
+        Input("ov-tradeoff", "selectedData"), Input("ov-tradeoff", "clickData"), Input("ov-topk", "n_clicks"),
+        Input("ov-clear", "n_clicks"),
+        State("ov-k", "value"), State("ov-objective", "value"), State("ov-objective-dir", "value"),
+        State("selection", "data"), State("selected-runs", "data"),
+        prevent_initial_call=True,
+    )  # fmt: skip
+    def select_runs(selected, clicked, _topk, _clear, k, objective, direction, selection, current):
+        trigger = ctx.triggered_id
+        if trigger == "ov-clear":
+            return []
+        if trigger == "ov-topk":
+            view = context.view(selection["experiments"], selection["searches"])
+            return ov.top_k(view.trials, objective, direction, int(k or 5))
+        if trigger == "ov-tradeoff":
+            prop = ctx.triggered[0]["prop_id"].split(".")[-1]
+            ids = ov.run_ids_from_selection(selected if prop == "selectedData" else clicked)
+            if prop == "clickData":
+                return list(dict.fromkeys([*(current or []), *ids]))
+            return ids
+        return no_update
+
+    @app.callback(
+        Output("ov-table", "data"), Output("ov-table", "columns"), Output("ov-selected-title", "children"),
+        Output("ov-compare", "href"),
+        Input("selected-runs", "data"), Input("selection", "data"), Input("ov-objective", "value"),
+    )  # fmt: skip
+    def selected_table(run_ids, selection, objective):
+        view = context.view(selection["experiments"], selection["searches"])
+        metrics = [objective] + [m for m in view.table.metrics if m != objective] if objective else view.table.metrics
+        rows, columns = ov.selected_rows(view.table.runs, run_ids or [], view.table.params, metrics, context.run_link)
+        title = f"Selected runs ({len(rows)})" if rows else "No runs selected yet"
+        exps = sorted(view.table.runs.loc[view.table.runs["run_id"].isin(run_ids or []), "experiment_id"].unique())
+        href = compare_url(context.mlflow_ui_url, exps, run_ids) if rows and context.mlflow_ui_url else None
+        return rows, columns, title, href
+
+    @app.callback(
+        Output("ov-download", "data"), Input("ov-export", "n_clicks"), State("selection", "data"),
+        prevent_initial_call=True,
+    )  # fmt: skip
+    def export(_, selection):
+        view = context.view(selection["experiments"], selection["searches"])
+        frame = ov.export_frame(view.table.runs[view.table.runs["run_id"].isin(view.trials["run_id"])])
+        return dcc.send_data_frame(frame.to_csv, "trellis-runs.csv", index=False)
+
+
+def render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context: AppContext):
+    """Everything the overview draws for one view (a plain function: the benchmark times it)."""
+    trials, labels = view.trials, view.labels
+    counts = ov.counts_info(trials, objective, obj_dir or "max", view.table.skipped)
+    if not objective:
+        empty = ov.empty_figure("No metrics in these runs")
+        return _counts_card(counts, objective, context), empty, empty, empty
+    best = ov.best_so_far_plot(ov.best_so_far_info(trials, objective, obj_dir, labels))
+    distribution = ov.distribution_plot(ov.distribution_info(trials, dist or objective, labels))
+    tradeoff = ov.tradeoff_plot(ov.tradeoff_info(trials, x or objective, y or objective, x_dir, y_dir, labels))
+    for fig in (best, distribution, tradeoff):
+        fig.update_layout(uirevision="keep", height=380)
+    return _counts_card(counts, objective, context), best, distribution, tradeoff

@@ -1,0 +1,162 @@
+"""The frame around every page: navigation, the experiment/search picker (kept in the URL), shared stores."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlencode
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from app.context import AppContext
+from tracking.links import experiment_url
+
+PAGES = [("/", "Overview"), ("/curves", "Learning curves")]
+
+
+def parse_query(search: str | None) -> tuple[list[str], list[str]]:
+    """``?exp=1,2&search=abc`` -> (["1", "2"], ["abc"])."""
+    query = parse_qs((search or "").lstrip("?"))
+
+    def items(key: str) -> list[str]:
+        return [v for value in query.get(key, []) for v in value.split(",") if v]
+
+    return items("exp"), items("search")
+
+
+def build_query(experiments: list[str] | None, searches: list[str] | None) -> str:
+    parts = {}
+    if experiments:
+        parts["exp"] = ",".join(experiments)
+    if searches:
+        parts["search"] = ",".join(searches)
+    return "?" + urlencode(parts, safe=",:") if parts else ""
+
+
+def default_experiments(context: AppContext) -> list[str]:
+    """With nothing in the URL: the most recently updated experiment that has runs."""
+    for option in context.experiments():
+        if context.client.search_runs([option["value"]], max_results=1):
+            return [option["value"]]
+    return []
+
+
+def layout(context: AppContext) -> html.Div:
+    nav = [dbc.NavItem(dbc.NavLink(label, href=path, id=f"nav-{path.strip('/') or 'overview'}", active="exact"))
+           for path, label in PAGES]  # fmt: skip
+    if context.mlflow_ui_url:
+        nav.append(
+            dbc.NavItem(dbc.NavLink("MLflow UI ↗", id="nav-mlflow", href=context.mlflow_ui_url, target="_blank"))
+        )
+    return html.Div(
+        [
+            dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id="selection", data={"experiments": [], "searches": []}),
+            dcc.Store(id="selected-runs", storage_type="session", data=[]),
+            dbc.Navbar(
+                dbc.Container([dbc.NavbarBrand("Trellis", href="/"), dbc.Nav(nav, navbar=True)], fluid=True),
+                color="dark",
+                dark=True,
+                className="mb-3",
+            ),  # fmt: skip
+            dbc.Container(
+                [
+                    dbc.Row(
+                        [
+                            dbc.Col(
+                                dcc.Dropdown(
+                                    id="exp-picker",
+                                    multi=True,
+                                    placeholder="Experiments…",
+                                    options=context.experiments(),
+                                ),
+                                md=5,
+                            ),  # fmt: skip
+                            dbc.Col(
+                                dcc.Dropdown(
+                                    id="search-picker",
+                                    multi=True,
+                                    placeholder="All searches and runs (or pick searches to compare)",
+                                ),
+                                md=5,
+                            ),  # fmt: skip
+                            dbc.Col(
+                                dbc.Button("Reload", id="reload", color="secondary", outline=True, size="sm"),
+                                md=1,
+                                className="d-flex align-items-center",
+                            ),  # fmt: skip
+                            dbc.Col(
+                                html.A("in MLflow ↗", id="exp-link", target="_blank", className="small"),
+                                md=1,
+                                className="d-flex align-items-center",
+                            ),  # fmt: skip
+                        ],
+                        className="g-2 mb-3",
+                    ),
+                    html.Div(id="page"),
+                ],
+                fluid=True,
+            ),
+        ]
+    )
+
+
+def register(app: Dash, context: AppContext, pages: dict) -> None:
+    @app.callback(Output("page", "children"), Input("url", "pathname"))
+    def route(pathname: str | None):
+        page = pages.get(pathname or "/")
+        if page is None:
+            return dbc.Alert(f"No page at {pathname}. Try the Overview.", color="warning")
+        return page.layout(context)
+
+    @app.callback(Output("exp-picker", "options"), Input("reload", "n_clicks"), prevent_initial_call=True)
+    def experiment_options(_):
+        return context.experiments()
+
+    @app.callback(
+        Output("exp-picker", "value"),
+        Output("search-picker", "options"),
+        Output("search-picker", "value"),
+        Output("url", "search"),
+        Output("selection", "data"),
+        Output("exp-link", "href"),
+        Input("url", "search"),
+        Input("exp-picker", "value"),
+        Input("search-picker", "value"),
+        Input("reload", "n_clicks"),
+    )
+    def sync_selection(search, exps, searches, _reload):
+        """The URL holds the selection, so a link shows the same runs; the pickers edit it.
+
+        Search options are computed here, with the value, because a Dash dropdown drops a value that is
+        not among its options yet.
+        """
+        if ctx.triggered_id in (None, "url", "reload"):
+            new_exps, new_searches = parse_query(search)
+            if not new_exps:
+                new_exps = default_experiments(context)
+        else:
+            new_exps, new_searches = exps or [], searches or []
+        view = context.view(new_exps)
+        counts = view.table.trials["search_id"].value_counts()
+        options = sorted(
+            ({"label": f"{view.labels.get(s, s)} ({n})", "value": s} for s, n in counts.items()),
+            key=lambda o: o["label"],
+        )
+        new_searches = [s for s in new_searches if s in counts.index]
+        query = build_query(new_exps, new_searches)
+        link = experiment_url(context.mlflow_ui_url, new_exps[0]) if new_exps and context.mlflow_ui_url else None
+        return (
+            new_exps if new_exps != (exps or []) else no_update,
+            options,
+            new_searches if new_searches != (searches or []) else no_update,
+            query if query != (search or "") else no_update,
+            {"experiments": new_exps, "searches": new_searches},
+            link,
+        )
+
+    for path, _ in PAGES:
+        nav_id = f"nav-{path.strip('/') or 'overview'}"
+
+        @app.callback(Output(nav_id, "href"), Input("url", "search"), State("url", "pathname"))
+        def keep_query(search, _pathname, path=path):
+            return path + (search or "")
