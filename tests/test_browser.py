@@ -1,0 +1,171 @@
+"""The app in headless Chromium, served by gunicorn (2 workers, shared cache) over a real SQLite store."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from selenium.common.exceptions import ElementClickInterceptedException
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+from search.config import parse_config
+from search.runner import run_search
+from tests.browser import console_errors, find_browser, make_driver
+from tests.conftest import BASE, ROOT
+
+pytestmark = pytest.mark.skipif(
+    find_browser() is None, reason="Debian's chromium and chromium-driver are not installed (./dev setup installs them)"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("app")
+    uri = f"sqlite:///{tmp / 'mlruns.db'}"
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        searches = []
+        for name, algo in (("quad-random", {"name": "random", "seed": 1}), ("quad-tpe", {"name": "tpe", "seed": 2})):
+            raw = {**BASE, "name": name, "algorithm": algo, "termination": {"max_trials": 8}, "budget": {"max": 4}}
+            config = parse_config({**raw, "tracking": {"uri": uri, "experiment": "browser"}})
+            searches.append(run_search(config))
+    finally:
+        os.chdir(cwd)
+    port = _free_port()
+    env = {**os.environ, "TRELLIS_TRACKING_URI": uri, "TRELLIS_MLFLOW_UI": "http://mlflow.example:5000",
+           "TRELLIS_CACHE": str(tmp / "cache"), "PYTHONPATH": str(ROOT)}  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:server"],
+        cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(base + "/", timeout=2)
+            break
+        except OSError:
+            if server.poll() is not None:
+                raise RuntimeError(server.stdout.read()) from None
+            time.sleep(0.5)
+    driver = make_driver()
+    yield base, driver, searches
+    driver.quit()
+    server.terminate()
+    server.wait(timeout=20)
+
+
+def _wait(driver, condition, timeout=30):
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def _click(driver, element_id):
+    """Scroll the element to the middle of the window first, as a person would before clicking."""
+    element = driver.find_element(By.ID, element_id)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    WebDriverWait(driver, 10).until(EC.element_to_be_clickable((By.ID, element_id)))
+    try:
+        element.click()
+    except ElementClickInterceptedException:  # the page moved under the pointer (a re-render): click the element
+        driver.execute_script("arguments[0].click()", element)
+
+
+def _text(driver, element_id):
+    return driver.find_element(By.ID, element_id).text
+
+
+def _trace_count(driver, graph_id):
+    return driver.execute_script(
+        f"const g = document.querySelector('#{graph_id} .js-plotly-plot'); return g && g.data ? g.data.length : -1;"
+    )
+
+
+def test_overview_loads_with_counts_figures_and_no_console_errors(served):
+    base, driver, searches = served
+    driver.get(base + "/")
+    _wait(driver, lambda d: _text(d, "ov-total") == "16")
+    assert "?exp=" in driver.current_url  # the default selection is written to the URL
+    _wait(driver, lambda d: _trace_count(d, "ov-tradeoff") >= 3)  # two searches + Pareto front
+    assert _trace_count(driver, "ov-best") == 4  # per search: points and best-so-far line
+    best = min(s.progress.best_value for s in searches)
+    assert float(_text(driver, "ov-best-value")) == pytest.approx(best, rel=1e-4)
+    assert console_errors(driver) == []
+
+
+def test_search_in_url_narrows_the_view(served):
+    base, driver, searches = served
+    exp = searches[0].experiment_id
+    driver.get(f"{base}/?exp={exp}&search={searches[1].search_id}")
+    _wait(driver, lambda d: _text(d, "ov-total") == "8")
+    assert console_errors(driver) == []
+
+
+def test_top_k_selects_runs_links_to_mlflow_and_curves_show_them(served):
+    base, driver, searches = served
+    driver.get(base + "/")
+    _wait(driver, lambda d: _text(d, "ov-total") == "16")
+    k = driver.find_element(By.ID, "ov-k")
+    k.clear()
+    k.send_keys("3")
+    _click(driver, "ov-topk")
+    _wait(driver, lambda d: "Selected runs (3)" in _text(d, "ov-selected-title"))
+    links = driver.find_elements(By.CSS_SELECTOR, "#ov-table a")
+    assert len(links) == 3
+    assert all(a.get_attribute("href").startswith("http://mlflow.example:5000/#/experiments/") for a in links)
+    assert all("/runs/" in a.get_attribute("href") for a in links)
+
+    _click(driver, "nav-curves")
+    _wait(driver, EC.presence_of_element_located((By.ID, "cv-graph")))
+    _wait(driver, lambda d: "3 selected runs" in _text(d, "cv-info"))
+    # Default metrics: the objective (loss) only here -> one curve per selected run.
+    _wait(driver, lambda d: _trace_count(d, "cv-graph") == 3)
+    points = driver.execute_script(
+        "return document.querySelector('#cv-graph .js-plotly-plot').data.map(t => t.x.length)"
+    )
+    assert points == [4, 4, 4]  # epochs 1..4 of each trial
+    assert console_errors(driver) == []
+
+
+def test_box_select_on_trade_off_plot_selects_runs(served):
+    base, driver, _ = served
+    driver.get(base + "/")
+    _wait(driver, lambda d: _trace_count(d, "ov-tradeoff") >= 3)
+    driver.execute_script("document.getElementById('ov-tradeoff').scrollIntoView({block: 'center'})")
+    plot = driver.find_element(By.CSS_SELECTOR, "#ov-tradeoff .nsewdrag")
+    w, h = plot.size["width"], plot.size["height"]
+    # Drag a box over the whole plotting area, in small steps as a hand would: every run becomes selected.
+    chain = ActionChains(driver).move_to_element_with_offset(plot, -w // 2 + 3, -h // 2 + 3).click_and_hold()
+    for _ in range(10):
+        chain = chain.move_by_offset((w - 6) // 10, (h - 6) // 10).pause(0.05)
+    chain.release().perform()
+    _wait(driver, lambda d: "Selected runs (16)" in _text(d, "ov-selected-title"))
+    _click(driver, "ov-clear")
+    _wait(driver, lambda d: "No runs selected" in _text(d, "ov-selected-title"))
+    assert console_errors(driver) == []
+
+
+def test_csv_export_downloads_all_runs(served, tmp_path):
+    base, driver, _ = served
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    driver.get(base + "/")
+    _wait(driver, lambda d: _text(d, "ov-total") == "16")
+    _click(driver, "ov-export")
+    target = Path(tmp_path) / "trellis-runs.csv"
+    _wait(driver, lambda d: target.exists() and target.stat().st_size > 0)
+    import pandas as pd
+
+    frame = pd.read_csv(target)
+    assert len(frame) == 16 and {"run_id", "params.x", "metrics.loss", "search_id"} <= set(frame.columns)
