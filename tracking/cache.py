@@ -147,7 +147,8 @@ class RunCache:
                 self.stats["hits"] += 1
                 self._remember(key, entry)
                 return entry.table
-            entry = self._refresh(ids, entry, fp)
+            with reader.gc_paused():
+                entry = self._refresh(ids, entry, fp)
             self._remember(key, entry)
             self.store.set(key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
             return entry.table
