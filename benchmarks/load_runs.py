@@ -12,6 +12,7 @@ run, times:
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -102,7 +103,7 @@ def bench_render(tmp: Path, n: int) -> dict:
         return render_overview(view, "accuracy", "max", "n_params", "min", "accuracy", "max", "loss", context)
 
     warm_s, (_, *figures) = timed(render, repeat=5)
-    size = sum(len(f.to_json()) for f in figures)
+    size = sum(len(json.dumps(f)) for f in figures)
     return {"n": n, "warm_ms": warm_s * 1000, "json_mb": size / 1e6}
 
 

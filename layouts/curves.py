@@ -6,10 +6,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from layouts.style import empty_figure, search_colors
+from layouts.style import Figure, empty_figure, figure, search_colors, typed
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -66,25 +64,32 @@ def curves_info(
     return CurvesInfo(metrics, curves, x_axis, log_y, dropped)
 
 
-def curves_plot(info: CurvesInfo) -> go.Figure:
+def curves_plot(info: CurvesInfo) -> Figure:
+    """One panel per metric, stacked, sharing x; runs coloured by their search."""
     shown = [m for m in info.metrics if info.curves.get(m)]
     if not shown:
         return empty_figure("Select runs on the overview (box-select the trade-off plot, or Top-K) to see their curves")
-    fig = make_subplots(rows=len(shown), cols=1, shared_xaxes=True, subplot_titles=shown, vertical_spacing=0.08)
     searches = sorted({c.search_id for m in shown for c in info.curves[m]})
     colors = search_colors(searches)
-    palette_by_run: dict[str, int] = {}
-    for row, metric in enumerate(shown, start=1):
+    n, gap = len(shown), 0.08
+    height = (1 - gap * (n - 1)) / n
+    data, layout = [], {}
+    for row, metric in enumerate(shown):
+        axis = "" if row == 0 else str(row + 1)
+        top = 1 - row * (height + gap)
+        layout[f"yaxis{axis}"] = {"domain": [top - height, top], "title": {"text": metric},
+                                  "type": "log" if info.log_y else "linear", "anchor": f"x{axis}"}  # fmt: skip
+        layout[f"xaxis{axis}"] = {"anchor": f"y{axis}", "matches": "x" if row else None,
+                                  "showticklabels": row == n - 1}  # fmt: skip
         for curve in info.curves[metric]:
-            palette_by_run.setdefault(curve.run_id, len(palette_by_run))
-            fig.add_trace(
-                go.Scattergl(x=curve.x, y=curve.y, mode="lines", name=curve.label, legendgroup=curve.run_id,
-                             showlegend=row == 1, line={"color": colors.get(curve.search_id), "width": 1.6},
-                             hovertemplate=f"{curve.label}<br>%{{x}}: %{{y:.4g}}<extra>{metric}</extra>"),
-                row=row, col=1,
-            )  # fmt: skip
-        if info.log_y:
-            fig.update_yaxes(type="log", row=row, col=1)
-    fig.update_xaxes(title_text="seconds since start" if info.x_axis == "time" else "step", row=len(shown), col=1)
-    fig.update_layout(height=max(320, 260 * len(shown)), legend={"orientation": "v", "y": 1, "x": 1.02})
+            data.append({"type": "scattergl", "x": typed(curve.x), "y": typed(curve.y), "mode": "lines",
+                         "name": curve.label, "legendgroup": curve.run_id, "showlegend": row == 0,
+                         "xaxis": f"x{axis}", "yaxis": f"y{axis}",
+                         "line": {"color": colors.get(curve.search_id), "width": 1.6},
+                         "hovertemplate": f"{curve.label}<br>%{{x}}: %{{y:.4g}}<extra>{metric}</extra>"})  # fmt: skip
+    last = "" if n == 1 else str(n)
+    layout[f"xaxis{last}"]["title"] = {"text": "seconds since start" if info.x_axis == "time" else "step"}
+    fig = figure(data, height=max(320, 260 * n), legend={"orientation": "v", "y": 1, "x": 1.02})
+    for key, value in layout.items():
+        fig["layout"][key] = {**fig["layout"].get(key, {}), **{k: v for k, v in value.items() if v is not None}}
     return fig

@@ -10,9 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
-from layouts.style import COLORS, empty_figure, search_colors
+from layouts.style import COLORS, Figure, empty_figure, figure, search_colors, typed
 
 STATUS_ORDER = ["FINISHED", "RUNNING", "FAILED", "KILLED", "SCHEDULED"]
 MAX_SCATTER_POINTS = 20_000
@@ -92,20 +91,23 @@ def best_so_far_info(trials: pd.DataFrame, metric: str, direction: str, labels: 
     return BestSoFarInfo(metric, direction, series, labels)
 
 
-def best_so_far_plot(info: BestSoFarInfo) -> go.Figure:
+def best_so_far_plot(info: BestSoFarInfo) -> Figure:
     if not info.series:
         return empty_figure(f"No finite values of {info.metric} yet")
-    fig = go.Figure()
     colors = search_colors(list(info.series))
+    data = []
     for search_id, (order, values, best) in info.series.items():
-        name = info.labels.get(search_id, search_id[:8])
-        marker = {"color": colors[search_id], "size": 5, "opacity": 0.45}
-        fig.add_trace(go.Scattergl(x=order, y=values, mode="markers", name=name, legendgroup=search_id,
-                                   marker=marker, showlegend=False))  # fmt: skip
-        fig.add_trace(go.Scatter(x=order, y=best, mode="lines", name=name, legendgroup=search_id,
-                                 line={"color": colors[search_id], "width": 2, "shape": "hv"}))  # fmt: skip
-    fig.update_layout(xaxis_title="trial (in start order)", yaxis_title=f"best {info.metric} so far ({info.direction})")
-    return fig
+        name, color = info.labels.get(search_id, search_id[:8]), colors[search_id]
+        data.append({"type": "scattergl", "x": typed(order), "y": typed(values), "mode": "markers", "name": name,
+                     "legendgroup": search_id, "showlegend": False,
+                     "marker": {"color": color, "size": 5, "opacity": 0.45}})  # fmt: skip
+        data.append({"type": "scatter", "x": typed(order), "y": typed(best), "mode": "lines", "name": name,
+                     "legendgroup": search_id, "line": {"color": color, "width": 2, "shape": "hv"}})  # fmt: skip
+    return figure(
+        data,
+        xaxis={"title": {"text": "trial (in start order)"}},
+        yaxis={"title": {"text": f"best {info.metric} so far ({info.direction})"}},
+    )
 
 
 # -- distributions ----------------------------------------------------------------------------------
@@ -131,17 +133,18 @@ def distribution_info(trials: pd.DataFrame, metric: str, labels: dict[str, str])
     return DistributionInfo(metric, grouped, int((~keep).sum()), labels)
 
 
-def distribution_plot(info: DistributionInfo) -> go.Figure:
+def distribution_plot(info: DistributionInfo) -> Figure:
     if not info.values:
         return empty_figure(f"No finite values of {info.metric}")
-    fig = go.Figure()
     colors = search_colors(list(info.values))
-    for search_id, values in info.values.items():
-        fig.add_trace(go.Histogram(x=values, name=info.labels.get(search_id, search_id[:8]), opacity=0.6,
-                                   marker_color=colors[search_id], nbinsx=40))  # fmt: skip
+    data = [
+        {"type": "histogram", "x": typed(values), "name": info.labels.get(s, s[:8]), "opacity": 0.6,
+         "marker": {"color": colors[s]}, "nbinsx": 40}
+        for s, values in info.values.items()
+    ]  # fmt: skip
     title = info.metric + (f"  ({info.dropped} NaN/inf left out)" if info.dropped else "")
-    fig.update_layout(barmode="overlay", xaxis_title=title, yaxis_title="runs", showlegend=len(info.values) > 1)
-    return fig
+    return figure(data, barmode="overlay", xaxis={"title": {"text": title}}, yaxis={"title": {"text": "runs"}},
+                  showlegend=len(info.values) > 1)  # fmt: skip
 
 
 # -- trade-off and Pareto front ---------------------------------------------------------------------
@@ -205,37 +208,30 @@ def tradeoff_info(
                         int((~keep).sum()), labels, x_log)  # fmt: skip
 
 
-def tradeoff_plot(info: TradeoffInfo, selected: set[str] | None = None) -> go.Figure:
+def tradeoff_plot(info: TradeoffInfo) -> Figure:
     if not info.run_ids:
         return empty_figure(f"No runs with finite {info.x_metric} and {info.y_metric}")
-    fig = go.Figure()
     searches = list(dict.fromkeys(info.search))
     colors = search_colors(searches)
-    run_ids, search = np.array(info.run_ids), np.array(info.search)
+    run_ids, search = np.array(info.run_ids, dtype=object), np.array(info.search, dtype=object)
     x, y = np.array(info.x), np.array(info.y)
+    hover = f"{info.x_metric}=%{{x:.4g}}<br>{info.y_metric}=%{{y:.4g}}<br>%{{customdata}}<extra></extra>"
+    data = []
     for s in searches:
         idx = np.flatnonzero(search == s)
-        sel = [i for i, rid in enumerate(run_ids[idx]) if selected and rid in selected]
-        fig.add_trace(
-            go.Scattergl(
-                x=x[idx], y=y[idx], customdata=run_ids[idx], mode="markers", name=info.labels.get(s, s[:8]),
-                marker={"color": colors[s], "size": 7, "opacity": 0.75},
-                selectedpoints=sel if selected else None,
-                hovertemplate=f"{info.x_metric}=%{{x:.4g}}<br>{info.y_metric}=%{{y:.4g}}<br>%{{customdata}}<extra></extra>",
-            )
-        )  # fmt: skip
+        data.append({"type": "scattergl", "x": typed(x[idx]), "y": typed(y[idx]), "customdata": run_ids[idx].tolist(),
+                     "mode": "markers", "name": info.labels.get(s, s[:8]), "hovertemplate": hover,
+                     "marker": {"color": colors[s], "size": 7, "opacity": 0.75}})  # fmt: skip
     if info.front:
         fx, fy = x[info.front], y[info.front]
-        fig.add_trace(go.Scatter(x=fx, y=fy, mode="lines+markers", name="Pareto front", hoverinfo="skip",
-                                 line={"color": COLORS["front"], "width": 2, "shape": "hv" if len(fx) > 1 else None},
-                                 marker={"symbol": "diamond-open", "size": 11, "color": COLORS["front"]}))  # fmt: skip
-    fig.update_layout(
-        xaxis_title=f"{info.x_metric} ({info.x_dir})", yaxis_title=f"{info.y_metric} ({info.y_dir})",
-        dragmode="select", clickmode="event+select",
-    )  # fmt: skip
+        data.append({"type": "scatter", "x": typed(fx), "y": typed(fy), "mode": "lines+markers", "name": "Pareto front",
+                     "hoverinfo": "skip", "line": {"color": COLORS["front"], "width": 2, "shape": "hv"},
+                     "marker": {"symbol": "diamond-open", "size": 11, "color": COLORS["front"]}})  # fmt: skip
+    xaxis = {"title": {"text": f"{info.x_metric} ({info.x_dir})"}}
     if info.x_log:
-        fig.update_xaxes(type="log")
-    return fig
+        xaxis["type"] = "log"
+    return figure(data, xaxis=xaxis, yaxis={"title": {"text": f"{info.y_metric} ({info.y_dir})"}},
+                  dragmode="select", clickmode="event+select")  # fmt: skip
 
 
 # -- selection --------------------------------------------------------------------------------------

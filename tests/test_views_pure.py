@@ -16,6 +16,7 @@ from layouts.overview import (
     tradeoff_info,
     tradeoff_plot,
 )
+from layouts.style import decode
 
 
 def brute_front(x, y, xd, yd):
@@ -75,8 +76,10 @@ def test_tradeoff_front_and_top_k():
     }  # (5,.6) (20,.8) (50,.9); (30,.7) dominated by (20,.8)
     assert front_ids == {"r4", "r6", "r3"} and info.dropped == 2
     assert [info.x[i] for i in info.front] == sorted(info.x[i] for i in info.front)
-    fig = tradeoff_plot(info, selected={"r3"})
-    assert any(t.name == "Pareto front" for t in fig.data)
+    fig = tradeoff_plot(info)
+    front = next(t for t in fig["data"] if t["name"] == "Pareto front")
+    assert list(decode(front["x"])) == [5.0, 20.0, 50.0] and list(decode(front["y"])) == [0.6, 0.8, 0.9]
+    assert sorted(c for t in fig["data"][:-1] for c in t["customdata"]) == sorted(info.run_ids)
     assert top_k(frame(), "acc", "max", 2) == ["r3", "r6"] and top_k(frame(), "latency", "min", 1) == ["r5"]
 
 
@@ -100,4 +103,6 @@ def test_curves_smoothing_time_axis_and_log():
     assert curve.x == [1.0, 2.0, 8.0] and curve.y == [4.0, 2.0, 1.0] and info.dropped == 1  # 0 has no log
     by_step = curves_info(hist, runs, ["loss"], window=2).curves["loss"][0]
     assert by_step.x == [1, 2, 3, 4] and by_step.y == [4.0, 3.0, 1.0, 0.5]
-    assert len(curves_plot(info).data) == 1
+    fig = curves_plot(info)
+    assert len(fig["data"]) == 1 and list(decode(fig["data"][0]["y"])) == [4.0, 2.0, 1.0]
+    assert fig["layout"]["yaxis"]["type"] == "log"

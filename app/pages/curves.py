@@ -88,7 +88,7 @@ def register(app: Dash, context: AppContext) -> None:
         info = curves_info(histories, runs, metrics, x_axis=x_axis or "step", window=int(window or 1),
                            log_y="log" in (log or []))  # fmt: skip
         fig = curves_plot(info)
-        fig.update_layout(uirevision="keep")
+        fig["layout"]["uirevision"] = "keep"
         note = f"{len(runs)} selected runs, {len(histories)} points"
         if info.dropped:
             note += f"; {info.dropped} NaN/inf{' or non-positive' if info.log_y else ''} points left out"

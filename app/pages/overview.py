@@ -228,5 +228,5 @@ def render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context:
     distribution = ov.distribution_plot(ov.distribution_info(trials, dist or objective, labels))
     tradeoff = ov.tradeoff_plot(ov.tradeoff_info(trials, x or objective, y or objective, x_dir, y_dir, labels))
     for fig in (best, distribution, tradeoff):
-        fig.update_layout(uirevision="keep", height=380)
+        fig["layout"].update(uirevision="keep", height=380)
     return _counts_card(counts, objective, context), best, distribution, tradeoff
