@@ -133,7 +133,7 @@ def test_top_k_selects_runs_links_to_mlflow_and_curves_show_them(served):
     # Default metrics: the objective (loss) only here -> one curve per selected run.
     _wait(driver, lambda d: _trace_count(d, "cv-graph") == 3)
     points = driver.execute_script(
-        "return document.querySelector('#cv-graph .js-plotly-plot').data.map(t => t.x.length)"
+        "return document.querySelector('#cv-graph .js-plotly-plot')._fullData.map(t => t.x.length)"
     )
     assert points == [4, 4, 4]  # epochs 1..4 of each trial
     assert console_errors(driver) == []
