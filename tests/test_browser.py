@@ -17,6 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from search.config import parse_config
 from search.runner import run_search
+from tests import foreign
 from tests.browser import console_errors, find_browser, make_driver
 from tests.conftest import BASE, ROOT
 
@@ -43,6 +44,8 @@ def served(tmp_path_factory):
             raw = {**BASE, "name": name, "algorithm": algo, "termination": {"max_trials": 8}, "budget": {"max": 4}}
             config = parse_config({**raw, "tracking": {"uri": uri, "experiment": "browser"}})
             searches.append(run_search(config))
+        dirty_exp, _ = foreign.dirty(uri)
+        sklearn_exp = foreign.sklearn_gridsearch(uri)
     finally:
         os.chdir(cwd)
     port = _free_port()
@@ -62,6 +65,7 @@ def served(tmp_path_factory):
                 raise RuntimeError(server.stdout.read()) from None
             time.sleep(0.5)
     driver = make_driver()
+    driver.trellis_foreign = {"dirty": dirty_exp, "sklearn": sklearn_exp}
     yield base, driver, searches
     driver.quit()
     server.terminate()
@@ -96,8 +100,9 @@ def _trace_count(driver, graph_id):
 def test_overview_loads_with_counts_figures_and_no_console_errors(served):
     base, driver, searches = served
     driver.get(base + "/")
+    _wait(driver, lambda d: "?exp=" in d.current_url)  # a default selection is made and written to the URL
+    driver.get(f"{base}/?exp={searches[0].experiment_id}")
     _wait(driver, lambda d: _text(d, "ov-total") == "16")
-    assert "?exp=" in driver.current_url  # the default selection is written to the URL
     _wait(driver, lambda d: _trace_count(d, "ov-tradeoff") >= 3)  # two searches + Pareto front
     assert _trace_count(driver, "ov-best") == 4  # per search: points and best-so-far line
     best = min(s.progress.best_value for s in searches)
@@ -115,7 +120,7 @@ def test_search_in_url_narrows_the_view(served):
 
 def test_top_k_selects_runs_links_to_mlflow_and_curves_show_them(served):
     base, driver, searches = served
-    driver.get(base + "/")
+    driver.get(f"{base}/?exp={searches[0].experiment_id}")
     _wait(driver, lambda d: _text(d, "ov-total") == "16")
     k = driver.find_element(By.ID, "ov-k")
     k.clear()
@@ -140,8 +145,8 @@ def test_top_k_selects_runs_links_to_mlflow_and_curves_show_them(served):
 
 
 def test_box_select_on_trade_off_plot_selects_runs(served):
-    base, driver, _ = served
-    driver.get(base + "/")
+    base, driver, searches = served
+    driver.get(f"{base}/?exp={searches[0].experiment_id}")
     _wait(driver, lambda d: _trace_count(d, "ov-tradeoff") >= 3)
     driver.execute_script("document.getElementById('ov-tradeoff').scrollIntoView({block: 'center'})")
     plot = driver.find_element(By.CSS_SELECTOR, "#ov-tradeoff .nsewdrag")
@@ -158,9 +163,9 @@ def test_box_select_on_trade_off_plot_selects_runs(served):
 
 
 def test_csv_export_downloads_all_runs(served, tmp_path):
-    base, driver, _ = served
+    base, driver, searches = served
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
-    driver.get(base + "/")
+    driver.get(f"{base}/?exp={searches[0].experiment_id}")
     _wait(driver, lambda d: _text(d, "ov-total") == "16")
     _click(driver, "ov-export")
     target = Path(tmp_path) / "trellis-runs.csv"
@@ -169,3 +174,21 @@ def test_csv_export_downloads_all_runs(served, tmp_path):
 
     frame = pd.read_csv(target)
     assert len(frame) == 16 and {"run_id", "params.x", "metrics.loss", "search_id"} <= set(frame.columns)
+
+
+def test_dirty_experiment_renders_and_says_what_was_left_out(served):
+    base, driver, _ = served
+    driver.get(f"{base}/?exp={driver.trellis_foreign['dirty']}")
+    _wait(driver, lambda d: _text(d, "ov-total") == "5")
+    skipped = _text(driver, "ov-skipped")
+    assert "1 deleted runs" in skipped and "3 non-finite acc" in skipped
+    assert _trace_count(driver, "ov-best") >= 1
+    assert console_errors(driver) == []
+
+
+def test_foreign_sklearn_gridsearch_renders(served):
+    base, driver, _ = served
+    driver.get(f"{base}/?exp={driver.trellis_foreign['sklearn']}")
+    _wait(driver, lambda d: _text(d, "ov-total") == "6")  # the six candidates; the parent groups them
+    _wait(driver, lambda d: _trace_count(d, "ov-tradeoff") >= 1)
+    assert console_errors(driver) == []
