@@ -101,8 +101,11 @@ def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
 
 
 def _sql_raw(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str] | None = None):
-    """Four set-based queries over MLflow's tables. Returns (runs, params, metrics, tags, n_deleted)."""
+    """Four set-based queries over MLflow's tables. Returns (runs, params, metrics, tags, n_deleted).
 
+    When the chosen runs are most of the store, params/metrics/tags are read by plain table scans (2-3x
+    faster than 100k index lookups through a join); rows of other runs are dropped when shaping.
+    """
     marks, binds = _in_clause(experiment_ids)
     scope = f"r.experiment_id IN ({marks}) AND r.lifecycle_stage = 'active'"
     if run_ids is not None:
@@ -118,22 +121,17 @@ def _sql_raw(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str] | N
             f"FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id WHERE {scope}",
             binds,
         )
-        params = _fetch(
-            conn,
-            f"SELECT p.run_uuid, p.key, p.value FROM params p JOIN runs r ON r.run_uuid = p.run_uuid WHERE {scope}",
-            binds,
-        )
+        total = _fetch(conn, "SELECT count(*) FROM runs", {})[0][0] if run_ids is None else None
+        if total is not None and 2 * len(runs) >= total:
+            join, where = "", "WHERE 1 = 1"
+        else:
+            join, where = "JOIN runs r ON r.run_uuid = x.run_uuid", f"WHERE {scope}"
+        params = _fetch(conn, f"SELECT x.run_uuid, x.key, x.value FROM params x {join} {where}", binds)
         metrics = _fetch(
-            conn,
-            "SELECT m.run_uuid, m.key, m.value, m.is_nan FROM latest_metrics m "
-            f"JOIN runs r ON r.run_uuid = m.run_uuid WHERE {scope}",
-            binds,
+            conn, f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM latest_metrics x {join} {where}", binds
         )
         tags = _fetch(
-            conn,
-            "SELECT t.run_uuid, t.key, t.value FROM tags t JOIN runs r ON r.run_uuid = t.run_uuid "
-            f"WHERE {scope} AND t.key IN ({tag_marks})",
-            binds,
+            conn, f"SELECT x.run_uuid, x.key, x.value FROM tags x {join} {where} AND x.key IN ({tag_marks})", binds
         )
         deleted = _fetch(
             conn,
@@ -143,9 +141,10 @@ def _sql_raw(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str] | N
     runs_df = _frame(runs, ["run_id", "experiment_id", "experiment", "run_name", "status", "start_ms", "end_ms"])
     runs_df["experiment_id"] = runs_df["experiment_id"].astype(str).astype(object)
     metrics_df = _frame(metrics, ["run_id", "key", "value", "is_nan"])
-    metrics_df["value"] = pd.to_numeric(metrics_df["value"], errors="coerce").astype(float)
+    value = np.array(metrics_df["value"].to_numpy(dtype=object), dtype=float)
     if len(metrics_df):
-        metrics_df.loc[metrics_df["is_nan"].astype(bool).to_numpy(), "value"] = np.nan
+        value[np.array(metrics_df["is_nan"].to_numpy(dtype=object), dtype=bool)] = np.nan
+    metrics_df["value"] = value
     return (
         runs_df,
         _frame(params, ["run_id", "key", "value"]),
@@ -234,6 +233,8 @@ def _wide(long: pd.DataFrame, index: pd.Index, dtype: type) -> dict[str, np.ndar
     out: dict[str, np.ndarray] = {}
     for k, key in enumerate(keys):
         pick = known & (codes == k)
+        if not pick.any():
+            continue
         column = np.full(len(index), np.nan if dtype is float else None, dtype=dtype)
         column[rows[pick]] = values[pick]
         out[str(key)] = column
@@ -252,41 +253,56 @@ def gc_paused():
             gc.enable()
 
 
+def _object(values) -> pd.Series | np.ndarray:
+    return np.asarray(values, dtype=object)
+
+
 def shape(raw, skipped_deleted: int) -> RunTable:
     runs, params, metrics, tags, _ = raw
-    runs = runs.drop_duplicates("run_id").set_index("run_id", drop=False)
-    runs.index.name = None
-    out = runs[["run_id", "experiment_id", "experiment", "run_name", "status"]].copy()
-    start = pd.to_numeric(runs["start_ms"], errors="coerce")
-    end = pd.to_numeric(runs["end_ms"], errors="coerce")
+    runs = runs.drop_duplicates("run_id")
+    index = pd.Index(runs["run_id"].to_numpy(dtype=object), dtype=object)
+    out = pd.DataFrame(
+        {
+            c: _object(runs[c].to_numpy(dtype=object))
+            for c in ("run_id", "experiment_id", "experiment", "run_name", "status")
+        },
+        index=index,
+    )
+    start = np.array(runs["start_ms"].to_numpy(dtype=object), dtype=float)
+    end = np.array(runs["end_ms"].to_numpy(dtype=object), dtype=float)
     out["start_time"] = pd.to_datetime(start, unit="ms", utc=True)
     out["end_time"] = pd.to_datetime(end, unit="ms", utc=True)
     out["duration_s"] = (end - start) / 1000.0
-    wide_tags = _wide(tags, out.index, object)
+    wide_tags = _wide(tags, index, object)
     for key, col in LINEAGE_TAGS.items():
-        out[col] = wide_tags.get(key, None)
+        out[col] = wide_tags.get(key, np.full(len(index), None, dtype=object))
     for col in INT_COLUMNS:
         out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
     # A search groups runs: Trellis' own id, else the MLflow parent (sklearn, Ray Tune), else the experiment.
-    parents = set(out["parent_id"].dropna())
-    out["search_id"] = out["trellis_search_id"].fillna(out["parent_id"])
-    is_parent = out["trellis_type"].eq("search") | out["run_id"].isin(parents)
-    out.loc[is_parent, "search_id"] = out.loc[is_parent, "run_id"]
-    out["search_id"] = out["search_id"].fillna("experiment:" + out["experiment_id"])
-    out["kind"] = np.where(is_parent, "search", np.where(out["trellis_type"].eq("trial"), "trial", "run"))
+    parent_id = out["parent_id"].to_numpy(dtype=object)
+    trellis_type = out["trellis_type"].to_numpy(dtype=object)
+    run_id = out["run_id"].to_numpy(dtype=object)
+    parents = set(parent_id[pd.notna(parent_id)])
+    is_parent = (trellis_type == "search") | np.fromiter((r in parents for r in run_id), bool, len(run_id))
+    search_id = out["trellis_search_id"].to_numpy(dtype=object).copy()
+    missing = pd.isna(search_id)
+    search_id[missing] = parent_id[missing]
+    search_id[is_parent] = run_id[is_parent]
+    missing = pd.isna(search_id)
+    search_id[missing] = "experiment:" + out["experiment_id"].to_numpy(dtype=object)[missing]
+    out["search_id"] = _object(search_id)
+    out["kind"] = _object(np.where(is_parent, "search", np.where(trellis_type == "trial", "trial", "run")))
 
     table = RunTable(runs=out, skipped={"deleted runs": skipped_deleted} if skipped_deleted else {})
     # Hyperparameters and metrics are those of evaluations; a search parent's own params stay in MLflow.
-    evaluations = set(out.index[~is_parent])
-    params = params[params["run_id"].isin(evaluations)]
-    metrics = metrics[metrics["run_id"].isin(evaluations)]
+    evaluations = pd.Index(run_id[~is_parent], dtype=object)
     hints = _log_hints(out)
-    columns: dict[str, pd.Series] = {}
+    columns: dict[str, np.ndarray] = {}
     if len(params):
-        wide = _wide(params, out.index, object)
+        wide = _wide(params, evaluations, object)
         for key in sorted(wide):
-            parsed, numeric = _parse_param_column(pd.Series(wide[key], index=out.index, dtype=object))
-            columns[f"params.{key}"] = parsed
+            parsed, numeric = _parse_param_column(pd.Series(_spread(wide[key], evaluations, index), dtype=object))
+            columns[f"params.{key}"] = parsed.to_numpy()
             table.params.append(key)
             if numeric:
                 table.numeric_params.add(key)
@@ -295,21 +311,34 @@ def shape(raw, skipped_deleted: int) -> RunTable:
                 if hints.get(key, span >= LOG_SPAN) and len(positive) and positive.min() > 0:
                     table.log_params.add(key)
     if len(metrics):
-        metrics = metrics.assign(value=pd.to_numeric(metrics["value"], errors="coerce").astype(float))
+        known = evaluations.get_indexer(metrics["run_id"].to_numpy(dtype=object)) >= 0
+        metrics = metrics[known]
+        values = metrics["value"].to_numpy(dtype=float).copy()
         # MLflow's SQL stores keep infinities as the largest floats: read them back as infinities.
-        huge = metrics["value"].abs() >= FLOAT_MAX
-        metrics.loc[huge, "value"] = np.sign(metrics.loc[huge, "value"]) * np.inf
-        bad = metrics[~np.isfinite(metrics["value"])].groupby("key").size()
+        huge = np.abs(values) >= FLOAT_MAX
+        values[huge] = np.sign(values[huge]) * np.inf
+        metrics = metrics.assign(value=values)
+        bad = metrics[~np.isfinite(values)].groupby("key").size()
         for key, count in bad.items():
             table.skipped[f"non-finite {key}"] = int(count)
-        wide = _wide(metrics, out.index, float)
+        wide = _wide(metrics, evaluations, float)
         for key in sorted(wide):
-            columns[f"metrics.{key}"] = pd.Series(wide[key], index=out.index)
+            columns[f"metrics.{key}"] = _spread(wide[key], evaluations, index)
             table.metrics.append(key)
     if columns:
         out = pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
-    table.runs = out.sort_values(["experiment_id", "start_time", "run_id"], kind="stable").reset_index(drop=True)
+    order = np.lexsort((run_id, start, out["experiment_id"].to_numpy(dtype=object)))
+    table.runs = out.iloc[order].reset_index(drop=True)
     return table
+
+
+def _spread(values: np.ndarray, subset: pd.Index, index: pd.Index) -> np.ndarray:
+    """Values aligned to ``subset`` placed into an array aligned to ``index`` (the rest missing)."""
+    if len(subset) == len(index):
+        return values
+    out = np.full(len(index), np.nan if values.dtype.kind == "f" else None, dtype=values.dtype)
+    out[index.get_indexer(subset)] = values
+    return out
 
 
 def read_runs(uri: str, experiment_ids: Sequence[str], *, use_sql: bool | None = None) -> RunTable:
