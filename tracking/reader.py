@@ -46,6 +46,7 @@ BASE_COLUMNS = [
     *LINEAGE_TAGS.values(), "search_id", "kind",
 ]  # fmt: skip
 MISSING = {"", "None", "none", "null", "NaN", "nan"}
+BOOL_STRINGS = {"True", "False", "true", "false"}
 FLOAT_MAX = 1.7976931348623157e308
 LOG_SPAN = 100.0  # positive values spanning two decades or more are shown on a log axis
 
@@ -194,16 +195,22 @@ def _client_raw(uri: str, experiment_ids: Sequence[str]):
 
 def _parse_param_column(values: pd.Series) -> tuple[pd.Series, bool]:
     """Numbers become floats (``None``-like strings become NaN); anything else stays a string."""
-    present = values.dropna()
-    present = present[~present.isin(MISSING)]
-    if present.empty:
+    raw = values.to_numpy(dtype=object)
+    present = pd.notna(raw)
+    given = pd.Series(raw[present], dtype=object)
+    missing_like = given.isin(MISSING).to_numpy()
+    if missing_like.all() or given[~missing_like].isin(BOOL_STRINGS).all():
         return values, False
-    if present.isin(["True", "False", "true", "false"]).all():
+    try:
+        numbers = given[~missing_like].to_numpy(dtype=object).astype(float)  # float() per element: fast, strict
+    except (TypeError, ValueError):
         return values, False
-    numbers = pd.to_numeric(present, errors="coerce")
-    if numbers.isna().any() or not np.isfinite(numbers.to_numpy(dtype=float)).all():
+    if not np.isfinite(numbers).all():
         return values, False
-    return pd.to_numeric(values.where(~values.isin(MISSING)), errors="coerce"), True
+    out = np.full(len(raw), np.nan)
+    slots = np.flatnonzero(present)[~missing_like]
+    out[slots] = numbers
+    return pd.Series(out, index=values.index), True
 
 
 def _log_hints(runs: pd.DataFrame) -> dict[str, bool]:
@@ -222,11 +229,15 @@ def _log_hints(runs: pd.DataFrame) -> dict[str, bool]:
     return hints
 
 
-def _wide(long: pd.DataFrame, index: pd.Index, dtype: type) -> dict[str, np.ndarray]:
-    """(run_id, key, value) rows to one array per key aligned to ``index`` (MLflow keeps one row per pair)."""
+def _wide(long: pd.DataFrame, index: pd.Index, dtype: type, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """(run_id, key, value) rows to one array per key aligned to ``index`` (MLflow keeps one row per pair).
+
+    Rows of runs outside ``index`` are dropped; ``rows`` may pass their positions when already known.
+    """
     if long.empty:
         return {}
-    rows = index.get_indexer(long["run_id"].to_numpy(dtype=object))
+    if rows is None:
+        rows = index.get_indexer(long["run_id"].to_numpy(dtype=object))
     codes, keys = pd.factorize(long["key"].to_numpy(dtype=object))
     values = long["value"].to_numpy(dtype=dtype)
     known = rows >= 0
@@ -253,56 +264,55 @@ def gc_paused():
             gc.enable()
 
 
-def _object(values) -> pd.Series | np.ndarray:
-    return np.asarray(values, dtype=object)
+def _int_column(values: np.ndarray) -> pd.arrays.IntegerArray:
+    present = pd.notna(values)
+    if not present.any():
+        return pd.array(np.zeros(len(values), dtype="int64"), dtype="Int64") * pd.NA
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype("Int64").array
 
 
 def shape(raw, skipped_deleted: int) -> RunTable:
+    """Long raw tables to one row per run. Works on numpy arrays and builds the frame once: pandas would
+    otherwise re-infer every string column it is handed (about a second at 100k runs)."""
     runs, params, metrics, tags, _ = raw
     runs = runs.drop_duplicates("run_id")
-    index = pd.Index(runs["run_id"].to_numpy(dtype=object), dtype=object)
-    out = pd.DataFrame(
-        {
-            c: _object(runs[c].to_numpy(dtype=object))
-            for c in ("run_id", "experiment_id", "experiment", "run_name", "status")
-        },
-        index=index,
-    )
+    run_id = runs["run_id"].to_numpy(dtype=object)
+    index = pd.Index(run_id, dtype=object)
+    cols: dict[str, object] = {c: runs[c].to_numpy(dtype=object) for c in ("run_id", "experiment_id", "experiment",
+                                                                            "run_name", "status")}  # fmt: skip
     start = np.array(runs["start_ms"].to_numpy(dtype=object), dtype=float)
     end = np.array(runs["end_ms"].to_numpy(dtype=object), dtype=float)
-    out["start_time"] = pd.to_datetime(start, unit="ms", utc=True)
-    out["end_time"] = pd.to_datetime(end, unit="ms", utc=True)
-    out["duration_s"] = (end - start) / 1000.0
+    cols["start_time"] = pd.to_datetime(start, unit="ms", utc=True)
+    cols["end_time"] = pd.to_datetime(end, unit="ms", utc=True)
+    cols["duration_s"] = (end - start) / 1000.0
     wide_tags = _wide(tags, index, object)
     for key, col in LINEAGE_TAGS.items():
-        out[col] = wide_tags.get(key, np.full(len(index), None, dtype=object))
+        cols[col] = wide_tags.get(key, np.full(len(index), None, dtype=object))
     for col in INT_COLUMNS:
-        out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
+        cols[col] = _int_column(cols[col])
     # A search groups runs: Trellis' own id, else the MLflow parent (sklearn, Ray Tune), else the experiment.
-    parent_id = out["parent_id"].to_numpy(dtype=object)
-    trellis_type = out["trellis_type"].to_numpy(dtype=object)
-    run_id = out["run_id"].to_numpy(dtype=object)
+    parent_id, trellis_type = cols["parent_id"], cols["trellis_type"]
     parents = set(parent_id[pd.notna(parent_id)])
     is_parent = (trellis_type == "search") | np.fromiter((r in parents for r in run_id), bool, len(run_id))
-    search_id = out["trellis_search_id"].to_numpy(dtype=object).copy()
+    search_id = cols["trellis_search_id"].copy()
     missing = pd.isna(search_id)
     search_id[missing] = parent_id[missing]
     search_id[is_parent] = run_id[is_parent]
     missing = pd.isna(search_id)
-    search_id[missing] = "experiment:" + out["experiment_id"].to_numpy(dtype=object)[missing]
-    out["search_id"] = _object(search_id)
-    out["kind"] = _object(np.where(is_parent, "search", np.where(trellis_type == "trial", "trial", "run")))
+    search_id[missing] = "experiment:" + cols["experiment_id"][missing]
+    cols["search_id"] = search_id
+    cols["kind"] = np.where(is_parent, "search", np.where(trellis_type == "trial", "trial", "run")).astype(object)
 
-    table = RunTable(runs=out, skipped={"deleted runs": skipped_deleted} if skipped_deleted else {})
+    table = RunTable(runs=pd.DataFrame(), skipped={"deleted runs": skipped_deleted} if skipped_deleted else {})
     # Hyperparameters and metrics are those of evaluations; a search parent's own params stay in MLflow.
     evaluations = pd.Index(run_id[~is_parent], dtype=object)
-    hints = _log_hints(out)
-    columns: dict[str, np.ndarray] = {}
+    spread = np.flatnonzero(~is_parent)  # position in ``index`` of each evaluation
+    hints = _log_hints(pd.DataFrame({"trellis_config": cols["trellis_config"]}))
     if len(params):
         wide = _wide(params, evaluations, object)
         for key in sorted(wide):
-            parsed, numeric = _parse_param_column(pd.Series(_spread(wide[key], evaluations, index), dtype=object))
-            columns[f"params.{key}"] = parsed.to_numpy()
+            parsed, numeric = _parse_param_column(pd.Series(_spread(wide[key], spread, len(index)), dtype=object))
+            cols[f"params.{key}"] = parsed.to_numpy()
             table.params.append(key)
             if numeric:
                 table.numeric_params.add(key)
@@ -311,33 +321,35 @@ def shape(raw, skipped_deleted: int) -> RunTable:
                 if hints.get(key, span >= LOG_SPAN) and len(positive) and positive.min() > 0:
                     table.log_params.add(key)
     if len(metrics):
-        known = evaluations.get_indexer(metrics["run_id"].to_numpy(dtype=object)) >= 0
-        metrics = metrics[known]
+        rows = evaluations.get_indexer(metrics["run_id"].to_numpy(dtype=object))
         values = metrics["value"].to_numpy(dtype=float).copy()
         # MLflow's SQL stores keep infinities as the largest floats: read them back as infinities.
         huge = np.abs(values) >= FLOAT_MAX
         values[huge] = np.sign(values[huge]) * np.inf
-        metrics = metrics.assign(value=values)
-        bad = metrics[~np.isfinite(values)].groupby("key").size()
-        for key, count in bad.items():
+        bad = (rows >= 0) & ~np.isfinite(values)
+        for key, count in pd.Series(metrics["key"].to_numpy(dtype=object)[bad]).value_counts().sort_index().items():
             table.skipped[f"non-finite {key}"] = int(count)
-        wide = _wide(metrics, evaluations, float)
+        wide = _wide(metrics.assign(value=values), evaluations, float, rows=rows)
         for key in sorted(wide):
-            columns[f"metrics.{key}"] = _spread(wide[key], evaluations, index)
+            cols[f"metrics.{key}"] = _spread(wide[key], spread, len(index))
             table.metrics.append(key)
-    if columns:
-        out = pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
-    order = np.lexsort((run_id, start, out["experiment_id"].to_numpy(dtype=object)))
-    table.runs = out.iloc[order].reset_index(drop=True)
+    order = np.lexsort((run_id, start, cols["experiment_id"]))
+    frame = {}
+    for name, values in cols.items():
+        if isinstance(values, np.ndarray):
+            frame[name] = pd.Series(values[order], dtype=values.dtype, copy=False)
+        else:
+            frame[name] = pd.Series(values, copy=False).iloc[order].reset_index(drop=True)
+    table.runs = pd.DataFrame(frame, copy=False)
     return table
 
 
-def _spread(values: np.ndarray, subset: pd.Index, index: pd.Index) -> np.ndarray:
-    """Values aligned to ``subset`` placed into an array aligned to ``index`` (the rest missing)."""
-    if len(subset) == len(index):
+def _spread(values: np.ndarray, positions: np.ndarray, length: int) -> np.ndarray:
+    """Values of a subset of runs placed at ``positions`` of an array of ``length`` (the rest missing)."""
+    if len(positions) == length:
         return values
-    out = np.full(len(index), np.nan if values.dtype.kind == "f" else None, dtype=values.dtype)
-    out[index.get_indexer(subset)] = values
+    out = np.full(length, np.nan if values.dtype.kind == "f" else None, dtype=values.dtype)
+    out[positions] = values
     return out
 
 
