@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import mlflow
 from mlflow import MlflowClient
@@ -82,3 +83,38 @@ def dirty(uri: str, name: str = "dirty") -> tuple[str, dict]:
     client.log_metric(gone.info.run_id, "acc", 0.1)
     client.delete_run(gone.info.run_id)
     return exp, made
+
+
+def _tune_trainable(config):
+    from ray import tune
+
+    for step in range(3):
+        tune.report({"score": config["lr"] * (step + 1), "width": config["width"]})
+
+
+def ray_tune(uri: str, storage: str, name: str = "ray-tune") -> str:
+    """Ray Tune with its MLflowLoggerCallback: a flat run per trial, metrics per training iteration."""
+    import tempfile
+
+    import ray
+    from ray import tune
+    from ray.air.integrations.mlflow import MLflowLoggerCallback
+
+    # Ray's socket paths must stay under 107 bytes: a short session folder of its own.
+    tmp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    root = str(Path(__file__).resolve().parent.parent)  # Ray's workers import this module's trainable
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, _temp_dir=tmp_dir, configure_logging=False,
+             runtime_env={"env_vars": {"PYTHONPATH": root}})  # fmt: skip
+    try:
+        tuner = tune.Tuner(
+            _tune_trainable,
+            param_space={"lr": tune.grid_search([0.001, 0.01, 0.1]), "width": tune.choice([16, 32])},
+            run_config=tune.RunConfig(
+                name=name, storage_path=storage, verbose=0,
+                callbacks=[MLflowLoggerCallback(tracking_uri=uri, experiment_name=name)],
+            ),
+        )  # fmt: skip
+        tuner.fit()
+    finally:
+        ray.shutdown()
+    return MlflowClient(tracking_uri=uri).get_experiment_by_name(name).experiment_id
