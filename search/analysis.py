@@ -1,0 +1,158 @@
+"""From runs to the design matrix that importance and bounds work on.
+
+Every parameter is mapped to [0, 1] on its own scale: log parameters in log space, categoricals as equal
+slices ((code + 0.5) / k), over the search space's bounds where a Trellis search recorded them (the
+measure fANOVA integrates over), else over the values seen. Parameters constant over the chosen runs
+carry no information and are left out; missing values (inactive conditional parameters, runs of
+another tool) sit at the low end and are counted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tracking.reader import RunTable
+
+
+@dataclass
+class Axis:
+    name: str
+    kind: str  # "float" | "int" | "categorical"
+    low: float = 0.0
+    high: float = 1.0
+    log: bool = False
+    categories: list[Any] = field(default_factory=list)
+
+    def to_unit(self, values: np.ndarray | pd.Series) -> np.ndarray:
+        if self.kind == "categorical":
+            index = {str(c): i for i, c in enumerate(self.categories)}
+            codes = np.array([index.get(str(v), -1) for v in values], dtype=float)
+            return np.where(codes < 0, np.nan, (codes + 0.5) / len(self.categories))
+        v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+        if self.log:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lo, hi, v = math.log(self.low), math.log(self.high), np.log(v)
+        else:
+            lo, hi = self.low, self.high
+        return np.clip((v - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.full(len(v), 0.5)
+
+    def from_unit(self, unit: float) -> float:
+        unit = min(max(float(unit), 0.0), 1.0)
+        if self.log:
+            return math.exp(math.log(self.low) + unit * (math.log(self.high) - math.log(self.low)))
+        return self.low + unit * (self.high - self.low)
+
+    def categories_in(self, lo: float, hi: float) -> list[Any]:
+        k = len(self.categories)
+        return [c for i, c in enumerate(self.categories) if (i + 1) / k > lo and i / k < hi]
+
+
+@dataclass
+class AnalysisData:
+    axes: list[Axis]
+    X: np.ndarray  # (runs, params) in [0, 1]
+    y: np.ndarray
+    run_ids: list[str]
+    metric: str
+    direction: str
+    notes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.axes]
+
+    def axis(self, name: str) -> Axis:
+        return next(a for a in self.axes if a.name == name)
+
+
+def recorded_spaces(runs: pd.DataFrame) -> dict[str, dict]:
+    """Union of the spaces Trellis searches recorded (widest bounds, all choices, log if any search)."""
+    merged: dict[str, dict] = {}
+    if "trellis_config" not in runs:
+        return merged
+    for text in runs["trellis_config"].dropna().unique():
+        try:
+            space = json.loads(text).get("space", {})
+        except (ValueError, AttributeError):
+            continue
+        for name, spec in space.items():
+            if not isinstance(spec, dict):
+                continue
+            have = merged.setdefault(name, dict(spec))
+            if spec.get("type") in ("float", "int") and have.get("type") == spec.get("type"):
+                have["low"], have["high"] = min(have["low"], spec["low"]), max(have["high"], spec["high"])
+                have["log"] = bool(have.get("log")) or bool(spec.get("log"))
+            elif spec.get("type") == "categorical" and have.get("type") == "categorical":
+                have["choices"] = list(dict.fromkeys([*have["choices"], *spec["choices"]]))
+    return merged
+
+
+def prepare(
+    table: RunTable,
+    trials: pd.DataFrame,
+    metric: str,
+    direction: str,
+    params: list[str] | None = None,
+    best_quantile: float | None = None,
+) -> AnalysisData:
+    """The design matrix for ``metric`` over ``params`` (default: all), optionally only the best runs."""
+    col = f"metrics.{metric}"
+    if col not in trials:
+        raise ValueError(f"no metric {metric!r} in these runs (have: {', '.join(table.metrics) or 'none'})")
+    notes: dict[str, int] = {}
+    y_all = trials[col].to_numpy(dtype=float)
+    keep = np.isfinite(y_all)
+    if (~keep).sum():
+        notes[f"runs without a finite {metric}"] = int((~keep).sum())
+    runs = trials[keep]
+    if best_quantile is not None and 0 < best_quantile < 1 and len(runs):
+        values = runs[col].to_numpy(dtype=float)
+        cut = np.quantile(values, 1 - best_quantile if direction == "max" else best_quantile)
+        best = values >= cut if direction == "max" else values <= cut
+        notes["runs outside the best quantile"] = int((~best).sum())
+        runs = runs[best]
+    spaces = recorded_spaces(table.runs)
+    axes, columns = [], []
+    for name in params or table.params:
+        if f"params.{name}" not in runs:
+            continue
+        raw = runs[f"params.{name}"]
+        axis = _axis_for(name, raw, table, spaces.get(name))
+        if axis is None:
+            continue
+        unit = axis.to_unit(raw.to_numpy())
+        missing = np.isnan(unit)
+        if missing.any():
+            notes[f"missing {name} (placed at its low end)"] = int(missing.sum())
+            unit = np.where(missing, 0.0, unit)
+        axes.append(axis)
+        columns.append(unit)
+    X = np.column_stack(columns) if columns else np.zeros((len(runs), 0))
+    return AnalysisData(axes, X, runs[col].to_numpy(dtype=float), runs["run_id"].tolist(), metric, direction, notes)
+
+
+def _axis_for(name: str, raw: pd.Series, table: RunTable, spec: dict | None) -> Axis | None:
+    present = raw.dropna()
+    if present.nunique() <= 1:
+        return None  # constant here: nothing to learn
+    if name in table.numeric_params:
+        values = present.to_numpy(dtype=float)
+        kind = "int" if np.all(np.mod(values, 1) == 0) else "float"
+        if spec and spec.get("type") in ("float", "int"):
+            low, high, log = float(spec["low"]), float(spec["high"]), bool(spec.get("log"))
+        else:
+            low, high, log = float(values.min()), float(values.max()), name in table.log_params
+        low, high = min(low, float(values.min())), max(high, float(values.max()))
+        log = log and low > 0
+        return Axis(name, kind, low, high, log)
+    choices = spec.get("choices") if spec and spec.get("type") == "categorical" else None
+    seen = sorted(present.astype(str).unique())
+    categories = [str(c) for c in choices] if choices else seen
+    categories += [c for c in seen if c not in categories]
+    return Axis(name, "categorical", categories=categories)

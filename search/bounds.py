@@ -1,0 +1,102 @@
+"""Suggested bounds (guided-tuning dashboard, ../shared/seeds/001_*): where does the forest say to look?
+
+Fit a random forest from hyperparameters to the metric; in each tree take the leaf with the best
+prediction and the box its path implies; combine the boxes over trees into one range per parameter
+(median of the trees' lower and upper ends; where those cross, the middle half of the trees' box
+centres), or a set of categories (those inside at least half of the trees' boxes). The forest's
+10-fold cross-validated R² says how far to trust the ranges.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.model_selection import KFold, cross_val_score
+
+from search.analysis import AnalysisData
+from search.importance import leaf_boxes
+
+
+@dataclass
+class SuggestedBounds:
+    ranges: dict[str, tuple[float, float]]  # numeric parameters, original units
+    categories: dict[str, list[Any]]
+    unit_ranges: dict[str, tuple[float, float]]  # the same in [0, 1] (for drawing on axes)
+    r2: float | None
+    r2_std: float | None
+    n_runs: int
+
+
+def _cross_validated_r2(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[float | None, float | None]:
+    folds = min(10, len(y))
+    if folds < 3 or np.ptp(y) == 0:
+        return None, None
+    model = RandomForestRegressor(n_estimators=100, random_state=seed, n_jobs=-1)
+    scores = cross_val_score(model, X, y, cv=KFold(folds, shuffle=True, random_state=seed), scoring="r2")
+    return float(np.mean(scores)), float(np.std(scores))
+
+
+def suggest_bounds(data: AnalysisData, n_trees: int = 100, seed: int = 0, with_r2: bool = True) -> SuggestedBounds:
+    n, d = data.X.shape
+    if n < 4 or d == 0:
+        raise ValueError(f"need at least 4 runs and one varying parameter (have {n} runs, {d} parameters)")
+    leaf = max(2, round(0.03 * n))  # a best leaf must stand on a few runs, not one lucky point
+    forest = RandomForestRegressor(n_estimators=n_trees, min_samples_leaf=leaf, max_features=1.0, random_state=seed,
+                                   n_jobs=-1).fit(data.X, data.y)  # fmt: skip
+    lows, highs = [], []
+    for tree in forest.estimators_:
+        parts = leaf_boxes(tree, d)
+        best = int(np.argmax(parts.value) if data.direction == "max" else np.argmin(parts.value))
+        lows.append(parts.lo[best])
+        highs.append(parts.hi[best])
+    lows, highs = np.array(lows), np.array(highs)
+    ranges, categories, unit_ranges = {}, {}, {}
+    for i, axis in enumerate(data.axes):
+        lo, hi = float(np.median(lows[:, i])), float(np.median(highs[:, i]))
+        if lo >= hi:
+            centres = (lows[:, i] + highs[:, i]) / 2
+            lo, hi = float(np.quantile(centres, 0.25)), float(np.quantile(centres, 0.75))
+        unit_ranges[axis.name] = (lo, hi)
+        if axis.kind == "categorical":
+            inside = [axis.categories_in(a, b) for a, b in zip(lows[:, i], highs[:, i])]
+            votes = {c: sum(c in chosen for chosen in inside) for c in axis.categories}
+            categories[axis.name] = [c for c in axis.categories if votes[c] >= len(inside) / 2] or [
+                max(votes, key=votes.get)
+            ]
+            continue
+        low, high = axis.from_unit(lo), axis.from_unit(hi)
+        if axis.kind == "int":
+            low, high = math.floor(low), math.ceil(high)
+        ranges[axis.name] = (low, high)
+    r2, r2_std = _cross_validated_r2(data.X, data.y, seed) if with_r2 else (None, None)
+    return SuggestedBounds(ranges, categories, unit_ranges, r2, r2_std, n)
+
+
+def refined_space(bounds: SuggestedBounds, data: AnalysisData, original: dict[str, dict] | None = None) -> dict:
+    """The search-config ``space`` with the suggested ranges: types and log flags kept, others untouched."""
+    space: dict[str, Any] = {name: dict(spec) for name, spec in (original or {}).items()}
+    for axis in data.axes:
+        spec = dict(space.get(axis.name, {}))
+        if axis.name in bounds.categories:
+            spec = {"type": "categorical", "choices": bounds.categories[axis.name], **_when(spec)}
+        else:
+            low, high = bounds.ranges[axis.name]
+            kind = spec.get("type", axis.kind)
+            kind = kind if kind in ("float", "int") else axis.kind
+            if kind == "int":
+                low, high = int(low), int(high)
+                if low == high:
+                    high = low + 1
+            else:
+                low, high = float(f"{low:.6g}"), float(f"{high:.6g}")
+            spec = {"type": kind, "low": low, "high": high, "log": bool(spec.get("log", axis.log)), **_when(spec)}
+        space[axis.name] = spec
+    return space
+
+
+def _when(spec: dict) -> dict:
+    return {"when": spec["when"]} if "when" in spec else {}

@@ -1,0 +1,69 @@
+"""Suggested bounds on runs with a known optimum, read back from a real MLflow store."""
+
+import numpy as np
+import pytest
+import yaml
+
+from search.analysis import prepare, recorded_spaces
+from search.bounds import refined_space, suggest_bounds
+from search.config import parse_config
+from search.runner import run_search
+from tracking.reader import read_runs
+
+
+@pytest.fixture(scope="module")
+def quadratic_runs(tmp_path_factory):
+    """A random search over the synthetic quadratic (optimum x=0.3, y=-0.5, shape=bowl), plus a noise dim."""
+    import os
+
+    tmp = tmp_path_factory.mktemp("bounds")
+    uri = f"sqlite:///{tmp / 'mlruns.db'}"
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        config = parse_config({
+            "name": "quad", "objective": {"metric": "loss", "direction": "min"},
+            "space": {"x": {"low": -1.0, "high": 1.0}, "y": {"low": -1.0, "high": 1.0},
+                      "shape": {"choices": ["bowl", "ridge", "flat"]}, "units": {"low": 1, "high": 64, "log": True}},
+            "algorithm": {"name": "random", "seed": 5}, "budget": {"max": 1}, "termination": {"max_trials": 300},
+            "executor": {"workers": 2}, "trial": {"function": "examples.synthetic:quadratic"},
+            "tracking": {"uri": uri, "experiment": "quad"},
+        })  # fmt: skip
+        result = run_search(config)
+    finally:
+        os.chdir(cwd)
+    table = read_runs(uri, [result.experiment_id])
+    return table, config
+
+
+def test_known_optimum_is_inside_the_suggested_bounds(quadratic_runs):
+    table, _ = quadratic_runs
+    data = prepare(table, table.trials, "loss", "min")
+    assert {a.name for a in data.axes} == {"x", "y", "shape", "units"}
+    assert data.axis("units").log and data.axis("x").low == -1.0  # bounds from the recorded space
+    bounds = suggest_bounds(data, seed=0)
+    (xl, xh), (yl, yh) = bounds.ranges["x"], bounds.ranges["y"]
+    assert xl <= 0.3 <= xh and yl <= -0.5 <= yh
+    assert xh - xl < 1.0 and yh - yl < 1.0  # tighter than the searched range of width 2
+    assert "bowl" in bounds.categories["shape"]  # at the optimum the distance is 0: shape does not matter there
+    assert bounds.r2 is not None and bounds.r2 > 0.5 and bounds.n_runs == 300
+
+
+def test_refined_space_is_a_valid_search_config(quadratic_runs):
+    table, config = quadratic_runs
+    data = prepare(table, table.trials, "loss", "min")
+    bounds = suggest_bounds(data, seed=0, with_r2=False)
+    space = refined_space(bounds, data, recorded_spaces(table.runs))
+    assert space["units"]["type"] == "int" and space["units"]["log"] is True
+    text = yaml.safe_dump({"space": space})
+    refined = parse_config({**config.to_dict(), "space": yaml.safe_load(text)["space"]})
+    assert refined.space["x"].low == pytest.approx(bounds.ranges["x"][0], rel=1e-5)
+
+
+def test_best_quantile_and_missing_metric(quadratic_runs):
+    table, _ = quadratic_runs
+    data = prepare(table, table.trials, "loss", "min", best_quantile=0.25)
+    assert len(data.y) == pytest.approx(75, abs=2) and data.notes["runs outside the best quantile"] > 200
+    assert np.all(data.y <= np.quantile(table.trials["metrics.loss"], 0.26))
+    with pytest.raises(ValueError, match="no metric 'nope'"):
+        prepare(table, table.trials, "nope", "min")
