@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_args(demo)
     demo.set_defaults(func=cmd_demo)
 
+    from search.space_cli import add_commands
+
+    add_commands(sub)
+
     serve = sub.add_parser("serve", help="serve the app over an MLflow store")
     serve.add_argument("--tracking-uri", default=os.environ.get("TRELLIS_TRACKING_URI", "sqlite:///mlruns.db"))
     _add_serve_args(serve)

@@ -67,3 +67,33 @@ def test_best_quantile_and_missing_metric(quadratic_runs):
     assert np.all(data.y <= np.quantile(table.trials["metrics.loss"], 0.26))
     with pytest.raises(ValueError, match="no metric 'nope'"):
         prepare(table, table.trials, "nope", "min")
+
+
+def test_cli_gives_the_same_numbers_as_the_library(quadratic_runs, capsys):
+    import json
+
+    from search.cli import main
+    from search.importance import FastFANOVA
+
+    table, config = quadratic_runs
+    uri = config.tracking.uri
+    assert main(["importance", "--tracking-uri", uri, "--experiment", "quad", "--metric", "loss", "--pairs",
+                 "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    data = prepare(table, table.trials, "loss", "min")
+    imp = FastFANOVA(data.X, data.y, data.names, n_trees=64, seed=0).importance()
+    assert out["direction"] == "min" and out["runs"] == 300
+    for name in data.names:
+        assert out["singles"][name]["mean"] == pytest.approx(imp.single_mean[name])
+    assert len(out["pairs"]) == 6
+    # x and y drive the loss; units (a log int that the function ignores) does not.
+    assert out["singles"]["units"]["mean"] < 0.05 < out["singles"]["x"]["mean"]
+
+    assert main(["bounds", "--tracking-uri", uri, "--experiment", "quad", "--metric", "loss"]) == 0
+    text = capsys.readouterr().out
+    assert "R^2" in text
+    space = yaml.safe_load(text)["space"]
+    expected = suggest_bounds(data, seed=0, with_r2=False)
+    assert space["x"]["low"] == pytest.approx(expected.ranges["x"][0], rel=1e-5)
+    with pytest.raises(SystemExit, match="no experiment 'nope'"):
+        main(["bounds", "--tracking-uri", uri, "--experiment", "nope", "--metric", "loss"])

@@ -1,0 +1,98 @@
+"""``trellis importance`` and ``trellis bounds``: the search-space analysis for scripts, CI and checks."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import yaml
+
+
+def _load(args: argparse.Namespace):
+    from mlflow import MlflowClient
+
+    from layouts.overview import metric_direction
+    from search.analysis import prepare
+    from tracking.reader import read_runs
+
+    client = MlflowClient(tracking_uri=args.tracking_uri)
+    exp = client.get_experiment_by_name(args.experiment)
+    if exp is None:
+        names = ", ".join(e.name for e in client.search_experiments())
+        raise SystemExit(f"error: no experiment {args.experiment!r} at {args.tracking_uri} (have: {names})")
+    table = read_runs(args.tracking_uri, [exp.experiment_id])
+    trials = table.trials
+    if args.search:
+        trials = trials[trials["search_id"].isin(args.search.split(","))]
+    direction = args.direction or metric_direction(trials, args.metric)
+    params = args.params.split(",") if args.params else None
+    try:
+        data = prepare(table, trials, args.metric, direction, params, args.best_quantile)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    if not data.axes:
+        raise SystemExit("error: no parameter varies across these runs")
+    return table, data
+
+
+def cmd_importance(args: argparse.Namespace) -> int:
+    from search.importance import FastFANOVA
+
+    _, data = _load(args)
+    fan = FastFANOVA(data.X, data.y, data.names, n_trees=args.trees, seed=args.seed)
+    imp = fan.importance(pairs=args.pairs)
+    if args.json:
+        out = {
+            "metric": data.metric, "direction": data.direction, "runs": len(data.y), "trees": imp.n_trees_used,
+            "singles": {n: {"mean": imp.single_mean[n], "std": imp.single_std[n]} for n in imp.names},
+            "pairs": [{"params": list(p), "mean": m, "std": imp.pair_std[p]} for p, m in imp.pair_mean.items()],
+            "notes": data.notes,
+        }  # fmt: skip
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"fANOVA importance of {data.metric} ({data.direction}) over {len(data.y)} runs, {imp.n_trees_used} trees")
+    for label, mean, std in imp.ranked():
+        print(f"  {label:<40} {mean:7.3f} ± {std:.3f}  {'█' * int(round(mean * 40))}")
+    for note, count in data.notes.items():
+        print(f"  note: {count} {note}")
+    return 0
+
+
+def cmd_bounds(args: argparse.Namespace) -> int:
+    from search.analysis import recorded_spaces
+    from search.bounds import refined_space, suggest_bounds
+
+    table, data = _load(args)
+    bounds = suggest_bounds(data, n_trees=args.trees, seed=args.seed)
+    space = refined_space(bounds, data, recorded_spaces(table.runs))
+    if args.json:
+        print(json.dumps({"metric": data.metric, "direction": data.direction, "runs": bounds.n_runs,
+                          "r2": bounds.r2, "r2_std": bounds.r2_std, "space": space}, indent=2))  # fmt: skip
+        return 0
+    r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f} ± {bounds.r2_std:.3f}"
+    print(f"# Suggested bounds for {data.metric} ({data.direction}) from {bounds.n_runs} runs.")
+    print(f"# Random forest 10-fold cross-validated R^2: {r2} (how far to trust these ranges).")
+    sys.stdout.write(yaml.safe_dump({"space": space}, sort_keys=False))
+    return 0
+
+
+def add_commands(sub) -> None:
+    for name, func, helptext in (
+        ("importance", cmd_importance, "fANOVA importance of each parameter (and pair) for a metric"),
+        ("bounds", cmd_bounds, "random-forest suggested bounds, printed as a search-config space"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--tracking-uri", default="sqlite:///mlruns.db")
+        p.add_argument("--experiment", required=True, help="experiment name (Trellis' or any other tool's)")
+        p.add_argument("--metric", required=True)
+        p.add_argument("--direction", choices=["max", "min"], help="default: what the search recorded, else a guess")
+        p.add_argument("--search", help="only these search ids (comma-separated)")
+        p.add_argument("--params", help="only these parameters (comma-separated)")
+        p.add_argument("--best-quantile", type=float, help="only the best fraction of runs, e.g. 0.25")
+        p.add_argument("--trees", type=int, default=64 if name == "importance" else 100)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--json", action="store_true")
+        if name == "importance":
+            p.add_argument("--pairs", action="store_true", help="also every pair of parameters")
+        p.set_defaults(func=func)
