@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import pandas as pd
 from mlflow import MlflowClient
 
+from search.space_report import SpaceReport, analyse
 from tracking.cache import RunCache
 from tracking.histories import read_histories
 from tracking.links import run_url
@@ -29,9 +31,29 @@ class AppContext:
     mlflow_ui_url: str | None = None
     max_curve_points: int = 1000
     client: MlflowClient = field(init=False)
+    _reports: OrderedDict = field(init=False, default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
+
+    def space_report(self, selection: dict, metric: str, direction: str, params: list[str] | None,
+                     best_quantile: float | None) -> SpaceReport:  # fmt: skip
+        """The search-space analysis, cached by the state of the runs it reads: a revisit is instant."""
+        view = self.view(selection.get("experiments", []), selection.get("searches", []))
+        trials = view.trials
+        col = f"metrics.{metric}"
+        state = (len(trials), str(trials["end_time"].max()) if len(trials) else "",
+                 float(trials[col].sum()) if col in trials else 0.0)  # fmt: skip
+        key = (tuple(selection.get("experiments", [])), tuple(selection.get("searches", [])), state, metric,
+               direction, tuple(params or ()), best_quantile)  # fmt: skip
+        if key in self._reports:
+            self._reports.move_to_end(key)
+            return self._reports[key]
+        report = analyse(view.table, trials, metric, direction, params or None, best_quantile)
+        self._reports[key] = report
+        while len(self._reports) > 16:
+            self._reports.popitem(last=False)
+        return report
 
     def experiments(self) -> list[dict]:
         """Active experiments, newest first, as dropdown options."""

@@ -10,7 +10,7 @@ from dash import Dash
 from app import shell
 from app.auth import install_basic_auth
 from app.context import AppContext
-from app.pages import curves, overview
+from app.pages import curves, overview, space
 from tracking.cache import RunCache, SharedStore, make_store
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -39,10 +39,15 @@ def create_app(
         update_title=None,
     )
     install_basic_auth(app.server, users or {})
-    pages = {"/": SimpleNamespace(layout=overview.layout), "/curves": SimpleNamespace(layout=curves.layout)}
+    pages = {
+        "/": SimpleNamespace(layout=overview.layout),
+        "/space": SimpleNamespace(layout=space.layout),
+        "/curves": SimpleNamespace(layout=curves.layout),
+    }
     app.layout = lambda: shell.layout(context)  # per page load: fresh experiment list
     shell.register(app, context, pages)
     overview.register(app, context)
     curves.register(app, context)
+    space.register(app, context)
     app.trellis_context = context  # for tests and benchmarks: the same context the callbacks use
     return app

@@ -10,7 +10,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from app.context import AppContext
 from tracking.links import experiment_url
 
-PAGES = [("/", "Overview"), ("/curves", "Learning curves")]
+PAGES = [("/", "Overview"), ("/space", "Search space"), ("/curves", "Learning curves")]
 
 
 def parse_query(search: str | None) -> tuple[list[str], list[str]]:

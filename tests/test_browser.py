@@ -192,3 +192,32 @@ def test_foreign_sklearn_gridsearch_renders(served):
     _wait(driver, lambda d: _text(d, "ov-total") == "6")  # the six candidates; the parent groups them
     _wait(driver, lambda d: _trace_count(d, "ov-tradeoff") >= 1)
     assert console_errors(driver) == []
+
+
+def test_search_space_page_importance_bounds_and_brushing(served):
+    base, driver, searches = served
+    driver.get(f"{base}/space?exp={searches[0].experiment_id}")
+    _wait(driver, lambda d: _trace_count(d, "sp-parcoords") == 1, timeout=60)
+    dims = driver.execute_script(
+        "return document.querySelector('#sp-parcoords .js-plotly-plot')._fullData[0].dimensions.map(d => d.label)"
+    )
+    assert set(dims) == {"x", "y", "shape", "loss"} and dims[-1] == "loss"  # parameters, then the metric
+    _wait(driver, lambda d: _trace_count(d, "sp-importance") == 1)
+    assert "R²" in _text(driver, "sp-r2")
+    assert "space:" in _text(driver, "sp-yaml") and "low:" in _text(driver, "sp-yaml")
+    _wait(driver, lambda d: _trace_count(d, "sp-detail") >= 1)  # the most important parameter's marginal
+
+    # Brush the first axis with the mouse: the runs inside become the selection everywhere.
+    axis = driver.find_elements(By.CSS_SELECTOR, "#sp-parcoords .axis-brush")[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", axis)
+    h = axis.size["height"]
+    chain = ActionChains(driver).move_to_element_with_offset(axis, 0, -h // 2 + 5).click_and_hold()
+    for _ in range(8):
+        chain = chain.move_by_offset(0, (h // 2) // 8).pause(0.05)
+    chain.release().perform()
+    _wait(driver, lambda d: "inside the brushed ranges" in _text(d, "sp-brushed"))
+    brushed = int(_text(driver, "sp-brushed").split()[0])
+    assert 0 < brushed < 16
+    _click(driver, "nav-overview")
+    _wait(driver, lambda d: f"Selected runs ({brushed})" in _text(d, "ov-selected-title"))
+    assert console_errors(driver) == []

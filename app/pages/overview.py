@@ -187,7 +187,10 @@ def register(app: Dash, context: AppContext) -> None:
             return ov.top_k(view.trials, objective, direction, int(k or 5))
         if trigger == "ov-tradeoff":
             prop = ctx.triggered[0]["prop_id"].split(".")[-1]
-            ids = ov.run_ids_from_selection(selected if prop == "selectedData" else clicked)
+            event = selected if prop == "selectedData" else clicked
+            if not event:
+                return no_update  # the graph reports "nothing selected" when it (re)draws: keep the selection
+            ids = ov.run_ids_from_selection(event)
             if prop == "clickData":
                 return list(dict.fromkeys([*(current or []), *ids]))
             return ids

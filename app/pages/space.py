@@ -1,0 +1,242 @@
+"""Search-space overview page: parallel coordinates (brushable), fANOVA importance, marginals, bounds."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import numpy as np
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from app.context import AppContext
+from layouts import overview as ov
+from layouts import space as sp
+from layouts.style import empty_figure
+
+QUANTILES = [{"label": "all runs", "value": 1.0}, {"label": "best 50%", "value": 0.5},
+             {"label": "best 25%", "value": 0.25}, {"label": "best 10%", "value": 0.1}]  # fmt: skip
+POINTS = np.linspace(0.0, 1.0, 81)
+
+
+def layout(context: AppContext) -> html.Div:
+    return html.Div(
+        [
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [dbc.Label("Metric", className="small mb-0"), dcc.Dropdown(id="sp-metric", clearable=False)],
+                        md=2,
+                    ),
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id="sp-dir", options=["max", "min"], value="max", inline=True, className="small mt-4"
+                        ),
+                        md=1,
+                    ),  # fmt: skip
+                    dbc.Col(
+                        [
+                            dbc.Label("Parameters (axes and importance)", className="small mb-0"),
+                            dcc.Dropdown(id="sp-params", multi=True),
+                        ],
+                        md=4,
+                    ),  # fmt: skip
+                    dbc.Col(
+                        [
+                            dbc.Label("Runs", className="small mb-0"),
+                            dcc.Dropdown(id="sp-quantile", options=QUANTILES, value=1.0, clearable=False),
+                        ],
+                        md=2,
+                    ),  # fmt: skip
+                    dbc.Col(
+                        [
+                            dbc.Label("Other metric axes", className="small mb-0"),
+                            dcc.Dropdown(id="sp-extra-metrics", multi=True),
+                        ],
+                        md=3,
+                    ),  # fmt: skip
+                ],
+                className="g-2 mb-2",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.Checklist(
+                            id="sp-bands",
+                            options=[{"label": "suggested bounds as brushes", "value": "on"}],
+                            value=[],
+                            switch=True,
+                            className="small",
+                        ),
+                        md=3,
+                    ),  # fmt: skip
+                    dbc.Col(
+                        dbc.InputGroup(
+                            [
+                                dbc.InputGroupText("Top-K mask"),
+                                dbc.Input(id="sp-topk", type="number", min=1, step=1, placeholder="off"),
+                            ],
+                            size="sm",
+                        ),
+                        md=3,
+                    ),  # fmt: skip
+                    dbc.Col(html.Div(id="sp-notes", className="small text-muted"), md=6),
+                ],
+                className="g-2 mb-1",
+            ),
+            dcc.Store(id="sp-constraints", data={}),
+            dcc.Loading(dcc.Graph(id="sp-parcoords", config={"displaylogo": False})),
+            html.Div(id="sp-brushed", className="small text-muted mb-2"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            html.H6("Importance (fANOVA): click a row for its marginal"),
+                            dcc.Loading(dcc.Graph(id="sp-importance", config={"displaylogo": False})),
+                        ],
+                        md=6,
+                    ),  # fmt: skip
+                    dbc.Col(
+                        [
+                            html.H6(id="sp-detail-title"),
+                            dcc.Loading(dcc.Graph(id="sp-detail", config={"displaylogo": False})),
+                        ],
+                        md=6,
+                    ),  # fmt: skip
+                ]
+            ),
+            html.H6("Suggested bounds (random forest, best leaf of each tree)", className="mt-3"),
+            html.Div(id="sp-r2", className="mb-1"),
+            html.Div(
+                [
+                    dcc.Clipboard(
+                        target_id="sp-yaml",
+                        title="copy the refined space",
+                        id="sp-copy",
+                        style={"float": "right", "fontSize": 20},
+                    ),
+                    html.Pre(id="sp-yaml", className="small bg-light p-2 border"),
+                ],  # fmt: skip
+            ),
+        ]
+    )
+
+
+def _selection_key(selection):
+    return selection or {"experiments": [], "searches": []}
+
+
+def register(app: Dash, context: AppContext) -> None:
+    @app.callback(
+        Output("sp-metric", "options"), Output("sp-metric", "value"), Output("sp-dir", "value"),
+        Output("sp-params", "options"), Output("sp-params", "value"), Output("sp-extra-metrics", "options"),
+        Input("selection", "data"),
+    )  # fmt: skip
+    def choices(selection):
+        view = context.view(selection["experiments"], selection["searches"])
+        metrics = view.table.metrics
+        metric = ov.default_objective(view.trials, metrics)
+        params = view.table.params
+        return metrics, metric, ov.metric_direction(view.trials, metric) if metric else "max", params, params, metrics
+
+    @app.callback(
+        Output("sp-importance", "figure"), Output("sp-r2", "children"), Output("sp-yaml", "children"),
+        Output("sp-notes", "children"),
+        Input("selection", "data"), Input("sp-metric", "value"), Input("sp-dir", "value"),
+        Input("sp-params", "value"), Input("sp-quantile", "value"),
+    )  # fmt: skip
+    def analysis(selection, metric, direction, params, quantile):
+        if not metric:
+            return empty_figure("No metrics in these runs"), "", "", ""
+        report = _report(context, selection, metric, direction, params, quantile)
+        notes = "; ".join(f"{n} {what}" for what, n in report.data.notes.items())
+        if report.problem:
+            return empty_figure(report.problem), dbc.Alert(report.problem, color="warning"), "", notes
+        b = report.bounds
+        trust = "n/a" if b.r2 is None else f"{b.r2:.2f} ± {b.r2_std:.2f}"
+        color = "success" if (b.r2 or 0) >= 0.7 else "warning" if (b.r2 or 0) >= 0.3 else "danger"
+        r2 = html.Span([dbc.Badge(f"R² {trust}", color=color, id="sp-r2-badge", className="me-2"),
+                        f"10-fold cross-validated fit of the forest on {b.n_runs} runs: how far to trust the "
+                        "ranges below (and the importance above)."])  # fmt: skip
+        return sp.importance_plot(report.importance), r2, report.refined_yaml, notes
+
+    @app.callback(
+        Output("sp-parcoords", "figure"), Output("sp-constraints", "data"),
+        Input("selection", "data"), Input("sp-metric", "value"), Input("sp-dir", "value"),
+        Input("sp-params", "value"), Input("sp-quantile", "value"), Input("sp-bands", "value"),
+        Input("sp-topk", "value"), Input("sp-extra-metrics", "value"),
+    )  # fmt: skip
+    def parcoords(selection, metric, direction, params, quantile, bands, top_k, extra):
+        info = _parcoords_info(context, selection, metric, direction, params, quantile, bands, top_k, extra)
+        if info is None:
+            return empty_figure("No runs with a finite value of the chosen metric"), {}
+        # Bands and the top-K mask start as brushes: the selection follows them until the user brushes.
+        start = {i: [list(d.constraint)] for i, d in enumerate(info.dims) if d.constraint is not None}
+        return sp.parcoords_plot(info), start
+
+    @app.callback(
+        Output("selected-runs", "data", allow_duplicate=True), Output("sp-brushed", "children"),
+        Output("sp-constraints", "data", allow_duplicate=True),
+        Input("sp-parcoords", "restyleData"), Input("sp-constraints", "data"),
+        State("selection", "data"), State("sp-metric", "value"), State("sp-dir", "value"),
+        State("sp-params", "value"), State("sp-quantile", "value"), State("sp-bands", "value"),
+        State("sp-topk", "value"), State("sp-extra-metrics", "value"),
+        prevent_initial_call=True,
+    )  # fmt: skip
+    def brushed(event, constraints, selection, metric, direction, params, quantile, bands, top_k, extra):
+        if ctx.triggered_id == "sp-parcoords":
+            constraints = sp.parse_restyle(event, constraints)
+        constraints = {int(k): v for k, v in (constraints or {}).items()}
+        if not constraints:
+            return no_update, "Brush any axis to select runs (shared with the other pages).", constraints
+        info = _parcoords_info(context, selection, metric, direction, params, quantile, bands, top_k, extra)
+        if info is None:
+            return no_update, "", constraints
+        ids = sp.runs_within(info, constraints)
+        return (
+            ids,
+            f"{len(ids)} of {len(info.run_ids)} runs inside the brushed ranges (now the selection).",
+            constraints,
+        )
+
+    @app.callback(
+        Output("sp-detail", "figure"), Output("sp-detail-title", "children"),
+        Input("sp-importance", "clickData"), Input("sp-importance", "figure"),
+        State("selection", "data"), State("sp-metric", "value"), State("sp-dir", "value"),
+        State("sp-params", "value"), State("sp-quantile", "value"),
+    )  # fmt: skip
+    def detail(click, _importance_drawn, selection, metric, direction, params, quantile):
+        if not metric:
+            return empty_figure(""), ""
+        if ctx.triggered_id != "sp-importance" or "clickData" not in ctx.triggered[0]["prop_id"]:
+            click = None  # a new analysis: show its most important parameter
+        report = _report(context, selection, metric, direction, params, quantile)
+        if report.problem or report.fanova is None:
+            return empty_figure(report.problem or ""), ""
+        label = click["points"][0]["y"] if click else report.importance.ranked()[0][0]
+        if " × " in label:
+            a, b = label.split(" × ")
+            grid = report.fanova.pair_marginal(a, b, POINTS[::4], POINTS[::4])
+            fig = sp.pair_plot(report.data.axis(a), report.data.axis(b), POINTS[::4], grid, metric)
+            return fig, f"Marginal of {metric} over {a} and {b}"
+        mean, std = report.fanova.marginal(label, POINTS)
+        return sp.marginal_plot(
+            report.data.axis(label), POINTS, mean, std, metric
+        ), f"Marginal of {metric} over {label}"
+
+
+def _report(context, selection, metric, direction, params, quantile):
+    q = None if not quantile or float(quantile) >= 1 else float(quantile)
+    return context.space_report(_selection_key(selection), metric, direction or "max", params, q)
+
+
+def _parcoords_info(context, selection, metric, direction, params, quantile, bands, top_k, extra):
+    if not metric:
+        return None
+    report = _report(context, selection, metric, direction, params, quantile)
+    view = context.view(selection["experiments"], selection["searches"])
+    trials = view.trials[view.trials["run_id"].isin(report.data.run_ids)]
+    if trials.empty:
+        return None
+    order = report.order
+    axes = [report.data.axis(n) for n in order]
+    unit_bands = report.bounds.unit_ranges if (report.bounds and bands and "on" in bands) else None
+    metrics = [metric] + [m for m in (extra or []) if m != metric]
+    return sp.parcoords_info(trials, axes, metrics, direction or "max", unit_bands, int(top_k) if top_k else None)

@@ -1,0 +1,198 @@
+"""Search-space overview: parallel coordinates, the importance matrix, marginals. Pure info + figures."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from layouts.style import Figure, empty_figure, figure, typed
+from search.analysis import Axis
+from search.importance import Importance
+
+
+class Dimension(NamedTuple):
+    label: str
+    values: np.ndarray  # display scale: log10 for log axes, codes for categoricals
+    range: tuple[float, float]
+    tickvals: list[float] | None
+    ticktext: list[str] | None
+    constraint: tuple[float, float] | None  # a band (suggested bounds, top-K) in display units
+
+
+class ParcoordsInfo(NamedTuple):
+    dims: list[Dimension]
+    color: np.ndarray
+    color_label: str
+    reverse_scale: bool
+    run_ids: list[str]
+    filled: dict[str, int]  # parameter -> runs whose missing value sits at the axis' low end
+
+
+def _display(axis: Axis, raw: pd.Series) -> tuple[np.ndarray, tuple[float, float], list | None, list | None]:
+    if axis.kind == "categorical":
+        index = {str(c): i for i, c in enumerate(axis.categories)}
+        codes = np.array([index.get(str(v), np.nan) if pd.notna(v) else np.nan for v in raw], dtype=float)
+        return (
+            codes,
+            (-0.5, len(axis.categories) - 0.5),
+            list(range(len(axis.categories))),
+            [str(c) for c in axis.categories],
+        )
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    if axis.log:
+        lo, hi = math.log10(axis.low), math.log10(axis.high)
+        decades = list(range(math.floor(lo), math.ceil(hi) + 1))
+        ticks = [d for d in decades if lo - 1e-9 <= d <= hi + 1e-9] or [lo, hi]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            shown = np.log10(values)
+        return shown, (lo, hi), ticks, [f"{10**t:g}" for t in ticks]
+    return values, (axis.low, axis.high), None, None
+
+
+def to_display(axis: Axis, unit_lo: float, unit_hi: float) -> tuple[float, float]:
+    """A [0, 1] range of the analysis scale on the axis' display scale."""
+    if axis.kind == "categorical":
+        k = len(axis.categories)
+        return unit_lo * k - 0.5, unit_hi * k - 0.5
+    lo, hi = axis.from_unit(unit_lo), axis.from_unit(unit_hi)
+    return (math.log10(lo), math.log10(hi)) if axis.log else (lo, hi)
+
+
+def parcoords_info(
+    trials: pd.DataFrame,
+    axes: list[Axis],
+    metrics: list[str],
+    direction: str,
+    bands: dict[str, tuple[float, float]] | None = None,
+    top_k: int | None = None,
+) -> ParcoordsInfo:
+    """Axes in the order given (most important first), then the metrics; ``bands`` in [0, 1] units."""
+    dims, filled = [], {}
+    for axis in axes:
+        values, rng, tickvals, ticktext = _display(axis, trials[f"params.{axis.name}"])
+        missing = ~np.isfinite(values)
+        if missing.any():
+            filled[axis.name] = int(missing.sum())
+            values = np.where(missing, rng[0], values)
+        band = to_display(axis, *bands[axis.name]) if bands and axis.name in bands else None
+        dims.append(Dimension(axis.name, values, rng, tickvals, ticktext, band))
+    color = np.zeros(len(trials))
+    for i, metric in enumerate(metrics):
+        values = trials[f"metrics.{metric}"].to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        values = np.where(np.isfinite(values), values, lo)
+        band = None
+        if i == 0 and top_k and len(finite):
+            ranked = np.sort(finite)[::-1] if direction == "max" else np.sort(finite)
+            edge = float(ranked[min(top_k, len(ranked)) - 1])
+            band = (edge, hi) if direction == "max" else (lo, edge)
+        dims.append(Dimension(metric, values, (lo, hi), None, None, band))
+        if i == 0:
+            color = values
+    return ParcoordsInfo(
+        dims, color, metrics[0] if metrics else "", direction == "min", trials["run_id"].tolist(), filled
+    )
+
+
+def parcoords_plot(info: ParcoordsInfo) -> Figure:
+    if not info.dims or not len(info.run_ids):
+        return empty_figure("No runs with these parameters and metrics")
+    dimensions = []
+    for d in info.dims:
+        dim = {"label": d.label, "values": typed(d.values), "range": list(d.range)}
+        if d.tickvals is not None:
+            dim.update(tickvals=d.tickvals, ticktext=d.ticktext)
+        if d.constraint is not None:
+            dim["constraintrange"] = list(d.constraint)
+        dimensions.append(dim)
+    trace = {
+        "type": "parcoords", "dimensions": dimensions,
+        "line": {"color": typed(info.color), "colorscale": "Viridis", "reversescale": info.reverse_scale,
+                 "showscale": True, "colorbar": {"title": {"text": info.color_label}}},
+        "unselected": {"line": {"color": "#DDDDDD", "opacity": 0.3}},
+    }  # fmt: skip
+    return figure([trace], margin={"l": 70, "r": 70, "t": 60, "b": 30}, height=460)
+
+
+def runs_within(info: ParcoordsInfo, constraints: dict[int, list[list[float]]]) -> list[str]:
+    """Run ids whose value on every constrained axis lies in one of that axis' brushed ranges."""
+    keep = np.ones(len(info.run_ids), dtype=bool)
+    for index, ranges in constraints.items():
+        if index >= len(info.dims) or not ranges:
+            continue
+        values = info.dims[index].values
+        inside = np.zeros(len(values), dtype=bool)
+        for lo, hi in ranges:
+            inside |= (values >= min(lo, hi)) & (values <= max(lo, hi))
+        keep &= inside
+    return [r for r, k in zip(info.run_ids, keep) if k]
+
+
+def parse_restyle(event, constraints: dict[int, list[list[float]]]) -> dict[int, list[list[float]]]:
+    """Fold one plotly ``restyleData`` event of a parcoords trace into the brushed ranges per axis."""
+    out = {int(k): v for k, v in (constraints or {}).items()}
+    if not event or not isinstance(event, list) or not isinstance(event[0], dict):
+        return out
+    for key, value in event[0].items():
+        if not key.startswith("dimensions[") or not key.endswith("].constraintrange"):
+            continue
+        index = int(key[len("dimensions[") : key.index("]")])
+        ranges = value[0] if isinstance(value, list) and len(value) == 1 else value
+        if ranges is None or ranges == [None]:
+            out.pop(index, None)
+            continue
+        if ranges and not isinstance(ranges[0], list):
+            ranges = [ranges]
+        out[index] = [[float(a), float(b)] for a, b in ranges]
+    return out
+
+
+def importance_plot(importance: Importance, max_rows: int = 20) -> Figure:
+    """HyperTendril's matrix as bars: one row per parameter or pair, most important on top, std as error."""
+    rows = importance.ranked()[:max_rows]
+    if not rows:
+        return empty_figure("No varying parameters to rank")
+    labels, means, stds = zip(*rows)
+    trace = {"type": "bar", "orientation": "h", "y": list(labels)[::-1], "x": typed(list(means)[::-1]),
+             "error_x": {"type": "data", "array": typed(list(stds)[::-1]), "visible": True, "thickness": 1},
+             "marker": {"color": ["#E69F00" if " × " in label else "#0072B2" for label in labels][::-1]},
+             "hovertemplate": "%{y}: %{x:.3f}<extra></extra>"}  # fmt: skip
+    return figure(
+        [trace],
+        xaxis={"title": {"text": "fraction of variance (fANOVA)"}, "rangemode": "tozero"},
+        yaxis={"automargin": True},
+        height=max(300, 22 * len(rows) + 80),
+        margin={"l": 160, "r": 20, "t": 20, "b": 50},
+    )
+
+
+def marginal_plot(axis: Axis, unit_points: np.ndarray, mean: np.ndarray, std: np.ndarray, metric: str) -> Figure:
+    x = np.array([axis.from_unit(u) for u in unit_points])
+    if axis.kind == "categorical":
+        k = len(axis.categories)
+        centres = (np.arange(k) + 0.5) / k
+        idx = np.clip(np.searchsorted(unit_points, centres), 0, len(unit_points) - 1)
+        trace = {"type": "bar", "x": [str(c) for c in axis.categories], "y": typed(mean[idx]),
+                 "error_y": {"type": "data", "array": typed(std[idx]), "visible": True}}  # fmt: skip
+        return figure([trace], xaxis={"title": {"text": axis.name}}, yaxis={"title": {"text": f"marginal {metric}"}})
+    band = {"type": "scatter", "x": typed(np.concatenate([x, x[::-1]])),
+            "y": typed(np.concatenate([mean + std, (mean - std)[::-1]])), "fill": "toself", "mode": "none",
+            "fillcolor": "rgba(0,114,178,0.2)", "name": "± std over trees", "hoverinfo": "skip"}  # fmt: skip
+    line = {"type": "scatter", "x": typed(x), "y": typed(mean), "mode": "lines", "name": "marginal",
+            "line": {"color": "#0072B2", "width": 2}}  # fmt: skip
+    xaxis = {"title": {"text": axis.name}, **({"type": "log"} if axis.log else {})}
+    return figure([band, line], xaxis=xaxis, yaxis={"title": {"text": f"marginal {metric}"}})
+
+
+def pair_plot(a: Axis, b: Axis, unit_points: np.ndarray, grid: np.ndarray, metric: str) -> Figure:
+    xa = [a.from_unit(u) for u in unit_points] if a.kind != "categorical" else None
+    xb = [b.from_unit(u) for u in unit_points] if b.kind != "categorical" else None
+    trace = {"type": "heatmap", "z": grid.T.tolist(), "x": xa or [f"{u:.2f}" for u in unit_points],
+             "y": xb or [f"{u:.2f}" for u in unit_points], "colorscale": "Viridis",
+             "colorbar": {"title": {"text": metric}}}  # fmt: skip
+    return figure([trace], xaxis={"title": {"text": a.name}, **({"type": "log"} if a.log else {})},
+                  yaxis={"title": {"text": b.name}, **({"type": "log"} if b.log else {})})  # fmt: skip

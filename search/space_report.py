@@ -1,0 +1,53 @@
+"""One call that computes everything the search-space page and the CLI show for a metric and a subset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import yaml
+
+from search.analysis import AnalysisData, prepare, recorded_spaces
+from search.bounds import SuggestedBounds, refined_space, suggest_bounds
+from search.importance import FastFANOVA, Importance
+from tracking.reader import RunTable
+
+
+@dataclass
+class SpaceReport:
+    data: AnalysisData
+    fanova: FastFANOVA | None
+    importance: Importance | None
+    bounds: SuggestedBounds | None
+    refined_yaml: str | None
+    problem: str | None = None  # why something could not be computed, said on the page
+
+    @property
+    def order(self) -> list[str]:
+        """Parameters by importance, most important first (the parallel-coordinates axis order)."""
+        if self.importance is None:
+            return self.data.names
+        return sorted(self.data.names, key=lambda n: -self.importance.single_mean.get(n, 0.0))
+
+
+def analyse(
+    table: RunTable,
+    trials: pd.DataFrame,
+    metric: str,
+    direction: str,
+    params: list[str] | None = None,
+    best_quantile: float | None = None,
+    n_trees: int = 64,
+    seed: int = 0,
+) -> SpaceReport:
+    data = prepare(table, trials, metric, direction, params, best_quantile)
+    if len(data.y) < 4 or not data.axes:
+        why = f"need at least 4 runs with a finite {metric} and one varying parameter (have {len(data.y)} runs)"
+        return SpaceReport(data, None, None, None, None, why)
+    fan = FastFANOVA(data.X, data.y, data.names, n_trees=n_trees, seed=seed)
+    importance = fan.importance(pairs=True)
+    bounds = suggest_bounds(data, seed=seed)
+    space = refined_space(bounds, data, recorded_spaces(table.runs))
+    r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f}"
+    header = f"# Suggested by Trellis from {bounds.n_runs} runs ({metric}, {direction}); forest 10-fold R^2 = {r2}\n"
+    return SpaceReport(data, fan, importance, bounds, header + yaml.safe_dump({"space": space}, sort_keys=False))

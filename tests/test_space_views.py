@@ -1,0 +1,56 @@
+"""Search-space view computations: axis scales, bands, top-K mask, brushing."""
+
+import numpy as np
+import pandas as pd
+
+from layouts.space import importance_plot, parcoords_info, parcoords_plot, parse_restyle, runs_within, to_display
+from layouts.style import decode
+from search.analysis import Axis
+from search.importance import Importance
+
+
+def trials():
+    return pd.DataFrame({
+        "run_id": ["a", "b", "c", "d"],
+        "params.lr": [1e-4, 1e-3, 1e-2, 1e-1],
+        "params.opt": ["adam", "sgd", "adam", None],
+        "metrics.acc": [0.5, 0.9, 0.7, np.nan],
+    })  # fmt: skip
+
+
+AXES = [Axis("lr", "float", 1e-4, 1e-1, log=True), Axis("opt", "categorical", categories=["adam", "sgd"])]
+
+
+def test_log_axes_show_log10_with_decade_ticks_and_categoricals_their_labels():
+    info = parcoords_info(trials(), AXES, ["acc"], "max")
+    lr, opt, acc = info.dims
+    assert np.allclose(lr.values, [-4, -3, -2, -1]) and lr.ticktext == ["0.0001", "0.001", "0.01", "0.1"]
+    assert opt.ticktext == ["adam", "sgd"] and list(opt.values[:3]) == [0, 1, 0]
+    assert info.filled == {"opt": 1} and opt.values[3] == opt.range[0]  # the missing value sits at the low end
+    assert acc.range == (0.5, 0.9) and not info.reverse_scale
+    fig = parcoords_plot(info)
+    assert list(decode(fig["data"][0]["dimensions"][0]["values"])) == [-4, -3, -2, -1]
+
+
+def test_bands_top_k_and_brushing():
+    bands = {"lr": (1 / 3, 2 / 3)}  # the middle decade in [0, 1] log units
+    info = parcoords_info(trials(), AXES, ["acc"], "max", bands=bands, top_k=2)
+    assert np.allclose(info.dims[0].constraint, (-3, -2))
+    assert info.dims[2].constraint == (0.7, 0.9)  # the two best accuracies
+    assert to_display(AXES[1], 0.5, 1.0) == (0.5, 1.5)
+    constraints = parse_restyle([{"dimensions[0].constraintrange": [[-3.5, -1.5]]}, [0]], {})
+    assert constraints == {0: [[-3.5, -1.5]]}
+    assert runs_within(info, constraints) == ["b", "c"]
+    constraints = parse_restyle([{"dimensions[1].constraintrange": [[-0.5, 0.5]]}, [0]], constraints)
+    assert runs_within(info, constraints) == ["c"]
+    assert parse_restyle([{"dimensions[1].constraintrange": None}, [0]], constraints) == {0: [[-3.5, -1.5]]}
+    multi = parse_restyle([{"dimensions[0].constraintrange": [[[-4.5, -3.5], [-1.5, -0.5]]]}, [0]], {})
+    assert runs_within(info, multi) == ["a", "d"]
+
+
+def test_importance_matrix_rows_are_ranked_with_pairs_marked():
+    imp = Importance(["a", "b"], {"a": 0.2, "b": 0.5}, {"a": 0.01, "b": 0.02}, {("a", "b"): 0.3}, {("a", "b"): 0.05}, 8)
+    fig = importance_plot(imp)
+    bar = fig["data"][0]
+    assert bar["y"] == ["a", "a × b", "b"]  # bottom to top: the most important is drawn last, on top
+    assert list(decode(bar["x"])) == [0.2, 0.3, 0.5]
