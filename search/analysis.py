@@ -9,7 +9,6 @@ another tool) sit at the low end and are counted.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tracking.reader import RunTable
+from tracking.reader import RunTable, recorded_spaces
 
 
 @dataclass
@@ -69,28 +68,6 @@ class AnalysisData:
 
     def axis(self, name: str) -> Axis:
         return next(a for a in self.axes if a.name == name)
-
-
-def recorded_spaces(runs: pd.DataFrame) -> dict[str, dict]:
-    """Union of the spaces Trellis searches recorded (widest bounds, all choices, log if any search)."""
-    merged: dict[str, dict] = {}
-    if "trellis_config" not in runs:
-        return merged
-    for text in runs["trellis_config"].dropna().unique():
-        try:
-            space = json.loads(text).get("space", {})
-        except (ValueError, AttributeError):
-            continue
-        for name, spec in space.items():
-            if not isinstance(spec, dict):
-                continue
-            have = merged.setdefault(name, dict(spec))
-            if spec.get("type") in ("float", "int") and have.get("type") == spec.get("type"):
-                have["low"], have["high"] = min(have["low"], spec["low"]), max(have["high"], spec["high"])
-                have["log"] = bool(have.get("log")) or bool(spec.get("log"))
-            elif spec.get("type") == "categorical" and have.get("type") == "categorical":
-                have["choices"] = list(dict.fromkeys([*have["choices"], *spec["choices"]]))
-    return merged
 
 
 def prepare(

@@ -213,20 +213,35 @@ def _parse_param_column(values: pd.Series) -> tuple[pd.Series, bool]:
     return pd.Series(out, index=values.index), True
 
 
-def _log_hints(runs: pd.DataFrame) -> dict[str, bool]:
-    """Log flags from the space of Trellis searches (their config tag), where present."""
-    hints: dict[str, bool] = {}
+def recorded_spaces(runs: pd.DataFrame) -> dict[str, dict]:
+    """Union of the spaces Trellis searches recorded (widest bounds, all choices, log if any search)."""
+    merged: dict[str, dict] = {}
     if "trellis_config" not in runs:
-        return hints
-    for text in runs["trellis_config"].dropna().unique():
+        return merged
+    for text in pd.Series(runs["trellis_config"]).dropna().unique():
         try:
             space = json.loads(text).get("space", {})
         except (ValueError, AttributeError):
             continue
         for name, spec in space.items():
-            if isinstance(spec, dict) and spec.get("type") in ("float", "int"):
-                hints[name] = hints.get(name, False) or bool(spec.get("log"))
-    return hints
+            if not isinstance(spec, dict):
+                continue
+            have = merged.setdefault(name, dict(spec))
+            if spec.get("type") in ("float", "int") and have.get("type") == spec.get("type"):
+                have["low"], have["high"] = min(have["low"], spec["low"]), max(have["high"], spec["high"])
+                have["log"] = bool(have.get("log")) or bool(spec.get("log"))
+            elif spec.get("type") == "categorical" and have.get("type") == "categorical":
+                have["choices"] = list(dict.fromkeys([*have["choices"], *spec["choices"]]))
+    return merged
+
+
+def _log_hints(runs: pd.DataFrame) -> dict[str, bool]:
+    """Log flags from the space of Trellis searches (their config tag), where present."""
+    return {
+        name: bool(spec.get("log"))
+        for name, spec in recorded_spaces(runs).items()
+        if spec.get("type") in ("float", "int")
+    }
 
 
 def _wide(long: pd.DataFrame, index: pd.Index, dtype: type, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
