@@ -35,7 +35,7 @@ def _cross_validated_r2(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[float 
     folds = min(10, len(y) // 2)  # R² of a fold needs at least two held-out runs
     if folds < 3 or np.ptp(y) == 0:
         return None, None
-    model = RandomForestRegressor(n_estimators=100, random_state=seed, n_jobs=-1)
+    model = RandomForestRegressor(n_estimators=50, random_state=seed, n_jobs=-1)
     scores = cross_val_score(model, X, y, cv=KFold(folds, shuffle=True, random_state=seed), scoring="r2")
     scores = scores[np.isfinite(scores)]
     return (float(np.mean(scores)), float(np.std(scores))) if len(scores) else (None, None)

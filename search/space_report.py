@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -21,6 +22,7 @@ class SpaceReport:
     bounds: SuggestedBounds | None
     refined_yaml: str | None
     problem: str | None = None  # why something could not be computed, said on the page
+    run_ids: list[str] | None = None  # every run analysed (the forests may see a sample of them)
 
     @property
     def order(self) -> list[str]:
@@ -39,15 +41,23 @@ def analyse(
     best_quantile: float | None = None,
     n_trees: int = 64,
     seed: int = 0,
+    max_runs: int = 4000,
 ) -> SpaceReport:
     data = prepare(table, trials, metric, direction, params, best_quantile)
+    all_runs = list(data.run_ids)
+    if len(data.y) > max_runs:
+        # Forests on a seeded sample: the shares and ranges settle long before 10k runs, the wait does not.
+        keep = np.sort(np.random.default_rng(seed).choice(len(data.y), max_runs, replace=False))
+        data.notes[f"runs not in the {max_runs}-run sample the forests are fitted on"] = len(data.y) - max_runs
+        data = replace(data, X=data.X[keep], y=data.y[keep], run_ids=[data.run_ids[i] for i in keep])
     if len(data.y) < 4 or not data.axes:
         why = f"need at least 4 runs with a finite {metric} and one varying parameter (have {len(data.y)} runs)"
-        return SpaceReport(data, None, None, None, None, why)
+        return SpaceReport(data, None, None, None, None, why, all_runs)
     fan = FastFANOVA(data.X, data.y, data.names, n_trees=n_trees, seed=seed)
     importance = fan.importance(pairs=True)
     bounds = suggest_bounds(data, seed=seed)
     space = refined_space(bounds, data, recorded_spaces(table.runs))
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f}"
     header = f"# Suggested by Trellis from {bounds.n_runs} runs ({metric}, {direction}); forest 10-fold R^2 = {r2}\n"
-    return SpaceReport(data, fan, importance, bounds, header + yaml.safe_dump({"space": space}, sort_keys=False))
+    return SpaceReport(data, fan, importance, bounds, header + yaml.safe_dump({"space": space}, sort_keys=False),
+                       run_ids=all_runs)  # fmt: skip

@@ -232,7 +232,7 @@ def _parcoords_info(context, selection, metric, direction, params, quantile, ban
         return None
     report = _report(context, selection, metric, direction, params, quantile)
     view = context.view(selection["experiments"], selection["searches"])
-    trials = view.trials[view.trials["run_id"].isin(report.data.run_ids)]
+    trials = view.trials[view.trials["run_id"].isin(report.run_ids or report.data.run_ids)]
     if trials.empty:
         return None
     order = report.order
