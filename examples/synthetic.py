@@ -63,3 +63,20 @@ def odd_values(ctx: TrialContext) -> dict[str, float]:
     # MLflow, in another millisecond two: which one happens is timing, not the writer's doing).
     ctx.report(ctx.budget_stop, loss=x * ctx.budget_stop + 1.0)
     return {"n_params": 7.0}
+
+
+def resumable(ctx: TrialContext) -> dict[str, float]:
+    """Checkpoints its step; a continued job must resume exactly where the last one stopped, else it fails.
+
+    loss = (x - 0.3)^2 + 1 / epoch: the best x wins at every budget, so promotions are predictable.
+    """
+    state = ctx.load_checkpoint() if ctx.budget_start > 0 else None
+    done = 0 if state is None else int(state["step"])
+    if done != ctx.budget_start:
+        raise RuntimeError(f"asked to resume at step {ctx.budget_start} but the checkpoint holds step {done}")
+    x = float(ctx.params["x"])
+    for epoch in ctx.steps():
+        ctx.report(epoch, loss=(x - 0.3) ** 2 + 1.0 / epoch)
+        done = epoch
+    ctx.save_checkpoint({"step": done})
+    return {"resumed_from": float(ctx.budget_start)}

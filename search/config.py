@@ -25,7 +25,10 @@ ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "random": {},
     "grid": {"points": 5, "shuffle": False},
     "tpe": {"n_startup_trials": 10, "multivariate": True},
+    "hyperband": {"eta": 3},
 }
+# Algorithms that end on their own (no termination limit needed).
+SELF_ENDING = ("grid", "hyperband")
 MAX_GRID = 1_000_000
 PARAM_NAME = re.compile(r"[\w\-./ ]{1,250}")
 
@@ -291,7 +294,7 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
         max_time_s=_number(term, "max_time_s", "termination", problems, positive=True),
         threshold=_number(term, "threshold", "termination", problems),
     )
-    if algorithm.name != "grid" and termination.max_trials is None and termination.max_time_s is None:
+    if algorithm.name not in SELF_ENDING and termination.max_trials is None and termination.max_time_s is None:
         problems.add("termination", "needs max_trials or max_time_s, or the search would never end")
 
     exe = _section(raw, "executor", problems, {"kind", "workers"})
@@ -366,6 +369,8 @@ def _parse_algorithm(raw: Any, problems: _Problems) -> AlgorithmConfig:
         problems.add("algorithm.points", "must be >= 1")
     if name == "tpe" and settings["n_startup_trials"] < 0:
         problems.add("algorithm.n_startup_trials", "must be >= 0")
+    if name == "hyperband" and settings["eta"] < 2:
+        problems.add("algorithm.eta", "must be >= 2")
     return AlgorithmConfig(name=name, seed=seed, settings=settings)
 
 

@@ -45,6 +45,8 @@ class TrialRecord:
     value: float | None = None
     ended: bool = False
     metric_keys: set[str] = field(default_factory=set)
+    segment: int = 0  # how many times the trial was continued (Hyperband promotions)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -89,7 +91,9 @@ class SearchRunner:
         self.config = config
         self.executor = executor or make_executor(config.executor.kind, config.executor.workers)
         self.sampler = sampler or make_sampler(config)
-        self.scheduler = scheduler or make_scheduler(config.algorithm.name, config.budget, config.objective)
+        self.scheduler = scheduler or make_scheduler(
+            config.algorithm.name, config.budget, config.objective, config.algorithm.settings
+        )
         self.checkpoint_root = Path(checkpoint_root or os.environ.get("TRELLIS_CHECKPOINTS", ".trellis/checkpoints"))
         self.on_progress = on_progress
         self.client = MlflowClient(tracking_uri=config.tracking.uri)
@@ -196,7 +200,15 @@ class SearchRunner:
                 return "max_time"
             request = self.scheduler.next_job()
             if request is None:
+                if self.scheduler.finished:
+                    return "exhausted"
+                if not self._running:
+                    log.warning("the scheduler waits with nothing running: ending the search")
+                    return "exhausted"
                 return None
+            if request.trial is not None:
+                self._continue(request.trial, request.budget_start, request.budget_stop, request.tags)
+                continue
             number = self._next_number
             queued = time.time()
             params = self.sampler.propose(number)
@@ -222,25 +234,41 @@ class SearchRunner:
         }
         started = time.time()
         run_id = self.recorder.start_trial(number, params, tags, started)
-        job = TrialJob(
+        record = TrialRecord(number, params, run_id, key, "", queued, started, stop, last_step=start, tags=extra)
+        record.worker = self.executor.submit(self._job(record, key, start, stop, extra))
+        self.trials[number] = record
+        self._running[key] = record
+        self.scheduler.on_job_started(number)
+        self.progress.started += 1
+        self._emit()
+
+    def _job(self, record: TrialRecord, key: str, start: int, stop: int, extra: dict[str, str]) -> TrialJob:
+        return TrialJob(
             key=key,
-            number=number,
-            params=params,
+            number=record.number,
+            params=record.params,
             spec=self.config.trial,
             budget_start=start,
             budget_stop=stop,
             resource=self.config.budget.resource,
-            checkpoint_dir=str(ckpt),
+            checkpoint_dir=str(self.checkpoint_root / self.search_id / f"{record.number:05d}"),
             objective=self.config.objective.metric,
             wants_decisions=self.scheduler.needs_decisions,
             search_id=self.search_id,
             tags=extra,
         )
-        worker = self.executor.submit(job)
-        record = TrialRecord(number, params, run_id, key, worker, queued, started, stop, last_step=start)
-        self.trials[number] = record
-        self._running[key] = record
-        self.progress.started += 1
+
+    def _continue(self, number: int, start: int, stop: int, extra: dict[str, str]) -> None:
+        """Run an existing trial further, from its checkpoint, in the same MLflow run."""
+        record = self.trials[number]
+        record.segment += 1
+        record.key = f"{number}.{record.segment}"
+        record.budget_stop, record.ended, record.tags = stop, False, extra
+        record.started_at = time.time()
+        self.recorder.reopen_trial(record.run_id, {**extra, schema.BUDGET_MAX: stop, schema.END_REASON: "running"})
+        record.worker = self.executor.submit(self._job(record, record.key, start, stop, extra))
+        self._running[record.key] = record
+        self.scheduler.on_job_started(number)
         self._emit()
 
     def _threshold_reached(self) -> bool:
@@ -301,8 +329,10 @@ class SearchRunner:
         }
         if reason in (EndReason.EARLY_STOPPED, EndReason.PRUNED):
             tags[schema.STOPPED_AT_RUNG] = step
-        final = outcome.metrics if outcome else None
-        record.metric_keys.update(final or {})
+        final = dict(outcome.metrics) if outcome else {}
+        if schema.RUNG in record.tags:  # the rung of every evaluation, as a curve over the budget
+            final[schema.RUNG] = float(record.tags[schema.RUNG])
+        record.metric_keys.update(final)
         missing = [m for m in self.config.record if m not in record.metric_keys]
         if missing and reason is EndReason.COMPLETED:
             tags[schema.MISSING_METRICS] = ",".join(missing)
@@ -311,6 +341,10 @@ class SearchRunner:
         value = record.value if reason is EndReason.COMPLETED else None
         self.sampler.observe(record.number, record.params, value, counted)
         self.scheduler.on_trial_end(record.number, step, value, reason.value)
+        for trial, rung in self.scheduler.drain_pruned():
+            pruned = self.trials[trial]
+            self.recorder.update_trial(pruned.run_id, {schema.END_REASON: EndReason.PRUNED.value,
+                                                       schema.STOPPED_AT_RUNG: rung})  # fmt: skip
         if reason is EndReason.COMPLETED:
             self.progress.completed += 1
         elif reason is EndReason.FAILED:

@@ -149,8 +149,12 @@ class _quiet_experimental_warnings:
 
 
 SAMPLERS: dict[str, type[Sampler]] = {cls.name: cls for cls in (RandomSampler, GridSampler, TPESampler)}
+# Algorithms whose scheduler decides budgets and whose new configurations come from a plain sampler.
+SAMPLER_OF = {"hyperband": "random"}
 
 
 def make_sampler(config: SearchConfig) -> Sampler:
-    cls = SAMPLERS[config.algorithm.name]
-    return cls(config.space, config.objective, config.algorithm.seed, **config.algorithm.settings)
+    name = config.algorithm.name
+    if name in SAMPLER_OF:
+        return SAMPLERS[SAMPLER_OF[name]](config.space, config.objective, config.algorithm.seed)
+    return SAMPLERS[name](config.space, config.objective, config.algorithm.seed, **config.algorithm.settings)

@@ -49,6 +49,18 @@ class Scheduler(ABC):
     def on_trial_end(self, trial: int, step: int, value: float | None, state: str) -> None:
         """Called once a job ends (completed, early_stopped, failed, killed)."""
 
+    def on_job_started(self, trial: int) -> None:
+        """Called when the runner started the job ``next_job`` asked for (a new trial or a continuation)."""
+
+    @property
+    def finished(self) -> bool:
+        """True once the scheduler will ask for nothing more (Hyperband after its last bracket)."""
+        return False
+
+    def drain_pruned(self) -> list[tuple[int, int]]:
+        """Trials decided not to continue since the last call, with the rung they stopped at."""
+        return []
+
 
 class FIFOScheduler(Scheduler):
     """Every trial runs to the maximum budget; the sampler decides everything else."""
@@ -57,5 +69,9 @@ class FIFOScheduler(Scheduler):
         return JobRequest(budget_stop=self.budget.max)
 
 
-def make_scheduler(algorithm: str, budget: Budget, objective: Objective) -> Scheduler:
+def make_scheduler(algorithm: str, budget: Budget, objective: Objective, settings: dict | None = None) -> Scheduler:
+    if algorithm == "hyperband":
+        from search.hyperband import HyperbandScheduler
+
+        return HyperbandScheduler(budget, objective, eta=int((settings or {}).get("eta", 3)))
     return FIFOScheduler(budget, objective)

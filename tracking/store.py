@@ -36,7 +36,7 @@ class PendingRun:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     metrics: list[tuple[str, float, int, int]] = field(default_factory=list)  # key, value, ms, step
-    end: tuple[str, int] | None = None  # status, end time ms
+    end: tuple[str, int | None] | None = None  # status, end time ms (("RUNNING", None): reopened)
 
     def empty(self) -> bool:
         return not (self.create or self.params or self.tags or self.metrics or self.end)
@@ -64,7 +64,9 @@ class ClientWriter:
                 room = BATCH_METRICS - len(p) - len(t)
                 m, metrics = metrics[:room], metrics[room:]
                 self.client.log_batch(run.run_id, metrics=m, params=p, tags=t)
-            if run.end:
+            if run.end and run.end[0] == "RUNNING":
+                self.client.update_run(run.run_id, status="RUNNING")
+            elif run.end:
                 self.client.set_terminated(run.run_id, status=run.end[0], end_time=run.end[1])
 
 
@@ -171,7 +173,7 @@ class SqlWriter:
                 latest_rows.append(
                     {"run_uuid": rid, "key": key, "value": clean, "timestamp": ts, "step": step, "is_nan": is_nan}
                 )
-            if run.end:
+            if run.end and run.end[0] != "RUNNING":
                 self._latest.pop(rid, None)
         with self._session() as session:
             if run_rows:

@@ -134,6 +134,15 @@ class SearchRecorder:
         pending.params.update({k: _param_value(v) for k, v in params.items()})
         return run_id
 
+    def reopen_trial(self, run_id: str, tags: dict[str, Any]) -> None:
+        """A trial continues (a promotion to the next rung): RUNNING again, with its new tags."""
+        pending = self._run(run_id)
+        pending.tags.update(_tag_values(tags))
+        pending.end = ("RUNNING", None)
+
+    def update_trial(self, run_id: str, tags: dict[str, Any]) -> None:
+        self._run(run_id).tags.update(_tag_values(tags))
+
     def log_metrics(self, run_id: str, step: int, metrics: dict[str, float], at: float) -> None:
         ts = _ms(at)
         self._run(run_id).metrics.extend((k, float(v), ts, int(step)) for k, v in metrics.items())
