@@ -80,6 +80,14 @@ class AlgorithmConfig:
 
 
 @dataclass(frozen=True)
+class EarlyStopping:
+    rule: str = "median"
+    step: int = 1  # check every `step` budget units; -1 disables (CHOPT)
+    min_trials: int = 5
+    eta: int = 3
+
+
+@dataclass(frozen=True)
 class ExecutorConfig:
     kind: str = "local"
     workers: int = 1
@@ -123,6 +131,7 @@ class SearchConfig:
     record: tuple[str, ...] = ()
     relaunched_from: str | None = None
     source: str | None = None
+    early_stopping: EarlyStopping | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The normalised config, loadable again by ``parse_config`` (stored with every search)."""
@@ -147,6 +156,8 @@ class SearchConfig:
         }
         if self.relaunched_from:
             out["relaunched_from"] = self.relaunched_from
+        if self.early_stopping:
+            out["early_stopping"] = asdict(self.early_stopping)
         return out
 
     def replace(self, **changes: Any) -> SearchConfig:
@@ -234,8 +245,9 @@ def _number(
 
 TOP_KEYS = {
     "name", "objective", "record", "space", "algorithm", "budget", "termination",
-    "executor", "trial", "tracking", "relaunched_from",
+    "executor", "trial", "tracking", "relaunched_from", "early_stopping",
 }  # fmt: skip
+EARLY_STOPPING_RULES = ("median", "successive_halving")
 
 
 def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target: bool = True) -> SearchConfig:
@@ -313,6 +325,8 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
         artifact_location=trk.get("artifact_location"),
     )
 
+    early = _parse_early_stopping(raw.get("early_stopping"), algorithm.name, problems)
+
     relaunched_from = raw.get("relaunched_from")
     if relaunched_from is not None and not isinstance(relaunched_from, str):
         problems.add("relaunched_from", "must be a search id (string)")
@@ -340,7 +354,31 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
         record=tuple(record),
         relaunched_from=relaunched_from,
         source=source,
+        early_stopping=early,
     )
+
+
+def _parse_early_stopping(raw: Any, algorithm: str, problems: _Problems) -> EarlyStopping | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add("early_stopping", "must be a mapping: {rule: median, step: 3, min_trials: 5}")
+        return None
+    for unknown in sorted(set(raw) - {"rule", "step", "min_trials", "eta"}):
+        problems.add(f"early_stopping.{unknown}", "unknown key (allowed: eta, min_trials, rule, step)")
+    rule = raw.get("rule", "median")
+    if rule not in EARLY_STOPPING_RULES:
+        problems.add("early_stopping.rule", f"must be one of {', '.join(EARLY_STOPPING_RULES)}, got {rule!r}")
+    step = _number(raw, "step", "early_stopping", problems, integer=True, default=1)
+    if step == 0 or step < -1:
+        problems.add("early_stopping.step", "must be a positive number of budget units, or -1 to disable")
+    min_trials = _number(raw, "min_trials", "early_stopping", problems, integer=True, positive=True, default=5)
+    eta = _number(raw, "eta", "early_stopping", problems, integer=True, default=3)
+    if eta < 2:
+        problems.add("early_stopping.eta", "must be >= 2")
+    if algorithm == "hyperband":
+        problems.add("early_stopping", "hyperband stops trials itself; early stopping is for random, grid and tpe")
+    return None if step == -1 else EarlyStopping(rule, step, min_trials, eta)
 
 
 def _parse_algorithm(raw: Any, problems: _Problems) -> AlgorithmConfig:

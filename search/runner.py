@@ -92,7 +92,7 @@ class SearchRunner:
         self.executor = executor or make_executor(config.executor.kind, config.executor.workers)
         self.sampler = sampler or make_sampler(config)
         self.scheduler = scheduler or make_scheduler(
-            config.algorithm.name, config.budget, config.objective, config.algorithm.settings
+            config.algorithm.name, config.budget, config.objective, config.algorithm.settings, config.early_stopping
         )
         self.checkpoint_root = Path(checkpoint_root or os.environ.get("TRELLIS_CHECKPOINTS", ".trellis/checkpoints"))
         self.on_progress = on_progress
@@ -337,7 +337,7 @@ class SearchRunner:
         if missing and reason is EndReason.COMPLETED:
             tags[schema.MISSING_METRICS] = ",".join(missing)
         self.recorder.end_trial(record.run_id, STATUS_FOR_REASON[reason], tags, final, step, stderr_tail=tail, at=at)
-        counted = "completed" if reason is EndReason.COMPLETED else reason.value
+        counted = {EndReason.COMPLETED: "completed", EndReason.EARLY_STOPPED: "pruned"}.get(reason, reason.value)
         value = record.value if reason is EndReason.COMPLETED else None
         self.sampler.observe(record.number, record.params, value, counted)
         self.scheduler.on_trial_end(record.number, step, value, reason.value)

@@ -69,7 +69,14 @@ class FIFOScheduler(Scheduler):
         return JobRequest(budget_stop=self.budget.max)
 
 
-def make_scheduler(algorithm: str, budget: Budget, objective: Objective, settings: dict | None = None) -> Scheduler:
+def make_scheduler(
+    algorithm: str, budget: Budget, objective: Objective, settings: dict | None = None, early_stopping=None
+) -> Scheduler:
+    if early_stopping is not None:
+        from search.early_stopping import EarlyStoppingScheduler
+
+        e = early_stopping
+        return EarlyStoppingScheduler(budget, objective, e.rule, e.step, e.min_trials, e.eta)
     if algorithm == "hyperband":
         from search.hyperband import HyperbandScheduler
 
