@@ -222,7 +222,7 @@ class SearchRunner:
     def _start(
         self, number: int, params: dict[str, Any], start: int, stop: int, extra: dict[str, str], queued: float
     ) -> None:
-        ckpt = self.checkpoint_root / self.search_id / f"{number:05d}"
+        ckpt = self._checkpoint_dir(number)
         key = f"{number}.0"
         tags = {
             **self._tags,
@@ -242,6 +242,9 @@ class SearchRunner:
         self.progress.started += 1
         self._emit()
 
+    def _checkpoint_dir(self, number: int) -> Path:
+        return self.checkpoint_root / self.search_id / f"{number:05d}"
+
     def _job(self, record: TrialRecord, key: str, start: int, stop: int, extra: dict[str, str]) -> TrialJob:
         return TrialJob(
             key=key,
@@ -251,7 +254,7 @@ class SearchRunner:
             budget_start=start,
             budget_stop=stop,
             resource=self.config.budget.resource,
-            checkpoint_dir=str(self.checkpoint_root / self.search_id / f"{record.number:05d}"),
+            checkpoint_dir=str(self._checkpoint_dir(record.number)),
             objective=self.config.objective.metric,
             wants_decisions=self.scheduler.needs_decisions,
             search_id=self.search_id,
