@@ -14,7 +14,6 @@ import pandas as pd
 from layouts.style import COLORS, Figure, empty_figure, figure, search_colors, typed
 
 STATUS_ORDER = ["FINISHED", "RUNNING", "FAILED", "KILLED", "SCHEDULED"]
-MAX_SCATTER_POINTS = 20_000
 
 
 def metric_direction(runs: pd.DataFrame, metric: str) -> str:

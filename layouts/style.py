@@ -16,7 +16,7 @@ Figure = dict[str, Any]
 # Okabe-Ito, then Plotly's: distinguishable for colour-blind readers first.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
            "#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3"]  # fmt: skip
-COLORS = {"front": "#D55E00", "selected": "#000000", "muted": "#B0B0B0"}
+COLORS = {"front": "#D55E00"}
 _AXIS = {"gridcolor": "#EBEBEB", "zerolinecolor": "#D0D0D0", "linecolor": "#BBBBBB", "automargin": True}
 BASE_LAYOUT = {
     "paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"size": 12}, "colorway": PALETTE,

@@ -43,7 +43,6 @@ class TrialRecord:
     budget_stop: int
     last_step: int = 0
     value: float | None = None
-    ended: bool = False
     metric_keys: set[str] = field(default_factory=set)
     segment: int = 0  # how many times the trial was continued (Hyperband promotions)
     tags: dict[str, str] = field(default_factory=dict)
@@ -266,7 +265,7 @@ class SearchRunner:
         record = self.trials[number]
         record.segment += 1
         record.key = f"{number}.{record.segment}"
-        record.budget_stop, record.ended, record.tags = stop, False, extra
+        record.budget_stop, record.tags = stop, extra
         record.started_at = time.time()
         self.recorder.reopen_trial(record.run_id, {**extra, schema.BUDGET_MAX: stop, schema.END_REASON: "running"})
         record.worker = self.executor.submit(self._job(record, record.key, start, stop, extra))
@@ -319,7 +318,6 @@ class SearchRunner:
         error: str | None = None,
         tail: str | None = None,
     ) -> None:
-        record.ended = True
         step = max(record.last_step, outcome.step if outcome else 0)
         tags = {
             schema.END_REASON: reason.value,

@@ -24,7 +24,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +214,7 @@ def script_config(job: TrialJob) -> dict[str, Any]:
     }
 
 
-def run_script_job(job: TrialJob, reporter: Reporter, on_start: Callable[[int], None] | None = None) -> TrialOutcome:
+def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
     """Run a script trial unmodified: JSON config in, report lines out, stderr tail kept."""
     spec = job.spec
     assert spec.script
@@ -231,8 +231,6 @@ def run_script_job(job: TrialJob, reporter: Reporter, on_start: Callable[[int], 
         )
     except OSError as exc:
         return TrialOutcome("failed", error=f"cannot start {cmd[0]}: {exc}", tail=str(exc))
-    if on_start:
-        on_start(proc.pid)
     stderr_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     reader = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
     reader.start()
@@ -270,11 +268,8 @@ def run_script_job(job: TrialJob, reporter: Reporter, on_start: Callable[[int], 
     return TrialOutcome("completed", metrics=final, step=last_step)
 
 
-def run_job(job: TrialJob, reporter: Reporter, on_start: Callable[[int], None] | None = None) -> TrialOutcome:
+def run_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
     if job.spec.mode == "script":
-        return run_script_job(job, reporter, on_start)
+        return run_script_job(job, reporter)
     return run_function_job(job, reporter)
 
-
-def job_to_dict(job: TrialJob) -> dict[str, Any]:
-    return asdict(job)
