@@ -29,6 +29,13 @@ BASE: dict[str, Any] = {
 }
 
 
+def module_store(tmp_path_factory: pytest.TempPathFactory, name: str) -> tuple[Path, str]:
+    """A folder and a SQLite store in it, for module-scoped fixtures: run inside ``contextlib.chdir(folder)``
+    so MLflow's default artifact folder and Trellis' checkpoints land there too."""
+    folder = tmp_path_factory.mktemp(name)
+    return folder, f"sqlite:///{folder / 'mlruns.db'}"
+
+
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh SQLite MLflow store; the test runs inside tmp_path (checkpoints land there)."""

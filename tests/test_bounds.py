@@ -1,5 +1,7 @@
 """Suggested bounds on runs with a known optimum, read back from a real MLflow store."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import yaml
@@ -8,19 +10,15 @@ from search.analysis import prepare, recorded_spaces
 from search.bounds import refined_space, suggest_bounds
 from search.config import parse_config
 from search.runner import run_search
+from tests.conftest import module_store
 from tracking.reader import read_runs
 
 
 @pytest.fixture(scope="module")
 def quadratic_runs(tmp_path_factory):
     """A random search over the synthetic quadratic (optimum x=0.3, y=-0.5, shape=bowl), plus a noise dim."""
-    import os
-
-    tmp = tmp_path_factory.mktemp("bounds")
-    uri = f"sqlite:///{tmp / 'mlruns.db'}"
-    cwd = os.getcwd()
-    os.chdir(tmp)
-    try:
+    tmp, uri = module_store(tmp_path_factory, "bounds")
+    with contextlib.chdir(tmp):
         config = parse_config({
             "name": "quad", "objective": {"metric": "loss", "direction": "min"},
             "space": {"x": {"low": -1.0, "high": 1.0}, "y": {"low": -1.0, "high": 1.0},
@@ -30,8 +28,6 @@ def quadratic_runs(tmp_path_factory):
             "tracking": {"uri": uri, "experiment": "quad"},
         })  # fmt: skip
         result = run_search(config)
-    finally:
-        os.chdir(cwd)
     table = read_runs(uri, [result.experiment_id])
     return table, config
 

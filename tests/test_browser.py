@@ -1,5 +1,6 @@
 """The app in headless Chromium, served by gunicorn (2 workers, shared cache) over a real SQLite store."""
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -19,7 +20,7 @@ from search.config import parse_config
 from search.runner import run_search
 from tests import foreign
 from tests.browser import console_errors, find_browser, make_driver
-from tests.conftest import BASE, ROOT
+from tests.conftest import BASE, ROOT, module_store
 
 pytestmark = pytest.mark.skipif(
     find_browser() is None, reason="Debian's chromium and chromium-driver are not installed (./dev setup installs them)"
@@ -34,11 +35,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("app")
-    uri = f"sqlite:///{tmp / 'mlruns.db'}"
-    cwd = os.getcwd()
-    os.chdir(tmp)
-    try:
+    tmp, uri = module_store(tmp_path_factory, "app")
+    with contextlib.chdir(tmp):
         searches = []
         for name, algo in (("quad-random", {"name": "random", "seed": 1}), ("quad-tpe", {"name": "tpe", "seed": 2})):
             raw = {**BASE, "name": name, "algorithm": algo, "termination": {"max_trials": 8}, "budget": {"max": 4}}
@@ -46,8 +44,6 @@ def served(tmp_path_factory):
             searches.append(run_search(config))
         dirty_exp, _ = foreign.dirty(uri)
         sklearn_exp = foreign.sklearn_gridsearch(uri)
-    finally:
-        os.chdir(cwd)
     port = _free_port()
     env = {**os.environ, "TRELLIS_TRACKING_URI": uri, "TRELLIS_MLFLOW_UI": "http://mlflow.example:5000",
            "TRELLIS_CACHE": str(tmp / "cache"), "PYTHONPATH": str(ROOT)}  # fmt: skip

@@ -1,7 +1,7 @@
 """The run reader: SQL path equals the MLflow-client path; foreign and dirty experiments read right."""
 
+import contextlib
 import math
-import os
 
 import numpy as np
 import pandas as pd
@@ -11,18 +11,15 @@ from mlflow import MlflowClient
 from search.config import parse_config
 from search.runner import run_search
 from tests import foreign
-from tests.conftest import BASE
+from tests.conftest import BASE, module_store
 from tracking.reader import read_runs
 
 
 @pytest.fixture(scope="module")
 def populated(tmp_path_factory):
     """One SQLite store with a Trellis search and experiments written by other tools."""
-    tmp = tmp_path_factory.mktemp("reader")
-    uri = f"sqlite:///{tmp / 'mlruns.db'}"
-    cwd = os.getcwd()
-    os.chdir(tmp)  # MLflow's default artifact folder and Trellis checkpoints land here
-    try:
+    tmp, uri = module_store(tmp_path_factory, "reader")
+    with contextlib.chdir(tmp):
         config = parse_config(
             {**BASE, "space": {**BASE["space"], "lr": {"low": 1e-4, "high": 1e-1, "log": True}},
              "termination": {"max_trials": 6}, "tracking": {"uri": uri, "experiment": "trellis"}}
@@ -35,8 +32,6 @@ def populated(tmp_path_factory):
             "sklearn": foreign.sklearn_gridsearch(uri),
         }
         ids["dirty"], made = foreign.dirty(uri)
-    finally:
-        os.chdir(cwd)
     return uri, ids, search, made
 
 
