@@ -19,16 +19,23 @@ import yaml
 from search.space import Categorical, Fixed, Float, Int, Param, SearchSpace, SpaceError, product_size
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "dask")
 # Settings each algorithm accepts beyond name/seed, with their defaults.
 ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "random": {},
     "grid": {"points": 5, "shuffle": False},
     "tpe": {"n_startup_trials": 10, "multivariate": True},
     "hyperband": {"eta": 3},
+    # BOHB's model settings are hpbandster's (min_points_in_model 0: its default, parameters + 1).
+    "bohb": {"eta": 3, "top_n_percent": 15, "num_samples": 64, "random_fraction": 0.33, "bandwidth_factor": 3.0,
+             "min_bandwidth": 0.001, "min_points_in_model": 0},  # fmt: skip
+    "pbt": {"population_size": 8, "interval": 1, "max_generations": 0, "quantile": 0.25, "perturb": 0.1,
+            "resample_probability": 0.25},  # fmt: skip
 }
 # Algorithms that end on their own (no termination limit needed).
-SELF_ENDING = ("grid", "hyperband")
+SELF_ENDING = ("grid", "hyperband", "bohb", "pbt")
+# Algorithms that decide budgets themselves: early stopping does not apply.
+BUDGETED = ("hyperband", "bohb", "pbt")
 MAX_GRID = 1_000_000
 PARAM_NAME = re.compile(r"[\w\-./ ]{1,250}")
 
@@ -85,12 +92,14 @@ class EarlyStopping:
     step: int = 1  # check every `step` budget units; -1 disables (CHOPT)
     min_trials: int = 5
     eta: int = 3
+    resume: bool = False  # Stop-and-Go: resume a stopped trial that turns out promising when a worker is free
 
 
 @dataclass(frozen=True)
 class ExecutorConfig:
     kind: str = "local"
     workers: int = 1
+    address: str | None = None  # dask: scheduler address; None starts a LocalCluster
 
 
 @dataclass(frozen=True)
@@ -309,12 +318,22 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
     if algorithm.name not in SELF_ENDING and termination.max_trials is None and termination.max_time_s is None:
         problems.add("termination", "needs max_trials or max_time_s, or the search would never end")
 
-    exe = _section(raw, "executor", problems, {"kind", "workers"})
+    pop = algorithm.settings.get("population_size", 0)
+    if algorithm.name == "pbt" and termination.max_trials is not None and termination.max_trials < pop:
+        problems.add("termination.max_trials", f"must be >= algorithm.population_size ({pop}) for PBT")
+    if algorithm.name == "pbt" and algorithm.settings.get("interval", 1) > b_max:
+        problems.add("algorithm.interval", f"must be <= budget.max ({b_max}), got {algorithm.settings['interval']}")
+
+    exe = _section(raw, "executor", problems, {"kind", "workers", "address"})
     kind = exe.get("kind", "local")
     if kind not in EXECUTORS:
         problems.add("executor.kind", f"must be one of {', '.join(EXECUTORS)}, got {kind!r}")
     workers = _number(exe, "workers", "executor", problems, integer=True, positive=True, default=1)
-    executor = ExecutorConfig(kind=kind, workers=workers)
+    address = exe.get("address")
+    if address is not None and (kind != "dask" or not isinstance(address, str)):
+        problems.add("executor.address", "is a Dask scheduler address (tcp://host:8786), for kind: dask only")
+        address = None
+    executor = ExecutorConfig(kind=kind, workers=workers, address=address)
 
     trial = _parse_trial(raw.get("trial"), problems)
 
@@ -364,8 +383,11 @@ def _parse_early_stopping(raw: Any, algorithm: str, problems: _Problems) -> Earl
     if not isinstance(raw, dict):
         problems.add("early_stopping", "must be a mapping: {rule: median, step: 3, min_trials: 5}")
         return None
-    for unknown in sorted(set(raw) - {"rule", "step", "min_trials", "eta"}):
-        problems.add(f"early_stopping.{unknown}", "unknown key (allowed: eta, min_trials, rule, step)")
+    for unknown in sorted(set(raw) - {"rule", "step", "min_trials", "eta", "resume"}):
+        problems.add(f"early_stopping.{unknown}", "unknown key (allowed: eta, min_trials, resume, rule, step)")
+    resume = raw.get("resume", False)
+    if not isinstance(resume, bool):
+        problems.add("early_stopping.resume", f"must be true or false, got {resume!r}")
     rule = raw.get("rule", "median")
     if rule not in EARLY_STOPPING_RULES:
         problems.add("early_stopping.rule", f"must be one of {', '.join(EARLY_STOPPING_RULES)}, got {rule!r}")
@@ -376,9 +398,9 @@ def _parse_early_stopping(raw: Any, algorithm: str, problems: _Problems) -> Earl
     eta = _number(raw, "eta", "early_stopping", problems, integer=True, default=3)
     if eta < 2:
         problems.add("early_stopping.eta", "must be >= 2")
-    if algorithm == "hyperband":
-        problems.add("early_stopping", "hyperband stops trials itself; early stopping is for random, grid and tpe")
-    return None if step == -1 else EarlyStopping(rule, step, min_trials, eta)
+    if algorithm in BUDGETED:
+        problems.add("early_stopping", f"{algorithm} stops trials itself; early stopping is for random, grid and tpe")
+    return None if step == -1 else EarlyStopping(rule, step, min_trials, eta, resume is True)
 
 
 def _parse_algorithm(raw: Any, problems: _Problems) -> AlgorithmConfig:
@@ -399,6 +421,8 @@ def _parse_algorithm(raw: Any, problems: _Problems) -> AlgorithmConfig:
             allowed = ", ".join(["name", "seed", *defaults]) or "name, seed"
             problems.add(f"algorithm.{key}", f"is not a setting of {name!r} (allowed: {allowed})")
             continue
+        if isinstance(defaults[key], float) and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         if type(value) is not type(defaults[key]):
             problems.add(f"algorithm.{key}", f"must be {type(defaults[key]).__name__}, got {value!r}")
             continue
@@ -407,9 +431,28 @@ def _parse_algorithm(raw: Any, problems: _Problems) -> AlgorithmConfig:
         problems.add("algorithm.points", "must be >= 1")
     if name == "tpe" and settings["n_startup_trials"] < 0:
         problems.add("algorithm.n_startup_trials", "must be >= 0")
-    if name == "hyperband" and settings["eta"] < 2:
+    if name in ("hyperband", "bohb") and settings["eta"] < 2:
         problems.add("algorithm.eta", "must be >= 2")
+    if name == "bohb":
+        _check_range(settings, "top_n_percent", 1, 99, problems)
+        _check_range(settings, "num_samples", 1, None, problems)
+        _check_range(settings, "random_fraction", 0.0, 1.0, problems)
+        _check_range(settings, "min_points_in_model", 0, None, problems)
+    if name == "pbt":
+        _check_range(settings, "population_size", 2, None, problems)
+        _check_range(settings, "interval", 1, None, problems)
+        _check_range(settings, "max_generations", 0, None, problems)
+        _check_range(settings, "quantile", 0.01, 0.5, problems)
+        _check_range(settings, "perturb", 0.0, 1.0, problems)
+        _check_range(settings, "resample_probability", 0.0, 1.0, problems)
     return AlgorithmConfig(name=name, seed=seed, settings=settings)
+
+
+def _check_range(settings: dict[str, Any], key: str, low: float, high: float | None, problems: _Problems) -> None:
+    value = settings[key]
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+        problems.add(f"algorithm.{key}", f"must be {bounds}, got {value!r}")
 
 
 def _parse_trial(raw: Any, problems: _Problems) -> TrialSpec:

@@ -5,6 +5,11 @@ Every ``step`` budget units a reporting trial is compared with the trials that r
 - ``successive_halving``: at steps ``step * eta**k`` it must be in the best 1/eta of them (as in ASHA).
 Comparison starts once ``min_trials`` other trials have reached the step. ``step: -1`` disables it.
 Stopped trials end as ``early_stopped`` with their checkpoint kept, so they stay resumable.
+
+Stop-and-Go (CHOPT, ``resume: true``, off by default): a trial stopped early may have been unlucky in
+whom it was compared with. Whenever a worker is free, each stopped trial is judged again at the step it
+stopped at, against every trial that has reached that step since; one the rule would now let continue
+is resumed from its checkpoint, in its own MLflow run, before any new trial starts.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 import math
 
 from search.config import Budget, Objective
-from search.schedulers import Decision, FIFOScheduler
+from search.schedulers import Decision, FIFOScheduler, JobRequest
+from tracking import schema
 
 
 class EarlyStoppingScheduler(FIFOScheduler):
@@ -20,13 +26,29 @@ class EarlyStoppingScheduler(FIFOScheduler):
 
     def __init__(
         self, budget: Budget, objective: Objective, rule: str = "median", step: int = 1, min_trials: int = 5,
-        eta: int = 3,
+        eta: int = 3, resume: bool = False,
     ) -> None:  # fmt: skip
         super().__init__(budget, objective)
         if rule not in ("median", "successive_halving"):
             raise ValueError(f"unknown early-stopping rule {rule!r}")
-        self.rule, self.step, self.min_trials, self.eta = rule, step, min_trials, eta
+        self.rule, self.step, self.min_trials, self.eta, self.resume = rule, step, min_trials, eta, resume
         self._at: dict[int, dict[int, float]] = {}  # step -> trial -> value there
+        self._stopped: dict[int, int] = {}  # early-stopped trial -> the step it stopped at
+        self._resumed: set[int] = set()  # each trial is resumed at most once
+
+    def next_job(self) -> JobRequest:
+        if self.resume:
+            for trial, step in sorted(self._stopped.items()):
+                if self._verdict(trial, step, self._at[step][trial]) is Decision.CONTINUE:
+                    del self._stopped[trial]
+                    self._resumed.add(trial)
+                    tags = {schema.RESUMED_FROM: str(step)}
+                    return JobRequest(budget_stop=self.budget.max, budget_start=step, trial=trial, tags=tags)
+        return super().next_job()
+
+    def on_trial_end(self, trial: int, step: int, value: float | None, state: str) -> None:
+        if state == "early_stopped" and trial not in self._resumed and trial in self._at.get(step, {}):
+            self._stopped[trial] = step
 
     def _checks_at(self, step: int) -> bool:
         if self.step <= 0 or step % self.step or step >= self.budget.max:
@@ -39,8 +61,11 @@ class EarlyStoppingScheduler(FIFOScheduler):
     def on_report(self, trial: int, step: int, value: float | None) -> Decision:
         if value is None or not math.isfinite(value) or not self._checks_at(step):
             return Decision.CONTINUE
-        others = [v for t, v in self._at.get(step, {}).items() if t != trial]
         self._at.setdefault(step, {})[trial] = value
+        return self._verdict(trial, step, value)
+
+    def _verdict(self, trial: int, step: int, value: float) -> Decision:
+        others = [v for t, v in self._at.get(step, {}).items() if t != trial]
         if len(others) < self.min_trials:
             return Decision.CONTINUE
         signed = [v * self.objective.sign for v in others]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from search.config import Budget, Objective
 from search.schedulers import JobRequest, Scheduler
 from tracking import schema
+from tracking.schema import EndReason
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ class HyperbandScheduler(Scheduler):
         self._pruned: list[tuple[int, int]] = []  # (trial, rung) decided not to continue
         self._reached: dict[int, int] = {}
 
+    def size(self) -> int:
+        return sum(b.rungs[0][0] for b in self.brackets)
+
     @property
     def finished(self) -> bool:
         return self._b >= len(self.brackets)
@@ -82,8 +86,10 @@ class HyperbandScheduler(Scheduler):
             return JobRequest(budget_stop=budget, budget_start=start, trial=trial, tags=self._tags(self._rung))
         return None  # wait for the rung to finish
 
-    def on_job_started(self, trial: int) -> None:
-        self._states[self._b][self._rung].started.append(trial)
+    def on_job_started(self, trial: int, params: dict | None = None) -> None:
+        started = self._states[self._b][self._rung].started
+        if trial not in started:  # a resumed search starts a cut-off job again
+            started.append(trial)
 
     def on_trial_end(self, trial: int, step: int, value: float | None, state: str) -> None:
         if self.finished:
@@ -120,6 +126,6 @@ class HyperbandScheduler(Scheduler):
             self._promote_queue = list(promoted)
             return
 
-    def drain_pruned(self) -> list[tuple[int, int]]:
+    def drain_updates(self) -> list[tuple[int, dict[str, str]]]:
         pruned, self._pruned = self._pruned, []
-        return pruned
+        return [(t, {schema.END_REASON: EndReason.PRUNED.value, schema.STOPPED_AT_RUNG: str(r)}) for t, r in pruned]

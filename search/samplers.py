@@ -1,7 +1,8 @@
 """Samplers: propose a configuration from the history, learn from results.
 
 Adding an algorithm means adding one class here and one entry in ``SAMPLERS``. The runner calls
-``propose(number)`` for each new trial, in sampling order, and ``observe(...)`` once the trial ends.
+``propose(number, budget)`` for each new trial, in sampling order, and ``observe(...)`` each time one of
+its jobs ends (once per trial, or once per rung for Hyperband and BOHB, with the budget reached).
 """
 
 from __future__ import annotations
@@ -31,14 +32,24 @@ class Sampler(ABC):
         self.settings = settings
 
     @abstractmethod
-    def propose(self, number: int) -> Config | None: ...
+    def propose(self, number: int, budget: int | None = None) -> Config | None:
+        """A configuration for trial ``number``, to be run to ``budget`` (when the scheduler knows it)."""
 
-    def observe(self, number: int, params: Config, value: float | None, state: str) -> None:
+    def observe(
+        self, number: int, params: Config, value: float | None, state: str, budget: int | None = None
+    ) -> None:
         """Learn from a finished trial. ``state`` is 'completed', 'failed', 'killed' or 'pruned'."""
 
     def size(self) -> int | None:
         """How many configurations the sampler can propose in all, or None when unbounded."""
         return None
+
+    def skip(self, n: int) -> None:
+        """A resumed search: pass over the ``n`` proposals the interrupted run already made."""
+
+    def trial_tags(self, number: int) -> dict[str, str]:
+        """Tags explaining how trial ``number``'s configuration was chosen (recorded on its run)."""
+        return {}
 
 
 class RandomSampler(Sampler):
@@ -48,8 +59,12 @@ class RandomSampler(Sampler):
         super().__init__(space, objective, seed, **settings)
         self._rng = np.random.default_rng(seed)
 
-    def propose(self, number: int) -> Config:
+    def propose(self, number: int, budget: int | None = None) -> Config:
         return self.space.sample(self._rng)
+
+    def skip(self, n: int) -> None:
+        for _ in range(n):  # the same draws as before, so a seeded search goes on with the same sequence
+            self.space.sample(self._rng)
 
 
 class GridSampler(Sampler):
@@ -65,7 +80,7 @@ class GridSampler(Sampler):
             self._grid = [self._grid[i] for i in order]
         self._next = 0
 
-    def propose(self, number: int) -> Config | None:
+    def propose(self, number: int, budget: int | None = None) -> Config | None:
         if self._next >= len(self._grid):
             return None
         config = self._grid[self._next]
@@ -74,6 +89,9 @@ class GridSampler(Sampler):
 
     def size(self) -> int:
         return len(self._grid)
+
+    def skip(self, n: int) -> None:
+        self._next += n
 
 
 class TPESampler(Sampler):
@@ -104,7 +122,7 @@ class TPESampler(Sampler):
         )
         self._asked: dict[int, Any] = {}
 
-    def propose(self, number: int) -> Config:
+    def propose(self, number: int, budget: int | None = None) -> Config:
         trial = self._study.ask()
         config: Config = {}
         for p in self.space:
@@ -121,18 +139,37 @@ class TPESampler(Sampler):
         self._asked[number] = trial
         return config
 
-    def observe(self, number: int, params: Config, value: float | None, state: str) -> None:
+    def observe(
+        self, number: int, params: Config, value: float | None, state: str, budget: int | None = None
+    ) -> None:
         from optuna.trial import TrialState
 
-        trial = self._asked.pop(number, None)
-        if trial is None:
-            return
         if state == "completed" and value is not None and math.isfinite(value):
-            self._study.tell(trial, value)
-        elif state == "pruned":
-            self._study.tell(trial, state=TrialState.PRUNED)
+            outcome: dict[str, Any] = {"values": [value]}  # the keyword both tell() and create_trial() take
         else:
-            self._study.tell(trial, state=TrialState.FAIL)
+            outcome = {"state": TrialState.PRUNED if state == "pruned" else TrialState.FAIL}
+        trial = self._asked.pop(number, None)
+        if trial is None:  # a trial TPE did not propose (a resumed search's past, or a retry)
+            self._add_past(params, outcome)
+        else:
+            self._study.tell(trial, **outcome)
+
+    def _add_past(self, params: Config, outcome: dict[str, Any]) -> None:
+        import optuna
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        distributions = {}
+        for p in self.space:
+            if p.name not in params or isinstance(p, Fixed):
+                continue
+            if isinstance(p, Float):
+                distributions[p.name] = FloatDistribution(p.low, p.high, log=p.log)
+            elif isinstance(p, Int):
+                distributions[p.name] = IntDistribution(p.low, p.high, log=p.log)
+            elif isinstance(p, Categorical):
+                distributions[p.name] = CategoricalDistribution(list(p.choices))
+        known = {k: params[k] for k in distributions}
+        self._study.add_trial(optuna.trial.create_trial(params=known, distributions=distributions, **outcome))
 
 
 class _quiet_experimental_warnings:
@@ -150,11 +187,19 @@ class _quiet_experimental_warnings:
 
 SAMPLERS: dict[str, type[Sampler]] = {cls.name: cls for cls in (RandomSampler, GridSampler, TPESampler)}
 # Algorithms whose scheduler decides budgets and whose new configurations come from a plain sampler.
-SAMPLER_OF = {"hyperband": "random"}
+SAMPLER_OF = {"hyperband": "random", "pbt": "random"}
+
+
+def sampler_class(name: str) -> type[Sampler]:
+    if name == "bohb":  # imported on demand: hpbandster pulls in statsmodels
+        from search.bohb import BOHBSampler
+
+        return BOHBSampler
+    return SAMPLERS[name]
 
 
 def make_sampler(config: SearchConfig) -> Sampler:
     name = config.algorithm.name
     if name in SAMPLER_OF:
         return SAMPLERS[SAMPLER_OF[name]](config.space, config.objective, config.algorithm.seed)
-    return SAMPLERS[name](config.space, config.objective, config.algorithm.seed, **config.algorithm.settings)
+    return sampler_class(name)(config.space, config.objective, config.algorithm.seed, **config.algorithm.settings)

@@ -3,8 +3,8 @@
 The runner asks ``next_job()`` whenever a worker is free. A job either starts a new trial (the
 sampler proposes its configuration) or continues an existing one from its checkpoint; it carries the
 budget to run to and the tags that explain why (bracket, rung, PBT parent, ...). On every intermediate
-report the runner asks ``on_report`` for a decision. This issue ships the FIFO scheduler (run every
-trial to the full budget); budgeted and population schedulers plug into the same three methods.
+report the runner asks ``on_report`` for a decision. FIFO runs every trial to the full budget; early
+stopping (with Stop-and-Go), Hyperband/BOHB and PBT plug into the same methods.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from search.config import Budget, Objective
 
@@ -23,12 +24,18 @@ class Decision(StrEnum):
 
 @dataclass(frozen=True)
 class JobRequest:
-    """What to run next. ``trial`` is None for a new trial, else the number of one to continue."""
+    """What to run next. ``trial`` is None for a new trial, else the number of one to continue.
+
+    A new trial takes its configuration from the sampler unless ``params`` is given (a PBT member after
+    exploit), and starts from a copy of trial ``copy_checkpoint_from``'s checkpoint when that is set.
+    """
 
     budget_stop: int
     budget_start: int = 0
     trial: int | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] | None = None
+    copy_checkpoint_from: int | None = None
 
 
 class Scheduler(ABC):
@@ -49,16 +56,20 @@ class Scheduler(ABC):
     def on_trial_end(self, trial: int, step: int, value: float | None, state: str) -> None:
         """Called once a job ends (completed, early_stopped, failed, killed)."""
 
-    def on_job_started(self, trial: int) -> None:
+    def on_job_started(self, trial: int, params: dict[str, Any] | None = None) -> None:
         """Called when the runner started the job ``next_job`` asked for (a new trial or a continuation)."""
+
+    def size(self) -> int | None:
+        """How many trials the scheduler will start in all, when it knows (Hyperband's brackets)."""
+        return None
 
     @property
     def finished(self) -> bool:
         """True once the scheduler will ask for nothing more (Hyperband after its last bracket)."""
         return False
 
-    def drain_pruned(self) -> list[tuple[int, int]]:
-        """Trials decided not to continue since the last call, with the rung they stopped at."""
+    def drain_updates(self) -> list[tuple[int, dict[str, str]]]:
+        """Tags for ended trials whose fate was decided since the last call (pruned at a rung, exploited)."""
         return []
 
 
@@ -70,15 +81,26 @@ class FIFOScheduler(Scheduler):
 
 
 def make_scheduler(
-    algorithm: str, budget: Budget, objective: Objective, settings: dict | None = None, early_stopping=None
+    algorithm: str,
+    budget: Budget,
+    objective: Objective,
+    settings: dict | None = None,
+    early_stopping=None,
+    space=None,
+    seed: int | None = None,
 ) -> Scheduler:
     if early_stopping is not None:
         from search.early_stopping import EarlyStoppingScheduler
 
         e = early_stopping
-        return EarlyStoppingScheduler(budget, objective, e.rule, e.step, e.min_trials, e.eta)
-    if algorithm == "hyperband":
+        return EarlyStoppingScheduler(budget, objective, e.rule, e.step, e.min_trials, e.eta, e.resume)
+    settings = settings or {}
+    if algorithm in ("hyperband", "bohb"):
         from search.hyperband import HyperbandScheduler
 
-        return HyperbandScheduler(budget, objective, eta=int((settings or {}).get("eta", 3)))
+        return HyperbandScheduler(budget, objective, eta=int(settings.get("eta", 3)))
+    if algorithm == "pbt":
+        from search.pbt import PBTScheduler
+
+        return PBTScheduler(budget, objective, **settings, seed=seed, space=space)
     return FIFOScheduler(budget, objective)

@@ -88,8 +88,10 @@ class Float(Param):
     def to_unit_inverse(self, unit: float) -> float:
         unit = min(max(unit, 0.0), 1.0)
         if self.log:
-            return float(math.exp(math.log(self.low) + unit * (math.log(self.high) - math.log(self.low))))
-        return float(self.low + unit * (self.high - self.low))
+            value = math.exp(math.log(self.low) + unit * (math.log(self.high) - math.log(self.low)))
+        else:
+            value = self.low + unit * (self.high - self.low)
+        return float(min(max(value, self.low), self.high))  # exp(log(high)) may overshoot by rounding
 
     def _body(self) -> dict[str, Any]:
         return {"type": "float", "low": self.low, "high": self.high, "log": self.log}

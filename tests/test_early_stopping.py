@@ -59,3 +59,31 @@ def test_successive_halving_rule_and_config_checks(make_config, client):
     with pytest.raises(ConfigError, match="hyperband stops trials itself"):
         make_config(algorithm={"name": "hyperband"}, termination={}, early_stopping={"step": 2})
     assert make_config(early_stopping={"step": -1}).early_stopping is None  # CHOPT's -1 disables
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_stop_and_go_resumes_a_stopped_trial_from_its_checkpoint_once_it_looks_promising(make_config, client, resume):
+    """x = 0.5 is stopped at step 1 (only x = 0.3 was better then); once x = -0.7 has reached step 1 too,
+    x = 0.5 sits above the median and, with Stop-and-Go, continues from its step-1 checkpoint."""
+    config = make_config(
+        trial={"function": "examples.synthetic:resumable"}, algorithm={"name": "grid", "shuffle": False},
+        space={"x": {"type": "categorical", "choices": [0.3, 0.5, -0.7, -1.0]}},
+        budget={"max": 2}, termination={}, executor={"workers": 1},
+        early_stopping={"rule": "median", "step": 1, "min_trials": 1, "resume": resume},
+    )  # fmt: skip
+    runs = child_runs(client, run_search(config).search_id)
+    assert all(r.info.status == "FINISHED" for r in runs)  # a resume from the wrong checkpoint step fails
+    by_x = {float(r.data.params["x"]): r for r in runs}
+    assert by_x[-0.7].data.tags[schema.END_REASON] == "early_stopped"
+    resumed = by_x[0.5]
+    if not resume:
+        assert resumed.data.tags[schema.END_REASON] == "early_stopped" and schema.RESUMED_FROM not in resumed.data.tags
+        return
+    tags = resumed.data.tags
+    assert tags[schema.END_REASON] == "completed" and tags[schema.RESUMED_FROM] == "1"
+    assert tags[schema.BUDGET_REACHED] == "2"
+    steps = [m.step for m in client.get_metric_history(resumed.info.run_id, "loss")]
+    assert sorted(steps) == [1, 2]  # continued, not rerun from scratch
+    assert resumed.data.metrics["resumed_from"] == 1.0  # the trial itself saw budget_start = 1
+    # It resumed before the next new trial started: x = -1.0 (trial 3) was queued after the resume.
+    assert float(tags[schema.STARTED_AT]) < float(by_x[-1.0].data.tags[schema.STARTED_AT])

@@ -39,8 +39,8 @@ def test_successive_halving_promotes_the_best_and_prunes_the_rest():
     assert all(start == 1 and stop == 3 for n, start, stop, rung in bracket0 if rung == "1")
     (final,) = [j for j in bracket0 if j[3] == "2"]
     assert final[0] == promoted[0] and (final[1], final[2]) == (3, 9)
-    pruned = sched.drain_pruned()
-    assert (promoted[1], 1) in pruned and all(r in (0, 1) for _, r in pruned)
+    pruned = {t: int(tags[schema.STOPPED_AT_RUNG]) for t, tags in sched.drain_updates()}
+    assert pruned[promoted[1]] == 1 and set(pruned.values()) <= {0, 1}
 
 
 def test_hyperband_search_resumes_from_checkpoints_and_records_rungs(make_config, client):
@@ -50,6 +50,8 @@ def test_hyperband_search_resumes_from_checkpoints_and_records_rungs(make_config
     )  # fmt: skip
     result = run_search(config)
     assert result.stop_reason == "exhausted"
+    p = result.progress  # counts trials, not the jobs (rungs) they ran
+    assert p.started == p.completed == p.limit == 17 and p.failed == p.killed == 0
     runs = child_runs(client, result.search_id)
     assert len(runs) == 17 and all(r.info.status == "FINISHED" for r in runs)  # a bad resume would fail
     by_number = {int(r.data.tags[schema.TRIAL_NUMBER]): r for r in runs}

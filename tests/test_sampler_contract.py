@@ -5,10 +5,10 @@ import math
 import pytest
 
 from search.config import Objective
-from search.samplers import SAMPLERS, Sampler
+from search.samplers import SAMPLERS, Sampler, sampler_class
 from search.space import Categorical, Fixed, Float, Int, SearchSpace
 
-ALGORITHMS = sorted(SAMPLERS)
+ALGORITHMS = sorted([*SAMPLERS, "bohb"])
 SETTINGS = {"grid": {"points": 3}, "tpe": {"n_startup_trials": 5}}
 
 
@@ -26,7 +26,7 @@ def space() -> SearchSpace:
 
 
 def make(name: str, seed: int = 7) -> Sampler:
-    return SAMPLERS[name](space(), Objective("loss", "min"), seed, **SETTINGS.get(name, {}))
+    return sampler_class(name)(space(), Objective("loss", "min"), seed, **SETTINGS.get(name, {}))
 
 
 def loss(c) -> float:
@@ -36,12 +36,12 @@ def loss(c) -> float:
 def drive(sampler: Sampler, n: int, fail_every: int = 0) -> list[dict]:
     proposals = []
     for i in range(n):
-        c = sampler.propose(i)
+        c = sampler.propose(i, budget=1)
         if c is None:
             break
         proposals.append(c)
         failed = fail_every and i % fail_every == 0
-        sampler.observe(i, c, None if failed else loss(c), "failed" if failed else "completed")
+        sampler.observe(i, c, None if failed else loss(c), "failed" if failed else "completed", budget=1)
     return proposals
 
 
@@ -78,7 +78,7 @@ def test_unobserved_pending_trials_do_not_block(name):
     pending = [sampler.propose(i) for i in range(6)]
     assert all(p is not None for p in pending)
     for i, c in enumerate(pending):
-        sampler.observe(i, c, loss(c), "completed")
+        sampler.observe(i, c, loss(c), "completed", budget=1)
 
 
 def test_grid_is_exhaustive_then_stops():
@@ -89,9 +89,18 @@ def test_grid_is_exhaustive_then_stops():
     assert sampler.propose(len(proposals)) is None
 
 
-def test_tpe_concentrates_near_the_optimum():
-    """A known optimum (x = 0.3, lr = 1e-2): TPE's later proposals sit closer than random ones."""
-    tpe, rnd = drive(make("tpe", seed=3), 80), drive(make("random", seed=3), 80)
-    late_tpe = sorted(loss(c) for c in tpe[40:])
+@pytest.mark.parametrize("name", ["tpe", "bohb"])
+def test_model_based_samplers_concentrate_near_the_optimum(name):
+    """A known optimum (x = 0.3, lr = 1e-2): the model's later proposals sit closer than random ones."""
+    model, rnd = drive(make(name, seed=3), 80), drive(make("random", seed=3), 80)
+    late_model = sorted(loss(c) for c in model[40:])
     late_rnd = sorted(loss(c) for c in rnd[40:])
-    assert late_tpe[len(late_tpe) // 2] < 0.5 * late_rnd[len(late_rnd) // 2]
+    assert late_model[len(late_model) // 2] < 0.5 * late_rnd[len(late_rnd) // 2]
+
+
+@pytest.mark.parametrize("name", ["random", "grid"])
+def test_skip_continues_the_sequence_a_resumed_search_would_have_seen(name):
+    whole = drive(make(name, seed=5), 12)
+    resumed = make(name, seed=5)
+    resumed.skip(7)
+    assert [resumed.propose(i) for i in range(7, 12)] == whole[7:]

@@ -59,6 +59,10 @@ RUNG = "trellis.rung"
 STOPPED_AT_RUNG = "trellis.stopped_at_rung"
 PBT_PARENT = "trellis.pbt.parent_trial"
 PBT_GENERATION = "trellis.pbt.generation"
+MODEL_BASED = "trellis.model_based"  # BOHB: "true" when its model proposed the configuration, not the prior
+PBT_REPLACED = "trellis.pbt.replaced_trial"  # on a member created by exploit: the trial whose slot it took
+RETRY_OF = "trellis.retry_of"  # `trellis search resume`: the interrupted trial this one runs again
+STOP_REQUESTED = "trellis.stop_requested"  # on a search run: `trellis search stop` asks the runner to stop
 RESUMED_FROM = "trellis.resumed_from"
 
 
@@ -69,6 +73,7 @@ class EndReason(StrEnum):
     EARLY_STOPPED = "early_stopped"
     PRUNED = "pruned"
     RESUMED = "resumed"
+    EXPLOITED = "exploited"  # a PBT member replaced by a perturbed copy of a better one
 
 
 # MLflow run status for each way a trial ends.
@@ -77,6 +82,7 @@ STATUS_FOR_REASON = {
     EndReason.EARLY_STOPPED: "FINISHED",
     EndReason.PRUNED: "FINISHED",
     EndReason.RESUMED: "FINISHED",
+    EndReason.EXPLOITED: "FINISHED",
     EndReason.FAILED: "FAILED",
     EndReason.KILLED: "KILLED",
 }
