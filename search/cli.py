@@ -7,12 +7,13 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from search.config import ConfigError, SearchConfig, load_config
+from search.config import SELF_ENDING, ConfigError, SearchConfig, load_config
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "configs"
-DEMO_CONFIGS = ("digits_mlp_random.yaml", "digits_mlp_tpe.yaml")
+DEMO_CONFIGS = ("digits_mlp_random.yaml", "digits_mlp_tpe.yaml", "digits_mlp_bohb.yaml", "digits_mlp_pbt.yaml")
 
 
 def _quiet_libraries() -> None:
@@ -27,7 +28,7 @@ def _ui_hint(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri}" if uri.startswith(("sqlite", "postgresql", "mysql")) else uri
 
 
-def run_config(config: SearchConfig, quiet: bool = False) -> int:
+def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = None) -> int:
     from tqdm import tqdm
 
     from search.runner import Progress, SearchRunner
@@ -45,10 +46,9 @@ def run_config(config: SearchConfig, quiet: bool = False) -> int:
         bar.set_postfix_str(f"running={p.running} failed={p.failed} best={best}", refresh=False)
         bar.update(0)  # redraws at most every mininterval
 
-    runner = SearchRunner(config, on_progress=on_progress)
     try:
-        result = runner.run()
-    except KeyboardInterrupt:  # a second Ctrl-C while cleaning up
+        result = SearchRunner(config, on_progress=on_progress, resume=resume).run()
+    except KeyboardInterrupt:  # Ctrl-C while the store opens, or a second one while cleaning up
         print("\ninterrupted", file=sys.stderr)
         return 130
     finally:
@@ -61,6 +61,8 @@ def run_config(config: SearchConfig, quiet: bool = False) -> int:
         print(f"best {config.objective.metric} = {p.best_value:.6g} (trial {p.best_trial}): {result.best_params}")
     print(f"MLflow: {result.tracking_uri}  experiment {config.tracking.experiment!r} (id {result.experiment_id})")
     print(f"  browse: {_ui_hint(result.tracking_uri)}")
+    if result.state == "killed":
+        print(f"  continue it: trellis search resume {result.search_id} --tracking-uri {result.tracking_uri}")
     return 130 if result.state == "killed" else 0
 
 
@@ -82,6 +84,36 @@ def cmd_search_run(args: argparse.Namespace) -> int:
     return run_config(config, quiet=args.quiet)
 
 
+def cmd_search_resume(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from search.resume import ResumeError, recorded_config
+
+    try:
+        config = recorded_config(MlflowClient(tracking_uri=args.tracking_uri), args.search_id)
+    except ResumeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    config = replace(config, tracking=replace(config.tracking, uri=args.tracking_uri))
+    if args.workers:
+        config = replace(config, executor=replace(config.executor, workers=args.workers))
+    return run_config(config, quiet=args.quiet, resume=args.search_id)
+
+
+def cmd_search_stop(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from search.resume import ResumeError, request_stop
+
+    try:
+        request_stop(MlflowClient(tracking_uri=args.tracking_uri), args.search_id)
+    except ResumeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"asked search {args.search_id} to stop: its runner ends the running trials within a few seconds")
+    return 0
+
+
 def cmd_search_validate(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
@@ -93,7 +125,7 @@ def cmd_search_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Two small real searches on the digits MLP (random, then TPE) into the local store, then the app."""
+    """Four small real searches on the digits MLP (random, TPE, BOHB, PBT) into the local store, then the app."""
     if args.rerun or _store_is_empty(args.tracking_uri):
         code = _run_demo_searches(args)
         if code:
@@ -107,11 +139,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _run_demo_searches(args: argparse.Namespace) -> int:
     for name in DEMO_CONFIGS:
-        overrides = {"tracking.uri": args.tracking_uri}
-        if args.max_trials:
-            overrides["termination.max_trials"] = args.max_trials
-        config = load_config(EXAMPLES / name, overrides)
-        print(f"==> {config.name}: {config.algorithm.name} search, {config.termination.max_trials} trials")
+        config = load_config(EXAMPLES / name, {"tracking.uri": args.tracking_uri})
+        if args.max_trials and config.algorithm.name not in SELF_ENDING:  # BOHB and PBT size themselves
+            config = replace(config, termination=replace(config.termination, max_trials=args.max_trials))
+        size = config.termination.max_trials or "its own number of"
+        print(f"==> {config.name}: {config.algorithm.name} search, {size} trials")
         code = run_config(config, quiet=args.quiet)
         if code:
             return code
@@ -163,11 +195,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-trials", type=int, help="override termination.max_trials")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_search_run)
+    default_uri = os.environ.get("TRELLIS_TRACKING_URI", "sqlite:///mlruns.db")
+    resume = search.add_parser("resume", help="continue an interrupted search without rerunning finished trials")
+    resume.add_argument("search_id", help="the search (parent) run id")
+    resume.add_argument("--tracking-uri", default=default_uri)
+    resume.add_argument("--workers", type=int, help="override executor.workers")
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    resume.set_defaults(func=cmd_search_resume)
+    stop = search.add_parser("stop", help="ask a running search to stop cleanly (it stays resumable)")
+    stop.add_argument("search_id", help="the search (parent) run id")
+    stop.add_argument("--tracking-uri", default=default_uri)
+    stop.set_defaults(func=cmd_search_stop)
     validate = search.add_parser("validate", help="check a config file without running anything")
     validate.add_argument("config")
     validate.set_defaults(func=cmd_search_validate)
 
-    demo = sub.add_parser("demo", help="run two small real searches into the local store (if empty), then serve")
+    demo = sub.add_parser("demo", help="run four small real searches into the local store (if empty), then serve")
     demo.add_argument("--tracking-uri", default="sqlite:///mlruns.db")
     demo.add_argument("--max-trials", type=int, help="trials per search (default: the configs')")
     demo.add_argument("--quiet", action="store_true")
@@ -188,9 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_libraries()
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        _quiet_libraries()
+        return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C before a search started (imports, opening the store): no traceback
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from search.config import ExecutorConfig
 from search.trial import TrialJob, TrialOutcome, run_job
 
 
@@ -205,7 +206,11 @@ class LocalExecutor(Executor):
         self._slots = []
 
 
-def make_executor(kind: str, workers: int) -> Executor:
-    if kind == "local":
-        return LocalExecutor(workers)
-    raise ValueError(f"unknown executor {kind!r}")
+def make_executor(config: ExecutorConfig) -> Executor:
+    if config.kind == "local":
+        return LocalExecutor(config.workers)
+    if config.kind == "dask":  # imported on demand: distributed is heavy and only cluster users need it
+        from search.dask_executor import make_dask_executor
+
+        return make_dask_executor(config)
+    raise ValueError(f"unknown executor {config.kind!r}")

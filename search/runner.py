@@ -6,22 +6,24 @@ SQLite lock contention) and the order of events is the order they are recorded i
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import shutil
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
 
-from search.config import SearchConfig
+from search.config import BUDGETED, SearchConfig
 from search.executors import Ended, Executor, Report, make_executor
 from search.samplers import Sampler, make_sampler
-from search.schedulers import Decision, Scheduler, make_scheduler
+from search.schedulers import Decision, JobRequest, Scheduler, make_scheduler
 from search.trial import TrialJob, TrialOutcome
 from tracking import schema
 from tracking.schema import STATUS_FOR_REASON, EndReason
@@ -29,6 +31,7 @@ from tracking.writer import SearchRecorder, ensure_experiment
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2
+STOP_POLL_S = 2.0  # how often the runner looks for a `trellis search stop` request
 
 
 @dataclass
@@ -86,12 +89,21 @@ class SearchRunner:
         on_progress: Callable[[Progress], None] | None = None,
         flush_interval: float = 1.0,
         prefer_sql: bool = True,
+        resume: str | None = None,
     ) -> None:
+        """``resume``: the id of an interrupted search to continue (see ``search.resume``)."""
         self.config = config
-        self.executor = executor or make_executor(config.executor.kind, config.executor.workers)
+        self.resume_id = resume
+        self.executor = executor or make_executor(config.executor)
         self.sampler = sampler or make_sampler(config)
         self.scheduler = scheduler or make_scheduler(
-            config.algorithm.name, config.budget, config.objective, config.algorithm.settings, config.early_stopping
+            config.algorithm.name,
+            config.budget,
+            config.objective,
+            config.algorithm.settings,
+            config.early_stopping,
+            space=config.space,
+            seed=config.algorithm.seed,
         )
         self.checkpoint_root = Path(checkpoint_root or os.environ.get("TRELLIS_CHECKPOINTS", ".trellis/checkpoints"))
         self.on_progress = on_progress
@@ -99,11 +111,16 @@ class SearchRunner:
         experiment_id = ensure_experiment(self.client, config.tracking.experiment, config.tracking.artifact_location)
         self.recorder = SearchRecorder(self.client, experiment_id, flush_interval=flush_interval, prefer_sql=prefer_sql)
         self.experiment_id = experiment_id
-        self.progress = Progress(limit=config.termination.max_trials or self.sampler.size())
+        self.progress = Progress(limit=config.termination.max_trials or self.sampler.size() or self.scheduler.size())
         self.trials: dict[int, TrialRecord] = {}
         self._running: dict[str, TrialRecord] = {}
         self._best_params: dict[str, Any] | None = None
         self._next_number = 0
+        self._n_sampled = 0  # configurations proposed by the sampler (what max_trials limits)
+        self._outcomes: dict[int, str] = {}  # trial -> the progress bucket of its latest ending
+        self._retry: list[tuple[int, dict[str, Any]]] = []  # interrupted trials a resumed search runs again
+        self._pending: list[JobRequest] = []  # a resumed budgeted search: requests to start before asking again
+        self._stop_checked_at = time.monotonic()
 
     # -- bookkeeping ------------------------------------------------------------------------------
     def _common_tags(self) -> dict[str, str]:
@@ -124,8 +141,16 @@ class SearchRunner:
 
     # -- main loop --------------------------------------------------------------------------------
     def run(self) -> SearchResult:
+        if self.resume_id:
+            self.search_id = self.recorder.reopen_search(self.resume_id, {schema.SEARCH_STATE: "running"})
+            self._restore()
+        else:
+            self.search_id = self._start_search()
+        return self._run()
+
+    def _start_search(self) -> str:
         cfg = self.config
-        self.search_id = self.recorder.start_search(
+        return self.recorder.start_search(
             cfg.to_dict(),
             {
                 schema.TYPE: "search",
@@ -140,6 +165,68 @@ class SearchRunner:
                 schema.MLFLOW_SOURCE_NAME: cfg.source or "trellis",
             },
         )
+
+    def _restore(self) -> None:
+        """Take up a search where it stopped: learn from its finished trials, queue the interrupted ones."""
+        from search.resume import past_trials
+
+        past = past_trials(self.client, self.search_id, self.config)
+        self.progress.started = len(past)
+        if self.config.algorithm.name in BUDGETED:
+            self._replay(past)
+        else:
+            self._take_back(past)
+        # Samplers see the proposals they made before, so the resumed search goes on where it left off.
+        self._n_sampled = sum(t.sampled for t in past)
+        self.sampler.skip(self._n_sampled)
+        self._next_number = max((t.number for t in past), default=-1) + 1
+        log.info("resuming %s: %d finished trials, %d to run again", self.search_id,
+                 sum(t.finished for t in past), len(self._retry))  # fmt: skip
+
+    def _take_back(self, past: list) -> None:
+        """Random, grid, TPE: tell the sampler each finished trial; queue each interrupted one to run again."""
+        for t in past:
+            if t.finished:
+                value = t.value if t.end_reason == "completed" else None
+                self.sampler.observe(t.number, t.params, value, _sampler_state(t.end_reason))
+                self._count_outcome(t.number, t.end_reason)
+                self._note_best(t.number, t.params, value)
+            else:
+                self._count_outcome(t.number, "killed")
+                if not any(p.finished and p.params == t.params for p in past):
+                    self._retry.append((t.number, t.params))
+
+    def _replay(self, past: list) -> None:
+        """Budgeted searches: rebuild the scheduler's brackets or population from the recorded runs."""
+        from search.resume import replay
+
+        metric = self.config.objective.metric
+        objective_at = {
+            t.number: {m.step: m.value for m in self.client.get_metric_history(t.run_id, metric)} for t in past
+        }
+        by_number = {t.number: t for t in past}
+        done, self._pending = replay(self.scheduler, by_number, objective_at)
+        now = time.time()
+        for t in past:  # the runner's own record of each trial, so cut-off jobs can continue in their run
+            self.trials[t.number] = TrialRecord(
+                t.number, t.params, t.run_id, f"{t.number}.0", "", now, now, t.reached,
+                last_step=t.reached, value=objective_at[t.number].get(t.reached),
+            )  # fmt: skip
+        for job in done:
+            params = by_number[job.trial].params
+            self.sampler.observe(job.trial, params, job.value, job.state, budget=job.step)
+            self._count_outcome(job.trial, job.state)
+            self._note_best(job.trial, params, job.value)
+
+    def _note_best(self, number: int, params: dict[str, Any], value: float | None) -> bool:
+        """Keep the best trial so far; True when this one is the new best."""
+        if value is None or not self.config.objective.better(value, self.progress.best_value):
+            return False
+        self.progress.best_value, self.progress.best_trial, self._best_params = value, number, params
+        return True
+
+    def _run(self) -> SearchResult:
+        cfg = self.config
         self._tags = self._common_tags()
         self._started = time.monotonic()
         state, stop_reason = "completed", "exhausted"
@@ -148,6 +235,9 @@ class SearchRunner:
             stop_reason = self._loop()
             if stop_reason == "max_time":
                 self._kill_running("the search reached termination.max_time_s")
+            elif stop_reason == "stopped":
+                state = "killed"
+                self._kill_running("the search was stopped (trellis search stop)")
         except KeyboardInterrupt:
             state, stop_reason = "killed", "interrupted"
             self._kill_running("the search was interrupted (Ctrl-C)")
@@ -173,17 +263,15 @@ class SearchRunner:
         term = self.config.termination
         stop_reason: str | None = None
         while True:
+            if self._stop_requested():
+                return "stopped"
             if stop_reason is None:
                 stop_reason = self._launch()
             if stop_reason is not None and not self._running:
                 return stop_reason
             if term.max_time_s is not None and time.monotonic() - self._started >= term.max_time_s:
                 return "max_time"
-            for event in self.executor.poll(POLL_S):
-                if isinstance(event, Report):
-                    self._on_report(event)
-                else:
-                    self._on_ended(event)
+            self._handle(self.executor.poll(POLL_S))
             self._enforce_trial_timeout()
             self.recorder.flush_due()
 
@@ -191,13 +279,14 @@ class SearchRunner:
         """Start jobs while workers are free; return why launching stopped for good, if it did."""
         term = self.config.termination
         while self.executor.free_slots() > 0:
-            if term.max_trials is not None and self._next_number >= term.max_trials:
-                return "max_trials"
             if term.threshold is not None and self._threshold_reached():
                 return "threshold"
             if term.max_time_s is not None and time.monotonic() - self._started >= term.max_time_s:
                 return "max_time"
-            request = self.scheduler.next_job()
+            request = self._pending.pop(0) if self._pending else self.scheduler.next_job()
+            if request is not None and request.trial is None and request.params is None and self._retry:
+                retried, params = self._retry.pop(0)  # a resumed search first reruns what was interrupted
+                request = replace(request, params=params, tags={**request.tags, schema.RETRY_OF: str(retried)})
             if request is None:
                 if self.scheduler.finished:
                     return "exhausted"
@@ -208,15 +297,45 @@ class SearchRunner:
             if request.trial is not None:
                 self._continue(request.trial, request.budget_start, request.budget_stop, request.tags)
                 continue
+            # max_trials counts the sampler's configurations; continuations and PBT's exploits are not new ones.
+            sampled = request.params is None
+            if sampled and term.max_trials is not None and self._n_sampled >= term.max_trials:
+                return "max_trials"
             number = self._next_number
             queued = time.time()
-            params = self.sampler.propose(number)
+            params = self.sampler.propose(number, request.budget_stop) if sampled else dict(request.params)
             if params is None:
                 return "exhausted"
             self.config.space.validate(params)
             self._next_number += 1
-            self._start(number, params, request.budget_start, request.budget_stop, request.tags, queued)
+            self._n_sampled += sampled
+            if request.copy_checkpoint_from is not None:
+                self._copy_checkpoint(request.copy_checkpoint_from, number)
+            tags = {**request.tags, **self.sampler.trial_tags(number)} if sampled else request.tags
+            self._start(number, params, request.budget_start, request.budget_stop, tags, queued)
         return None
+
+    def _stop_requested(self) -> bool:
+        """Whether ``trellis search stop`` tagged this search (looked up every STOP_POLL_S seconds)."""
+        now = time.monotonic()
+        if now - self._stop_checked_at < STOP_POLL_S:
+            return False
+        self._stop_checked_at = now
+        try:
+            return schema.STOP_REQUESTED in self.client.get_run(self.search_id).data.tags
+        except Exception as exc:  # a store hiccup must not end the search
+            log.warning("could not check for a stop request: %s", exc)
+            return False
+
+    def _copy_checkpoint(self, source: int, target: int) -> None:
+        """PBT's exploit: the new member starts from the checkpoint of the member it copies."""
+        src, dst = self._checkpoint_dir(source), self._checkpoint_dir(target)
+        if dst.exists():
+            shutil.rmtree(dst)
+        if src.exists():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("config-*.json"))
+        else:
+            log.warning("trial %s has no checkpoint to copy into trial %s; it starts from scratch", source, target)
 
     def _start(
         self, number: int, params: dict[str, Any], start: int, stop: int, extra: dict[str, str], queued: float
@@ -237,7 +356,7 @@ class SearchRunner:
         record.worker = self.executor.submit(self._job(record, key, start, stop, extra))
         self.trials[number] = record
         self._running[key] = record
-        self.scheduler.on_job_started(number)
+        self.scheduler.on_job_started(number, params)
         self.progress.started += 1
         self._emit()
 
@@ -253,7 +372,7 @@ class SearchRunner:
             budget_start=start,
             budget_stop=stop,
             resource=self.config.budget.resource,
-            checkpoint_dir=str(self._checkpoint_dir(record.number)),
+            checkpoint_dir=str(self._checkpoint_dir(record.number).resolve()),  # absolute: remote workers too
             objective=self.config.objective.metric,
             wants_decisions=self.scheduler.needs_decisions,
             search_id=self.search_id,
@@ -338,28 +457,25 @@ class SearchRunner:
         if missing and reason is EndReason.COMPLETED:
             tags[schema.MISSING_METRICS] = ",".join(missing)
         self.recorder.end_trial(record.run_id, STATUS_FOR_REASON[reason], tags, final, step, stderr_tail=tail, at=at)
-        counted = {EndReason.COMPLETED: "completed", EndReason.EARLY_STOPPED: "pruned"}.get(reason, reason.value)
         value = record.value if reason is EndReason.COMPLETED else None
-        self.sampler.observe(record.number, record.params, value, counted)
+        self.sampler.observe(record.number, record.params, value, _sampler_state(reason.value), budget=step)
         self.scheduler.on_trial_end(record.number, step, value, reason.value)
-        for trial, rung in self.scheduler.drain_pruned():
-            pruned = self.trials[trial]
-            self.recorder.update_trial(pruned.run_id, {schema.END_REASON: EndReason.PRUNED.value,
-                                                       schema.STOPPED_AT_RUNG: rung})  # fmt: skip
-        if reason is EndReason.COMPLETED:
-            self.progress.completed += 1
-        elif reason is EndReason.FAILED:
-            self.progress.failed += 1
-        elif reason is EndReason.KILLED:
-            self.progress.killed += 1
-        else:
-            self.progress.completed += 1
-        if value is not None and self.config.objective.better(value, self.progress.best_value):
-            self.progress.best_value, self.progress.best_trial = value, record.number
-            self._best_params = record.params
+        for trial, update in self.scheduler.drain_updates():
+            self.recorder.update_trial(self.trials[trial].run_id, update)
+        self._count_outcome(record.number, reason.value)
+        if self._note_best(record.number, record.params, value):
             ended = self.progress.completed + self.progress.failed + self.progress.killed
             self.recorder.log_best(self.config.objective.metric, value, ended, at)
         self._emit()
+
+    def _count_outcome(self, number: int, reason: str) -> None:
+        """Progress counts trials, not jobs: a trial continued (a rung, a generation) moves, it is not added."""
+        bucket = {"failed": "failed", "killed": "killed"}.get(reason, "completed")
+        previous = self._outcomes.get(number)
+        if previous is not None:
+            setattr(self.progress, previous, getattr(self.progress, previous) - 1)
+        self._outcomes[number] = bucket
+        setattr(self.progress, bucket, getattr(self.progress, bucket) + 1)
 
     def _enforce_trial_timeout(self) -> None:
         limit = self.config.trial.timeout_s
@@ -373,7 +489,18 @@ class SearchRunner:
                 msg = f"killed after exceeding trial.timeout_s={limit:g}"
                 self._close(record, EndReason.KILLED, now, error=msg, tail=msg)
 
+    def _handle(self, events: list) -> None:
+        for event in events:
+            if isinstance(event, Report):
+                self._on_report(event)
+            else:
+                self._on_ended(event)
+
     def _kill_running(self, why: str) -> None:
+        # Record what workers already sent first: a report still in the pipe names the step its checkpoint
+        # holds, and a resumed search continues from the last recorded step.
+        with contextlib.suppress(Exception):
+            self._handle(self.executor.poll(0))
         now = time.time()
         for key, record in list(self._running.items()):
             try:
@@ -397,6 +524,11 @@ class SearchRunner:
                 "trellis.host": socket.gethostname(),
             },
         )
+
+
+def _sampler_state(end_reason: str) -> str:
+    """What a sampler is told: early-stopped and pruned trials are both 'pruned' to it."""
+    return "pruned" if end_reason in (EndReason.EARLY_STOPPED, EndReason.PRUNED) else end_reason
 
 
 def run_search(config: SearchConfig, **kwargs: Any) -> SearchResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +72,24 @@ def child_runs(client: MlflowClient, search_id: str) -> list:
         [run.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{search_id}'", max_results=10000
     )
     return sorted(runs, key=lambda r: int(r.data.tags["trellis.trial"]))
+
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+@pytest.fixture
+def pg_uri():
+    """A fresh database on the PostgreSQL server at 127.0.0.1:5432 (the team store); skipped, saying so,
+    when no server answers there."""
+    psycopg = pytest.importorskip("psycopg")
+    try:
+        admin = psycopg.connect(f"{PG}/postgres", connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc.__class__.__name__}): start it to run this")
+    name = f"trellis_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{PG}/{name}"
+    finally:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()

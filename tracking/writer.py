@@ -48,7 +48,8 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | 
     return client.create_experiment(name, artifact_location=location)
 
 
-def _param_value(value: Any) -> str:
+def param_text(value: Any) -> str:
+    """How a parameter value is stored in MLflow (booleans as JSON, so `true`, like YAML writes them)."""
     text = value if isinstance(value, str) else json.dumps(value) if isinstance(value, bool) else str(value)
     return text[:MAX_PARAM_LEN]
 
@@ -103,6 +104,18 @@ class SearchRecorder:
         self.client.log_text(run_id, yaml.safe_dump(config_dict, sort_keys=False), schema.CONFIG_ARTIFACT)
         return run_id
 
+    def reopen_search(self, search_id: str, tags: dict[str, Any]) -> str:
+        """Take over an ended search run (``trellis search resume``): RUNNING again, stop request cleared."""
+        run = self.client.get_run(search_id)
+        if schema.STOP_REQUESTED in run.data.tags:
+            self.client.delete_tag(search_id, schema.STOP_REQUESTED)
+        self.search_run_id = search_id
+        pending = self._run(search_id)
+        pending.tags.update(_tag_values(tags))
+        pending.end = ("RUNNING", None)
+        self.flush()
+        return search_id
+
     def log_best(self, metric: str, value: float, step: int, at: float | None = None) -> None:
         assert self.search_run_id
         self._run(self.search_run_id).metrics.append((schema.BEST_METRIC_PREFIX + metric, value, _ms(at), step))
@@ -131,7 +144,7 @@ class SearchRecorder:
             pending = self._run(run_id)
             pending.create = {"start_time": _ms(at), "name": name}
             pending.tags.update(all_tags)
-        pending.params.update({k: _param_value(v) for k, v in params.items()})
+        pending.params.update({k: param_text(v) for k, v in params.items()})
         return run_id
 
     def reopen_trial(self, run_id: str, tags: dict[str, Any]) -> None:

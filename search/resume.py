@@ -1,0 +1,181 @@
+"""Continue an interrupted search, and ask a running one to stop, through MLflow alone.
+
+``trellis search stop ID`` sets a tag on the search run; the runner looks for it every few seconds,
+kills its running trials (marked killed, checkpoints kept) and ends the search as ``stopped``.
+``trellis search resume ID`` rebuilds the config from the search run, reads its trials back, and runs
+on in the same parent run. Random, grid and TPE: finished trials (completed, failed, early-stopped,
+pruned) are told to the sampler and never run again; each interrupted one (killed, or left RUNNING by a
+crash) runs again as a new trial tagged with the number it retries.
+
+Hyperband, BOHB and PBT decide from results, so their scheduler is rebuilt by replaying the search:
+each job it asks for is matched with the recorded trials (new trials in number order), a job whose trial
+reported the objective at the job's last step counts as done with that value, and a job that was cut off
+continues live in its own run from the last step it reported (trials save their checkpoint before each
+report, as the examples do). The first job beyond the record is where the search goes on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from mlflow import MlflowClient
+
+from search.config import ConfigError, SearchConfig, parse_config
+from search.schedulers import JobRequest, Scheduler
+from search.space import Categorical, Fixed, Float, Int, SearchSpace, Value
+from tracking import schema
+from tracking.writer import param_text
+
+BUDGETED = ("hyperband", "bohb", "pbt")
+FINISHED = ("completed", "failed", "early_stopped", "pruned")
+
+
+class ResumeError(ValueError):
+    """The search cannot be resumed; the message says why."""
+
+
+@dataclass(frozen=True)
+class PastTrial:
+    number: int
+    run_id: str
+    params: dict[str, Value]
+    end_reason: str
+    value: float | None
+    sampled: bool  # proposed by the sampler (not a retry of an interrupted trial, not a PBT exploit)
+    reached: int = 0  # the last step it reported
+
+    @property
+    def finished(self) -> bool:
+        return self.end_reason in FINISHED
+
+
+def request_stop(client: MlflowClient, search_id: str) -> None:
+    run = client.get_run(search_id)
+    if run.data.tags.get(schema.TYPE) != "search":
+        raise ResumeError(f"run {search_id} is not a Trellis search run")
+    if run.info.status != "RUNNING":
+        raise ResumeError(f"search {search_id} is not running (status {run.info.status})")
+    client.set_tag(search_id, schema.STOP_REQUESTED, "1")
+
+
+def recorded_config(client: MlflowClient, search_id: str) -> SearchConfig:
+    """The config a search ran with, from its tag (or its YAML artifact when the tag was too long)."""
+    try:
+        run = client.get_run(search_id)
+    except Exception as exc:
+        raise ResumeError(f"no run {search_id} in {client.tracking_uri}: {exc}") from exc
+    tags = run.data.tags
+    if tags.get(schema.TYPE) != "search":
+        raise ResumeError(f"run {search_id} is not a Trellis search run")
+    if schema.CONFIG_JSON in tags:
+        raw = json.loads(tags[schema.CONFIG_JSON])
+    else:
+        with open(client.download_artifacts(search_id, schema.CONFIG_ARTIFACT)) as fh:
+            raw = yaml.safe_load(fh)
+    raw = _as_source_config(raw)
+    try:
+        config = parse_config(raw, source=raw.get("source"))
+    except ConfigError as exc:
+        raise ResumeError(f"the recorded config no longer validates:\n{exc}") from exc
+    return config
+
+
+def _as_source_config(normalised: dict[str, Any]) -> dict[str, Any]:
+    """``SearchConfig.to_dict()`` is loadable as it is, but for the values it writes as null."""
+    raw = dict(normalised)
+    raw["algorithm"] = {k: v for k, v in raw.get("algorithm", {}).items() if v is not None}
+    raw["executor"] = {k: v for k, v in raw.get("executor", {}).items() if v is not None}
+    return raw
+
+
+def past_trials(client: MlflowClient, search_id: str, config: SearchConfig) -> list[PastTrial]:
+    run = client.get_run(search_id)
+    query = f"tags.`{schema.SEARCH_ID}` = '{search_id}' and tags.`{schema.TYPE}` = 'trial'"
+    trials, token = [], None
+    while True:
+        page = client.search_runs([run.info.experiment_id], query, max_results=1000, page_token=token)
+        for r in page:
+            tags = r.data.tags
+            value = r.data.metrics.get(config.objective.metric)
+            trials.append(PastTrial(
+                number=int(tags[schema.TRIAL_NUMBER]),
+                run_id=r.info.run_id,
+                params=typed_params(config.space, r.data.params),
+                end_reason=tags.get(schema.END_REASON, "running"),
+                value=value,
+                sampled=schema.RETRY_OF not in tags and schema.PBT_PARENT not in tags,
+                reached=int(float(tags.get(schema.BUDGET_REACHED, 0))),
+            ))  # fmt: skip
+        token = page.token
+        if not token:
+            return sorted(trials, key=lambda t: t.number)
+
+
+def typed_params(space: SearchSpace, recorded: dict[str, str]) -> dict[str, Value]:
+    """MLflow keeps params as strings; give each back its type from the space."""
+    out: dict[str, Value] = {}
+    for p in space:
+        if p.name not in recorded:
+            continue
+        text = recorded[p.name]
+        if isinstance(p, Float):
+            out[p.name] = float(text)
+        elif isinstance(p, Int):
+            out[p.name] = int(float(text))
+        elif isinstance(p, Categorical | Fixed):
+            options = p.choices if isinstance(p, Categorical) else (p.value,)
+            out[p.name] = next((c for c in options if param_text(c) == text), text)
+    return out
+
+
+@dataclass(frozen=True)
+class ReplayedJob:
+    trial: int
+    step: int
+    value: float | None
+    state: str  # completed | failed
+
+
+def replay(
+    scheduler: Scheduler, past: dict[int, PastTrial], objective_at: dict[int, dict[int, float]]
+) -> tuple[list[ReplayedJob], list[JobRequest]]:
+    """Bring a fresh budgeted scheduler to where the recorded search stopped (pure: no MLflow, no runner).
+
+    ``objective_at[trial][step]`` is the objective a trial reported at each step. Returns the jobs that
+    had ended (to tell the sampler) and the requests to start first: the cut-off jobs, continued from
+    their last reported step, then the first job the record does not hold.
+    """
+    done: list[ReplayedJob] = []
+    pending: list[JobRequest] = []
+    new_numbers = iter(sorted(past))
+    while True:
+        request = scheduler.next_job()
+        if request is None:
+            break
+        if request.trial is None:
+            number = next(new_numbers, None)
+            if number is None:
+                pending.append(request)
+                break
+        else:
+            number = request.trial
+        trial = past[number]
+        scheduler.on_job_started(number, trial.params)
+        value = objective_at.get(number, {}).get(request.budget_stop)
+        # Done if it reported its last step and then ended (or went on to a later job). A killed job that
+        # reported every step but never returned continues with no steps left, just to finish.
+        cut_off = trial.end_reason in ("killed", "running") and trial.reached <= request.budget_stop
+        if value is not None and not cut_off:
+            done.append(ReplayedJob(number, request.budget_stop, value, "completed"))
+            scheduler.on_trial_end(number, request.budget_stop, value, "completed")
+        elif trial.end_reason == "failed":
+            done.append(ReplayedJob(number, trial.reached, None, "failed"))
+            scheduler.on_trial_end(number, trial.reached, None, "failed")
+        else:  # cut off by the interruption: continue it in its own run
+            start = min(max(request.budget_start, trial.reached), request.budget_stop)
+            pending.append(JobRequest(request.budget_stop, start, trial=number, tags=request.tags))
+        scheduler.drain_updates()  # those decisions are in MLflow already
+    return done, pending
