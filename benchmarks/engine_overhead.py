@@ -3,7 +3,9 @@
 Both runs happen here, now, on the same machine, so the ratio is what matters, not the seconds.
 Trellis logs more per trial (params, objective, ~12 schema tags, timings, worker, best-so-far curve).
 
-    python benchmarks/engine_overhead.py [--trials 500] [--workers 1]
+    python benchmarks/engine_overhead.py [--trials 500] [--workers 1] [--executor local|dask]
+
+With ``--executor dask`` the Trellis time includes starting and closing a Dask LocalCluster (seconds).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def _warm_store(uri: str, experiment: str) -> None:
         client.create_experiment(experiment)
 
 
-def time_trellis(uri: str, trials: int, workers: int) -> float:
+def time_trellis(uri: str, trials: int, workers: int, executor: str = "local") -> float:
     from search.config import parse_config
     from search.runner import run_search
 
@@ -43,7 +45,7 @@ def time_trellis(uri: str, trials: int, workers: int) -> float:
             "space": SPACE,
             "algorithm": {"name": "random", "seed": 0},
             "termination": {"max_trials": trials},
-            "executor": {"kind": "local", "workers": workers},
+            "executor": {"kind": executor, "workers": workers},
             "trial": {"function": "examples.synthetic:noop"},
             "tracking": {"uri": uri, "experiment": "bench"},
         }
@@ -99,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=500)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--executor", choices=["local", "dask"], default="local")
     args = parser.parse_args()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -107,11 +110,11 @@ def main() -> None:
         uri = lambda name: f"sqlite:///{Path(tmp) / name}.db"  # noqa: E731
         n = args.trials
         optuna_s = time_optuna(uri("optuna"), n)
-        trellis_s = time_trellis(uri("trellis"), n, args.workers)
+        trellis_s = time_trellis(uri("trellis"), n, args.workers, args.executor)
         floor_s = time_mlflow_floor(uri("floor"), n)
-    print(f"no-op trials: {n}, Trellis workers: {args.workers}")
+    print(f"no-op trials: {n}, Trellis workers: {args.workers}, executor: {args.executor}")
     print(f"  Optuna + MLflowCallback : {optuna_s:7.2f} s  ({1000 * optuna_s / n:5.1f} ms/trial)")
-    print(f"  Trellis (random, local) : {trellis_s:7.2f} s  ({1000 * trellis_s / n:5.1f} ms/trial)")
+    print(f"  Trellis (random, {args.executor:5s}): {trellis_s:7.2f} s  ({1000 * trellis_s / n:5.1f} ms/trial)")
     print(f"  MLflow floor (3 calls)  : {floor_s:7.2f} s  ({1000 * floor_s / n:5.1f} ms/run)")
     print(f"ratio Trellis / Optuna+MLflow = {trellis_s / optuna_s:.2f}  (target <= 0.80)")
 

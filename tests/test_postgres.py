@@ -3,32 +3,11 @@
 Skipped, with the reason printed, when no server answers there.
 """
 
-import uuid
-
-import pytest
 from mlflow import MlflowClient
 
 from search.runner import SearchRunner
 from tests.conftest import child_runs
 from tracking import schema
-
-psycopg = pytest.importorskip("psycopg")
-PG = "postgresql://postgres@127.0.0.1:5432"
-
-
-@pytest.fixture
-def pg_uri():
-    try:
-        admin = psycopg.connect(f"{PG}/postgres", connect_timeout=3, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc.__class__.__name__}): start it to run this")
-    name = f"trellis_test_{uuid.uuid4().hex[:10]}"
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"{PG}/{name}"
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
 
 
 def test_search_into_postgres_store(make_config, pg_uri, tmp_path):

@@ -1,0 +1,64 @@
+"""The dask executor: the same config gives the same results as the local executor, into PostgreSQL."""
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from search.runner import run_search
+from tests.conftest import child_runs
+from tracking import schema
+
+distributed = pytest.importorskip("distributed")
+
+
+def outcomes(client: MlflowClient, search_id: str) -> list[tuple]:
+    return [
+        (
+            r.data.tags[schema.TRIAL_NUMBER], r.data.params, r.info.status, r.data.tags[schema.END_REASON],
+            r.data.tags[schema.BUDGET_REACHED], round(r.data.metrics["loss"], 12),
+            [(m.step, round(m.value, 12)) for m in sorted(client.get_metric_history(r.info.run_id, "loss"),
+                                                         key=lambda m: m.step)],
+        )  # fmt: skip
+        for r in child_runs(client, search_id)
+    ]
+
+
+def test_dask_local_cluster_matches_local_executor_into_postgres(make_config, client, pg_uri, tmp_path):
+    """Early stopping needs a decision after every report, so this also exercises the per-job decision queue."""
+    common = dict(
+        algorithm={"name": "grid", "points": 3}, budget={"max": 4}, termination={},
+        space={"x": {"low": -1.0, "high": 1.0}, "y": {"low": -1.0, "high": 1.0}, "shape": "bowl"},
+        early_stopping={"rule": "median", "step": 1, "min_trials": 2},
+    )  # fmt: skip
+    local = run_search(make_config(**common, executor={"kind": "local", "workers": 1}))
+    art = (tmp_path / "art").as_uri()
+    tracking = {"uri": pg_uri, "experiment": "dask", "artifact_location": art}
+    on_dask = run_search(make_config(**common, executor={"kind": "dask", "workers": 1}, tracking=tracking))
+    assert on_dask.state == "completed" and on_dask.stop_reason == "exhausted"
+    pg = MlflowClient(tracking_uri=pg_uri)
+    expected, got = outcomes(client, local.search_id), outcomes(pg, on_dask.search_id)
+    assert len(got) == 9 and got == expected
+    assert {r[3] for r in got} == {"completed", "early_stopped"}
+    workers = {r.data.tags[schema.WORKER] for r in child_runs(pg, on_dask.search_id)}
+    assert workers == {"dask:local-cluster"}
+
+
+def test_dask_cluster_by_address_records_failures_with_their_stderr(make_config, client):
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        config = make_config(
+            executor={"kind": "dask", "workers": 2, "address": cluster.scheduler_address},
+            trial={"function": "examples.synthetic:crashy"}, space={"x": {"low": 0.0, "high": 1.0}},
+            termination={"max_trials": 8},
+        )  # fmt: skip
+        result = run_search(config)
+    runs = child_runs(client, result.search_id)
+    failed = [r for r in runs if r.info.status == "FAILED"]
+    ok = [r for r in runs if r.info.status == "FINISHED"]
+    assert len(runs) == 8 and failed and ok
+    assert all(float(r.data.params["x"]) > 0.5 for r in failed) and all(float(r.data.params["x"]) <= 0.5 for r in ok)
+    for run in failed:
+        assert "synthetic failure" in run.data.tags[schema.ERROR]
+        tail = Path(client.download_artifacts(run.info.run_id, schema.STDERR_ARTIFACT))
+        assert "about to fail" in tail.read_text()
+    assert {r.data.tags[schema.WORKER] for r in runs} == {f"dask:{cluster.scheduler_address}"}
