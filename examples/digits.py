@@ -6,6 +6,7 @@ GPU is present (``TRELLIS_DEVICE`` overrides).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -93,8 +94,14 @@ def train(
     report: Callable[..., None],
     state: dict[str, Any] | None = None,
     seed: int = 0,
+    checkpoint: Callable[[nn.Module, torch.optim.Optimizer, int], None] | None = None,
 ) -> tuple[nn.Module, torch.optim.Optimizer, dict[str, float]]:
-    """Train for the given epochs, calling ``report(epoch, val_accuracy=..., val_loss=..., train_loss=...)``."""
+    """Train for the given epochs, calling ``report(epoch, val_accuracy=..., val_loss=..., train_loss=...)``.
+
+    ``checkpoint(model, opt, epoch)`` runs before each report, so a trial stopped at a report can resume.
+    A loaded optimizer state keeps this configuration's learning rate, weight decay and momentum: PBT
+    continues a member from another's checkpoint with perturbed values.
+    """
     torch.set_num_threads(1)  # several workers share the cores
     torch.manual_seed(seed)
     dev = device()
@@ -103,7 +110,11 @@ def train(
     opt = optimizer(model, params)
     if state:
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
+        wanted = [{k: g[k] for k in ("lr", "weight_decay", "momentum") if k in g} for g in opt.param_groups]
+        with contextlib.suppress(ValueError, KeyError):  # another optimizer kind: keep the fresh one
+            opt.load_state_dict(state["optimizer"])
+        for group, values in zip(opt.param_groups, wanted):
+            group.update(values)
     loss_fn = nn.CrossEntropyLoss()
     batch = int(params.get("batch_size", 64))
     gen = torch.Generator().manual_seed(seed)
@@ -126,5 +137,7 @@ def train(
             val_loss = float(loss_fn(logits, y_va))
             val_acc = float((logits.argmax(1) == y_va).float().mean())
         last = {"val_accuracy": val_acc, "val_loss": val_loss, "train_loss": total / max(count, 1)}
+        if checkpoint is not None:
+            checkpoint(model, opt, epoch)
         report(epoch, **last)
     return model, opt, last

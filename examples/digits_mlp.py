@@ -18,7 +18,14 @@ def build(params: dict) -> digits.nn.Module:
 def train(ctx: TrialContext) -> dict[str, float]:
     model = build(ctx.params)
     state = ctx.load_checkpoint() if ctx.budget_start > 0 else None
-    model, opt, _ = digits.train(model, ctx.params, ctx.steps(), ctx.report, state=state)
-    ctx.save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": ctx.last_step})
+    if ctx.budget_start > 0 and state is None:
+        raise RuntimeError(f"asked to resume at epoch {ctx.budget_start} but {ctx.checkpoint_path} does not exist")
+    if state is not None and int(state["step"]) != ctx.budget_start:
+        raise RuntimeError(f"asked to resume at epoch {ctx.budget_start}, the checkpoint holds {state['step']}")
+
+    def checkpoint(model: digits.nn.Module, opt: digits.torch.optim.Optimizer, epoch: int) -> None:
+        ctx.save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": epoch})
+
+    model, opt, _ = digits.train(model, ctx.params, ctx.steps(), ctx.report, state=state, checkpoint=checkpoint)
     x_val = digits.load_digits_split()[2].to(digits.device())
     return {"n_params": digits.n_params(model), "latency_ms": digits.latency_ms(model, x_val)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import time
 
 from search.trial import TrialContext
 
@@ -46,7 +47,6 @@ def hard_exit(ctx: TrialContext) -> float:
 
 def slow(ctx: TrialContext) -> dict[str, float]:
     """Sleeps ``seconds`` per epoch (default 0.2): for interruption, timeout and max-time tests."""
-    import time
 
     for epoch in ctx.steps():
         time.sleep(float(ctx.params.get("seconds", 0.2)))
@@ -67,6 +67,7 @@ def odd_values(ctx: TrialContext) -> dict[str, float]:
 
 def resumable(ctx: TrialContext) -> dict[str, float]:
     """Checkpoints its step; a continued job must resume exactly where the last one stopped, else it fails.
+    An optional ``seconds`` parameter sleeps after each report.
 
     loss = (x - 0.3)^2 + 1 / epoch: the best x wins at every budget, so promotions are predictable.
     """
@@ -76,7 +77,27 @@ def resumable(ctx: TrialContext) -> dict[str, float]:
         raise RuntimeError(f"asked to resume at step {ctx.budget_start} but the checkpoint holds step {done}")
     x = float(ctx.params["x"])
     for epoch in ctx.steps():
+        ctx.save_checkpoint({"step": epoch})  # before reporting, so a stop at this step leaves it resumable
         ctx.report(epoch, loss=(x - 0.3) ** 2 + 1.0 / epoch)
-        done = epoch
-    ctx.save_checkpoint({"step": done})
+        time.sleep(float(ctx.params.get("seconds", 0.0)))  # optional: slow enough to be interrupted
     return {"resumed_from": float(ctx.budget_start)}
+
+
+def pbt_member(ctx: TrialContext) -> None:
+    """A PBT member whose score accumulates over its lineage: score += lr-quality each step.
+
+    The checkpoint holds the step, the accumulated score and the trial that wrote it; a job that does not
+    find a checkpoint at exactly its start step fails, and the first report names whose checkpoint it
+    continued (``inherited_from``), so tests can check that exploit copied the parent's.
+    """
+    state = ctx.load_checkpoint() if ctx.budget_start > 0 else None
+    step, score, writer = (0, 0.0, -1) if state is None else (int(state["step"]), state["score"], state["trial"])
+    if step != ctx.budget_start:
+        raise RuntimeError(f"asked to resume at step {ctx.budget_start} but the checkpoint holds step {step}")
+    lr = float(ctx.params["lr"])
+    for epoch in ctx.steps():
+        score += 1.0 - abs(math.log10(lr) + 2.0)  # best at lr = 1e-2
+        ctx.save_checkpoint({"step": epoch, "score": score, "trial": ctx.number})
+        ctx.report(epoch, score=score, inherited_from=float(writer))
+        writer = ctx.number
+        time.sleep(float(ctx.params.get("seconds", 0.0)))

@@ -57,3 +57,25 @@ def test_digits_cnn_trial(store, client):
     assert run.info.status == "FINISHED", run.data.tags.get(schema.ERROR)
     assert 0.0 <= run.data.metrics["val_accuracy"] <= 1.0
     assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_loss")) == [1, 2]
+
+
+def test_digits_mlp_pbt_members_continue_from_copied_checkpoints(store, client):
+    config = load_config(
+        CONFIGS / "digits_mlp_pbt.yaml",
+        {"tracking.uri": store, "algorithm.population_size": 4, "algorithm.interval": 1, "budget.max": 2},
+    )
+    result = run_search(config)
+    runs = child_runs(client, result.search_id)
+    assert all(r.info.status == "FINISHED" for r in runs), [r.data.tags.get(schema.ERROR) for r in runs]
+    (child,) = [r for r in runs if schema.PBT_PARENT in r.data.tags]  # 4 members, a quarter exploited once
+    history = client.get_metric_history(child.info.run_id, "val_accuracy")
+    assert [m.step for m in history] == [2]  # it went on from its parent's epoch-1 checkpoint (else it fails)
+    parent = next(r for r in runs if r.data.tags[schema.TRIAL_NUMBER] == child.data.tags[schema.PBT_PARENT])
+    assert child.data.params["lr"] != parent.data.params["lr"] or child.data.params != parent.data.params
+
+
+def test_every_example_config_validates():
+    from search.config import load_config as load
+
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        load(path)  # raises ConfigError with the reason
