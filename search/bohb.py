@@ -135,9 +135,7 @@ class BOHBSampler(Sampler):
             return {}
         return {schema.MODEL_BASED: "true" if self.model_based[number] else "false"}
 
-    def observe(
-        self, number: int, params: Config, value: float | None, state: str, budget: int | None = None
-    ) -> None:
+    def observe(self, number: int, params: Config, value: float | None, state: str, budget: int | None = None) -> None:
         """Every segment's end is a result at the budget it reached; a failure counts as a bad one."""
         if budget is None or budget <= 0 or state == "killed":
             return

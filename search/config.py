@@ -27,10 +27,23 @@ ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
     "tpe": {"n_startup_trials": 10, "multivariate": True},
     "hyperband": {"eta": 3},
     # BOHB's model settings are hpbandster's (min_points_in_model 0: its default, parameters + 1).
-    "bohb": {"eta": 3, "top_n_percent": 15, "num_samples": 64, "random_fraction": 0.33, "bandwidth_factor": 3.0,
-             "min_bandwidth": 0.001, "min_points_in_model": 0},  # fmt: skip
-    "pbt": {"population_size": 8, "interval": 1, "max_generations": 0, "quantile": 0.25, "perturb": 0.1,
-            "resample_probability": 0.25},  # fmt: skip
+    "bohb": {
+        "eta": 3,
+        "top_n_percent": 15,
+        "num_samples": 64,
+        "random_fraction": 0.33,
+        "bandwidth_factor": 3.0,
+        "min_bandwidth": 0.001,
+        "min_points_in_model": 0,
+    },  # fmt: skip
+    "pbt": {
+        "population_size": 8,
+        "interval": 1,
+        "max_generations": 0,
+        "quantile": 0.25,
+        "perturb": 0.1,
+        "resample_probability": 0.25,
+    },  # fmt: skip
 }
 # Algorithms that end on their own (no termination limit needed).
 SELF_ENDING = ("grid", "hyperband", "bohb", "pbt")

@@ -109,14 +109,15 @@ class DaskExecutor(Executor):
 
         Queue(f"{self._channel}-decide-{key}", client=self._client).put(decision)
 
-    def kill(self, key: str) -> None:
+    def kill(self, key: str) -> list[Event]:
         from distributed import Event as DaskEvent
 
         future = self._futures.pop(key, None)
         if future is None:
-            return
+            return []
         DaskEvent(f"{self._channel}-kill-{key}", client=self._client).set()
         future.cancel()
+        return self._drain()  # reports queued before the trial saw the event (other jobs' too: all are kept)
 
     def shutdown(self) -> None:
         for key in list(self._futures):

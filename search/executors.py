@@ -60,8 +60,11 @@ class Executor(ABC):
         """Answer a report of a job that waits for decisions."""
 
     @abstractmethod
-    def kill(self, key: str) -> None:
-        """Stop a running job at once (its outcome is the runner's to record)."""
+    def kill(self, key: str) -> list[Event]:
+        """Stop a running job at once (its outcome is the runner's to record).
+
+        Returns what the job had sent and the runner had not read yet: its last reports name the step its
+        checkpoint holds, so a resumed search continues from there; an ``Ended`` means it finished first."""
 
     @abstractmethod
     def shutdown(self) -> None: ...
@@ -147,17 +150,22 @@ class LocalExecutor(Executor):
     def _drain(self, slot: _Slot) -> list[Event]:
         out: list[Event] = []
         try:
-            while slot.key is not None and slot.conn.poll():
-                msg = slot.conn.recv()
-                if msg[0] == "report":
-                    out.append(Report(msg[1], msg[2], msg[3], msg[4]))
-                elif msg[0] == "ended":
-                    out.append(Ended(msg[1], msg[2], msg[3]))
-                    slot.key = None
+            self._read(slot, out)
         except (EOFError, OSError):
             if slot.key is not None:
                 out.append(self._worker_died(slot))
         return out
+
+    @staticmethod
+    def _read(slot: _Slot, out: list[Event]) -> None:
+        """Append what the worker has sent; an ``ended`` message frees the slot."""
+        while slot.key is not None and slot.conn.poll():
+            msg = slot.conn.recv()
+            if msg[0] == "report":
+                out.append(Report(msg[1], msg[2], msg[3], msg[4]))
+            elif msg[0] == "ended":
+                out.append(Ended(msg[1], msg[2], msg[3]))
+                slot.key = None
 
     def _worker_died(self, slot: _Slot) -> Ended:
         key = slot.key
@@ -174,24 +182,31 @@ class LocalExecutor(Executor):
         self._slots[slot.index] = _Slot(self._ctx, slot.index)
 
     @staticmethod
-    def _terminate(slot: _Slot) -> None:
+    def _terminate(slot: _Slot, close: bool = True) -> None:
         if slot.proc.is_alive():
             try:
                 os.killpg(slot.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 slot.proc.kill()
         slot.proc.join(timeout=5)
-        slot.conn.close()
+        if close:
+            slot.conn.close()
 
     def decide(self, key: str, decision: str) -> None:
         slot = self._slot_of(key)
         if slot is not None:
             slot.conn.send(("decision", key, decision))
 
-    def kill(self, key: str) -> None:
+    def kill(self, key: str) -> list[Event]:
         slot = self._slot_of(key)
-        if slot is not None:
-            self._replace(slot)
+        if slot is None:
+            return []
+        self._terminate(slot, close=False)  # first stop it, then read what it sent up to that moment
+        late: list[Event] = []
+        with contextlib.suppress(EOFError, OSError):
+            self._read(slot, late)
+        self._replace(slot)
+        return late
 
     def shutdown(self) -> None:
         for slot in self._slots:

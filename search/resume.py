@@ -46,6 +46,7 @@ class PastTrial:
     value: float | None
     sampled: bool  # proposed by the sampler (not a retry of an interrupted trial, not a PBT exploit)
     reached: int = 0  # the last step it reported
+    target: int = 0  # where its latest job was to stop (a trial killed as a job starts has reached < target)
 
     @property
     def finished(self) -> bool:
@@ -108,6 +109,7 @@ def past_trials(client: MlflowClient, search_id: str, config: SearchConfig) -> l
                 value=value,
                 sampled=schema.RETRY_OF not in tags and schema.PBT_PARENT not in tags,
                 reached=int(float(tags.get(schema.BUDGET_REACHED, 0))),
+                target=int(float(tags.get(schema.BUDGET_MAX, 0))),
             ))  # fmt: skip
         token = page.token
         if not token:
@@ -165,9 +167,11 @@ def replay(
         trial = past[number]
         scheduler.on_job_started(number, trial.params)
         value = objective_at.get(number, {}).get(request.budget_stop)
-        # Done if it reported its last step and then ended (or went on to a later job). A killed job that
-        # reported every step but never returned continues with no steps left, just to finish.
-        cut_off = trial.end_reason in ("killed", "running") and trial.reached <= request.budget_stop
+        # An interrupted trial was cut off in its latest job only: the runner records where each job is to
+        # stop as it starts, so a trial killed just as its next job began still has its earlier job done.
+        # A latest job that reported every step but never returned continues with no steps left, to finish.
+        latest = max(trial.target, trial.reached)
+        cut_off = trial.end_reason in ("killed", "running") and request.budget_stop >= latest
         if value is not None and not cut_off:
             done.append(ReplayedJob(number, request.budget_stop, value, "completed"))
             scheduler.on_trial_end(number, request.budget_stop, value, "completed")

@@ -212,6 +212,10 @@ class SearchRunner:
                 t.number, t.params, t.run_id, f"{t.number}.0", "", now, now, t.reached,
                 last_step=t.reached, value=objective_at[t.number].get(t.reached),
             )  # fmt: skip
+        for request in self._pending:  # cut-off jobs go on: the interruption is no longer why they ended
+            run_id = by_number[request.trial].run_id if request.trial is not None else None
+            if run_id and schema.ERROR in self.client.get_run(run_id).data.tags:
+                self.client.delete_tag(run_id, schema.ERROR)
         for job in done:
             params = by_number[job.trial].params
             self.sampler.observe(job.trial, params, job.value, job.state, budget=job.step)
@@ -497,16 +501,20 @@ class SearchRunner:
                 self._on_ended(event)
 
     def _kill_running(self, why: str) -> None:
-        # Record what workers already sent first: a report still in the pipe names the step its checkpoint
-        # holds, and a resumed search continues from the last recorded step.
+        # Record what workers already sent first, and what a job sent until it was stopped: its last report
+        # names the step whose checkpoint a resumed search continues from.
         with contextlib.suppress(Exception):
             self._handle(self.executor.poll(0))
-        now = time.time()
-        for key, record in list(self._running.items()):
+        for key in list(self._running):
+            late: list = []
             try:
-                self.executor.kill(key)
+                late = self.executor.kill(key)
             except Exception as exc:  # keep marking the others killed
                 log.warning("could not kill %s: %s", key, exc)
+            with contextlib.suppress(Exception):
+                self._handle(late)  # may hold its Ended: it finished before the kill and is recorded as such
+        now = time.time()
+        for key, record in list(self._running.items()):
             self._running.pop(key, None)
             self._close(record, EndReason.KILLED, now, error=why)
 

@@ -35,9 +35,7 @@ class Sampler(ABC):
     def propose(self, number: int, budget: int | None = None) -> Config | None:
         """A configuration for trial ``number``, to be run to ``budget`` (when the scheduler knows it)."""
 
-    def observe(
-        self, number: int, params: Config, value: float | None, state: str, budget: int | None = None
-    ) -> None:
+    def observe(self, number: int, params: Config, value: float | None, state: str, budget: int | None = None) -> None:
         """Learn from a finished trial. ``state`` is 'completed', 'failed', 'killed' or 'pruned'."""
 
     def size(self) -> int | None:
@@ -139,9 +137,7 @@ class TPESampler(Sampler):
         self._asked[number] = trial
         return config
 
-    def observe(
-        self, number: int, params: Config, value: float | None, state: str, budget: int | None = None
-    ) -> None:
+    def observe(self, number: int, params: Config, value: float | None, state: str, budget: int | None = None) -> None:
         from optuna.trial import TrialState
 
         if state == "completed" and value is not None and math.isfinite(value):

@@ -82,11 +82,14 @@ class TrialContext:
         self.resource = job.resource
         self.checkpoint_dir = Path(job.checkpoint_dir)
         self.last_step = job.budget_start
+        self._step = job.budget_start
         self._reporter = reporter
 
     def steps(self) -> Iterator[int]:
         """Budget units still to run: budget_start + 1 ... budget_stop."""
-        return iter(range(self.budget_start + 1, self.budget_stop + 1))
+        for step in range(self.budget_start + 1, self.budget_stop + 1):
+            self._step = step
+            yield step
 
     def report(self, step: int, **metrics: float) -> None:
         clean = {k: _as_float(v) for k, v in metrics.items()}
@@ -94,14 +97,28 @@ class TrialContext:
         if self._reporter(int(step), clean) == "stop":
             raise TrialStopped(f"stopped by the scheduler at step {step}")
 
+    # -- checkpoints ------------------------------------------------------------------------------
+    # One file per step, the newest KEEP_CHECKPOINTS kept. A trial saves step e before it reports e, so a
+    # trial killed between the two has reported e - 1 only; resuming loads exactly the step MLflow recorded
+    # (budget_start), which is still on disk, instead of a newer state whose metrics were never logged.
+    KEEP_CHECKPOINTS = 2
+
+    def checkpoint_file(self, step: int) -> Path:
+        return self.checkpoint_dir / f"step-{int(step):06d}.pt"
+
     @property
     def checkpoint_path(self) -> Path:
-        return self.checkpoint_dir / "checkpoint.pt"
+        """The checkpoint this job starts from: the one saved at ``budget_start``."""
+        return self.checkpoint_file(self.budget_start)
 
-    def save_checkpoint(self, state: dict[str, Any]) -> Path:
-        """Save ``state`` (with torch if it is importable, else pickle) so the trial can resume."""
+    def save_checkpoint(self, state: dict[str, Any], step: int | None = None) -> Path:
+        """Save ``state`` (with torch if it is importable, else pickle) as the checkpoint of ``step``.
+
+        ``step`` defaults to the step ``steps()`` last gave (or the last reported one, if later)."""
+        step = max(self._step, self.last_step) if step is None else int(step)
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.checkpoint_path.with_suffix(".tmp")
+        target = self.checkpoint_file(step)
+        tmp = target.with_suffix(".tmp")
         try:
             import torch
 
@@ -109,18 +126,23 @@ class TrialContext:
         except ImportError:
             with open(tmp, "wb") as fh:
                 pickle.dump(state, fh)
-        os.replace(tmp, self.checkpoint_path)
-        return self.checkpoint_path
+        os.replace(tmp, target)
+        saved = sorted(self.checkpoint_dir.glob("step-*.pt"))
+        for old in saved[: max(0, len(saved) - self.KEEP_CHECKPOINTS)]:
+            old.unlink(missing_ok=True)
+        return target
 
-    def load_checkpoint(self) -> dict[str, Any] | None:
-        if not self.checkpoint_path.exists():
+    def load_checkpoint(self, step: int | None = None) -> dict[str, Any] | None:
+        """The state saved at ``step`` (default: ``budget_start``, where this job goes on), or None."""
+        path = self.checkpoint_file(self.budget_start if step is None else step)
+        if not path.exists():
             return None
         try:
             import torch
 
-            return torch.load(self.checkpoint_path, weights_only=False)
+            return torch.load(path, weights_only=False)
         except ImportError:
-            with open(self.checkpoint_path, "rb") as fh:
+            with open(path, "rb") as fh:
                 return pickle.load(fh)
 
 
@@ -272,4 +294,3 @@ def run_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
     if job.spec.mode == "script":
         return run_script_job(job, reporter)
     return run_function_job(job, reporter)
-

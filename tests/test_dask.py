@@ -15,10 +15,16 @@ distributed = pytest.importorskip("distributed")
 def outcomes(client: MlflowClient, search_id: str) -> list[tuple]:
     return [
         (
-            r.data.tags[schema.TRIAL_NUMBER], r.data.params, r.info.status, r.data.tags[schema.END_REASON],
-            r.data.tags[schema.BUDGET_REACHED], round(r.data.metrics["loss"], 12),
-            [(m.step, round(m.value, 12)) for m in sorted(client.get_metric_history(r.info.run_id, "loss"),
-                                                         key=lambda m: m.step)],
+            r.data.tags[schema.TRIAL_NUMBER],
+            r.data.params,
+            r.info.status,
+            r.data.tags[schema.END_REASON],
+            r.data.tags[schema.BUDGET_REACHED],
+            round(r.data.metrics["loss"], 12),
+            [
+                (m.step, round(m.value, 12))
+                for m in sorted(client.get_metric_history(r.info.run_id, "loss"), key=lambda m: m.step)
+            ],
         )  # fmt: skip
         for r in child_runs(client, search_id)
     ]

@@ -21,8 +21,11 @@ CASES = {
     "successive_halving": ("tpe", {}, EarlyStopping("successive_halving", 1, 2, 3)),
     "hyperband": ("hyperband", {"eta": 3}, None),
     "bohb": ("bohb", {"eta": 2}, None),
-    "pbt": ("pbt", {"population_size": 5, "interval": 2, "quantile": 0.4, "perturb": 0.1,
-                    "resample_probability": 0.2}, None),  # fmt: skip
+    "pbt": (
+        "pbt",
+        {"population_size": 5, "interval": 2, "quantile": 0.4, "perturb": 0.1, "resample_probability": 0.2},
+        None,
+    ),  # fmt: skip
 }
 SELF_ENDING = {"hyperband", "bohb", "pbt"}
 
