@@ -440,6 +440,7 @@ class SearchRunner:
         outcome: TrialOutcome | None = None,
         error: str | None = None,
         tail: str | None = None,
+        tell_search: bool = True,
     ) -> None:
         step = max(record.last_step, outcome.step if outcome else 0)
         tags = {
@@ -462,10 +463,11 @@ class SearchRunner:
             tags[schema.MISSING_METRICS] = ",".join(missing)
         self.recorder.end_trial(record.run_id, STATUS_FOR_REASON[reason], tags, final, step, stderr_tail=tail, at=at)
         value = record.value if reason is EndReason.COMPLETED else None
-        self.sampler.observe(record.number, record.params, value, _sampler_state(reason.value), budget=step)
-        self.scheduler.on_trial_end(record.number, step, value, reason.value)
-        for trial, update in self.scheduler.drain_updates():
-            self.recorder.update_trial(self.trials[trial].run_id, update)
+        if tell_search:
+            self.sampler.observe(record.number, record.params, value, _sampler_state(reason.value), budget=step)
+            self.scheduler.on_trial_end(record.number, step, value, reason.value)
+            for trial, update in self.scheduler.drain_updates():
+                self.recorder.update_trial(self.trials[trial].run_id, update)
         self._count_outcome(record.number, reason.value)
         if self._note_best(record.number, record.params, value):
             ended = self.progress.completed + self.progress.failed + self.progress.killed
@@ -488,10 +490,8 @@ class SearchRunner:
         now = time.time()
         for key, record in list(self._running.items()):
             if now - record.started_at > limit:
-                self.executor.kill(key)
-                self._running.pop(key, None)
                 msg = f"killed after exceeding trial.timeout_s={limit:g}"
-                self._close(record, EndReason.KILLED, now, error=msg, tail=msg)
+                self._kill(key, msg, msg)
 
     def _handle(self, events: list) -> None:
         for event in events:
@@ -501,22 +501,26 @@ class SearchRunner:
                 self._on_ended(event)
 
     def _kill_running(self, why: str) -> None:
-        # Record what workers already sent first, and what a job sent until it was stopped: its last report
-        # names the step whose checkpoint a resumed search continues from.
-        with contextlib.suppress(Exception):
+        """The search ends: stop every running job. The algorithm is not told, as its decisions about
+        these trials (pruning a whole rung, say) would be wrong; a resumed search replays it instead."""
+        with contextlib.suppress(Exception):  # first record what workers already sent
             self._handle(self.executor.poll(0))
         for key in list(self._running):
-            late: list = []
-            try:
-                late = self.executor.kill(key)
-            except Exception as exc:  # keep marking the others killed
-                log.warning("could not kill %s: %s", key, exc)
-            with contextlib.suppress(Exception):
-                self._handle(late)  # may hold its Ended: it finished before the kill and is recorded as such
-        now = time.time()
-        for key, record in list(self._running.items()):
-            self._running.pop(key, None)
-            self._close(record, EndReason.KILLED, now, error=why)
+            self._kill(key, why, why, tell_search=False)
+
+    def _kill(self, key: str, error: str, tail: str | None, tell_search: bool = True) -> None:
+        """Stop one job, record what it sent until then (its last report names the step its checkpoint holds,
+        which a resumed search continues from), and mark it killed unless it finished first."""
+        try:
+            late = self.executor.kill(key)
+        except Exception as exc:  # still mark it killed
+            log.warning("could not kill %s: %s", key, exc)
+            late = []
+        with contextlib.suppress(Exception):
+            self._handle(late)
+        record = self._running.pop(key, None)
+        if record is not None:
+            self._close(record, EndReason.KILLED, time.time(), error=error, tail=tail, tell_search=tell_search)
 
     def _finish(self, state: str, stop_reason: str) -> None:
         p = self.progress

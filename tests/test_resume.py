@@ -158,14 +158,15 @@ def _signature(client: MlflowClient, search_id: str) -> list[tuple]:
              r.data.tags.get(schema.RUNG)) for r in child_runs(client, search_id)]  # fmt: skip
 
 
-@pytest.mark.parametrize("algorithm", ["hyperband", "bohb"])
-def test_interrupted_budgeted_search_replays_its_brackets_and_goes_on(make_config, client, algorithm):
+# Cut points: mid-bracket, and as the last job of a rung starts (the whole rung then waits on the cut job).
+@pytest.mark.parametrize("algorithm, cut_after", [("hyperband", 5), ("hyperband", 7), ("bohb", 5)])
+def test_interrupted_budgeted_search_replays_its_brackets_and_goes_on(make_config, client, algorithm, cut_after):
     space = {"x": {"low": -1.0, "high": 1.0}, "seconds": {"type": "fixed", "value": 0.05}}
     config = make_config(
         algorithm={"name": algorithm, "eta": 3, "seed": 6}, budget={"min": 1, "max": 9}, termination={},
         space=space, trial={"function": "examples.synthetic:resumable"},
     )  # fmt: skip
-    interrupted = SearchRunner(config, on_progress=interrupt_after(5)).run()
+    interrupted = SearchRunner(config, on_progress=interrupt_after(cut_after)).run()
     assert interrupted.state == "killed"
     before = child_runs(client, interrupted.search_id)
     cut = [r for r in before if r.data.tags[schema.END_REASON] == "killed"]
@@ -189,14 +190,16 @@ def test_interrupted_budgeted_search_replays_its_brackets_and_goes_on(make_confi
         assert _signature(client, interrupted.search_id) == _signature(client, unbroken.search_id)
 
 
-def test_interrupted_pbt_search_keeps_its_lineage(make_config, client):
+@pytest.mark.parametrize("cut_after", [2, 5])  # within the first generation; as the second one starts
+def test_interrupted_pbt_search_keeps_its_lineage(make_config, client, cut_after):
     config = make_config(
         algorithm={"name": "pbt", "seed": 1, "population_size": 4, "interval": 2, "resample_probability": 0.0},
         objective={"metric": "score", "direction": "max"}, budget={"min": 1, "max": 6}, termination={},
         space={"lr": {"low": 1e-4, "high": 1.0, "log": True}, "seconds": {"type": "fixed", "value": 0.05}},
         trial={"function": "examples.synthetic:pbt_member"},
     )  # fmt: skip
-    interrupted = SearchRunner(config, on_progress=interrupt_after(5)).run()
+    unbroken = SearchRunner(config).run()
+    interrupted = SearchRunner(config, on_progress=interrupt_after(cut_after)).run()
     assert interrupted.state == "killed"
     before = child_runs(client, interrupted.search_id)
     assert any(r.data.tags[schema.END_REASON] == "killed" for r in before) and len(before) < 6
@@ -208,3 +211,14 @@ def test_interrupted_pbt_search_keeps_its_lineage(make_config, client):
     for child in (r for r in runs if schema.PBT_PARENT in r.data.tags):
         first = min(client.get_metric_history(child.info.run_id, "inherited_from"), key=lambda m: m.step)
         assert int(first.value) == int(child.data.tags[schema.PBT_PARENT])
+    for run in runs:  # nothing ran twice
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "score")]
+        assert len(steps) == len(set(steps))
+    # A seeded PBT exploits and explores exactly as an unbroken one: same members, parents, values.
+    assert _lineage(client, interrupted.search_id) == _lineage(client, unbroken.search_id)
+
+
+def _lineage(client: MlflowClient, search_id: str) -> list[tuple]:
+    keys = (schema.PBT_GENERATION, schema.PBT_PARENT, schema.PBT_REPLACED, schema.END_REASON, schema.BUDGET_REACHED)
+    return [(r.data.params["lr"], *(r.data.tags.get(k) for k in keys), round(r.data.metrics["score"], 9))
+            for r in child_runs(client, search_id)]  # fmt: skip
