@@ -35,7 +35,7 @@ ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
         "bandwidth_factor": 3.0,
         "min_bandwidth": 0.001,
         "min_points_in_model": 0,
-    },  # fmt: skip
+    },
     "pbt": {
         "population_size": 8,
         "interval": 1,
@@ -43,7 +43,7 @@ ALGORITHM_SETTINGS: dict[str, dict[str, Any]] = {
         "quantile": 0.25,
         "perturb": 0.1,
         "resample_probability": 0.25,
-    },  # fmt: skip
+    },
 }
 # Algorithms that end on their own (no termination limit needed).
 SELF_ENDING = ("grid", "hyperband", "bohb", "pbt")

@@ -212,10 +212,9 @@ class SearchRunner:
                 t.number, t.params, t.run_id, f"{t.number}.0", "", now, now, t.reached,
                 last_step=t.reached, value=objective_at[t.number].get(t.reached),
             )  # fmt: skip
-        for request in self._pending:  # cut-off jobs go on: the interruption is no longer why they ended
-            run_id = by_number[request.trial].run_id if request.trial is not None else None
-            if run_id and schema.ERROR in self.client.get_run(run_id).data.tags:
-                self.client.delete_tag(run_id, schema.ERROR)
+        for request in self._pending:  # cut-off jobs go on: the kill's error tag no longer says why they ended
+            if request.trial is not None and by_number[request.trial].end_reason == "killed":
+                self.client.delete_tag(by_number[request.trial].run_id, schema.ERROR)
         for job in done:
             params = by_number[job.trial].params
             self.sampler.observe(job.trial, params, job.value, job.state, budget=job.step)
@@ -506,7 +505,7 @@ class SearchRunner:
         with contextlib.suppress(Exception):  # first record what workers already sent
             self._handle(self.executor.poll(0))
         for key in list(self._running):
-            self._kill(key, why, why, tell_search=False)
+            self._kill(key, why, None, tell_search=False)
 
     def _kill(self, key: str, error: str, tail: str | None, tell_search: bool = True) -> None:
         """Stop one job, record what it sent until then (its last report names the step its checkpoint holds,
