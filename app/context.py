@@ -9,7 +9,7 @@ from typing import NamedTuple
 import pandas as pd
 from mlflow import MlflowClient
 
-from search.space_report import SpaceReport, analyse
+from search.analysis.report import SpaceReport, analyse
 from tracking.cache import RunCache
 from tracking.histories import read_histories
 from tracking.links import run_url

@@ -11,7 +11,7 @@ from app import shell
 from app.auth import install_basic_auth
 from app.context import AppContext
 from app.pages import curves, overview, space
-from tracking.cache import RunCache, SharedStore, make_store
+from tracking.cache import CacheBackend, RunCache, make_backend
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -20,16 +20,16 @@ def create_app(
     tracking_uri: str,
     *,
     mlflow_ui_url: str | None = None,
-    cache: SharedStore | str | None = None,
+    cache: CacheBackend | str | None = None,
     users: dict[str, str] | None = None,
     max_curve_points: int = 1000,
 ) -> Dash:
     """Build the app.
 
-    ``cache``: a SharedStore, or a folder (diskcache) / ``redis://`` URL shared by gunicorn workers.
+    ``cache``: a CacheBackend, or a folder (diskcache) / ``redis://`` URL shared by gunicorn workers.
     ``users``: turns on HTTP basic auth for every route and callback.
     """
-    store = cache if isinstance(cache, SharedStore) else make_store(cache)
+    store = cache if isinstance(cache, CacheBackend) else make_backend(cache)
     context = AppContext(tracking_uri, RunCache(tracking_uri, store), mlflow_ui_url, max_curve_points)
     app = Dash(
         __name__,

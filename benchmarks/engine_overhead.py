@@ -36,7 +36,7 @@ def _warm_store(uri: str, experiment: str) -> None:
 
 def time_trellis(uri: str, trials: int, workers: int, executor: str = "local") -> float:
     from search.config import parse_config
-    from search.runner import run_search
+    from search.engine.runner import run_search
 
     config = parse_config(
         {

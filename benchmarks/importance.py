@@ -40,8 +40,8 @@ def main() -> None:
     parser.add_argument("--all-pairs", action="store_true")
     args = parser.parse_args()
     logging.getLogger("fanova").setLevel(logging.ERROR)
-    from search.fanova_reference import load_fanova, unit_config_space
-    from search.importance import FastFANOVA
+    from search.analysis.fanova import FastFANOVA
+    from search.analysis.fanova_reference import load_fanova, unit_config_space
 
     X, y = ishigami6(args.runs)
     all_pairs = list(combinations(range(6), 2))

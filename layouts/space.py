@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from layouts.style import Figure, empty_figure, figure, typed
-from search.analysis import Axis
-from search.importance import Importance
+from search.analysis.design import Axis
+from search.analysis.fanova import Importance
 
 
 class Dimension(NamedTuple):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from search.bohb import from_configspace, to_configspace
-from search.runner import run_search
+from search.engine.runner import run_search
+from search.samplers.bohb import from_configspace, to_configspace
 from search.space import Categorical, Fixed, Float, Int, SearchSpace
 from tests.conftest import child_runs
 from tracking import schema

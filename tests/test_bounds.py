@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import yaml
 
-from search.analysis import prepare, recorded_spaces
-from search.bounds import refined_space, suggest_bounds
+from search.analysis.bounds import refined_space, suggest_bounds
+from search.analysis.design import prepare, recorded_spaces
 from search.config import parse_config
-from search.runner import run_search
+from search.engine.runner import run_search
 from tests.conftest import module_store
 from tracking.reader import read_runs
 
@@ -68,8 +68,8 @@ def test_best_quantile_and_missing_metric(quadratic_runs):
 def test_cli_gives_the_same_numbers_as_the_library(quadratic_runs, capsys):
     import json
 
+    from search.analysis.fanova import FastFANOVA
     from search.cli import main
-    from search.importance import FastFANOVA
 
     table, config = quadratic_runs
     uri = config.tracking.uri

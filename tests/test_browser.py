@@ -17,7 +17,7 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 from search.config import parse_config
-from search.runner import run_search
+from search.engine.runner import run_search
 from tests import foreign
 from tests.browser import console_errors, find_browser, make_driver
 from tests.conftest import BASE, ROOT, module_store

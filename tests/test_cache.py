@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from search.runner import run_search
-from tracking.cache import DiskStore, RedisStore, RunCache
+from search.engine.runner import run_search
+from tracking.cache import DiskBackend, RedisBackend, RunCache
 from tracking.reader import read_runs
 
 
@@ -17,7 +17,7 @@ def _same(a, b):
 def test_unchanged_is_a_hit_new_runs_are_folded_in(make_config, store, client, tmp_path):
     first = run_search(make_config(termination={"max_trials": 4}))
     exp = [first.experiment_id]
-    cache = RunCache(store, DiskStore(str(tmp_path / "cache")))
+    cache = RunCache(store, DiskBackend(str(tmp_path / "cache")))
     t1 = cache.table(exp)
     assert cache.stats == {"hits": 0, "delta_reads": 0, "full_reads": 1}
     assert cache.table(exp) is t1 and cache.stats["hits"] == 1
@@ -46,8 +46,8 @@ def test_unchanged_is_a_hit_new_runs_are_folded_in(make_config, store, client, t
 def test_a_second_worker_reuses_the_shared_entry(make_config, store, tmp_path):
     result = run_search(make_config(termination={"max_trials": 3}))
     shared = str(tmp_path / "cache")
-    RunCache(store, DiskStore(shared)).table([result.experiment_id])
-    other = RunCache(store, DiskStore(shared))  # another gunicorn worker: empty memory, same folder
+    RunCache(store, DiskBackend(shared)).table([result.experiment_id])
+    other = RunCache(store, DiskBackend(shared))  # another gunicorn worker: empty memory, same folder
     table = other.table([result.experiment_id])
     assert other.stats == {"hits": 1, "delta_reads": 0, "full_reads": 0}
     _same(table, read_runs(store, [result.experiment_id]))
@@ -55,12 +55,12 @@ def test_a_second_worker_reuses_the_shared_entry(make_config, store, tmp_path):
 
 def test_redis_shared_store(make_config, store):
     try:
-        redis_store = RedisStore("redis://127.0.0.1:6379/15")
+        redis_store = RedisBackend("redis://127.0.0.1:6379/15")
     except Exception as exc:  # noqa: BLE001 - any connection problem means: no server here
         pytest.skip(f"Redis is not reachable at 127.0.0.1:6379 ({exc.__class__.__name__}): start it to run this")
     result = run_search(make_config(termination={"max_trials": 3}))
     RunCache(store, redis_store).table([result.experiment_id])
-    other = RunCache(store, RedisStore("redis://127.0.0.1:6379/15"))
+    other = RunCache(store, RedisBackend("redis://127.0.0.1:6379/15"))
     other.table([result.experiment_id])
     assert other.stats["hits"] == 1 and other.stats["full_reads"] == 0
     assert MlflowClient(tracking_uri=store).get_experiment(result.experiment_id) is not None

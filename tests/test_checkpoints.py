@@ -7,7 +7,8 @@ lands between a checkpoint save and its report.
 from pathlib import Path
 
 from search.config import TrialSpec
-from search.executors import Ended, LocalExecutor, Report
+from search.executors.base import Ended, Report
+from search.executors.local import LocalExecutor
 from search.trial import TrialContext, TrialJob
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from search.runner import run_search
+from search.engine.runner import run_search
 from tests.conftest import child_runs
 from tracking import schema
 

@@ -5,7 +5,7 @@ import statistics
 import pytest
 
 from search.config import ConfigError
-from search.runner import run_search
+from search.engine.runner import run_search
 from tests.conftest import ROOT, child_runs
 from tracking import schema
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from search.config import load_config
-from search.runner import run_search
+from search.engine.runner import run_search
 from tests.conftest import ROOT, child_runs
 from tracking import schema
 

@@ -3,8 +3,8 @@
 import pytest
 
 from search.config import Budget, Objective
-from search.hyperband import HyperbandScheduler, hyperband_brackets
-from search.runner import run_search
+from search.engine.runner import run_search
+from search.schedulers.hyperband import HyperbandScheduler, hyperband_brackets
 from tests.conftest import child_runs
 from tracking import schema
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from search.config import Budget, Objective
-from search.pbt import PBTScheduler, explore
-from search.runner import run_search
+from search.engine.runner import run_search
+from search.schedulers.pbt import PBTScheduler, explore
 from search.space import Categorical, Float, Int, SearchSpace
 from tests.conftest import child_runs
 from tracking import schema

@@ -5,7 +5,7 @@ Skipped, with the reason printed, when no server answers there.
 
 from mlflow import MlflowClient
 
-from search.runner import SearchRunner
+from search.engine.runner import SearchRunner
 from tests.conftest import child_runs
 from tracking import schema
 

@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from search.config import parse_config
-from search.runner import run_search
+from search.engine.runner import run_search
 from tests import foreign
 from tests.conftest import BASE, module_store
 from tracking.reader import read_runs

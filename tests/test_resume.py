@@ -12,8 +12,8 @@ import yaml
 from mlflow import MlflowClient
 
 from search.config import parse_config
-from search.resume import ResumeError, recorded_config
-from search.runner import Progress, SearchRunner
+from search.engine.resume import ResumeError, recorded_config
+from search.engine.runner import Progress, SearchRunner
 from tests.conftest import BASE, child_runs
 from tracking import schema
 

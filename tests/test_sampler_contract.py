@@ -5,10 +5,13 @@ import math
 import pytest
 
 from search.config import Objective
-from search.samplers import SAMPLERS, Sampler, sampler_class
+from search.registry import ALGORITHMS as ROWS
+from search.registry import resolve
+from search.samplers.base import Sampler
 from search.space import Categorical, Fixed, Float, Int, SearchSpace
 
-ALGORITHMS = sorted([*SAMPLERS, "bohb"])
+# One algorithm per distinct sampler in the registry: every sampler gets the whole suite.
+ALGORITHMS = sorted({spec.sampler: name for name, spec in reversed(ROWS.items())}.values())
 SETTINGS = {"grid": {"points": 3}, "tpe": {"n_startup_trials": 5}}
 
 
@@ -26,7 +29,7 @@ def space() -> SearchSpace:
 
 
 def make(name: str, seed: int = 7) -> Sampler:
-    return sampler_class(name)(space(), Objective("loss", "min"), seed, **SETTINGS.get(name, {}))
+    return resolve(ROWS[name].sampler)(space(), Objective("loss", "min"), seed, **SETTINGS.get(name, {}))
 
 
 def loss(c) -> float:

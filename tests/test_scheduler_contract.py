@@ -9,8 +9,20 @@ import math
 import numpy as np
 import pytest
 
-from search.config import Budget, EarlyStopping, Objective
-from search.schedulers import Decision, make_scheduler
+from search.config import (
+    AlgorithmConfig,
+    Budget,
+    EarlyStopping,
+    ExecutorConfig,
+    Objective,
+    SearchConfig,
+    Termination,
+    TrackingConfig,
+    TrialSpec,
+)
+from search.engine.build import make_scheduler
+from search.registry import ALGORITHMS
+from search.schedulers.base import Decision
 from search.space import Float, SearchSpace
 
 SPACE = SearchSpace([Float("lr", low=1e-4, high=1.0, log=True)])
@@ -27,7 +39,7 @@ CASES = {
         None,
     ),  # fmt: skip
 }
-SELF_ENDING = {"hyperband", "bohb", "pbt"}
+SELF_ENDING = {name for name, spec in ALGORITHMS.items() if spec.self_ending and name != "grid"}
 
 
 def loss(lr: float, step: int) -> float:
@@ -38,7 +50,11 @@ def drive(name: str, seed: int) -> dict:
     algorithm, settings, early = CASES[name]
     max_new = 500 if name in SELF_ENDING else 12  # the others run until the runner's max_trials
     budget = Budget(min=1, max=9)
-    sched = make_scheduler(algorithm, budget, Objective("loss", "min"), settings, early, space=SPACE, seed=seed)
+    config = SearchConfig(
+        name, Objective("loss", "min"), SPACE, AlgorithmConfig(algorithm, seed, settings), budget, Termination(),
+        ExecutorConfig(), TrialSpec(function="m:f"), TrackingConfig(), early_stopping=early,
+    )  # fmt: skip
+    sched = make_scheduler(config)
     rng = np.random.default_rng(seed)
     params, reached, running, ended_jobs, continued = {}, {}, [], 0, 0
     for _ in range(10_000):

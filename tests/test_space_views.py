@@ -5,8 +5,8 @@ import pandas as pd
 
 from layouts.space import importance_plot, parcoords_info, parcoords_plot, parse_restyle, runs_within, to_display
 from layouts.style import decode
-from search.analysis import Axis
-from search.importance import Importance
+from search.analysis.design import Axis
+from search.analysis.fanova import Importance
 
 
 def trials():

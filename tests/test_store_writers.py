@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from search.runner import SearchRunner
+from search.engine.runner import SearchRunner
 from tests.conftest import child_runs
 
 VOLATILE = ("trellis.time.", "trellis.worker", "trellis.checkpoint", "trellis.search_id", "mlflow.parentRunId")

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from mlflow import MlflowClient
 
-from search.runner import run_search
+from search.engine.runner import run_search
 from tests.conftest import BASE, ROOT, child_runs
 from tracking import schema
 

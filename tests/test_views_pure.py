@@ -9,7 +9,6 @@ from layouts.overview import (
     best_so_far_info,
     counts_info,
     distribution_info,
-    metric_direction,
     pareto_mask,
     run_ids_from_selection,
     top_k,
@@ -17,6 +16,7 @@ from layouts.overview import (
     tradeoff_plot,
 )
 from layouts.style import decode
+from search.analysis.objective import metric_direction
 
 
 def brute_front(x, y, xd, yd):

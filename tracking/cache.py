@@ -21,12 +21,13 @@ import pandas as pd
 
 from tracking import reader
 from tracking.reader import RunTable
-from tracking.store import is_database_uri
+from tracking.sql import engine, in_clause
+from tracking.uris import is_database_uri
 
 MAX_DELTA = 5000
 
 
-class SharedStore:
+class CacheBackend:
     """Bytes by key, visible to every worker process."""
 
     def get(self, key: str) -> bytes | None:
@@ -36,7 +37,7 @@ class SharedStore:
         raise NotImplementedError
 
 
-class DiskStore(SharedStore):
+class DiskBackend(CacheBackend):
     def __init__(self, directory: str) -> None:
         import diskcache
 
@@ -49,7 +50,7 @@ class DiskStore(SharedStore):
         self._cache.set(key, value, expire=7 * 24 * 3600)
 
 
-class RedisStore(SharedStore):
+class RedisBackend(CacheBackend):
     def __init__(self, url: str) -> None:
         import redis
 
@@ -63,7 +64,7 @@ class RedisStore(SharedStore):
         self._redis.set(key, value, ex=7 * 24 * 3600)
 
 
-class MemoryStore(SharedStore):
+class MemoryBackend(CacheBackend):
     def __init__(self) -> None:
         self._data: dict[str, bytes] = {}
 
@@ -74,13 +75,13 @@ class MemoryStore(SharedStore):
         self._data[key] = value
 
 
-def make_store(spec: str | None) -> SharedStore:
+def make_backend(spec: str | None) -> CacheBackend:
     """``redis://host:port/db``, a folder path for diskcache, or None for this process only."""
     if not spec:
-        return MemoryStore()
+        return MemoryBackend()
     if spec.startswith(("redis://", "rediss://", "unix://")):
-        return RedisStore(spec)
-    return DiskStore(spec)
+        return RedisBackend(spec)
+    return DiskBackend(spec)
 
 
 @dataclass
@@ -96,9 +97,9 @@ def fingerprint(uri: str, experiment_ids: Sequence[str]) -> tuple:
         return ("no-fingerprint",)  # the client path re-reads; http stores have no cheap fingerprint
     from sqlalchemy import text
 
-    marks, binds = reader._in_clause(experiment_ids)
+    marks, binds = in_clause(experiment_ids)
     scope = f"r.experiment_id IN ({marks})"
-    with reader._engine(uri).connect() as conn:
+    with engine(uri).connect() as conn:
         row = conn.execute(
             text(
                 "SELECT sum(CASE WHEN r.lifecycle_stage = 'active' THEN 1 ELSE 0 END), count(*), max(r.start_time), "
@@ -120,9 +121,9 @@ def fingerprint(uri: str, experiment_ids: Sequence[str]) -> tuple:
 class RunCache:
     """``table(experiment_ids)`` returns an up-to-date RunTable, reading as little as it can."""
 
-    def __init__(self, uri: str, store: SharedStore | None = None, memory_entries: int = 8) -> None:
+    def __init__(self, uri: str, store: CacheBackend | None = None, memory_entries: int = 8) -> None:
         self.uri = uri
-        self.store = store or MemoryStore()
+        self.store = store or MemoryBackend()
         self._memory: OrderedDict[str, _Entry] = OrderedDict()
         self._memory_entries = memory_entries
         self._lock = threading.Lock()
@@ -166,13 +167,13 @@ class RunCache:
         if len(delta) > MAX_DELTA:
             return self._full(ids, fp)
         self.stats["delta_reads"] += 1
-        fresh = reader._sql_raw(self.uri, ids, run_ids=delta) if delta else None
+        fresh = reader.read_raw_sql(self.uri, ids, run_ids=delta) if delta else None
         raw = _fold(old.raw, fresh, set(delta), fresh[4] if fresh else old.raw[4])
         return _Entry(fp, raw, reader.shape(raw, raw[4]))
 
     def _full(self, ids: list[str], fp: tuple) -> _Entry:
         self.stats["full_reads"] += 1
-        raw = reader._sql_raw(self.uri, ids) if is_database_uri(self.uri) else reader._client_raw(self.uri, ids)
+        raw = reader.read_raw_sql(self.uri, ids) if is_database_uri(self.uri) else reader.read_raw_client(self.uri, ids)
         return _Entry(fp, raw, reader.shape(raw, raw[4]))
 
     def _changed_run_ids(self, ids: list[str], old: _Entry) -> list[str]:
@@ -182,9 +183,9 @@ class RunCache:
         max_start = int(pd.to_numeric(runs["start_ms"], errors="coerce").max() or 0) if len(runs) else 0
         max_end = int(pd.to_numeric(runs["end_ms"], errors="coerce").max() or 0) if len(runs) else 0
         was_running = runs.loc[runs["status"] == "RUNNING", "run_id"].tolist()
-        marks, binds = reader._in_clause(ids)
+        marks, binds = in_clause(ids)
         binds.update({"ms": max_start, "me": max_end})
-        with reader._engine(self.uri).connect() as conn:
+        with engine(self.uri).connect() as conn:
             rows = conn.execute(
                 text(
                     f"SELECT r.run_uuid FROM runs r WHERE r.experiment_id IN ({marks}) "

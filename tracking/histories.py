@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from tracking import reader
-from tracking.store import is_database_uri
+from tracking.sql import engine
+from tracking.uris import is_database_uri
 
 COLUMNS = ["run_id", "key", "step", "timestamp", "value"]
 
@@ -69,7 +70,7 @@ def read_histories(
         binds = {f"r{i}": r for i, r in enumerate(run_ids)} | {f"k{i}": k for i, k in enumerate(keys)}
         run_marks = ", ".join(f":r{i}" for i in range(len(run_ids)))
         key_marks = ", ".join(f":k{i}" for i in range(len(keys)))
-        with reader._engine(uri).connect() as conn:
+        with engine(uri).connect() as conn:
             rows = conn.execute(
                 text(
                     "SELECT run_uuid, key, step, timestamp, value, is_nan FROM metrics "

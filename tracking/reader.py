@@ -14,13 +14,13 @@ import json
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from tracking import schema
-from tracking.store import is_database_uri
+from tracking.sql import engine, fetch, in_clause
+from tracking.uris import is_database_uri
 
 # Tags read into columns (everything else stays in MLflow).
 LINEAGE_TAGS = {
@@ -71,29 +71,6 @@ class RunTable:
 # -- the two raw paths --------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=16)
-def _engine(uri: str):
-    import sqlalchemy
-
-    return sqlalchemy.create_engine(uri, pool_pre_ping=True)
-
-
-def _in_clause(ids: Sequence[str]) -> tuple[str, dict]:
-    names = {f"e{i}": int(e) for i, e in enumerate(ids)}
-    return ", ".join(f":{k}" for k in names), names
-
-
-def _fetch(conn, sql: str, binds: dict) -> list[tuple]:
-    """Rows as the driver's plain tuples: SQLAlchemy's Row objects cost ~8 us each, ten times the query."""
-    from sqlalchemy import text
-
-    result = conn.execute(text(sql), binds)
-    try:
-        return result.cursor.fetchall()
-    finally:
-        result.close()
-
-
 def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
     """Column-wise construction with object dtype (fast ``isin``/pivot on plain Python strings)."""
     if not rows:
@@ -101,13 +78,13 @@ def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(v, dtype=object) for c, v in zip(columns, zip(*rows))})
 
 
-def _sql_raw(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str] | None = None):
+def read_raw_sql(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str] | None = None):
     """Four set-based queries over MLflow's tables. Returns (runs, params, metrics, tags, n_deleted).
 
     When the chosen runs are most of the store, params/metrics/tags are read by plain table scans (2-3x
     faster than 100k index lookups through a join); rows of other runs are dropped when shaping.
     """
-    marks, binds = _in_clause(experiment_ids)
+    marks, binds = in_clause(experiment_ids)
     scope = f"r.experiment_id IN ({marks}) AND r.lifecycle_stage = 'active'"
     if run_ids is not None:
         run_marks = ", ".join(f":r{i}" for i in range(len(run_ids)))
@@ -115,26 +92,26 @@ def _sql_raw(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str] | N
         scope += f" AND r.run_uuid IN ({run_marks})"
     tag_marks = ", ".join(f":t{i}" for i in range(len(LINEAGE_TAGS)))
     binds.update({f"t{i}": key for i, key in enumerate(LINEAGE_TAGS)})
-    with _engine(uri).connect() as conn:
-        runs = _fetch(
+    with engine(uri).connect() as conn:
+        runs = fetch(
             conn,
             "SELECT r.run_uuid, r.experiment_id, e.name, r.name, r.status, r.start_time, r.end_time "
             f"FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id WHERE {scope}",
             binds,
         )
-        total = _fetch(conn, "SELECT count(*) FROM runs", {})[0][0] if run_ids is None else None
+        total = fetch(conn, "SELECT count(*) FROM runs", {})[0][0] if run_ids is None else None
         if total is not None and 2 * len(runs) >= total:
             join, where = "", "WHERE 1 = 1"
         else:
             join, where = "JOIN runs r ON r.run_uuid = x.run_uuid", f"WHERE {scope}"
-        params = _fetch(conn, f"SELECT x.run_uuid, x.key, x.value FROM params x {join} {where}", binds)
-        metrics = _fetch(
+        params = fetch(conn, f"SELECT x.run_uuid, x.key, x.value FROM params x {join} {where}", binds)
+        metrics = fetch(
             conn, f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM latest_metrics x {join} {where}", binds
         )
-        tags = _fetch(
+        tags = fetch(
             conn, f"SELECT x.run_uuid, x.key, x.value FROM tags x {join} {where} AND x.key IN ({tag_marks})", binds
         )
-        deleted = _fetch(
+        deleted = fetch(
             conn,
             f"SELECT count(*) FROM runs r WHERE r.experiment_id IN ({marks}) AND r.lifecycle_stage <> 'active'",
             binds,
@@ -155,7 +132,7 @@ def _sql_raw(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str] | N
     )
 
 
-def _client_raw(uri: str, experiment_ids: Sequence[str]):
+def read_raw_client(uri: str, experiment_ids: Sequence[str]):
     """The reference path: ``mlflow.search_runs`` (pages through the store) turned into long tables."""
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
@@ -375,7 +352,7 @@ def read_runs(uri: str, experiment_ids: Sequence[str], *, use_sql: bool | None =
         return shape((_empty_runs(), *(_empty_long() for _ in range(3)), 0), 0)
     sql = is_database_uri(uri) if use_sql is None else use_sql
     with gc_paused():
-        raw = _sql_raw(uri, ids) if sql else _client_raw(uri, ids)
+        raw = read_raw_sql(uri, ids) if sql else read_raw_client(uri, ids)
         return shape(raw, raw[4])
 
 

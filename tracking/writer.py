@@ -1,7 +1,7 @@
 """Write a search into MLflow: a parent run per search, a nested child run per trial.
 
 Changes are collected per run and written at most every ``flush_interval`` seconds (and at the end)
-by a writer from ``tracking.store``: one transaction for all pending runs on a database store, batch
+by a writer from ``tracking.batch_writers``: one transaction for all pending runs on a database store, batch
 calls through ``MlflowClient`` elsewhere. A slow trial's curve still shows up live; a burst of fast
 trials costs one write.
 """
@@ -18,7 +18,7 @@ import yaml
 from mlflow import MlflowClient
 
 from tracking import schema
-from tracking.store import PendingRun, make_writer
+from tracking.batch_writers import PendingRun, make_writer
 
 MAX_PARAM_LEN = 6000
 MAX_TAG_LEN = 8000

@@ -7,9 +7,9 @@ import numpy as np
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from app.context import AppContext
-from layouts import overview as ov
 from layouts import space as sp
 from layouts.style import empty_figure
+from search.analysis.objective import default_objective, metric_direction
 
 QUANTILES = [{"label": "all runs", "value": 1.0}, {"label": "best 50%", "value": 0.5},
              {"label": "best 25%", "value": 0.25}, {"label": "best 10%", "value": 0.1}]  # fmt: skip
@@ -132,9 +132,9 @@ def register(app: Dash, context: AppContext) -> None:
     def choices(selection):
         view = context.view(selection["experiments"], selection["searches"])
         metrics = view.table.metrics
-        metric = ov.default_objective(view.trials, metrics)
+        metric = default_objective(view.trials, metrics)
         params = view.table.params
-        return metrics, metric, ov.metric_direction(view.trials, metric) if metric else "max", params, params, metrics
+        return metrics, metric, metric_direction(view.trials, metric) if metric else "max", params, params, metrics
 
     @app.callback(
         Output("sp-importance", "figure"), Output("sp-r2", "children"), Output("sp-yaml", "children"),

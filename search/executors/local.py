@@ -1,7 +1,4 @@
-"""Executors run jobs somewhere and stream back what happens: reports and endings.
-
-The runner (single thread) owns all decisions and all MLflow writes; an executor only moves jobs out
-and events in. ``LocalExecutor`` keeps N long-lived worker processes (spawned once, so a trial costs a
+"""``LocalExecutor`` keeps N long-lived worker processes (spawned once, so a trial costs a
 pipe message, not a process start). Each worker leads its own process group: Ctrl-C reaches only the
 runner, and killing a worker takes a script trial's children with it.
 """
@@ -14,60 +11,11 @@ import os
 import signal
 import socket
 import time
-from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from search.config import ExecutorConfig
+from search.executors.base import Ended, Event, Executor, Report
 from search.trial import TrialJob, TrialOutcome, run_job
-
-
-@dataclass(frozen=True)
-class Report:
-    key: str
-    step: int
-    metrics: dict[str, float]
-    at: float
-
-
-@dataclass(frozen=True)
-class Ended:
-    key: str
-    outcome: TrialOutcome
-    at: float
-
-
-Event = Report | Ended
-
-
-class Executor(ABC):
-    @abstractmethod
-    def start(self) -> None: ...
-
-    @abstractmethod
-    def free_slots(self) -> int: ...
-
-    @abstractmethod
-    def submit(self, job: TrialJob) -> str:
-        """Start a job; returns the name of the worker that runs it."""
-
-    @abstractmethod
-    def poll(self, timeout: float) -> list[Event]: ...
-
-    @abstractmethod
-    def decide(self, key: str, decision: str) -> None:
-        """Answer a report of a job that waits for decisions."""
-
-    @abstractmethod
-    def kill(self, key: str) -> list[Event]:
-        """Stop a running job at once (its outcome is the runner's to record).
-
-        Returns what the job had sent and the runner had not read yet: its last reports name the step its
-        checkpoint holds, so a resumed search continues from there; an ``Ended`` means it finished first."""
-
-    @abstractmethod
-    def shutdown(self) -> None: ...
 
 
 def _worker_main(conn: Connection, name: str) -> None:
@@ -219,13 +167,3 @@ class LocalExecutor(Executor):
                 slot.proc.join(timeout=max(0.0, deadline - time.time()))
             self._terminate(slot)
         self._slots = []
-
-
-def make_executor(config: ExecutorConfig) -> Executor:
-    if config.kind == "local":
-        return LocalExecutor(config.workers)
-    if config.kind == "dask":  # imported on demand: distributed is heavy and only cluster users need it
-        from search.dask_executor import make_dask_executor
-
-        return make_dask_executor(config)
-    raise ValueError(f"unknown executor {config.kind!r}")

@@ -24,13 +24,14 @@ import yaml
 from mlflow import MlflowClient
 
 from search.config import ConfigError, SearchConfig, parse_config
-from search.schedulers import JobRequest, Scheduler
+from search.schedulers.base import JobRequest, Scheduler
 from search.space import Categorical, Fixed, Float, Int, SearchSpace, Value
 from tracking import schema
+from tracking.schema import EndReason
 from tracking.writer import param_text
 
-BUDGETED = ("hyperband", "bohb", "pbt")
-FINISHED = ("completed", "failed", "early_stopped", "pruned")
+FINISHED = (EndReason.COMPLETED, EndReason.FAILED, EndReason.EARLY_STOPPED, EndReason.PRUNED)
+INTERRUPTED = (EndReason.KILLED, "running")
 
 
 class ResumeError(ValueError):
@@ -133,6 +134,13 @@ def typed_params(space: SearchSpace, recorded: dict[str, str]) -> dict[str, Valu
     return out
 
 
+def retries(past: list[PastTrial]) -> list[tuple[int, dict[str, Value]]]:
+    """Random, grid, TPE: the interrupted trials to run again, once each, in number order. An interrupted
+    trial whose configuration also finished (it was already retried) is not run a third time."""
+    finished = [p.params for p in past if p.finished]
+    return [(t.number, t.params) for t in past if not t.finished and t.params not in finished]
+
+
 @dataclass(frozen=True)
 class ReplayedJob:
     trial: int
@@ -171,11 +179,11 @@ def replay(
         # stop as it starts, so a trial killed just as its next job began still has its earlier job done.
         # A latest job that reported every step but never returned continues with no steps left, to finish.
         latest = max(trial.target, trial.reached)
-        cut_off = trial.end_reason in ("killed", "running") and request.budget_stop >= latest
+        cut_off = trial.end_reason in INTERRUPTED and request.budget_stop >= latest
         if value is not None and not cut_off:
             done.append(ReplayedJob(number, request.budget_stop, value, "completed"))
             scheduler.on_trial_end(number, request.budget_stop, value, "completed")
-        elif trial.end_reason == "failed":
+        elif trial.end_reason == EndReason.FAILED:
             done.append(ReplayedJob(number, trial.reached, None, "failed"))
             scheduler.on_trial_end(number, trial.reached, None, "failed")
         else:  # cut off by the interruption: continue it in its own run

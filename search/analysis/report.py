@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from search.analysis import AnalysisData, prepare, recorded_spaces
-from search.bounds import SuggestedBounds, refined_space, suggest_bounds
-from search.importance import FastFANOVA, Importance
+from search.analysis.bounds import SuggestedBounds, refined_space, suggest_bounds
+from search.analysis.design import AnalysisData, prepare, recorded_spaces
+from search.analysis.fanova import FastFANOVA, Importance
 from tracking.reader import RunTable
 
 

@@ -1,7 +1,10 @@
 """The search loop: ask the scheduler and sampler for work, hand it to the executor, record everything.
 
 One thread owns every decision and every MLflow write, so the store sees one writer per search (no
-SQLite lock contention) and the order of events is the order they are recorded in.
+SQLite lock contention) and the order of events is the order they are recorded in. The pieces it uses
+are small and tested on their own: ``progress`` (counting), ``termination``, ``run_tags``,
+``checkpoints``, ``resume`` (what an interrupted search left) and ``build`` (collaborators from the
+registries).
 """
 
 from __future__ import annotations
@@ -9,9 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
-import shutil
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,10 +20,15 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from search.config import BUDGETED, SearchConfig
-from search.executors import Ended, Executor, Report, make_executor
-from search.samplers import Sampler, make_sampler
-from search.schedulers import Decision, JobRequest, Scheduler, make_scheduler
+from search.config import SearchConfig
+from search.engine import run_tags, termination
+from search.engine.build import make_executor, make_sampler, make_scheduler
+from search.engine.checkpoints import CheckpointFolders
+from search.engine.progress import Progress
+from search.executors.base import Ended, Executor, Report
+from search.registry import ALGORITHMS
+from search.samplers.base import Sampler
+from search.schedulers.base import Decision, JobRequest, Scheduler
 from search.trial import TrialJob, TrialOutcome
 from tracking import schema
 from tracking.schema import STATUS_FOR_REASON, EndReason
@@ -32,6 +37,8 @@ from tracking.writer import SearchRecorder, ensure_experiment
 log = logging.getLogger(__name__)
 POLL_S = 0.2
 STOP_POLL_S = 2.0  # how often the runner looks for a `trellis search stop` request
+
+__all__ = ["Progress", "SearchResult", "SearchRunner", "TrialRecord", "run_search"]
 
 
 @dataclass
@@ -49,20 +56,6 @@ class TrialRecord:
     metric_keys: set[str] = field(default_factory=set)
     segment: int = 0  # how many times the trial was continued (Hyperband promotions)
     tags: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Progress:
-    """What a progress display shows; passed to the ``on_progress`` callback after each event."""
-
-    started: int = 0
-    running: int = 0
-    completed: int = 0
-    failed: int = 0
-    killed: int = 0
-    best_value: float | None = None
-    best_trial: int | None = None
-    limit: int | None = None
 
 
 @dataclass
@@ -91,21 +84,13 @@ class SearchRunner:
         prefer_sql: bool = True,
         resume: str | None = None,
     ) -> None:
-        """``resume``: the id of an interrupted search to continue (see ``search.resume``)."""
+        """``resume``: the id of an interrupted search to continue (see ``search.engine.resume``)."""
         self.config = config
         self.resume_id = resume
-        self.executor = executor or make_executor(config.executor)
+        self.executor = executor or make_executor(config)
         self.sampler = sampler or make_sampler(config)
-        self.scheduler = scheduler or make_scheduler(
-            config.algorithm.name,
-            config.budget,
-            config.objective,
-            config.algorithm.settings,
-            config.early_stopping,
-            space=config.space,
-            seed=config.algorithm.seed,
-        )
-        self.checkpoint_root = Path(checkpoint_root or os.environ.get("TRELLIS_CHECKPOINTS", ".trellis/checkpoints"))
+        self.scheduler = scheduler or make_scheduler(config)
+        self.checkpoint_root = checkpoint_root
         self.on_progress = on_progress
         self.client = MlflowClient(tracking_uri=config.tracking.uri)
         experiment_id = ensure_experiment(self.client, config.tracking.experiment, config.tracking.artifact_location)
@@ -117,22 +102,9 @@ class SearchRunner:
         self._best_params: dict[str, Any] | None = None
         self._next_number = 0
         self._n_sampled = 0  # configurations proposed by the sampler (what max_trials limits)
-        self._outcomes: dict[int, str] = {}  # trial -> the progress bucket of its latest ending
         self._retry: list[tuple[int, dict[str, Any]]] = []  # interrupted trials a resumed search runs again
         self._pending: list[JobRequest] = []  # a resumed budgeted search: requests to start before asking again
         self._stop_checked_at = time.monotonic()
-
-    # -- bookkeeping ------------------------------------------------------------------------------
-    def _common_tags(self) -> dict[str, str]:
-        return {
-            schema.TYPE: "trial",
-            schema.SEARCH_ID: self.search_id,
-            schema.ALGORITHM: self.config.algorithm.name,
-            schema.OBJECTIVE: self.config.objective.metric,
-            schema.DIRECTION: self.config.objective.direction,
-            schema.BUDGET_RESOURCE: self.config.budget.resource,
-            schema.SCHEMA: schema.SCHEMA_VERSION,
-        }
 
     def _emit(self) -> None:
         self.progress.running = len(self._running)
@@ -143,36 +115,20 @@ class SearchRunner:
     def run(self) -> SearchResult:
         if self.resume_id:
             self.search_id = self.recorder.reopen_search(self.resume_id, {schema.SEARCH_STATE: "running"})
-            self._restore()
         else:
-            self.search_id = self._start_search()
+            self.search_id = self.recorder.start_search(self.config.to_dict(), run_tags.search_start_tags(self.config))
+        self.checkpoints = CheckpointFolders(self.checkpoint_root, self.search_id)
+        if self.resume_id:
+            self._restore()
         return self._run()
-
-    def _start_search(self) -> str:
-        cfg = self.config
-        return self.recorder.start_search(
-            cfg.to_dict(),
-            {
-                schema.TYPE: "search",
-                schema.SEARCH_NAME: cfg.name,
-                schema.ALGORITHM: cfg.algorithm.name,
-                schema.OBJECTIVE: cfg.objective.metric,
-                schema.DIRECTION: cfg.objective.direction,
-                schema.SEARCH_STATE: "running",
-                schema.RELAUNCHED_FROM: cfg.relaunched_from,
-                schema.RECORD: ",".join(cfg.record) or None,
-                schema.SCHEMA: schema.SCHEMA_VERSION,
-                schema.MLFLOW_SOURCE_NAME: cfg.source or "trellis",
-            },
-        )
 
     def _restore(self) -> None:
         """Take up a search where it stopped: learn from its finished trials, queue the interrupted ones."""
-        from search.resume import past_trials
+        from search.engine.resume import past_trials
 
         past = past_trials(self.client, self.search_id, self.config)
         self.progress.started = len(past)
-        if self.config.algorithm.name in BUDGETED:
+        if ALGORITHMS[self.config.algorithm.name].budgeted:
             self._replay(past)
         else:
             self._take_back(past)
@@ -180,25 +136,26 @@ class SearchRunner:
         self._n_sampled = sum(t.sampled for t in past)
         self.sampler.skip(self._n_sampled)
         self._next_number = max((t.number for t in past), default=-1) + 1
-        log.info("resuming %s: %d finished trials, %d to run again", self.search_id,
-                 sum(t.finished for t in past), len(self._retry))  # fmt: skip
+        finished = sum(t.finished for t in past)
+        log.info("resuming %s: %d finished trials, %d to run again", self.search_id, finished, len(self._retry))
 
     def _take_back(self, past: list) -> None:
         """Random, grid, TPE: tell the sampler each finished trial; queue each interrupted one to run again."""
+        from search.engine.resume import retries
+
         for t in past:
             if t.finished:
-                value = t.value if t.end_reason == "completed" else None
-                self.sampler.observe(t.number, t.params, value, _sampler_state(t.end_reason))
-                self._count_outcome(t.number, t.end_reason)
+                value = t.value if t.end_reason == EndReason.COMPLETED else None
+                self.sampler.observe(t.number, t.params, value, run_tags.sampler_state(t.end_reason))
+                self.progress.count(t.number, t.end_reason)
                 self._note_best(t.number, t.params, value)
             else:
-                self._count_outcome(t.number, "killed")
-                if not any(p.finished and p.params == t.params for p in past):
-                    self._retry.append((t.number, t.params))
+                self.progress.count(t.number, EndReason.KILLED)
+        self._retry = retries(past)
 
     def _replay(self, past: list) -> None:
         """Budgeted searches: rebuild the scheduler's brackets or population from the recorded runs."""
-        from search.resume import replay
+        from search.engine.resume import replay
 
         metric = self.config.objective.metric
         objective_at = {
@@ -208,17 +165,17 @@ class SearchRunner:
         done, self._pending = replay(self.scheduler, by_number, objective_at)
         now = time.time()
         for t in past:  # the runner's own record of each trial, so cut-off jobs can continue in their run
+            value = objective_at[t.number].get(t.reached)
             self.trials[t.number] = TrialRecord(
-                t.number, t.params, t.run_id, f"{t.number}.0", "", now, now, t.reached,
-                last_step=t.reached, value=objective_at[t.number].get(t.reached),
-            )  # fmt: skip
+                t.number, t.params, t.run_id, f"{t.number}.0", "", now, now, t.reached, last_step=t.reached, value=value
+            )
         for request in self._pending:  # cut-off jobs go on: the kill's error tag no longer says why they ended
-            if request.trial is not None and by_number[request.trial].end_reason == "killed":
+            if request.trial is not None and by_number[request.trial].end_reason == EndReason.KILLED:
                 self.client.delete_tag(by_number[request.trial].run_id, schema.ERROR)
         for job in done:
             params = by_number[job.trial].params
             self.sampler.observe(job.trial, params, job.value, job.state, budget=job.step)
-            self._count_outcome(job.trial, job.state)
+            self.progress.count(job.trial, job.state)
             self._note_best(job.trial, params, job.value)
 
     def _note_best(self, number: int, params: dict[str, Any], value: float | None) -> bool:
@@ -229,8 +186,7 @@ class SearchRunner:
         return True
 
     def _run(self) -> SearchResult:
-        cfg = self.config
-        self._tags = self._common_tags()
+        self._tags = run_tags.trial_common_tags(self.config, self.search_id)
         self._started = time.monotonic()
         state, stop_reason = "completed", "exhausted"
         self.executor.start()
@@ -250,11 +206,13 @@ class SearchRunner:
             raise
         finally:
             self.executor.shutdown()
-            self._finish(state, stop_reason)
+            self.recorder.end_search(
+                run_tags.SEARCH_STATUS[state], run_tags.search_end_tags(self.progress, state, stop_reason)
+            )
         return SearchResult(
             search_id=self.search_id,
             experiment_id=self.experiment_id,
-            tracking_uri=cfg.tracking.uri,
+            tracking_uri=self.config.tracking.uri,
             state=state,
             stop_reason=stop_reason,
             progress=self.progress,
@@ -262,8 +220,10 @@ class SearchRunner:
             trials=sorted(self.trials.values(), key=lambda t: t.number),
         )
 
+    def _elapsed(self) -> float:
+        return time.monotonic() - self._started
+
     def _loop(self) -> str:
-        term = self.config.termination
         stop_reason: str | None = None
         while True:
             if self._stop_requested():
@@ -272,7 +232,7 @@ class SearchRunner:
                 stop_reason = self._launch()
             if stop_reason is not None and not self._running:
                 return stop_reason
-            if term.max_time_s is not None and time.monotonic() - self._started >= term.max_time_s:
+            if termination.out_of_time(self.config.termination, self._elapsed()):
                 return "max_time"
             self._handle(self.executor.poll(POLL_S))
             self._enforce_trial_timeout()
@@ -280,16 +240,12 @@ class SearchRunner:
 
     def _launch(self) -> str | None:
         """Start jobs while workers are free; return why launching stopped for good, if it did."""
-        term = self.config.termination
+        cfg = self.config
         while self.executor.free_slots() > 0:
-            if term.threshold is not None and self._threshold_reached():
-                return "threshold"
-            if term.max_time_s is not None and time.monotonic() - self._started >= term.max_time_s:
-                return "max_time"
-            request = self._pending.pop(0) if self._pending else self.scheduler.next_job()
-            if request is not None and request.trial is None and request.params is None and self._retry:
-                retried, params = self._retry.pop(0)  # a resumed search first reruns what was interrupted
-                request = replace(request, params=params, tags={**request.tags, schema.RETRY_OF: str(retried)})
+            why = termination.launch_stop(cfg.termination, cfg.objective, self.progress.best_value, self._elapsed())
+            if why is not None:
+                return why
+            request = self._next_request()
             if request is None:
                 if self.scheduler.finished:
                     return "exhausted"
@@ -300,23 +256,35 @@ class SearchRunner:
             if request.trial is not None:
                 self._continue(request.trial, request.budget_start, request.budget_stop, request.tags)
                 continue
-            # max_trials counts the sampler's configurations; continuations and PBT's exploits are not new ones.
             sampled = request.params is None
-            if sampled and term.max_trials is not None and self._n_sampled >= term.max_trials:
+            if sampled and termination.trials_exhausted(cfg.termination, self._n_sampled):
                 return "max_trials"
-            number = self._next_number
-            queued = time.time()
-            params = self.sampler.propose(number, request.budget_stop) if sampled else dict(request.params)
-            if params is None:
+            if not self._start_new(request, sampled):
                 return "exhausted"
-            self.config.space.validate(params)
-            self._next_number += 1
-            self._n_sampled += sampled
-            if request.copy_checkpoint_from is not None:
-                self._copy_checkpoint(request.copy_checkpoint_from, number)
-            tags = {**request.tags, **self.sampler.trial_tags(number)} if sampled else request.tags
-            self._start(number, params, request.budget_start, request.budget_stop, tags, queued)
         return None
+
+    def _next_request(self) -> JobRequest | None:
+        request = self._pending.pop(0) if self._pending else self.scheduler.next_job()
+        if request is not None and request.trial is None and request.params is None and self._retry:
+            retried, params = self._retry.pop(0)  # a resumed search first reruns what was interrupted
+            request = replace(request, params=params, tags={**request.tags, schema.RETRY_OF: str(retried)})
+        return request
+
+    def _start_new(self, request: JobRequest, sampled: bool) -> bool:
+        """Start a new trial for ``request``; False when the sampler has nothing left to propose."""
+        number = self._next_number
+        queued = time.time()
+        params = self.sampler.propose(number, request.budget_stop) if sampled else dict(request.params or {})
+        if params is None:
+            return False
+        self.config.space.validate(params)
+        self._next_number += 1
+        self._n_sampled += sampled
+        if request.copy_checkpoint_from is not None:
+            self.checkpoints.copy(request.copy_checkpoint_from, number)
+        tags = {**request.tags, **self.sampler.trial_tags(number)} if sampled else request.tags
+        self._start(number, params, request.budget_start, request.budget_stop, tags, queued)
+        return True
 
     def _stop_requested(self) -> bool:
         """Whether ``trellis search stop`` tagged this search (looked up every STOP_POLL_S seconds)."""
@@ -330,29 +298,12 @@ class SearchRunner:
             log.warning("could not check for a stop request: %s", exc)
             return False
 
-    def _copy_checkpoint(self, source: int, target: int) -> None:
-        """PBT's exploit: the new member starts from the checkpoint of the member it copies."""
-        src, dst = self._checkpoint_dir(source), self._checkpoint_dir(target)
-        if dst.exists():
-            shutil.rmtree(dst)
-        if src.exists():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("config-*.json"))
-        else:
-            log.warning("trial %s has no checkpoint to copy into trial %s; it starts from scratch", source, target)
-
     def _start(
         self, number: int, params: dict[str, Any], start: int, stop: int, extra: dict[str, str], queued: float
     ) -> None:
-        ckpt = self._checkpoint_dir(number)
         key = f"{number}.0"
-        tags = {
-            **self._tags,
-            **extra,
-            schema.TRIAL_NUMBER: number,
-            schema.BUDGET_MAX: stop,
-            schema.QUEUED_AT: f"{queued:.3f}",
-            schema.CHECKPOINT: str(ckpt.resolve()),
-        }
+        folder = str(self.checkpoints.folder(number))
+        tags = {**self._tags, **extra, **run_tags.trial_start_tags(number, stop, queued, folder)}
         started = time.time()
         run_id = self.recorder.start_trial(number, params, tags, started)
         record = TrialRecord(number, params, run_id, key, "", queued, started, stop, last_step=start, tags=extra)
@@ -363,9 +314,6 @@ class SearchRunner:
         self.progress.started += 1
         self._emit()
 
-    def _checkpoint_dir(self, number: int) -> Path:
-        return self.checkpoint_root / self.search_id / f"{number:05d}"
-
     def _job(self, record: TrialRecord, key: str, start: int, stop: int, extra: dict[str, str]) -> TrialJob:
         return TrialJob(
             key=key,
@@ -375,7 +323,7 @@ class SearchRunner:
             budget_start=start,
             budget_stop=stop,
             resource=self.config.budget.resource,
-            checkpoint_dir=str(self._checkpoint_dir(record.number).resolve()),  # absolute: remote workers too
+            checkpoint_dir=str(self.checkpoints.folder(record.number)),
             objective=self.config.objective.metric,
             wants_decisions=self.scheduler.needs_decisions,
             search_id=self.search_id,
@@ -389,17 +337,12 @@ class SearchRunner:
         record.key = f"{number}.{record.segment}"
         record.budget_stop, record.tags = stop, extra
         record.started_at = time.time()
-        self.recorder.reopen_trial(record.run_id, {**extra, schema.BUDGET_MAX: stop, schema.END_REASON: "running"})
+        reopened = {**extra, schema.BUDGET_MAX: stop, schema.END_REASON: "running"}
+        self.recorder.reopen_trial(record.run_id, reopened)
         record.worker = self.executor.submit(self._job(record, record.key, start, stop, extra))
         self._running[record.key] = record
         self.scheduler.on_job_started(number)
         self._emit()
-
-    def _threshold_reached(self) -> bool:
-        best, threshold = self.progress.best_value, self.config.termination.threshold
-        if best is None or threshold is None:
-            return False
-        return best * self.config.objective.sign >= threshold * self.config.objective.sign
 
     # -- events -------------------------------------------------------------------------------------
     def _on_report(self, event: Report) -> None:
@@ -442,45 +385,23 @@ class SearchRunner:
         tell_search: bool = True,
     ) -> None:
         step = max(record.last_step, outcome.step if outcome else 0)
-        tags = {
-            schema.END_REASON: reason.value,
-            schema.BUDGET_REACHED: step,
-            schema.WORKER: record.worker,
-            schema.STARTED_AT: f"{record.started_at:.3f}",
-            schema.ENDED_AT: f"{at:.3f}",
-            schema.DURATION: f"{at - record.started_at:.3f}",
-            schema.ERROR: error,
-        }
-        if reason in (EndReason.EARLY_STOPPED, EndReason.PRUNED):
-            tags[schema.STOPPED_AT_RUNG] = step
+        tags = run_tags.trial_end_tags(reason, step, record.worker, record.started_at, at, error)
         final = dict(outcome.metrics) if outcome else {}
         if schema.RUNG in record.tags:  # the rung of every evaluation, as a curve over the budget
             final[schema.RUNG] = float(record.tags[schema.RUNG])
         record.metric_keys.update(final)
-        missing = [m for m in self.config.record if m not in record.metric_keys]
-        if missing and reason is EndReason.COMPLETED:
-            tags[schema.MISSING_METRICS] = ",".join(missing)
+        tags.update(run_tags.missing_metrics_tag(self.config.record, record.metric_keys, reason))
         self.recorder.end_trial(record.run_id, STATUS_FOR_REASON[reason], tags, final, step, stderr_tail=tail, at=at)
         value = record.value if reason is EndReason.COMPLETED else None
         if tell_search:
-            self.sampler.observe(record.number, record.params, value, _sampler_state(reason.value), budget=step)
+            self.sampler.observe(record.number, record.params, value, run_tags.sampler_state(reason), budget=step)
             self.scheduler.on_trial_end(record.number, step, value, reason.value)
             for trial, update in self.scheduler.drain_updates():
                 self.recorder.update_trial(self.trials[trial].run_id, update)
-        self._count_outcome(record.number, reason.value)
+        self.progress.count(record.number, reason)
         if self._note_best(record.number, record.params, value):
-            ended = self.progress.completed + self.progress.failed + self.progress.killed
-            self.recorder.log_best(self.config.objective.metric, value, ended, at)
+            self.recorder.log_best(self.config.objective.metric, value, self.progress.ended, at)
         self._emit()
-
-    def _count_outcome(self, number: int, reason: str) -> None:
-        """Progress counts trials, not jobs: a trial continued (a rung, a generation) moves, it is not added."""
-        bucket = {"failed": "failed", "killed": "killed"}.get(reason, "completed")
-        previous = self._outcomes.get(number)
-        if previous is not None:
-            setattr(self.progress, previous, getattr(self.progress, previous) - 1)
-        self._outcomes[number] = bucket
-        setattr(self.progress, bucket, getattr(self.progress, bucket) + 1)
 
     def _enforce_trial_timeout(self) -> None:
         limit = self.config.trial.timeout_s
@@ -520,26 +441,6 @@ class SearchRunner:
         record = self._running.pop(key, None)
         if record is not None:
             self._close(record, EndReason.KILLED, time.time(), error=error, tail=tail, tell_search=tell_search)
-
-    def _finish(self, state: str, stop_reason: str) -> None:
-        p = self.progress
-        status = {"completed": "FINISHED", "killed": "KILLED", "failed": "FAILED"}[state]
-        self.recorder.end_search(
-            status,
-            {
-                schema.SEARCH_STATE: state,
-                schema.SEARCH_STOP_REASON: stop_reason,
-                schema.N_TRIALS: p.started,
-                schema.N_COMPLETED: p.completed,
-                schema.N_FAILED: p.failed,
-                "trellis.host": socket.gethostname(),
-            },
-        )
-
-
-def _sampler_state(end_reason: str) -> str:
-    """What a sampler is told: early-stopped and pruned trials are both 'pruned' to it."""
-    return "pruned" if end_reason in (EndReason.EARLY_STOPPED, EndReason.PRUNED) else end_reason
 
 
 def run_search(config: SearchConfig, **kwargs: Any) -> SearchResult:

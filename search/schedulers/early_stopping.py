@@ -16,13 +16,21 @@ from __future__ import annotations
 
 import math
 
-from search.config import Budget, Objective
-from search.schedulers import Decision, FIFOScheduler, JobRequest
+from search.config import Budget, Objective, SearchConfig
+from search.schedulers.base import Decision, JobRequest
+from search.schedulers.fifo import FIFOScheduler
 from tracking import schema
 
 
 class EarlyStoppingScheduler(FIFOScheduler):
     needs_decisions = True
+
+    @classmethod
+    def from_config(cls, config: SearchConfig) -> EarlyStoppingScheduler:
+        e = config.early_stopping
+        if e is None:
+            raise ValueError("early stopping is not configured")
+        return cls(config.budget, config.objective, e.rule, e.step, e.min_trials, e.eta, e.resume)
 
     def __init__(
         self, budget: Budget, objective: Objective, rule: str = "median", step: int = 1, min_trials: int = 5,

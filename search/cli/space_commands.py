@@ -8,12 +8,14 @@ import sys
 
 import yaml
 
+from tracking.uris import DEFAULT_TRACKING_URI
+
 
 def _load(args: argparse.Namespace):
     from mlflow import MlflowClient
 
-    from layouts.overview import metric_direction
-    from search.analysis import prepare
+    from search.analysis.design import prepare
+    from search.analysis.objective import metric_direction
     from tracking.reader import read_runs
 
     client = MlflowClient(tracking_uri=args.tracking_uri)
@@ -37,7 +39,7 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_importance(args: argparse.Namespace) -> int:
-    from search.importance import FastFANOVA
+    from search.analysis.fanova import FastFANOVA
 
     _, data = _load(args)
     fan = FastFANOVA(data.X, data.y, data.names, n_trees=args.trees, seed=args.seed)
@@ -60,8 +62,8 @@ def cmd_importance(args: argparse.Namespace) -> int:
 
 
 def cmd_bounds(args: argparse.Namespace) -> int:
-    from search.analysis import recorded_spaces
-    from search.bounds import refined_space, suggest_bounds
+    from search.analysis.bounds import refined_space, suggest_bounds
+    from search.analysis.design import recorded_spaces
 
     table, data = _load(args)
     bounds = suggest_bounds(data, n_trees=args.trees, seed=args.seed)
@@ -83,7 +85,7 @@ def add_commands(sub) -> None:
         ("bounds", cmd_bounds, "random-forest suggested bounds, printed as a search-config space"),
     ):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--tracking-uri", default="sqlite:///mlruns.db")
+        p.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
         p.add_argument("--experiment", required=True, help="experiment name (Trellis' or any other tool's)")
         p.add_argument("--metric", required=True)
         p.add_argument("--direction", choices=["max", "min"], help="default: what the search recorded, else a guess")

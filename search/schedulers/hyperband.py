@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from search.config import Budget, Objective
-from search.schedulers import JobRequest, Scheduler
+from search.config import Budget, Objective, SearchConfig
+from search.schedulers.base import JobRequest, Scheduler
 from tracking import schema
 from tracking.schema import EndReason
 
@@ -50,6 +50,10 @@ class _RungState:
 
 class HyperbandScheduler(Scheduler):
     needs_decisions = False
+
+    @classmethod
+    def from_config(cls, config: SearchConfig) -> HyperbandScheduler:
+        return cls(config.budget, config.objective, eta=int(config.algorithm.settings.get("eta", 3)))
 
     def __init__(self, budget: Budget, objective: Objective, eta: int = 3) -> None:
         super().__init__(budget, objective)

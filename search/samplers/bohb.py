@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from search.config import Objective
-from search.samplers import Config, Sampler
+from search.samplers.base import Config, Sampler
 from search.space import Categorical, Fixed, Float, Int, SearchSpace
 from tracking import schema
 

@@ -17,8 +17,8 @@ import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import KFold, cross_val_score
 
-from search.analysis import AnalysisData
-from search.importance import leaf_boxes
+from search.analysis.design import AnalysisData
+from search.analysis.fanova import leaf_boxes
 
 
 @dataclass

@@ -3,8 +3,8 @@
 The runner asks ``next_job()`` whenever a worker is free. A job either starts a new trial (the
 sampler proposes its configuration) or continues an existing one from its checkpoint; it carries the
 budget to run to and the tags that explain why (bracket, rung, PBT parent, ...). On every intermediate
-report the runner asks ``on_report`` for a decision. FIFO runs every trial to the full budget; early
-stopping (with Stop-and-Go), Hyperband/BOHB and PBT plug into the same methods.
+report the runner asks ``on_report`` for a decision. FIFO, early stopping (with Stop-and-Go),
+Hyperband/BOHB and PBT implement it in modules beside this one, named in ``search.registry``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search.config import Budget, Objective
+
+if TYPE_CHECKING:
+    from search.config import SearchConfig
 
 
 class Decision(StrEnum):
@@ -46,6 +49,11 @@ class Scheduler(ABC):
         self.budget = budget
         self.objective = objective
 
+    @classmethod
+    def from_config(cls, config: SearchConfig) -> Scheduler:
+        """The scheduler a search config asks for; implementations with settings read theirs here."""
+        return cls(config.budget, config.objective)
+
     @abstractmethod
     def next_job(self) -> JobRequest | None:
         """The next job to start, or None when nothing should start now."""
@@ -71,36 +79,3 @@ class Scheduler(ABC):
     def drain_updates(self) -> list[tuple[int, dict[str, str]]]:
         """Tags for ended trials whose fate was decided since the last call (pruned at a rung, exploited)."""
         return []
-
-
-class FIFOScheduler(Scheduler):
-    """Every trial runs to the maximum budget; the sampler decides everything else."""
-
-    def next_job(self) -> JobRequest:
-        return JobRequest(budget_stop=self.budget.max)
-
-
-def make_scheduler(
-    algorithm: str,
-    budget: Budget,
-    objective: Objective,
-    settings: dict | None = None,
-    early_stopping=None,
-    space=None,
-    seed: int | None = None,
-) -> Scheduler:
-    if early_stopping is not None:
-        from search.early_stopping import EarlyStoppingScheduler
-
-        e = early_stopping
-        return EarlyStoppingScheduler(budget, objective, e.rule, e.step, e.min_trials, e.eta, e.resume)
-    settings = settings or {}
-    if algorithm in ("hyperband", "bohb"):
-        from search.hyperband import HyperbandScheduler
-
-        return HyperbandScheduler(budget, objective, eta=int(settings.get("eta", 3)))
-    if algorithm == "pbt":
-        from search.pbt import PBTScheduler
-
-        return PBTScheduler(budget, objective, **settings, seed=seed, space=space)
-    return FIFOScheduler(budget, objective)

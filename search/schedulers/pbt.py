@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from search.config import Budget, Objective
-from search.schedulers import JobRequest, Scheduler
+from search.config import Budget, Objective, SearchConfig
+from search.schedulers.base import JobRequest, Scheduler
 from search.space import Categorical, Fixed, Float, Int, SearchSpace, Value
 from tracking import schema
 from tracking.schema import EndReason
@@ -74,6 +74,11 @@ class _Member:
 
 class PBTScheduler(Scheduler):
     needs_decisions = False
+
+    @classmethod
+    def from_config(cls, config: SearchConfig) -> PBTScheduler:
+        a = config.algorithm
+        return cls(config.budget, config.objective, **a.settings, seed=a.seed, space=config.space)
 
     def __init__(
         self,
@@ -200,3 +205,14 @@ class PBTScheduler(Scheduler):
     def drain_updates(self) -> list[tuple[int, dict[str, str]]]:
         updates, self._updates = self._updates, []
         return updates
+
+
+def check_settings(settings: dict[str, Any], *, budget: Budget, termination: Any, **_: Any) -> list[tuple[str, str]]:
+    """PBT's checks across config sections (its registry row names this function)."""
+    problems = []
+    pop = settings["population_size"]
+    if termination.max_trials is not None and termination.max_trials < pop:
+        problems.append(("termination.max_trials", f"must be >= algorithm.population_size ({pop}) for PBT"))
+    if settings["interval"] > budget.max:
+        problems.append(("algorithm.interval", f"must be <= budget.max ({budget.max}), got {settings['interval']}"))
+    return problems

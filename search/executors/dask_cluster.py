@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 
 from search.config import ExecutorConfig
-from search.executors import Ended, Event, Executor, Report
+from search.executors.base import Ended, Event, Executor, Report
 from search.trial import TrialJob, TrialOutcome, run_job
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,10 @@ def _run_on_worker(job: TrialJob, channel: str) -> TrialOutcome:
 
 
 class DaskExecutor(Executor):
+    @classmethod
+    def from_config(cls, config: ExecutorConfig) -> DaskExecutor:
+        return cls(config.workers, config.address)
+
     def __init__(self, workers: int = 1, address: str | None = None) -> None:
         self.workers = workers
         self.address = address
@@ -127,7 +131,3 @@ class DaskExecutor(Executor):
         if self._cluster is not None:
             self._cluster.close()
         self._client = self._cluster = None
-
-
-def make_dask_executor(config: ExecutorConfig) -> DaskExecutor:
-    return DaskExecutor(config.workers, config.address)

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
+from tracking.uris import is_database_uri
+
 log = logging.getLogger(__name__)
 BATCH_PARAMS_TAGS = 100
 BATCH_METRICS = 1000
-DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
 @dataclass
@@ -201,10 +202,6 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:  # no user database entry (some containers)
         return "unknown"
-
-
-def is_database_uri(uri: str) -> bool:
-    return uri.split(":", 1)[0].split("+", 1)[0] in DB_SCHEMES
 
 
 def make_writer(client: MlflowClient, prefer_sql: bool = True) -> ClientWriter | SqlWriter:

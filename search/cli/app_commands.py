@@ -1,0 +1,91 @@
+"""``trellis demo`` and ``trellis serve``: the only part of the engine's package that imports ``app``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from search.cli.search_commands import run_config, ui_hint
+from search.config import load_config
+from search.registry import ALGORITHMS
+from tracking.uris import DEFAULT_TRACKING_URI
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "configs"
+DEMO_CONFIGS = ("digits_mlp_random.yaml", "digits_mlp_tpe.yaml", "digits_mlp_bohb.yaml", "digits_mlp_pbt.yaml")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Four small real searches on the digits MLP (random, TPE, BOHB, PBT) into the local store, then the app."""
+    if args.rerun or _store_is_empty(args.tracking_uri):
+        code = _run_demo_searches(args)
+        if code:
+            return code
+    else:
+        print(f"{args.tracking_uri} already has runs: serving them (--rerun runs the demo searches again)")
+    if args.no_serve:
+        return 0
+    return cmd_serve(args)
+
+
+def _run_demo_searches(args: argparse.Namespace) -> int:
+    for name in DEMO_CONFIGS:
+        config = load_config(EXAMPLES / name, {"tracking.uri": args.tracking_uri})
+        if args.max_trials and not ALGORITHMS[config.algorithm.name].self_ending:  # BOHB and PBT size themselves
+            config = replace(config, termination=replace(config.termination, max_trials=args.max_trials))
+        size = config.termination.max_trials or "its own number of"
+        print(f"==> {config.name}: {config.algorithm.name} search, {size} trials")
+        code = run_config(config, quiet=args.quiet)
+        if code:
+            return code
+    print(f"\nDone. The same runs in the MLflow UI: {ui_hint(args.tracking_uri)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from app.auth import parse_users
+    from app.factory import create_app
+
+    app = create_app(
+        args.tracking_uri,
+        mlflow_ui_url=args.mlflow_ui_url,
+        cache=args.cache,
+        users=parse_users(os.environ.get("TRELLIS_AUTH")),
+    )
+    print(f"Trellis on http://{args.host}:{args.port}  (MLflow store: {args.tracking_uri})")
+    app.run(host=args.host, port=args.port, debug=False)
+    return 0
+
+
+def _store_is_empty(uri: str) -> bool:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exps = client.search_experiments()
+    return not any(client.search_runs([e.experiment_id], max_results=1) for e in exps)
+
+
+def _add_serve_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--mlflow-ui-url", default=os.environ.get("TRELLIS_MLFLOW_UI", "http://127.0.0.1:5000"),
+                        help="base URL of the MLflow UI, for links to runs")  # fmt: skip
+    parser.add_argument("--cache", default=".trellis/cache", help="run cache folder, or redis://host:port/db")
+
+
+
+
+def add_commands(sub) -> None:
+    demo = sub.add_parser("demo", help="run four small real searches into the local store (if empty), then serve")
+    demo.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
+    demo.add_argument("--max-trials", type=int, help="trials per search (default: the configs')")
+    demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--no-serve", action="store_true", help="only run the searches")
+    demo.add_argument("--rerun", action="store_true", help="run the searches even if the store has runs")
+    _add_serve_args(demo)
+    demo.set_defaults(func=cmd_demo)
+    serve = sub.add_parser("serve", help="serve the app over an MLflow store")
+    serve.add_argument("--tracking-uri", default=os.environ.get("TRELLIS_TRACKING_URI", DEFAULT_TRACKING_URI))
+    _add_serve_args(serve)
+    serve.set_defaults(func=cmd_serve)

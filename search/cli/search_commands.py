@@ -1,0 +1,139 @@
+"""``trellis search run|resume|stop|validate``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+
+from search.config import ConfigError, SearchConfig, load_config
+from tracking.uris import DEFAULT_TRACKING_URI, is_database_uri
+
+
+def ui_hint(uri: str) -> str:
+    """How to browse a store in the MLflow UI: the command for a database store, else the server's URL."""
+    return f"mlflow ui --backend-store-uri {uri}" if is_database_uri(uri) else uri
+
+
+def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = None) -> int:
+    from tqdm import tqdm
+
+    from search.engine.runner import Progress, SearchRunner
+
+    bar = None if quiet else tqdm(total=config.termination.max_trials, desc=config.name, unit="trial", mininterval=0.5)
+
+    def on_progress(p: Progress) -> None:
+        if bar is None:
+            return
+        if bar.total is None and p.limit:
+            bar.total = p.limit
+        bar.n = p.ended
+        best = "-" if p.best_value is None else f"{p.best_value:.4g}"
+        bar.set_postfix_str(f"running={p.running} failed={p.failed} best={best}", refresh=False)
+        bar.update(0)  # redraws at most every mininterval
+
+    try:
+        result = SearchRunner(config, on_progress=on_progress, resume=resume).run()
+    except KeyboardInterrupt:  # Ctrl-C while the store opens, or a second one while cleaning up
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    p = result.progress
+    print(f"search {result.search_id} {result.state} ({result.stop_reason}): {p.completed} completed, "
+          f"{p.failed} failed, {p.killed} killed")  # fmt: skip
+    if p.best_value is not None:
+        print(f"best {config.objective.metric} = {p.best_value:.6g} (trial {p.best_trial}): {result.best_params}")
+    print(f"MLflow: {result.tracking_uri}  experiment {config.tracking.experiment!r} (id {result.experiment_id})")
+    print(f"  browse: {ui_hint(result.tracking_uri)}")
+    if result.state == "killed":
+        print(f"  continue it: trellis search resume {result.search_id} --tracking-uri {result.tracking_uri}")
+    return 130 if result.state == "killed" else 0
+
+
+def cmd_search_run(args: argparse.Namespace) -> int:
+    overrides = {}
+    if args.tracking_uri:
+        overrides["tracking.uri"] = args.tracking_uri
+    if args.experiment:
+        overrides["tracking.experiment"] = args.experiment
+    if args.workers:
+        overrides["executor.workers"] = args.workers
+    if args.max_trials:
+        overrides["termination.max_trials"] = args.max_trials
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return run_config(config, quiet=args.quiet)
+
+
+def cmd_search_resume(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from search.engine.resume import ResumeError, recorded_config
+
+    try:
+        config = recorded_config(MlflowClient(tracking_uri=args.tracking_uri), args.search_id)
+    except ResumeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    config = replace(config, tracking=replace(config.tracking, uri=args.tracking_uri))
+    if args.workers:
+        config = replace(config, executor=replace(config.executor, workers=args.workers))
+    return run_config(config, quiet=args.quiet, resume=args.search_id)
+
+
+def cmd_search_stop(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from search.engine.resume import ResumeError, request_stop
+
+    try:
+        request_stop(MlflowClient(tracking_uri=args.tracking_uri), args.search_id)
+    except ResumeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"asked search {args.search_id} to stop: its runner ends the running trials within a few seconds")
+    return 0
+
+
+def cmd_search_validate(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.config}: ok ({config.algorithm.name}, {len(config.space)} parameters)")
+    return 0
+
+
+
+
+def add_commands(sub) -> None:
+    search = sub.add_parser("search", help="run and manage searches").add_subparsers(dest="action", required=True)
+    run = search.add_parser("run", help="run the search a config file describes")
+    run.add_argument("config", help="YAML or JSON search config")
+    run.add_argument("--tracking-uri", help="override tracking.uri")
+    run.add_argument("--experiment", help="override tracking.experiment")
+    run.add_argument("--workers", type=int, help="override executor.workers")
+    run.add_argument("--max-trials", type=int, help="override termination.max_trials")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=cmd_search_run)
+    default_uri = os.environ.get("TRELLIS_TRACKING_URI", DEFAULT_TRACKING_URI)
+    resume = search.add_parser("resume", help="continue an interrupted search without rerunning finished trials")
+    resume.add_argument("search_id", help="the search (parent) run id")
+    resume.add_argument("--tracking-uri", default=default_uri)
+    resume.add_argument("--workers", type=int, help="override executor.workers")
+    resume.add_argument("--quiet", action="store_true", help="no progress bar")
+    resume.set_defaults(func=cmd_search_resume)
+    stop = search.add_parser("stop", help="ask a running search to stop cleanly (it stays resumable)")
+    stop.add_argument("search_id", help="the search (parent) run id")
+    stop.add_argument("--tracking-uri", default=default_uri)
+    stop.set_defaults(func=cmd_search_stop)
+    validate = search.add_parser("validate", help="check a config file without running anything")
+    validate.add_argument("config")
+    validate.set_defaults(func=cmd_search_validate)

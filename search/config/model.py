@@ -1,0 +1,143 @@
+"""The validated search configuration: frozen dataclasses, built only by ``search.config.parse``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from search.space import SearchSpace
+from tracking.uris import DEFAULT_TRACKING_URI
+
+
+class ConfigError(ValueError):
+    """The configuration is refused; ``problems`` lists (key path, reason) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  {path}: {reason}" for path, reason in problems)
+        super().__init__(f"invalid search config ({len(problems)} problem(s)):\n{lines}")
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    direction: str = "max"
+
+    @property
+    def sign(self) -> int:
+        """+1 when larger is better; multiply a value by it to compare as 'larger is better'."""
+        return 1 if self.direction == "max" else -1
+
+    def better(self, a: float, b: float | None) -> bool:
+        if b is None or (isinstance(b, float) and math.isnan(b)):
+            return not math.isnan(a)
+        return a * self.sign > b * self.sign
+
+
+@dataclass(frozen=True)
+class Budget:
+    resource: str = "epochs"
+    min: int = 1
+    max: int = 1
+
+
+@dataclass(frozen=True)
+class Termination:
+    max_trials: int | None = None
+    max_time_s: float | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class AlgorithmConfig:
+    name: str = "random"
+    seed: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    rule: str = "median"
+    step: int = 1  # check every `step` budget units; -1 disables (CHOPT)
+    min_trials: int = 5
+    eta: int = 3
+    resume: bool = False  # Stop-and-Go: resume a stopped trial that turns out promising when a worker is free
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    kind: str = "local"
+    workers: int = 1
+    address: str | None = None  # dask: scheduler address; None starts a LocalCluster
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What a trial runs: a ``module:function``, a registered entry point, or a script."""
+
+    function: str | None = None
+    entry_point: str | None = None
+    script: str | None = None
+    python: str | None = None
+    args: tuple[str, ...] = ()
+    timeout_s: float | None = None
+    workdir: str | None = None
+
+    @property
+    def mode(self) -> str:
+        return "script" if self.script else "function"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    uri: str = DEFAULT_TRACKING_URI
+    experiment: str = "trellis"
+    artifact_location: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    name: str
+    objective: Objective
+    space: SearchSpace
+    algorithm: AlgorithmConfig
+    budget: Budget
+    termination: Termination
+    executor: ExecutorConfig
+    trial: TrialSpec
+    tracking: TrackingConfig
+    record: tuple[str, ...] = ()
+    relaunched_from: str | None = None
+    source: str | None = None
+    early_stopping: EarlyStopping | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised config, loadable again by ``parse_config`` (stored with every search)."""
+        trial = {k: v for k, v in asdict(self.trial).items() if v not in (None, ())}
+        if "args" in trial:
+            trial["args"] = list(trial["args"])
+        out: dict[str, Any] = {
+            "name": self.name,
+            "objective": asdict(self.objective),
+            "record": list(self.record),
+            "space": self.space.to_dict(),
+            "algorithm": {
+                "name": self.algorithm.name,
+                "seed": self.algorithm.seed,
+                **self.algorithm.settings,
+            },
+            "budget": asdict(self.budget),
+            "termination": {k: v for k, v in asdict(self.termination).items() if v is not None},
+            "executor": asdict(self.executor),
+            "trial": trial,
+            "tracking": {k: v for k, v in asdict(self.tracking).items() if v is not None},
+        }
+        if self.relaunched_from:
+            out["relaunched_from"] = self.relaunched_from
+        if self.early_stopping:
+            out["early_stopping"] = asdict(self.early_stopping)
+        return out
+
+    def replace(self, **changes: Any) -> SearchConfig:
+        return replace(self, **changes)

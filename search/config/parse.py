@@ -1,0 +1,161 @@
+"""Reading a config file or mapping into a ``SearchConfig``, every problem listed with its key path."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search.config.algorithm import check_across_sections, parse_algorithm
+from search.config.model import (
+    Budget,
+    ConfigError,
+    ExecutorConfig,
+    Objective,
+    SearchConfig,
+    Termination,
+    TrackingConfig,
+)
+from search.config.problems import Problems, number, section
+from search.config.sections import check_trial_target, parse_early_stopping, parse_trial
+from search.config.space_parse import parse_space
+from search.registry import EXECUTORS
+from tracking.uris import DEFAULT_TRACKING_URI
+
+TOP_KEYS = {
+    "name", "objective", "record", "space", "algorithm", "budget", "termination",
+    "executor", "trial", "tracking", "relaunched_from", "early_stopping",
+}  # fmt: skip
+DIRECTION_ALIASES = {"maximize": "max", "minimize": "min", "descending": "max", "ascending": "min"}
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> SearchConfig:
+    """Read a YAML/JSON file and validate it. ``overrides`` are dotted keys (``tracking.uri``)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError([("<file>", f"cannot read {path}: {exc.strerror or exc}")]) from exc
+    try:
+        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError([("<file>", f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}")]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError([("<root>", "must be a mapping of keys to values")])
+    raw.setdefault("name", path.stem)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    trial = raw.get("trial")
+    # A relative script path is relative to the config file, wherever the command is run from.
+    if isinstance(trial, dict) and isinstance(trial.get("script"), str) and not Path(trial["script"]).is_absolute():
+        trial["script"] = str((path.parent / trial["script"]).resolve())
+    return parse_config(raw, source=str(path.resolve()))
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    node = raw
+    *parents, last = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+
+
+def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target: bool = True) -> SearchConfig:
+    """Validate a config mapping; raise ConfigError listing every problem found.
+
+    With ``check_target`` the trial's script must exist and its module or entry point be findable,
+    so a typo is refused before a search run is created.
+    """
+    problems = Problems()
+    for unknown in sorted(set(raw) - TOP_KEYS):
+        problems.add(unknown, f"unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
+    name = raw.get("name") or "search"
+    if not isinstance(name, str):
+        problems.add("name", "must be a string")
+        name = "search"
+    objective = _parse_objective(raw, problems)
+    record = raw.get("record", []) or []
+    if not isinstance(record, list) or not all(isinstance(m, str) for m in record):
+        problems.add("record", "must be a list of metric names")
+        record = []
+    space = parse_space(raw.get("space"), problems)
+    algorithm = parse_algorithm(raw.get("algorithm", {"name": "random"}), problems)
+    budget = _parse_budget(raw, problems)
+    termination = _parse_termination(raw, problems)
+    check_across_sections(algorithm, space, budget, termination, problems)
+    executor = _parse_executor(raw, problems)
+    trial = parse_trial(raw.get("trial"), problems)
+    trk = section(raw, "tracking", problems, {"uri", "experiment", "artifact_location"})
+    tracking = TrackingConfig(
+        uri=str(trk.get("uri") or DEFAULT_TRACKING_URI),
+        experiment=str(trk.get("experiment") or name),
+        artifact_location=trk.get("artifact_location"),
+    )
+    early = parse_early_stopping(raw.get("early_stopping"), algorithm.name, problems)
+    relaunched_from = raw.get("relaunched_from")
+    if relaunched_from is not None and not isinstance(relaunched_from, str):
+        problems.add("relaunched_from", "must be a search id (string)")
+    if not problems.items and check_target:
+        check_trial_target(trial, problems)
+    if problems.items:
+        raise ConfigError(problems.items)
+    assert space is not None
+    return SearchConfig(
+        name=name, objective=objective, space=space, algorithm=algorithm, budget=budget,
+        termination=termination, executor=executor, trial=trial, tracking=tracking, record=tuple(record),
+        relaunched_from=relaunched_from, source=source, early_stopping=early,
+    )  # fmt: skip
+
+
+def _parse_objective(raw: Mapping[str, Any], problems: Problems) -> Objective:
+    obj = section(raw, "objective", problems, {"metric", "direction"})
+    metric = obj.get("metric")
+    if not isinstance(metric, str) or not metric:
+        problems.add("objective.metric", "is required: the name of the metric to optimise")
+        metric = "objective"
+    direction = obj.get("direction", "max")
+    direction = DIRECTION_ALIASES.get(direction, direction) if isinstance(direction, str) else direction
+    if direction not in ("max", "min"):
+        problems.add("objective.direction", f"must be 'max' or 'min', got {obj.get('direction')!r}")
+        direction = "max"
+    return Objective(metric=metric, direction=direction)
+
+
+def _parse_budget(raw: Mapping[str, Any], problems: Problems) -> Budget:
+    bud = section(raw, "budget", problems, {"resource", "min", "max"})
+    b_min = number(bud, "min", "budget", problems, integer=True, positive=True, default=1)
+    b_max = number(bud, "max", "budget", problems, integer=True, positive=True, default=max(b_min, 1))
+    if b_min > b_max:
+        problems.add("budget.min", f"must be <= budget.max ({b_max}), got {b_min}")
+    resource = bud.get("resource", "epochs")
+    if not isinstance(resource, str):
+        problems.add("budget.resource", "must be a string such as 'epochs'")
+        resource = "epochs"
+    return Budget(resource=resource, min=b_min, max=b_max)
+
+
+def _parse_termination(raw: Mapping[str, Any], problems: Problems) -> Termination:
+    term = section(raw, "termination", problems, {"max_trials", "max_time_s", "threshold"})
+    return Termination(
+        max_trials=number(term, "max_trials", "termination", problems, integer=True, positive=True),
+        max_time_s=number(term, "max_time_s", "termination", problems, positive=True),
+        threshold=number(term, "threshold", "termination", problems),
+    )
+
+
+def _parse_executor(raw: Mapping[str, Any], problems: Problems) -> ExecutorConfig:
+    exe = section(raw, "executor", problems, {"kind", "workers", "address"})
+    kind = exe.get("kind", "local")
+    spec = EXECUTORS.get(kind) if isinstance(kind, str) else None
+    if spec is None:
+        problems.add("executor.kind", f"must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+    workers = number(exe, "workers", "executor", problems, integer=True, positive=True, default=1)
+    address = exe.get("address")
+    if address is not None and (spec is None or not spec.takes_address or not isinstance(address, str)):
+        takers = ", ".join(name for name, s in EXECUTORS.items() if s.takes_address)
+        problems.add("executor.address", f"is a scheduler address (tcp://host:8786), for kind: {takers} only")
+        address = None
+    return ExecutorConfig(kind=kind if spec else "local", workers=workers, address=address)

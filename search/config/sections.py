@@ -1,0 +1,100 @@
+"""The ``early_stopping:``, ``trial:`` sections and the trial target check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from search.config.model import EarlyStopping, TrialSpec
+from search.config.problems import Problems, number
+from search.registry import ALGORITHMS
+
+EARLY_STOPPING_RULES = ("median", "successive_halving")
+
+
+def parse_early_stopping(raw: Any, algorithm: str, problems: Problems) -> EarlyStopping | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add("early_stopping", "must be a mapping: {rule: median, step: 3, min_trials: 5}")
+        return None
+    for unknown in sorted(set(raw) - {"rule", "step", "min_trials", "eta", "resume"}):
+        problems.add(f"early_stopping.{unknown}", "unknown key (allowed: eta, min_trials, resume, rule, step)")
+    resume = raw.get("resume", False)
+    if not isinstance(resume, bool):
+        problems.add("early_stopping.resume", f"must be true or false, got {resume!r}")
+    rule = raw.get("rule", "median")
+    if rule not in EARLY_STOPPING_RULES:
+        problems.add("early_stopping.rule", f"must be one of {', '.join(EARLY_STOPPING_RULES)}, got {rule!r}")
+    step = number(raw, "step", "early_stopping", problems, integer=True, default=1)
+    if step == 0 or step < -1:
+        problems.add("early_stopping.step", "must be a positive number of budget units, or -1 to disable")
+    min_trials = number(raw, "min_trials", "early_stopping", problems, integer=True, positive=True, default=5)
+    eta = number(raw, "eta", "early_stopping", problems, integer=True, default=3)
+    if eta < 2:
+        problems.add("early_stopping.eta", "must be >= 2")
+    if ALGORITHMS[algorithm].budgeted:
+        problems.add("early_stopping", f"{algorithm} stops trials itself; early stopping is for random, grid and tpe")
+    return None if step == -1 else EarlyStopping(rule, step, min_trials, eta, resume is True)
+
+
+def parse_trial(raw: Any, problems: Problems) -> TrialSpec:
+    allowed = {"function", "entry_point", "script", "python", "args", "timeout_s", "workdir"}
+    if not isinstance(raw, dict):
+        problems.add("trial", "is required: {function: 'module:function'}, {entry_point: name} or {script: path}")
+        return TrialSpec(function="missing:missing")
+    for unknown in sorted(set(raw) - allowed):
+        problems.add(f"trial.{unknown}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+    given = [k for k in ("function", "entry_point", "script") if raw.get(k)]
+    if len(given) != 1:
+        problems.add("trial", "give exactly one of 'function', 'entry_point' or 'script'")
+        return TrialSpec(function="missing:missing")
+    func = raw.get("function")
+    if func is not None and (not isinstance(func, str) or func.count(":") != 1 or not all(func.split(":"))):
+        problems.add("trial.function", f"must look like 'package.module:function', got {func!r}")
+    args = raw.get("args", [])
+    if not isinstance(args, list):
+        problems.add("trial.args", "must be a list of strings")
+        args = []
+    timeout = number(raw, "timeout_s", "trial", problems, positive=True)
+    if raw.get("python") is not None and not raw.get("script"):
+        problems.add("trial.python", "only applies to script trials")
+    return TrialSpec(
+        function=func,
+        entry_point=raw.get("entry_point"),
+        script=raw.get("script"),
+        python=raw.get("python"),
+        args=tuple(str(a) for a in args),
+        timeout_s=timeout,
+        workdir=raw.get("workdir"),
+    )
+
+
+def check_trial_target(spec: TrialSpec, problems: Problems) -> None:
+    import importlib.metadata
+    import importlib.util
+    import os
+    import sys
+
+    if spec.script:
+        if not Path(spec.script).is_file():
+            problems.add("trial.script", f"no such file: {spec.script}")
+        return
+    if spec.entry_point:
+        names = {ep.name for ep in importlib.metadata.entry_points(group="trellis.trials")}
+        if spec.entry_point not in names:
+            problems.add(
+                "trial.entry_point", f"{spec.entry_point!r} is not registered (known: {', '.join(sorted(names))})"
+            )
+        return
+    assert spec.function
+    module = spec.function.split(":")[0]
+    for extra in (spec.workdir, os.getcwd()):
+        if extra and extra not in sys.path:
+            sys.path.insert(0, extra)
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        problems.add("trial.function", f"cannot find module {module!r} (is it installed or in the working directory?)")

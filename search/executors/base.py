@@ -1,0 +1,66 @@
+"""The executor seam: what runs jobs somewhere and streams back reports and endings.
+
+The runner (single thread) owns all decisions and all MLflow writes; an executor only moves jobs out
+and events in. Implementations live beside this module (``local``, ``dask_cluster``) and are named in
+``search.registry.EXECUTORS``; this module imports none of them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from search.config import ExecutorConfig
+from search.trial import TrialJob, TrialOutcome
+
+
+@dataclass(frozen=True)
+class Report:
+    key: str
+    step: int
+    metrics: dict[str, float]
+    at: float
+
+
+@dataclass(frozen=True)
+class Ended:
+    key: str
+    outcome: TrialOutcome
+    at: float
+
+
+Event = Report | Ended
+
+
+class Executor(ABC):
+    @classmethod
+    def from_config(cls, config: ExecutorConfig) -> Executor:
+        """The executor an ``executor:`` section asks for (implementations that take more read it here)."""
+        return cls(config.workers)
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def free_slots(self) -> int: ...
+
+    @abstractmethod
+    def submit(self, job: TrialJob) -> str:
+        """Start a job; returns the name of the worker that runs it."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[Event]: ...
+
+    @abstractmethod
+    def decide(self, key: str, decision: str) -> None:
+        """Answer a report of a job that waits for decisions."""
+
+    @abstractmethod
+    def kill(self, key: str) -> list[Event]:
+        """Stop a running job at once (its outcome is the runner's to record).
+
+        Returns what the job had sent and the runner had not read yet: its last reports name the step its
+        checkpoint holds, so a resumed search continues from there; an ``Ended`` means it finished first."""
+
+    @abstractmethod
+    def shutdown(self) -> None: ...

@@ -1,0 +1,173 @@
+"""The registries of the engine's seams: search algorithms and executors, one row each.
+
+A row names its implementation as ``"module:Class"`` and nothing here imports it: ``resolve`` does, on
+first use, so validating a config never pays for hpbandster or distributed, and no base module imports
+an implementation. Config validation, the runner, resume and the CLI all read these rows.
+
+Adding an algorithm is one module (a ``Sampler`` and/or a ``Scheduler``) plus one ``register_algorithm``
+call; adding an executor is one module plus one ``register_executor`` call.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+FIFO = "search.schedulers.fifo:FIFOScheduler"
+EARLY_STOPPING = "search.schedulers.early_stopping:EarlyStoppingScheduler"
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """One search algorithm.
+
+    ``settings``: the keys ``algorithm:`` accepts beyond name/seed, with their defaults (their types are
+    the defaults' types). ``ranges``: ``key -> (low, high or None)`` checked on those settings.
+    ``check``: an optional ``"module:function"`` called as ``f(settings, space=, budget=, termination=)``
+    that returns ``[(key.path, reason), ...]`` for checks across sections. ``budgeted``: the scheduler
+    decides each trial's budget (no early stopping; resume replays the record). ``self_ending``: the
+    algorithm ends the search by itself, so no termination limit is required.
+    """
+
+    name: str
+    sampler: str
+    scheduler: str = FIFO
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    ranges: Mapping[str, tuple[float, float | None]] = field(default_factory=dict)
+    check: str | None = None
+    budgeted: bool = False
+    self_ending: bool = False
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """One place trials run. ``takes_address``: the executor connects to a scheduler at ``executor.address``."""
+
+    name: str
+    executor: str
+    takes_address: bool = False
+
+
+_ALGORITHMS: dict[str, AlgorithmSpec] = {}
+_EXECUTORS: dict[str, ExecutorSpec] = {}
+ALGORITHMS: Mapping[str, AlgorithmSpec] = MappingProxyType(_ALGORITHMS)
+EXECUTORS: Mapping[str, ExecutorSpec] = MappingProxyType(_EXECUTORS)
+
+
+def register_algorithm(spec: AlgorithmSpec) -> AlgorithmSpec:
+    for key in spec.ranges:
+        if key not in spec.settings:
+            raise ValueError(f"algorithm {spec.name!r}: range for unknown setting {key!r}")
+    _ALGORITHMS[spec.name] = spec
+    return spec
+
+
+def register_executor(spec: ExecutorSpec) -> ExecutorSpec:
+    _EXECUTORS[spec.name] = spec
+    return spec
+
+
+def unregister_algorithm(name: str) -> None:
+    """Remove a row (tests that register a toy algorithm clean up with this)."""
+    _ALGORITHMS.pop(name, None)
+
+
+def resolve(ref: str) -> Callable[..., Any]:
+    """Import what ``"package.module:Name"`` names."""
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _eta(low: int = 2) -> dict[str, tuple[float, None]]:
+    return {"eta": (low, None)}
+
+
+register_algorithm(AlgorithmSpec("random", sampler="search.samplers.random:RandomSampler"))
+register_algorithm(
+    AlgorithmSpec(
+        "grid",
+        sampler="search.samplers.grid:GridSampler",
+        settings={"points": 5, "shuffle": False},
+        ranges={"points": (1, None)},
+        check="search.samplers.grid:check_settings",
+        self_ending=True,
+    )
+)
+register_algorithm(
+    AlgorithmSpec(
+        "tpe",
+        sampler="search.samplers.tpe:TPESampler",
+        settings={"n_startup_trials": 10, "multivariate": True},
+        ranges={"n_startup_trials": (0, None)},
+    )
+)
+register_algorithm(
+    AlgorithmSpec(
+        "hyperband",
+        sampler="search.samplers.random:RandomSampler",
+        scheduler="search.schedulers.hyperband:HyperbandScheduler",
+        settings={"eta": 3},
+        ranges=_eta(),
+        budgeted=True,
+        self_ending=True,
+    )
+)
+register_algorithm(
+    AlgorithmSpec(
+        "bohb",
+        sampler="search.samplers.bohb:BOHBSampler",
+        scheduler="search.schedulers.hyperband:HyperbandScheduler",
+        # hpbandster's model settings (min_points_in_model 0: its default, parameters + 1).
+        settings={
+            "eta": 3,
+            "top_n_percent": 15,
+            "num_samples": 64,
+            "random_fraction": 0.33,
+            "bandwidth_factor": 3.0,
+            "min_bandwidth": 0.001,
+            "min_points_in_model": 0,
+        },
+        ranges={
+            **_eta(),
+            "top_n_percent": (1, 99),
+            "num_samples": (1, None),
+            "random_fraction": (0.0, 1.0),
+            "min_points_in_model": (0, None),
+        },
+        budgeted=True,
+        self_ending=True,
+    )
+)
+register_algorithm(
+    AlgorithmSpec(
+        "pbt",
+        sampler="search.samplers.random:RandomSampler",
+        scheduler="search.schedulers.pbt:PBTScheduler",
+        settings={
+            "population_size": 8,
+            "interval": 1,
+            "max_generations": 0,
+            "quantile": 0.25,
+            "perturb": 0.1,
+            "resample_probability": 0.25,
+        },
+        ranges={
+            "population_size": (2, None),
+            "interval": (1, None),
+            "max_generations": (0, None),
+            "quantile": (0.01, 0.5),
+            "perturb": (0.0, 1.0),
+            "resample_probability": (0.0, 1.0),
+        },
+        check="search.schedulers.pbt:check_settings",
+        budgeted=True,
+        self_ending=True,
+    )
+)
+
+register_executor(ExecutorSpec("local", "search.executors.local:LocalExecutor"))
+# Imported on demand: distributed is heavy and only cluster users need it.
+register_executor(ExecutorSpec("dask", "search.executors.dask_cluster:DaskExecutor", takes_address=True))

@@ -1,0 +1,55 @@
+"""Samplers: propose a configuration from the history, learn from results.
+
+Implementations live beside this module, one per file, and are named in ``search.registry``; this module
+imports none of them. The runner calls
+``propose(number, budget)`` for each new trial, in sampling order, and ``observe(...)`` each time one of
+its jobs ends (once per trial, or once per rung for Hyperband and BOHB, with the budget reached).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from search.config import Objective
+from search.space import SearchSpace, Value
+
+if TYPE_CHECKING:
+    from search.config import SearchConfig
+
+Config = dict[str, Value]
+
+
+class Sampler(ABC):
+    """Proposes configurations; ``propose`` returns None when the sampler has nothing left to try."""
+
+    name: ClassVar[str]
+
+    def __init__(self, space: SearchSpace, objective: Objective, seed: int | None = None, **settings: Any):
+        self.space = space
+        self.objective = objective
+        self.seed = seed
+        self.settings = settings
+
+    @classmethod
+    def from_config(cls, config: SearchConfig) -> Sampler:
+        """The sampler a search config asks for (its algorithm's seed and settings)."""
+        return cls(config.space, config.objective, config.algorithm.seed, **config.algorithm.settings)
+
+    @abstractmethod
+    def propose(self, number: int, budget: int | None = None) -> Config | None:
+        """A configuration for trial ``number``, to be run to ``budget`` (when the scheduler knows it)."""
+
+    def observe(self, number: int, params: Config, value: float | None, state: str, budget: int | None = None) -> None:
+        """Learn from a finished trial. ``state`` is 'completed', 'failed', 'killed' or 'pruned'."""
+
+    def size(self) -> int | None:
+        """How many configurations the sampler can propose in all, or None when unbounded."""
+        return None
+
+    def skip(self, n: int) -> None:
+        """A resumed search: pass over the ``n`` proposals the interrupted run already made."""
+
+    def trial_tags(self, number: int) -> dict[str, str]:
+        """Tags explaining how trial ``number``'s configuration was chosen (recorded on its run)."""
+        return {}

@@ -1,0 +1,51 @@
+"""Grid search over the space's grid values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from search.config import Objective
+from search.samplers.base import Config, Sampler
+from search.space import SearchSpace, product_size
+
+
+class GridSampler(Sampler):
+    """Every combination of the space's grid values (``points`` per continuous parameter)."""
+
+    name = "grid"
+
+    def __init__(self, space: SearchSpace, objective: Objective, seed: int | None = None, **settings: Any):
+        super().__init__(space, objective, seed, **settings)
+        self._grid = space.grid(int(settings.get("points", 5)))
+        if settings.get("shuffle"):
+            order = np.random.default_rng(seed).permutation(len(self._grid))
+            self._grid = [self._grid[i] for i in order]
+        self._next = 0
+
+    def propose(self, number: int, budget: int | None = None) -> Config | None:
+        if self._next >= len(self._grid):
+            return None
+        config = self._grid[self._next]
+        self._next += 1
+        return dict(config)
+
+    def size(self) -> int:
+        return len(self._grid)
+
+    def skip(self, n: int) -> None:
+        self._next += n
+
+
+MAX_GRID = 1_000_000
+
+
+def check_settings(settings: dict[str, Any], *, space: SearchSpace | None, **_: Any) -> list[tuple[str, str]]:
+    """A grid must stay countable (its registry row names this function)."""
+    if space is None:
+        return []
+    size = product_size(space, settings["points"])
+    if size > MAX_GRID:
+        return [("algorithm.points", f"the grid would have {size} points (limit {MAX_GRID})")]
+    return []

@@ -1,0 +1,26 @@
+"""Random search: independent draws from the space (seeded, so a resumed search repeats the sequence)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from search.config import Objective
+from search.samplers.base import Config, Sampler
+from search.space import SearchSpace
+
+
+class RandomSampler(Sampler):
+    name = "random"
+
+    def __init__(self, space: SearchSpace, objective: Objective, seed: int | None = None, **settings: Any):
+        super().__init__(space, objective, seed, **settings)
+        self._rng = np.random.default_rng(seed)
+
+    def propose(self, number: int, budget: int | None = None) -> Config:
+        return self.space.sample(self._rng)
+
+    def skip(self, n: int) -> None:
+        for _ in range(n):  # the same draws as before, so a seeded search goes on with the same sequence
+            self.space.sample(self._rng)

@@ -1,0 +1,100 @@
+"""TPE through Optuna's ask/tell interface."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from search.config import Objective
+from search.samplers.base import Config, Sampler
+from search.space import Categorical, Fixed, Float, Int, SearchSpace
+
+
+class TPESampler(Sampler):
+    """Optuna's TPE through its ask/tell interface, so the model is the maintained one.
+
+    Conditional parameters are suggested only when active (define-by-run), which Optuna's
+    ``group=True`` mode handles as separate sub-spaces.
+    """
+
+    name = "tpe"
+
+    def __init__(self, space: SearchSpace, objective: Objective, seed: int | None = None, **settings: Any):
+        super().__init__(space, objective, seed, **settings)
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        multivariate = bool(settings.get("multivariate", True))
+        with _quiet_experimental_warnings():
+            sampler = optuna.samplers.TPESampler(
+                seed=seed,
+                n_startup_trials=int(settings.get("n_startup_trials", 10)),
+                multivariate=multivariate,
+                group=multivariate,
+                constant_liar=True,
+            )
+        self._study = optuna.create_study(
+            sampler=sampler, direction="maximize" if objective.direction == "max" else "minimize"
+        )
+        self._asked: dict[int, Any] = {}
+
+    def propose(self, number: int, budget: int | None = None) -> Config:
+        trial = self._study.ask()
+        config: Config = {}
+        for p in self.space:
+            if not p.is_active(config):
+                continue
+            if isinstance(p, Fixed):
+                config[p.name] = p.value
+            elif isinstance(p, Float):
+                config[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.log)
+            elif isinstance(p, Int):
+                config[p.name] = trial.suggest_int(p.name, p.low, p.high, log=p.log)
+            elif isinstance(p, Categorical):
+                config[p.name] = trial.suggest_categorical(p.name, list(p.choices))
+        self._asked[number] = trial
+        return config
+
+    def observe(self, number: int, params: Config, value: float | None, state: str, budget: int | None = None) -> None:
+        from optuna.trial import TrialState
+
+        if state == "completed" and value is not None and math.isfinite(value):
+            outcome: dict[str, Any] = {"values": [value]}  # the keyword both tell() and create_trial() take
+        else:
+            outcome = {"state": TrialState.PRUNED if state == "pruned" else TrialState.FAIL}
+        trial = self._asked.pop(number, None)
+        if trial is None:  # a trial TPE did not propose (a resumed search's past, or a retry)
+            self._add_past(params, outcome)
+        else:
+            self._study.tell(trial, **outcome)
+
+    def _add_past(self, params: Config, outcome: dict[str, Any]) -> None:
+        import optuna
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        distributions = {}
+        for p in self.space:
+            if p.name not in params or isinstance(p, Fixed):
+                continue
+            if isinstance(p, Float):
+                distributions[p.name] = FloatDistribution(p.low, p.high, log=p.log)
+            elif isinstance(p, Int):
+                distributions[p.name] = IntDistribution(p.low, p.high, log=p.log)
+            elif isinstance(p, Categorical):
+                distributions[p.name] = CategoricalDistribution(list(p.choices))
+        known = {k: params[k] for k in distributions}
+        self._study.add_trial(optuna.trial.create_trial(params=known, distributions=distributions, **outcome))
+
+
+class _quiet_experimental_warnings:
+    def __enter__(self) -> None:
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore")
+        logging.getLogger("optuna").setLevel(logging.WARNING)
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(*exc)

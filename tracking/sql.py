@@ -1,0 +1,31 @@
+"""SQL over MLflow's own tables, shared by the reader, the run cache and the histories reader."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+
+@lru_cache(maxsize=16)
+def engine(uri: str):
+    """One pooled SQLAlchemy engine per store URI (per process)."""
+    import sqlalchemy
+
+    return sqlalchemy.create_engine(uri, pool_pre_ping=True)
+
+
+def in_clause(ids: Sequence[str]) -> tuple[str, dict]:
+    """Bind marks and values for ``experiment_id IN (...)`` (ids are MLflow's integer experiment ids)."""
+    names = {f"e{i}": int(e) for i, e in enumerate(ids)}
+    return ", ".join(f":{k}" for k in names), names
+
+
+def fetch(conn, sql: str, binds: dict) -> list[tuple]:
+    """Rows as the driver's plain tuples: SQLAlchemy's Row objects cost ~8 us each, ten times the query."""
+    from sqlalchemy import text
+
+    result = conn.execute(text(sql), binds)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
