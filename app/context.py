@@ -36,16 +36,27 @@ class AppContext:
     def __post_init__(self) -> None:
         self.client = MlflowClient(tracking_uri=self.tracking_uri)
 
-    def space_report(self, selection: dict, metric: str, direction: str, params: list[str] | None,
-                     best_quantile: float | None) -> SpaceReport:  # fmt: skip
+    def space_report(
+        self, selection: dict, metric: str, direction: str, params: list[str] | None, best_quantile: float | None
+    ) -> SpaceReport:
         """The search-space analysis, cached by the state of the runs it reads: a revisit is instant."""
         view = self.view(selection.get("experiments", []), selection.get("searches", []))
         trials = view.trials
         col = f"metrics.{metric}"
-        state = (len(trials), str(trials["end_time"].max()) if len(trials) else "",
-                 float(trials[col].sum()) if col in trials else 0.0)  # fmt: skip
-        key = (tuple(selection.get("experiments", [])), tuple(selection.get("searches", [])), state, metric,
-               direction, tuple(params or ()), best_quantile)  # fmt: skip
+        state = (
+            len(trials),
+            str(trials["end_time"].max()) if len(trials) else "",
+            float(trials[col].sum()) if col in trials else 0.0,
+        )
+        key = (
+            tuple(selection.get("experiments", [])),
+            tuple(selection.get("searches", [])),
+            state,
+            metric,
+            direction,
+            tuple(params or ()),
+            best_quantile,
+        )
         if key in self._reports:
             self._reports.move_to_end(key)
             return self._reports[key]

@@ -41,8 +41,10 @@ def default_experiments(context: AppContext) -> list[str]:
 
 
 def layout(context: AppContext) -> html.Div:
-    nav = [dbc.NavItem(dbc.NavLink(label, href=path, id=f"nav-{path.strip('/') or 'overview'}", active="exact"))
-           for path, label in PAGES]  # fmt: skip
+    nav = [
+        dbc.NavItem(dbc.NavLink(label, href=path, id=f"nav-{path.strip('/') or 'overview'}", active="exact"))
+        for path, label in PAGES
+    ]
     if context.mlflow_ui_url:
         nav.append(
             dbc.NavItem(dbc.NavLink("MLflow UI ↗", id="nav-mlflow", href=context.mlflow_ui_url, target="_blank"))
@@ -57,7 +59,7 @@ def layout(context: AppContext) -> html.Div:
                 color="dark",
                 dark=True,
                 className="mb-3",
-            ),  # fmt: skip
+            ),
             dbc.Container(
                 [
                     dbc.Row(
@@ -70,7 +72,7 @@ def layout(context: AppContext) -> html.Div:
                                     options=context.experiments(),
                                 ),
                                 md=5,
-                            ),  # fmt: skip
+                            ),
                             dbc.Col(
                                 dcc.Dropdown(
                                     id="search-picker",
@@ -78,17 +80,17 @@ def layout(context: AppContext) -> html.Div:
                                     placeholder="All searches and runs (or pick searches to compare)",
                                 ),
                                 md=5,
-                            ),  # fmt: skip
+                            ),
                             dbc.Col(
                                 dbc.Button("Reload", id="reload", color="secondary", outline=True, size="sm"),
                                 md=1,
                                 className="d-flex align-items-center",
-                            ),  # fmt: skip
+                            ),
                             dbc.Col(
                                 html.A("in MLflow ↗", id="exp-link", target="_blank", className="small"),
                                 md=1,
                                 className="d-flex align-items-center",
-                            ),  # fmt: skip
+                            ),
                         ],
                         className="g-2 mb-3",
                     ),

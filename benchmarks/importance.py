@@ -73,15 +73,21 @@ def main() -> None:
     ref_total_s = ref_singles_s + ref_pairs_s
 
     print(f"Ishigami + 3 ignored parameters: {args.runs} runs x 6 parameters, {args.trees} trees each")
-    print(f"  fanova package : singles {ref_singles_s:7.2f} s, + all 15 pairs {ref_total_s:8.1f} s"
-          + ("" if args.all_pairs else f"  (pairs extrapolated from {len(timed)} of 15)"))  # fmt: skip
+    print(
+        f"  fanova package : singles {ref_singles_s:7.2f} s, + all 15 pairs {ref_total_s:8.1f} s"
+        + ("" if args.all_pairs else f"  (pairs extrapolated from {len(timed)} of 15)")
+    )
     print(f"  Trellis        : singles {ours_singles_s:7.2f} s, + all 15 pairs {ours_total_s:8.2f} s")
-    print(f"ratio Trellis / package: singles {ours_singles_s / ref_singles_s:.3f}, singles + pairs "
-          f"{ours_total_s / ref_total_s:.4f}  (target <= 0.01)")  # fmt: skip
+    print(
+        f"ratio Trellis / package: singles {ours_singles_s / ref_singles_s:.3f}, singles + pairs "
+        f"{ours_total_s / ref_total_s:.4f}  (target <= 0.01)"
+    )
     shared = {k: ours_got[k] for k in ref_got}
-    print(f"accuracy vs the known shares (max abs error over {len(shared)} shares both computed): "
-          f"package {max_error(ref_got):.3f}, Trellis {max_error(shared):.3f}; Trellis over all 21: "
-          f"{max_error(ours_got):.3f}")  # fmt: skip
+    print(
+        f"accuracy vs the known shares (max abs error over {len(shared)} shares both computed): "
+        f"package {max_error(ref_got):.3f}, Trellis {max_error(shared):.3f}; Trellis over all 21: "
+        f"{max_error(ours_got):.3f}"
+    )
     for key in ["x1", "x2", "x3", ("x1", "x3")]:
         label = key if isinstance(key, str) else " x ".join(key)
         print(f"  {label:8} truth {TRUTH[key]:.3f}  package {ref_got[key]:.3f}  Trellis {ours_got[key]:.3f}")

@@ -35,8 +35,15 @@ def build_store(path: Path, n_runs: int, seed: int = 0) -> tuple[str, str]:
     writer = SqlWriter(client)
     rng = np.random.default_rng(seed)
     parent = writer.create_run(exp, 0, {}, "search")
-    batch: list[PendingRun] = [PendingRun(parent, exp, create={"start_time": 1, "name": "search"},
-                                          tags={"mlflow.runName": "search"}, end=("FINISHED", 2))]  # fmt: skip
+    batch: list[PendingRun] = [
+        PendingRun(
+            parent,
+            exp,
+            create={"start_time": 1, "name": "search"},
+            tags={"mlflow.runName": "search"},
+            end=("FINISHED", 2),
+        )
+    ]
     t0 = 1_700_000_000_000
     for i in range(n_runs):
         lr, units, opt = 10 ** rng.uniform(-5, -1), int(2 ** rng.integers(3, 9)), ["adam", "sgd"][i % 2]
@@ -44,14 +51,19 @@ def build_store(path: Path, n_runs: int, seed: int = 0) -> tuple[str, str]:
         run_id = writer.create_run(exp, 0, {}, f"run-{i}")
         batch.append(
             PendingRun(
-                run_id, exp, create={"start_time": t0 + i * 1000, "name": f"run-{i}"},
+                run_id,
+                exp,
+                create={"start_time": t0 + i * 1000, "name": f"run-{i}"},
                 params={"lr": repr(lr), "units": str(units), "optimizer": opt},
                 tags={"mlflow.runName": f"run-{i}", "mlflow.parentRunId": parent},
-                metrics=[("accuracy", acc, t0 + i * 1000 + 500, 10), ("loss", 1 - acc, t0 + i * 1000 + 500, 10),
-                         ("n_params", float(units * 74), t0 + i * 1000 + 500, 10)],
+                metrics=[
+                    ("accuracy", acc, t0 + i * 1000 + 500, 10),
+                    ("loss", 1 - acc, t0 + i * 1000 + 500, 10),
+                    ("n_params", float(units * 74), t0 + i * 1000 + 500, 10),
+                ],
                 end=("FINISHED", t0 + i * 1000 + 900),
             )
-        )  # fmt: skip
+        )
         if len(batch) >= 5000:
             writer.write(batch)
             batch = []
@@ -111,8 +123,12 @@ def bench_render(tmp: Path, n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    parser.add_argument("--skip-reference-above", type=int, default=100_000,
-                        help="skip mlflow.search_runs on stores larger than this (it takes minutes)")  # fmt: skip
+    parser.add_argument(
+        "--skip-reference-above",
+        type=int,
+        default=100_000,
+        help="skip mlflow.search_runs on stores larger than this (it takes minutes)",
+    )
     parser.add_argument("--render-size", type=int, default=10_000)
     args = parser.parse_args()
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -128,8 +144,10 @@ def main() -> None:
     big = [r for r in results if r["n"] >= 100_000]
     for r in big:
         print(f"{r['n']} runs read completely in {r['ours_s']:.2f} s (target <= 2 s)")
-    print(f"overview render, {render['n']} runs, warm cache: {render['warm_ms']:.0f} ms (target <= 150), "
-          f"figures {render['json_mb']:.2f} MB (target <= 2)")  # fmt: skip
+    print(
+        f"overview render, {render['n']} runs, warm cache: {render['warm_ms']:.0f} ms (target <= 150), "
+        f"figures {render['json_mb']:.2f} MB (target <= 2)"
+    )
 
 
 if __name__ == "__main__":

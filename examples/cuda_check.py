@@ -28,9 +28,16 @@ TRIALS = {
 
 def job(function: str, params: dict, start: int, stop: int, folder: Path, key: str) -> TrialJob:
     return TrialJob(
-        key=key, number=0, params=params, spec=TrialSpec(function=function), budget_start=start,
-        budget_stop=stop, resource="epochs", checkpoint_dir=str(folder), objective="val_accuracy",
-    )  # fmt: skip
+        key=key,
+        number=0,
+        params=params,
+        spec=TrialSpec(function=function),
+        budget_start=start,
+        budget_stop=stop,
+        resource="epochs",
+        checkpoint_dir=str(folder),
+        objective="val_accuracy",
+    )
 
 
 def check(name: str, function: str, params: dict, root: Path) -> list[str]:
@@ -57,16 +64,20 @@ def check(name: str, function: str, params: dict, root: Path) -> list[str]:
     final = seen[-1][1] if seen else float("nan")
     if not final > 0.8:
         problems.append(f"{name}: validation accuracy {final:.3f} after 8 epochs")
-    print(f"{name:11s} device={digits.device()} acc@3={seen[2][1]:.3f} acc@6={seen[5][1]:.3f} acc@8={final:.3f} "
-          f"{per_epoch:.3f} s/epoch (incl. start-up)")  # fmt: skip
+    print(
+        f"{name:11s} device={digits.device()} acc@3={seen[2][1]:.3f} acc@6={seen[5][1]:.3f} acc@8={final:.3f} "
+        f"{per_epoch:.3f} s/epoch (incl. start-up)"
+    )
     return problems
 
 
 def main() -> int:
     import torch
 
-    print(f"torch {torch.__version__}, cuda available: {torch.cuda.is_available()}"
-          + (f" ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else ""))  # fmt: skip
+    print(
+        f"torch {torch.__version__}, cuda available: {torch.cuda.is_available()}"
+        + (f" ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else "")
+    )
     with tempfile.TemporaryDirectory() as tmp:
         problems = [p for name, (fn, params) in TRIALS.items() for p in check(name, fn, params, Path(tmp))]
     for p in problems:

@@ -54,10 +54,18 @@ def mlp(hidden: int, layers: int, dropout: float, activation: str = "relu") -> n
 def cnn(channels: int, kernel: int, dense: int, dropout: float) -> nn.Module:
     pad = kernel // 2
     return nn.Sequential(
-        nn.Conv2d(1, channels, kernel, padding=pad), nn.ReLU(), nn.MaxPool2d(2),  # 8x8 -> 4x4
-        nn.Conv2d(channels, channels * 2, kernel, padding=pad), nn.ReLU(), nn.MaxPool2d(2),  # -> 2x2
-        nn.Flatten(), nn.Linear(channels * 2 * 4, dense), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dense, 10),
-    )  # fmt: skip
+        nn.Conv2d(1, channels, kernel, padding=pad),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 8x8 -> 4x4
+        nn.Conv2d(channels, channels * 2, kernel, padding=pad),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # -> 2x2
+        nn.Flatten(),
+        nn.Linear(channels * 2 * 4, dense),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(dense, 10),
+    )
 
 
 def optimizer(model: nn.Module, params: dict[str, Any]) -> torch.optim.Optimizer:

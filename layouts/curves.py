@@ -35,9 +35,13 @@ class CurvesInfo(NamedTuple):
 
 
 def curves_info(
-    histories: pd.DataFrame, runs: pd.DataFrame, metrics: list[str], x_axis: str = "step", window: int = 1,
+    histories: pd.DataFrame,
+    runs: pd.DataFrame,
+    metrics: list[str],
+    x_axis: str = "step",
+    window: int = 1,
     log_y: bool = False,
-) -> CurvesInfo:  # fmt: skip
+) -> CurvesInfo:
     """One curve per (metric, run). ``x_axis='time'`` gives seconds since the run started."""
     meta = runs.set_index("run_id") if len(runs) else runs
     curves: dict[str, list[Curve]] = {m: [] for m in metrics}
@@ -77,16 +81,29 @@ def curves_plot(info: CurvesInfo) -> Figure:
     for row, metric in enumerate(shown):
         axis = "" if row == 0 else str(row + 1)
         top = 1 - row * (height + gap)
-        layout[f"yaxis{axis}"] = {"domain": [top - height, top], "title": {"text": metric},
-                                  "type": "log" if info.log_y else "linear", "anchor": f"x{axis}"}  # fmt: skip
-        layout[f"xaxis{axis}"] = {"anchor": f"y{axis}", "matches": "x" if row else None,
-                                  "showticklabels": row == n - 1}  # fmt: skip
+        layout[f"yaxis{axis}"] = {
+            "domain": [top - height, top],
+            "title": {"text": metric},
+            "type": "log" if info.log_y else "linear",
+            "anchor": f"x{axis}",
+        }
+        layout[f"xaxis{axis}"] = {"anchor": f"y{axis}", "matches": "x" if row else None, "showticklabels": row == n - 1}
         for curve in info.curves[metric]:
-            data.append({"type": "scattergl", "x": typed(curve.x), "y": typed(curve.y), "mode": "lines",
-                         "name": curve.label, "legendgroup": curve.run_id, "showlegend": row == 0,
-                         "xaxis": f"x{axis}", "yaxis": f"y{axis}",
-                         "line": {"color": colors.get(curve.search_id), "width": 1.6},
-                         "hovertemplate": f"{curve.label}<br>%{{x}}: %{{y:.4g}}<extra>{metric}</extra>"})  # fmt: skip
+            data.append(
+                {
+                    "type": "scattergl",
+                    "x": typed(curve.x),
+                    "y": typed(curve.y),
+                    "mode": "lines",
+                    "name": curve.label,
+                    "legendgroup": curve.run_id,
+                    "showlegend": row == 0,
+                    "xaxis": f"x{axis}",
+                    "yaxis": f"y{axis}",
+                    "line": {"color": colors.get(curve.search_id), "width": 1.6},
+                    "hovertemplate": f"{curve.label}<br>%{{x}}: %{{y:.4g}}<extra>{metric}</extra>",
+                }
+            )
     last = "" if n == 1 else str(n)
     layout[f"xaxis{last}"]["title"] = {"text": "seconds since start" if info.x_axis == "time" else "step"}
     fig = figure(data, height=max(320, 260 * n), legend={"orientation": "v", "y": 1, "x": 1.02})

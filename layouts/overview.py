@@ -39,8 +39,9 @@ def counts_info(trials: pd.DataFrame, metric: str | None, direction: str, skippe
         if values.notna().any():
             idx = values.idxmax() if direction == "max" else values.idxmin()
             best_value, best_run = float(values[idx]), str(trials.loc[idx, "run_id"])
-    return CountsInfo(len(trials), ordered, trials["search_id"].nunique() if len(trials) else 0, best_value, best_run,
-                      dict(skipped))  # fmt: skip
+    return CountsInfo(
+        len(trials), ordered, trials["search_id"].nunique() if len(trials) else 0, best_value, best_run, dict(skipped)
+    )
 
 
 # -- best so far ------------------------------------------------------------------------------------
@@ -78,11 +79,29 @@ def best_so_far_plot(info: BestSoFarInfo) -> Figure:
     data = []
     for search_id, (order, values, best) in info.series.items():
         name, color = info.labels.get(search_id, search_id[:8]), colors[search_id]
-        data.append({"type": "scattergl", "x": typed(order), "y": typed(values), "mode": "markers", "name": name,
-                     "legendgroup": search_id, "showlegend": False,
-                     "marker": {"color": color, "size": 5, "opacity": 0.45}})  # fmt: skip
-        data.append({"type": "scatter", "x": typed(order), "y": typed(best), "mode": "lines", "name": name,
-                     "legendgroup": search_id, "line": {"color": color, "width": 2, "shape": "hv"}})  # fmt: skip
+        data.append(
+            {
+                "type": "scattergl",
+                "x": typed(order),
+                "y": typed(values),
+                "mode": "markers",
+                "name": name,
+                "legendgroup": search_id,
+                "showlegend": False,
+                "marker": {"color": color, "size": 5, "opacity": 0.45},
+            }
+        )
+        data.append(
+            {
+                "type": "scatter",
+                "x": typed(order),
+                "y": typed(best),
+                "mode": "lines",
+                "name": name,
+                "legendgroup": search_id,
+                "line": {"color": color, "width": 2, "shape": "hv"},
+            }
+        )
     return figure(
         data,
         xaxis={"title": {"text": "trial (in start order)"}},
@@ -118,13 +137,24 @@ def distribution_plot(info: DistributionInfo) -> Figure:
         return empty_figure(f"No finite values of {info.metric}")
     colors = search_colors(list(info.values))
     data = [
-        {"type": "histogram", "x": typed(values), "name": info.labels.get(s, s[:8]), "opacity": 0.6,
-         "marker": {"color": colors[s]}, "nbinsx": 40}
+        {
+            "type": "histogram",
+            "x": typed(values),
+            "name": info.labels.get(s, s[:8]),
+            "opacity": 0.6,
+            "marker": {"color": colors[s]},
+            "nbinsx": 40,
+        }
         for s, values in info.values.items()
-    ]  # fmt: skip
+    ]
     title = info.metric + (f"  ({info.dropped} NaN/inf left out)" if info.dropped else "")
-    return figure(data, barmode="overlay", xaxis={"title": {"text": title}}, yaxis={"title": {"text": "runs"}},
-                  showlegend=len(info.values) > 1)  # fmt: skip
+    return figure(
+        data,
+        barmode="overlay",
+        xaxis={"title": {"text": title}},
+        yaxis={"title": {"text": "runs"}},
+        showlegend=len(info.values) > 1,
+    )
 
 
 # -- trade-off and Pareto front ---------------------------------------------------------------------
@@ -183,9 +213,20 @@ def tradeoff_info(
     front = np.flatnonzero(mask)
     front = front[np.argsort(x[front], kind="stable")]
     x_log = bool(len(x) and x.min() > 0 and x.max() / x.min() >= 100)
-    return TradeoffInfo(x_metric, y_metric, x_dir, y_dir, trials["run_id"].to_numpy()[keep].tolist(), x.tolist(),
-                        y.tolist(), trials["search_id"].to_numpy()[keep].astype(str).tolist(), front.tolist(),
-                        int((~keep).sum()), labels, x_log)  # fmt: skip
+    return TradeoffInfo(
+        x_metric,
+        y_metric,
+        x_dir,
+        y_dir,
+        trials["run_id"].to_numpy()[keep].tolist(),
+        x.tolist(),
+        y.tolist(),
+        trials["search_id"].to_numpy()[keep].astype(str).tolist(),
+        front.tolist(),
+        int((~keep).sum()),
+        labels,
+        x_log,
+    )
 
 
 def tradeoff_plot(info: TradeoffInfo) -> Figure:
@@ -199,19 +240,42 @@ def tradeoff_plot(info: TradeoffInfo) -> Figure:
     data = []
     for s in searches:
         idx = np.flatnonzero(search == s)
-        data.append({"type": "scattergl", "x": typed(x[idx]), "y": typed(y[idx]), "customdata": run_ids[idx].tolist(),
-                     "mode": "markers", "name": info.labels.get(s, s[:8]), "hovertemplate": hover,
-                     "marker": {"color": colors[s], "size": 7, "opacity": 0.75}})  # fmt: skip
+        data.append(
+            {
+                "type": "scattergl",
+                "x": typed(x[idx]),
+                "y": typed(y[idx]),
+                "customdata": run_ids[idx].tolist(),
+                "mode": "markers",
+                "name": info.labels.get(s, s[:8]),
+                "hovertemplate": hover,
+                "marker": {"color": colors[s], "size": 7, "opacity": 0.75},
+            }
+        )
     if info.front:
         fx, fy = x[info.front], y[info.front]
-        data.append({"type": "scatter", "x": typed(fx), "y": typed(fy), "mode": "lines+markers", "name": "Pareto front",
-                     "hoverinfo": "skip", "line": {"color": COLORS["front"], "width": 2, "shape": "hv"},
-                     "marker": {"symbol": "diamond-open", "size": 11, "color": COLORS["front"]}})  # fmt: skip
+        data.append(
+            {
+                "type": "scatter",
+                "x": typed(fx),
+                "y": typed(fy),
+                "mode": "lines+markers",
+                "name": "Pareto front",
+                "hoverinfo": "skip",
+                "line": {"color": COLORS["front"], "width": 2, "shape": "hv"},
+                "marker": {"symbol": "diamond-open", "size": 11, "color": COLORS["front"]},
+            }
+        )
     xaxis = {"title": {"text": f"{info.x_metric} ({info.x_dir})"}}
     if info.x_log:
         xaxis["type"] = "log"
-    return figure(data, xaxis=xaxis, yaxis={"title": {"text": f"{info.y_metric} ({info.y_dir})"}},
-                  dragmode="select", clickmode="event+select")  # fmt: skip
+    return figure(
+        data,
+        xaxis=xaxis,
+        yaxis={"title": {"text": f"{info.y_metric} ({info.y_dir})"}},
+        dragmode="select",
+        clickmode="event+select",
+    )
 
 
 # -- selection --------------------------------------------------------------------------------------
@@ -242,12 +306,19 @@ def selected_rows(
     if not run_ids:
         return [], []
     chosen = runs[runs["run_id"].isin(run_ids)]
-    columns = [{"name": "run", "id": "run", "presentation": "markdown"}, {"name": "search", "id": "search"},
-               {"name": "status", "id": "status"}]  # fmt: skip
+    columns = [
+        {"name": "run", "id": "run", "presentation": "markdown"},
+        {"name": "search", "id": "search"},
+        {"name": "status", "id": "status"},
+    ]
     rows = []
     for _, r in chosen.iterrows():
-        row = {"run_id": r["run_id"], "run": f"[{r['run_name'] or r['run_id'][:8]}]({link(r)})",
-               "search": r.get("search_name") or r["experiment"], "status": r["status"]}  # fmt: skip
+        row = {
+            "run_id": r["run_id"],
+            "run": f"[{r['run_name'] or r['run_id'][:8]}]({link(r)})",
+            "search": r.get("search_name") or r["experiment"],
+            "status": r["status"],
+        }
         for m in metrics:
             v = r.get(f"metrics.{m}")
             row[m] = None if v is None or not np.isfinite(v) else round(float(v), 6)

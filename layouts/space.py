@@ -110,11 +110,17 @@ def parcoords_plot(info: ParcoordsInfo) -> Figure:
             dim["constraintrange"] = list(d.constraint)
         dimensions.append(dim)
     trace = {
-        "type": "parcoords", "dimensions": dimensions,
-        "line": {"color": typed(info.color), "colorscale": "Viridis", "reversescale": info.reverse_scale,
-                 "showscale": True, "colorbar": {"title": {"text": info.color_label}}},
+        "type": "parcoords",
+        "dimensions": dimensions,
+        "line": {
+            "color": typed(info.color),
+            "colorscale": "Viridis",
+            "reversescale": info.reverse_scale,
+            "showscale": True,
+            "colorbar": {"title": {"text": info.color_label}},
+        },
         "unselected": {"line": {"color": "#DDDDDD", "opacity": 0.3}},
-    }  # fmt: skip
+    }
     return figure([trace], margin={"l": 70, "r": 70, "t": 60, "b": 30}, height=460)
 
 
@@ -157,10 +163,15 @@ def importance_plot(importance: Importance, max_rows: int = 20) -> Figure:
     if not rows:
         return empty_figure("No varying parameters to rank")
     labels, means, stds = zip(*rows)
-    trace = {"type": "bar", "orientation": "h", "y": list(labels)[::-1], "x": typed(list(means)[::-1]),
-             "error_x": {"type": "data", "array": typed(list(stds)[::-1]), "visible": True, "thickness": 1},
-             "marker": {"color": ["#E69F00" if " × " in label else "#0072B2" for label in labels][::-1]},
-             "hovertemplate": "%{y}: %{x:.3f}<extra></extra>"}  # fmt: skip
+    trace = {
+        "type": "bar",
+        "orientation": "h",
+        "y": list(labels)[::-1],
+        "x": typed(list(means)[::-1]),
+        "error_x": {"type": "data", "array": typed(list(stds)[::-1]), "visible": True, "thickness": 1},
+        "marker": {"color": ["#E69F00" if " × " in label else "#0072B2" for label in labels][::-1]},
+        "hovertemplate": "%{y}: %{x:.3f}<extra></extra>",
+    }
     return figure(
         [trace],
         xaxis={"title": {"text": "fraction of variance (fANOVA)"}, "rangemode": "tozero"},
@@ -176,14 +187,31 @@ def marginal_plot(axis: Axis, unit_points: np.ndarray, mean: np.ndarray, std: np
         k = len(axis.categories)
         centres = (np.arange(k) + 0.5) / k
         idx = np.clip(np.searchsorted(unit_points, centres), 0, len(unit_points) - 1)
-        trace = {"type": "bar", "x": [str(c) for c in axis.categories], "y": typed(mean[idx]),
-                 "error_y": {"type": "data", "array": typed(std[idx]), "visible": True}}  # fmt: skip
+        trace = {
+            "type": "bar",
+            "x": [str(c) for c in axis.categories],
+            "y": typed(mean[idx]),
+            "error_y": {"type": "data", "array": typed(std[idx]), "visible": True},
+        }
         return figure([trace], xaxis={"title": {"text": axis.name}}, yaxis={"title": {"text": f"marginal {metric}"}})
-    band = {"type": "scatter", "x": typed(np.concatenate([x, x[::-1]])),
-            "y": typed(np.concatenate([mean + std, (mean - std)[::-1]])), "fill": "toself", "mode": "none",
-            "fillcolor": "rgba(0,114,178,0.2)", "name": "± std over trees", "hoverinfo": "skip"}  # fmt: skip
-    line = {"type": "scatter", "x": typed(x), "y": typed(mean), "mode": "lines", "name": "marginal",
-            "line": {"color": "#0072B2", "width": 2}}  # fmt: skip
+    band = {
+        "type": "scatter",
+        "x": typed(np.concatenate([x, x[::-1]])),
+        "y": typed(np.concatenate([mean + std, (mean - std)[::-1]])),
+        "fill": "toself",
+        "mode": "none",
+        "fillcolor": "rgba(0,114,178,0.2)",
+        "name": "± std over trees",
+        "hoverinfo": "skip",
+    }
+    line = {
+        "type": "scatter",
+        "x": typed(x),
+        "y": typed(mean),
+        "mode": "lines",
+        "name": "marginal",
+        "line": {"color": "#0072B2", "width": 2},
+    }
     xaxis = {"title": {"text": axis.name}, **({"type": "log"} if axis.log else {})}
     return figure([band, line], xaxis=xaxis, yaxis={"title": {"text": f"marginal {metric}"}})
 
@@ -191,8 +219,16 @@ def marginal_plot(axis: Axis, unit_points: np.ndarray, mean: np.ndarray, std: np
 def pair_plot(a: Axis, b: Axis, unit_points: np.ndarray, grid: np.ndarray, metric: str) -> Figure:
     xa = [a.from_unit(u) for u in unit_points] if a.kind != "categorical" else None
     xb = [b.from_unit(u) for u in unit_points] if b.kind != "categorical" else None
-    trace = {"type": "heatmap", "z": grid.T.tolist(), "x": xa or [f"{u:.2f}" for u in unit_points],
-             "y": xb or [f"{u:.2f}" for u in unit_points], "colorscale": "Viridis",
-             "colorbar": {"title": {"text": metric}}}  # fmt: skip
-    return figure([trace], xaxis={"title": {"text": a.name}, **({"type": "log"} if a.log else {})},
-                  yaxis={"title": {"text": b.name}, **({"type": "log"} if b.log else {})})  # fmt: skip
+    trace = {
+        "type": "heatmap",
+        "z": grid.T.tolist(),
+        "x": xa or [f"{u:.2f}" for u in unit_points],
+        "y": xb or [f"{u:.2f}" for u in unit_points],
+        "colorscale": "Viridis",
+        "colorbar": {"title": {"text": metric}},
+    }
+    return figure(
+        [trace],
+        xaxis={"title": {"text": a.name}, **({"type": "log"} if a.log else {})},
+        yaxis={"title": {"text": b.name}, **({"type": "log"} if b.log else {})},
+    )

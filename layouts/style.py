@@ -14,15 +14,35 @@ import numpy as np
 Figure = dict[str, Any]
 
 # Okabe-Ito, then Plotly's: distinguishable for colour-blind readers first.
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
-           "#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3"]  # fmt: skip
+PALETTE = [
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#CC79A7",
+    "#56B4E9",
+    "#D55E00",
+    "#F0E442",
+    "#000000",
+    "#636EFA",
+    "#EF553B",
+    "#00CC96",
+    "#AB63FA",
+    "#FFA15A",
+    "#19D3F3",
+]
 COLORS = {"front": "#D55E00"}
 _AXIS = {"gridcolor": "#EBEBEB", "zerolinecolor": "#D0D0D0", "linecolor": "#BBBBBB", "automargin": True}
 BASE_LAYOUT = {
-    "paper_bgcolor": "white", "plot_bgcolor": "white", "font": {"size": 12}, "colorway": PALETTE,
-    "margin": {"l": 60, "r": 20, "t": 30, "b": 50}, "legend": {"orientation": "h", "y": -0.2},
-    "hovermode": "closest", "xaxis": dict(_AXIS), "yaxis": dict(_AXIS),
-}  # fmt: skip
+    "paper_bgcolor": "white",
+    "plot_bgcolor": "white",
+    "font": {"size": 12},
+    "colorway": PALETTE,
+    "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
+    "legend": {"orientation": "h", "y": -0.2},
+    "hovermode": "closest",
+    "xaxis": dict(_AXIS),
+    "yaxis": dict(_AXIS),
+}
 
 
 def typed(values: Any) -> Any:
@@ -66,7 +86,7 @@ def empty_figure(message: str) -> Figure:
                 "xref": "paper",
                 "yref": "paper",
             }
-        ],  # fmt: skip
+        ],
         xaxis={"visible": False},
         yaxis={"visible": False},
     )

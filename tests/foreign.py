@@ -103,17 +103,25 @@ def ray_tune(uri: str, storage: str, name: str = "ray-tune") -> str:
     # Ray's socket paths must stay under 107 bytes: a short session folder of its own.
     tmp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     root = str(Path(__file__).resolve().parent.parent)  # Ray's workers import this module's trainable
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, _temp_dir=tmp_dir, configure_logging=False,
-             runtime_env={"env_vars": {"PYTHONPATH": root}})  # fmt: skip
+    ray.init(
+        num_cpus=1,
+        include_dashboard=False,
+        log_to_driver=False,
+        _temp_dir=tmp_dir,
+        configure_logging=False,
+        runtime_env={"env_vars": {"PYTHONPATH": root}},
+    )
     try:
         tuner = tune.Tuner(
             _tune_trainable,
             param_space={"lr": tune.grid_search([0.001, 0.01, 0.1]), "width": tune.choice([16, 32])},
             run_config=tune.RunConfig(
-                name=name, storage_path=storage, verbose=0,
+                name=name,
+                storage_path=storage,
+                verbose=0,
                 callbacks=[MLflowLoggerCallback(tracking_uri=uri, experiment_name=name)],
             ),
-        )  # fmt: skip
+        )
         tuner.fit()
     finally:
         ray.shutdown()

@@ -10,9 +10,16 @@ from app.factory import create_app
 
 @pytest.mark.parametrize(
     "method, path",
-    [("get", "/"), ("get", "/curves"), ("get", "/_dash-layout"), ("get", "/_dash-dependencies"),
-     ("post", "/_dash-update-component"), ("get", "/assets/00-bootstrap.min.css"), ("get", "/_favicon.ico")],
-)  # fmt: skip
+    [
+        ("get", "/"),
+        ("get", "/curves"),
+        ("get", "/_dash-layout"),
+        ("get", "/_dash-dependencies"),
+        ("post", "/_dash-update-component"),
+        ("get", "/assets/00-bootstrap.min.css"),
+        ("get", "/_favicon.ico"),
+    ],
+)
 def test_every_route_needs_login(store, method, path):
     server = create_app(store, users={"ana": "s3cret"}).server
     client = server.test_client()

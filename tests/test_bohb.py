@@ -38,9 +38,12 @@ def test_configspace_round_trip_keeps_types_conditions_and_fixed_values():
 
 def test_bohb_search_runs_hyperbands_brackets_with_model_proposals(make_config, client):
     config = make_config(
-        algorithm={"name": "bohb", "eta": 3, "seed": 2}, budget={"min": 1, "max": 9},
-        space={"x": {"low": -1.0, "high": 1.0}}, termination={}, trial={"function": "examples.synthetic:resumable"},
-    )  # fmt: skip
+        algorithm={"name": "bohb", "eta": 3, "seed": 2},
+        budget={"min": 1, "max": 9},
+        space={"x": {"low": -1.0, "high": 1.0}},
+        termination={},
+        trial={"function": "examples.synthetic:resumable"},
+    )
     result = run_search(config)
     assert result.state == "completed" and result.stop_reason == "exhausted"
     runs = child_runs(client, result.search_id)

@@ -19,14 +19,24 @@ def quadratic_runs(tmp_path_factory):
     """A random search over the synthetic quadratic (optimum x=0.3, y=-0.5, shape=bowl), plus a noise dim."""
     tmp, uri = module_store(tmp_path_factory, "bounds")
     with contextlib.chdir(tmp):
-        config = parse_config({
-            "name": "quad", "objective": {"metric": "loss", "direction": "min"},
-            "space": {"x": {"low": -1.0, "high": 1.0}, "y": {"low": -1.0, "high": 1.0},
-                      "shape": {"choices": ["bowl", "ridge", "flat"]}, "units": {"low": 1, "high": 64, "log": True}},
-            "algorithm": {"name": "random", "seed": 5}, "budget": {"max": 1}, "termination": {"max_trials": 300},
-            "executor": {"workers": 2}, "trial": {"function": "examples.synthetic:quadratic"},
-            "tracking": {"uri": uri, "experiment": "quad"},
-        })  # fmt: skip
+        config = parse_config(
+            {
+                "name": "quad",
+                "objective": {"metric": "loss", "direction": "min"},
+                "space": {
+                    "x": {"low": -1.0, "high": 1.0},
+                    "y": {"low": -1.0, "high": 1.0},
+                    "shape": {"choices": ["bowl", "ridge", "flat"]},
+                    "units": {"low": 1, "high": 64, "log": True},
+                },
+                "algorithm": {"name": "random", "seed": 5},
+                "budget": {"max": 1},
+                "termination": {"max_trials": 300},
+                "executor": {"workers": 2},
+                "trial": {"function": "examples.synthetic:quadratic"},
+                "tracking": {"uri": uri, "experiment": "quad"},
+            }
+        )
         result = run_search(config)
     table = read_runs(uri, [result.experiment_id])
     return table, config
@@ -73,8 +83,10 @@ def test_cli_gives_the_same_numbers_as_the_library(quadratic_runs, capsys):
 
     table, config = quadratic_runs
     uri = config.tracking.uri
-    assert main(["importance", "--tracking-uri", uri, "--experiment", "quad", "--metric", "loss", "--pairs",
-                 "--json"]) == 0  # fmt: skip
+    assert (
+        main(["importance", "--tracking-uri", uri, "--experiment", "quad", "--metric", "loss", "--pairs", "--json"])
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     data = prepare(table, table.trials, "loss", "min")
     imp = FastFANOVA(data.X, data.y, data.names, n_trees=64, seed=0).importance()

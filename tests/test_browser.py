@@ -45,12 +45,21 @@ def served(tmp_path_factory):
         dirty_exp, _ = foreign.dirty(uri)
         sklearn_exp = foreign.sklearn_gridsearch(uri)
     port = _free_port()
-    env = {**os.environ, "TRELLIS_TRACKING_URI": uri, "TRELLIS_MLFLOW_UI": "http://mlflow.example:5000",
-           "TRELLIS_CACHE": str(tmp / "cache"), "PYTHONPATH": str(ROOT)}  # fmt: skip
+    env = {
+        **os.environ,
+        "TRELLIS_TRACKING_URI": uri,
+        "TRELLIS_MLFLOW_UI": "http://mlflow.example:5000",
+        "TRELLIS_CACHE": str(tmp / "cache"),
+        "PYTHONPATH": str(ROOT),
+    }
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:server"],
-        cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        cwd=tmp,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(120):
         try:

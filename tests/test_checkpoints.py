@@ -14,10 +14,16 @@ from search.trial import TrialContext, TrialJob
 
 def _job(tmp_path: Path, start: int = 0, stop: int = 5, **params) -> TrialJob:
     return TrialJob(
-        key=f"0.{start}", number=0, params={"x": 0.1, **params}, objective="loss",
-        spec=TrialSpec(function="examples.synthetic:resumable"), budget_start=start, budget_stop=stop,
-        resource="epochs", checkpoint_dir=str(tmp_path / "ckpt"),
-    )  # fmt: skip
+        key=f"0.{start}",
+        number=0,
+        params={"x": 0.1, **params},
+        objective="loss",
+        spec=TrialSpec(function="examples.synthetic:resumable"),
+        budget_start=start,
+        budget_stop=stop,
+        resource="epochs",
+        checkpoint_dir=str(tmp_path / "ckpt"),
+    )
 
 
 def test_each_step_has_its_checkpoint_and_only_the_newest_are_kept(tmp_path):

@@ -25,7 +25,7 @@ def outcomes(client: MlflowClient, search_id: str) -> list[tuple]:
                 (m.step, round(m.value, 12))
                 for m in sorted(client.get_metric_history(r.info.run_id, "loss"), key=lambda m: m.step)
             ],
-        )  # fmt: skip
+        )
         for r in child_runs(client, search_id)
     ]
 
@@ -33,10 +33,12 @@ def outcomes(client: MlflowClient, search_id: str) -> list[tuple]:
 def test_dask_local_cluster_matches_local_executor_into_postgres(make_config, client, pg_uri, tmp_path):
     """Early stopping needs a decision after every report, so this also exercises the per-job decision queue."""
     common = dict(
-        algorithm={"name": "grid", "points": 3}, budget={"max": 4}, termination={},
+        algorithm={"name": "grid", "points": 3},
+        budget={"max": 4},
+        termination={},
         space={"x": {"low": -1.0, "high": 1.0}, "y": {"low": -1.0, "high": 1.0}, "shape": "bowl"},
         early_stopping={"rule": "median", "step": 1, "min_trials": 2},
-    )  # fmt: skip
+    )
     local = run_search(make_config(**common, executor={"kind": "local", "workers": 1}))
     art = (tmp_path / "art").as_uri()
     tracking = {"uri": pg_uri, "experiment": "dask", "artifact_location": art}
@@ -54,9 +56,10 @@ def test_dask_cluster_by_address_records_failures_with_their_stderr(make_config,
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
         config = make_config(
             executor={"kind": "dask", "workers": 2, "address": cluster.scheduler_address},
-            trial={"function": "examples.synthetic:crashy"}, space={"x": {"low": 0.0, "high": 1.0}},
+            trial={"function": "examples.synthetic:crashy"},
+            space={"x": {"low": 0.0, "high": 1.0}},
             termination={"max_trials": 8},
-        )  # fmt: skip
+        )
         result = run_search(config)
     runs = child_runs(client, result.search_id)
     failed = [r for r in runs if r.info.status == "FAILED"]

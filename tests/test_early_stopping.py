@@ -22,10 +22,13 @@ def _loss_at(client, run, step):
 @pytest.mark.parametrize("mode", ["function", "script"])
 def test_median_rule_stops_laggards_and_says_where(make_config, client, mode):
     config = make_config(
-        trial=TRIALS[mode], space={"x": {"low": 0.0, "high": 0.9}, "shape": "bowl"},
-        budget={"max": 9}, termination={"max_trials": 14}, executor={"workers": 1},
+        trial=TRIALS[mode],
+        space={"x": {"low": 0.0, "high": 0.9}, "shape": "bowl"},
+        budget={"max": 9},
+        termination={"max_trials": 14},
+        executor={"workers": 1},
         early_stopping={"rule": "median", "step": 3, "min_trials": 3},
-    )  # fmt: skip
+    )
     result = run_search(config)
     runs = child_runs(client, result.search_id)
     assert len(runs) == 14 and all(r.info.status == "FINISHED" for r in runs)
@@ -37,8 +40,11 @@ def test_median_rule_stops_laggards_and_says_where(make_config, client, mode):
         step = int(run.data.tags[schema.STOPPED_AT_RUNG])
         assert step in (3, 6) and run.data.tags[schema.BUDGET_REACHED] == str(step)
         number = int(run.data.tags[schema.TRIAL_NUMBER])
-        earlier = [_loss_at(client, r, step) for r in runs if int(r.data.tags[schema.TRIAL_NUMBER]) < number
-                   and int(r.data.tags[schema.BUDGET_REACHED]) >= step]  # fmt: skip
+        earlier = [
+            _loss_at(client, r, step)
+            for r in runs
+            if int(r.data.tags[schema.TRIAL_NUMBER]) < number and int(r.data.tags[schema.BUDGET_REACHED]) >= step
+        ]
         assert len(earlier) >= 3 and _loss_at(client, run, step) > statistics.median(earlier)
     # The best trial is never stopped by a median rule on a loss whose ranking does not change with epochs.
     best = min(runs, key=lambda r: abs(float(r.data.params["x"]) - 0.3))
@@ -47,9 +53,12 @@ def test_median_rule_stops_laggards_and_says_where(make_config, client, mode):
 
 def test_successive_halving_rule_and_config_checks(make_config, client):
     config = make_config(
-        space={"x": {"low": 0.0, "high": 1.0}, "shape": "bowl"}, budget={"max": 9}, termination={"max_trials": 12},
-        executor={"workers": 1}, early_stopping={"rule": "successive_halving", "step": 1, "min_trials": 2, "eta": 3},
-    )  # fmt: skip
+        space={"x": {"low": 0.0, "high": 1.0}, "shape": "bowl"},
+        budget={"max": 9},
+        termination={"max_trials": 12},
+        executor={"workers": 1},
+        early_stopping={"rule": "successive_halving", "step": 1, "min_trials": 2, "eta": 3},
+    )
     result = run_search(config)
     runs = child_runs(client, result.search_id)
     steps = {r.data.tags.get(schema.STOPPED_AT_RUNG) for r in runs if r.data.tags[schema.END_REASON] == "early_stopped"}
@@ -66,11 +75,14 @@ def test_stop_and_go_resumes_a_stopped_trial_from_its_checkpoint_once_it_looks_p
     """x = 0.5 is stopped at step 1 (only x = 0.3 was better then); once x = -0.7 has reached step 1 too,
     x = 0.5 sits above the median and, with Stop-and-Go, continues from its step-1 checkpoint."""
     config = make_config(
-        trial={"function": "examples.synthetic:resumable"}, algorithm={"name": "grid", "shuffle": False},
+        trial={"function": "examples.synthetic:resumable"},
+        algorithm={"name": "grid", "shuffle": False},
         space={"x": {"type": "categorical", "choices": [0.3, 0.5, -0.7, -1.0]}},
-        budget={"max": 2}, termination={}, executor={"workers": 1},
+        budget={"max": 2},
+        termination={},
+        executor={"workers": 1},
         early_stopping={"rule": "median", "step": 1, "min_trials": 1, "resume": resume},
-    )  # fmt: skip
+    )
     runs = child_runs(client, run_search(config).search_id)
     assert all(r.info.status == "FINISHED" for r in runs)  # a resume from the wrong checkpoint step fails
     by_x = {float(r.data.params["x"]): r for r in runs}

@@ -45,9 +45,12 @@ def test_successive_halving_promotes_the_best_and_prunes_the_rest():
 
 def test_hyperband_search_resumes_from_checkpoints_and_records_rungs(make_config, client):
     config = make_config(
-        algorithm={"name": "hyperband", "eta": 3, "seed": 3}, budget={"min": 1, "max": 9},
-        space={"x": {"low": -1.0, "high": 1.0}}, termination={}, trial={"function": "examples.synthetic:resumable"},
-    )  # fmt: skip
+        algorithm={"name": "hyperband", "eta": 3, "seed": 3},
+        budget={"min": 1, "max": 9},
+        space={"x": {"low": -1.0, "high": 1.0}},
+        termination={},
+        trial={"function": "examples.synthetic:resumable"},
+    )
     result = run_search(config)
     assert result.stop_reason == "exhausted"
     p = result.progress  # counts trials, not the jobs (rungs) they ran

@@ -78,8 +78,17 @@ def drive(sched: PBTScheduler, value_of) -> list:
 
 
 def test_generations_exploit_the_bottom_quantile_from_the_top():
-    sched = PBTScheduler(Budget(max=6), Objective("score", "max"), population_size=4, interval=2, quantile=0.25,
-                         perturb=0.1, resample_probability=0.0, seed=0, space=space())  # fmt: skip
+    sched = PBTScheduler(
+        Budget(max=6),
+        Objective("score", "max"),
+        population_size=4,
+        interval=2,
+        quantile=0.25,
+        perturb=0.1,
+        resample_probability=0.0,
+        seed=0,
+        space=space(),
+    )
     jobs = drive(sched, lambda p: -abs(math.log10(p["lr"]) + 2))  # best at lr = 1e-2: trial 1
     assert [(r.budget_start, r.budget_stop) for _, r in jobs[:4]] == [(0, 2)] * 4
     gen1 = jobs[4:8]
@@ -101,10 +110,12 @@ def test_generations_exploit_the_bottom_quantile_from_the_top():
 def test_pbt_search_continues_members_and_records_lineage(make_config, client):
     config = make_config(
         algorithm={"name": "pbt", "seed": 1, "population_size": 4, "interval": 2, "resample_probability": 0.0},
-        objective={"metric": "score", "direction": "max"}, budget={"min": 1, "max": 6},
-        space={"lr": {"low": 1e-4, "high": 1.0, "log": True}}, termination={},
+        objective={"metric": "score", "direction": "max"},
+        budget={"min": 1, "max": 6},
+        space={"lr": {"low": 1e-4, "high": 1.0, "log": True}},
+        termination={},
         trial={"function": "examples.synthetic:pbt_member"},
-    )  # fmt: skip
+    )
     result = run_search(config)
     assert result.state == "completed" and result.stop_reason == "exhausted"
     runs = child_runs(client, result.search_id)

@@ -21,9 +21,13 @@ def populated(tmp_path_factory):
     tmp, uri = module_store(tmp_path_factory, "reader")
     with contextlib.chdir(tmp):
         config = parse_config(
-            {**BASE, "space": {**BASE["space"], "lr": {"low": 1e-4, "high": 1e-1, "log": True}},
-             "termination": {"max_trials": 6}, "tracking": {"uri": uri, "experiment": "trellis"}}
-        )  # fmt: skip
+            {
+                **BASE,
+                "space": {**BASE["space"], "lr": {"low": 1e-4, "high": 1e-1, "log": True}},
+                "termination": {"max_trials": 6},
+                "tracking": {"uri": uri, "experiment": "trellis"},
+            }
+        )
         search = run_search(config)
         ids = {
             "trellis": search.experiment_id,
@@ -41,8 +45,12 @@ def test_sql_path_equals_client_path(populated):
     slow = read_runs(uri, list(ids.values()), use_sql=False)
     pd.testing.assert_frame_equal(fast.runs, slow.runs)
     assert (fast.params, fast.metrics, fast.numeric_params, fast.log_params, fast.skipped) == (
-        slow.params, slow.metrics, slow.numeric_params, slow.log_params, slow.skipped
-    )  # fmt: skip
+        slow.params,
+        slow.metrics,
+        slow.numeric_params,
+        slow.log_params,
+        slow.skipped,
+    )
     assert len(fast.runs) == 1 + 6 + 4 + 8 + 1 + 6 + 5
 
 

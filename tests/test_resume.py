@@ -43,8 +43,11 @@ def interrupt_after(completed: int):
 
 
 def finished_snapshot(runs) -> dict[str, tuple]:
-    return {r.info.run_id: (r.info.end_time, r.data.tags[schema.END_REASON]) for r in runs
-            if r.data.tags[schema.END_REASON] in ("completed", "failed")}  # fmt: skip
+    return {
+        r.info.run_id: (r.info.end_time, r.data.tags[schema.END_REASON])
+        for r in runs
+        if r.data.tags[schema.END_REASON] in ("completed", "failed")
+    }
 
 
 def test_interrupted_search_resumes_without_losing_or_repeating_trials(make_config, client):
@@ -75,8 +78,14 @@ def test_interrupted_search_resumes_without_losing_or_repeating_trials(make_conf
     assert parent.info.status == "FINISHED" and parent.data.tags[schema.SEARCH_STATE] == "completed"
 
     # The seeded random sequence went on where it stopped: the same configurations as one unbroken search.
-    unbroken = SearchRunner(make_config(**SLOW, termination={"max_trials": 8}, algorithm={"name": "random", "seed": 4},
-                                        tracking={"experiment": "unbroken"})).run()  # fmt: skip
+    unbroken = SearchRunner(
+        make_config(
+            **SLOW,
+            termination={"max_trials": 8},
+            algorithm={"name": "random", "seed": 4},
+            tracking={"experiment": "unbroken"},
+        )
+    ).run()
     xs = sorted(float(r.data.params["x"]) for r in child_runs(client, unbroken.search_id))
     assert sorted(float(r.data.params["x"]) for r in sampled) == pytest.approx(xs)
 
@@ -100,8 +109,14 @@ def test_a_trial_run_is_not_a_search_to_resume(make_config, client):
 
 def _cli(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "search.cli", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "search.cli", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kwargs,
+    )
 
 
 def _wait_for_search(client: MlflowClient, done: int, timeout: float = 60.0) -> str:
@@ -123,8 +138,14 @@ def _wait_for_search(client: MlflowClient, done: int, timeout: float = 60.0) -> 
 def test_cli_interrupt_then_resume(tmp_path, store, client, how):
     slower = {**SLOW["space"], "seconds": {"type": "fixed", "value": 0.5}}  # outlasts the stop command's start-up
     total = 10 if how == "ctrl-c" else 20  # the stop command must start up and be seen before the search ends
-    raw = {**BASE, **SLOW, "space": slower, "termination": {"max_trials": total},
-           "tracking": {"uri": store, "experiment": "cli"}, "executor": {"kind": "local", "workers": 2}}  # fmt: skip
+    raw = {
+        **BASE,
+        **SLOW,
+        "space": slower,
+        "termination": {"max_trials": total},
+        "tracking": {"uri": store, "experiment": "cli"},
+        "executor": {"kind": "local", "workers": 2},
+    }
     parse_config(raw)  # valid before it goes to the command line
     path = tmp_path / "search.yaml"
     path.write_text(yaml.safe_dump(json.loads(json.dumps(raw))))
@@ -154,8 +175,15 @@ def test_cli_interrupt_then_resume(tmp_path, store, client, how):
 
 def _signature(client: MlflowClient, search_id: str) -> list[tuple]:
     """What a budgeted search decided, per trial: its configuration, how it ended, how far it got."""
-    return [(r.data.params["x"], r.data.tags[schema.END_REASON], r.data.tags[schema.BUDGET_REACHED],
-             r.data.tags.get(schema.RUNG)) for r in child_runs(client, search_id)]  # fmt: skip
+    return [
+        (
+            r.data.params["x"],
+            r.data.tags[schema.END_REASON],
+            r.data.tags[schema.BUDGET_REACHED],
+            r.data.tags.get(schema.RUNG),
+        )
+        for r in child_runs(client, search_id)
+    ]
 
 
 # Cut points: mid-bracket, and as the last job of a rung starts (the whole rung then waits on the cut job).
@@ -163,9 +191,12 @@ def _signature(client: MlflowClient, search_id: str) -> list[tuple]:
 def test_interrupted_budgeted_search_replays_its_brackets_and_goes_on(make_config, client, algorithm, cut_after):
     space = {"x": {"low": -1.0, "high": 1.0}, "seconds": {"type": "fixed", "value": 0.05}}
     config = make_config(
-        algorithm={"name": algorithm, "eta": 3, "seed": 6}, budget={"min": 1, "max": 9}, termination={},
-        space=space, trial={"function": "examples.synthetic:resumable"},
-    )  # fmt: skip
+        algorithm={"name": algorithm, "eta": 3, "seed": 6},
+        budget={"min": 1, "max": 9},
+        termination={},
+        space=space,
+        trial={"function": "examples.synthetic:resumable"},
+    )
     interrupted = SearchRunner(config, on_progress=interrupt_after(cut_after)).run()
     assert interrupted.state == "killed"
     before = child_runs(client, interrupted.search_id)
@@ -183,10 +214,16 @@ def test_interrupted_budgeted_search_replays_its_brackets_and_goes_on(make_confi
     for run in cut:
         assert next(r for r in runs if r.info.run_id == run.info.run_id).data.tags[schema.END_REASON] != "killed"
     if algorithm == "hyperband":  # a seeded Hyperband decides exactly as an unbroken one
-        unbroken = SearchRunner(make_config(
-            algorithm={"name": algorithm, "eta": 3, "seed": 6}, budget={"min": 1, "max": 9}, termination={},
-            space=space, trial={"function": "examples.synthetic:resumable"}, tracking={"experiment": "unbroken"},
-        )).run()  # fmt: skip
+        unbroken = SearchRunner(
+            make_config(
+                algorithm={"name": algorithm, "eta": 3, "seed": 6},
+                budget={"min": 1, "max": 9},
+                termination={},
+                space=space,
+                trial={"function": "examples.synthetic:resumable"},
+                tracking={"experiment": "unbroken"},
+            )
+        ).run()
         assert _signature(client, interrupted.search_id) == _signature(client, unbroken.search_id)
 
 
@@ -194,10 +231,12 @@ def test_interrupted_budgeted_search_replays_its_brackets_and_goes_on(make_confi
 def test_interrupted_pbt_search_keeps_its_lineage(make_config, client, cut_after):
     config = make_config(
         algorithm={"name": "pbt", "seed": 1, "population_size": 4, "interval": 2, "resample_probability": 0.0},
-        objective={"metric": "score", "direction": "max"}, budget={"min": 1, "max": 6}, termination={},
+        objective={"metric": "score", "direction": "max"},
+        budget={"min": 1, "max": 6},
+        termination={},
         space={"lr": {"low": 1e-4, "high": 1.0, "log": True}, "seconds": {"type": "fixed", "value": 0.05}},
         trial={"function": "examples.synthetic:pbt_member"},
-    )  # fmt: skip
+    )
     unbroken = SearchRunner(config).run()
     interrupted = SearchRunner(config, on_progress=interrupt_after(cut_after)).run()
     assert interrupted.state == "killed"
@@ -220,5 +259,7 @@ def test_interrupted_pbt_search_keeps_its_lineage(make_config, client, cut_after
 
 def _lineage(client: MlflowClient, search_id: str) -> list[tuple]:
     keys = (schema.PBT_GENERATION, schema.PBT_PARENT, schema.PBT_REPLACED, schema.END_REASON, schema.BUDGET_REACHED)
-    return [(r.data.params["lr"], *(r.data.tags.get(k) for k in keys), round(r.data.metrics["score"], 9))
-            for r in child_runs(client, search_id)]  # fmt: skip
+    return [
+        (r.data.params["lr"], *(r.data.tags.get(k) for k in keys), round(r.data.metrics["score"], 9))
+        for r in child_runs(client, search_id)
+    ]

@@ -37,7 +37,7 @@ CASES = {
         "pbt",
         {"population_size": 5, "interval": 2, "quantile": 0.4, "perturb": 0.1, "resample_probability": 0.2},
         None,
-    ),  # fmt: skip
+    ),
 }
 SELF_ENDING = {name for name, spec in ALGORITHMS.items() if spec.self_ending and name != "grid"}
 
@@ -51,9 +51,17 @@ def drive(name: str, seed: int) -> dict:
     max_new = 500 if name in SELF_ENDING else 12  # the others run until the runner's max_trials
     budget = Budget(min=1, max=9)
     config = SearchConfig(
-        name, Objective("loss", "min"), SPACE, AlgorithmConfig(algorithm, seed, settings), budget, Termination(),
-        ExecutorConfig(), TrialSpec(function="m:f"), TrackingConfig(), early_stopping=early,
-    )  # fmt: skip
+        name,
+        Objective("loss", "min"),
+        SPACE,
+        AlgorithmConfig(algorithm, seed, settings),
+        budget,
+        Termination(),
+        ExecutorConfig(),
+        TrialSpec(function="m:f"),
+        TrackingConfig(),
+        early_stopping=early,
+    )
     sched = make_scheduler(config)
     rng = np.random.default_rng(seed)
     params, reached, running, ended_jobs, continued = {}, {}, [], 0, 0

@@ -10,12 +10,14 @@ from search.analysis.fanova import Importance
 
 
 def trials():
-    return pd.DataFrame({
-        "run_id": ["a", "b", "c", "d"],
-        "params.lr": [1e-4, 1e-3, 1e-2, 1e-1],
-        "params.opt": ["adam", "sgd", "adam", None],
-        "metrics.acc": [0.5, 0.9, 0.7, np.nan],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c", "d"],
+            "params.lr": [1e-4, 1e-3, 1e-2, 1e-1],
+            "params.opt": ["adam", "sgd", "adam", None],
+            "metrics.acc": [0.5, 0.9, 0.7, np.nan],
+        }
+    )
 
 
 AXES = [Axis("lr", "float", 1e-4, 1e-1, log=True), Axis("opt", "categorical", categories=["adam", "sgd"])]

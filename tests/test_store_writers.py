@@ -26,9 +26,12 @@ def _snapshot(client, search_id):
 @pytest.mark.parametrize("trial", ["examples.synthetic:quadratic", "examples.synthetic:odd_values"])
 def test_sql_writer_matches_client_writer(make_config, client, trial):
     config = make_config(
-        trial={"function": trial}, space={"x": {"low": 0.0, "high": 1.0}, "shape": "bowl"},
-        termination={"max_trials": 5}, executor={"workers": 1}, budget={"max": 3},
-    )  # fmt: skip
+        trial={"function": trial},
+        space={"x": {"low": 0.0, "high": 1.0}, "shape": "bowl"},
+        termination={"max_trials": 5},
+        executor={"workers": 1},
+        budget={"max": 3},
+    )
     via_sql = SearchRunner(config, prefer_sql=True)
     via_client = SearchRunner(config.replace(name="client"), prefer_sql=False)
     assert type(via_sql.recorder.writer).__name__ == "SqlWriter"

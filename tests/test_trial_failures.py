@@ -21,9 +21,11 @@ def _tail(client, run, tmp_path) -> str:
 
 def test_raising_trials_are_failed_with_stderr_tail_and_search_goes_on(make_config, client, tmp_path):
     config = make_config(
-        space={"x": {"low": 0.0, "high": 1.0}}, trial={"function": "examples.synthetic:crashy"},
-        termination={"max_trials": 12}, objective={"metric": "loss", "direction": "min"},
-    )  # fmt: skip
+        space={"x": {"low": 0.0, "high": 1.0}},
+        trial={"function": "examples.synthetic:crashy"},
+        termination={"max_trials": 12},
+        objective={"metric": "loss", "direction": "min"},
+    )
     result = run_search(config)
     trials = child_runs(client, result.search_id)
     assert len(trials) == 12
@@ -117,9 +119,12 @@ def test_ctrl_c_marks_running_trials_killed_and_keeps_finished(store, tmp_path):
     path.write_text(yaml.safe_dump(raw))
     proc = subprocess.Popen(
         [sys.executable, "-m", "search.cli", "search", "run", str(path), "--quiet"],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     client = MlflowClient(tracking_uri=store)
     deadline = time.time() + 60
     while time.time() < deadline:  # wait until at least 3 trials have finished

@@ -39,12 +39,28 @@ def test_pareto_mask_matches_brute_force_with_ties(xd, yd, seed):
 def frame():
     rows = []
     for i, (s, acc, lat, status) in enumerate(
-        [("a", 0.5, 10, "FINISHED"), ("a", 0.7, 30, "FINISHED"), ("a", np.nan, 5, "FAILED"), ("b", 0.9, 50, "FINISHED"),
-         ("b", 0.6, 5, "FINISHED"), ("b", np.inf, 1, "RUNNING"), ("a", 0.8, 20, "FINISHED")]
-    ):  # fmt: skip
-        rows.append({"run_id": f"r{i}", "search_id": s, "status": status, "run_name": f"t{i}", "experiment": "e",
-                     "start_time": pd.Timestamp(1_700_000_000 + i, unit="s", tz="UTC"),
-                     "metrics.acc": acc, "metrics.latency": float(lat)})  # fmt: skip
+        [
+            ("a", 0.5, 10, "FINISHED"),
+            ("a", 0.7, 30, "FINISHED"),
+            ("a", np.nan, 5, "FAILED"),
+            ("b", 0.9, 50, "FINISHED"),
+            ("b", 0.6, 5, "FINISHED"),
+            ("b", np.inf, 1, "RUNNING"),
+            ("a", 0.8, 20, "FINISHED"),
+        ]
+    ):
+        rows.append(
+            {
+                "run_id": f"r{i}",
+                "search_id": s,
+                "status": status,
+                "run_name": f"t{i}",
+                "experiment": "e",
+                "start_time": pd.Timestamp(1_700_000_000 + i, unit="s", tz="UTC"),
+                "metrics.acc": acc,
+                "metrics.latency": float(lat),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -93,11 +109,13 @@ def test_selection_parsing_and_directions():
 
 def test_curves_smoothing_time_axis_and_log():
     assert np.allclose(smooth(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1, 2, 4, 6])
-    runs = pd.DataFrame({"run_id": ["r"], "run_name": ["t"], "search_id": ["s"],
-                         "start_time": [pd.Timestamp(1000, unit="s", tz="UTC")]})  # fmt: skip
+    runs = pd.DataFrame(
+        {"run_id": ["r"], "run_name": ["t"], "search_id": ["s"], "start_time": [pd.Timestamp(1000, unit="s", tz="UTC")]}
+    )
     stamps = [1_001_000, 1_002_000, 1_004_000, 1_008_000]
-    hist = pd.DataFrame({"run_id": "r", "key": "loss", "step": [1, 2, 3, 4], "timestamp": stamps,
-                         "value": [4.0, 2.0, 0.0, 1.0]})  # fmt: skip
+    hist = pd.DataFrame(
+        {"run_id": "r", "key": "loss", "step": [1, 2, 3, 4], "timestamp": stamps, "value": [4.0, 2.0, 0.0, 1.0]}
+    )
     info = curves_info(hist, runs, ["loss"], x_axis="time", log_y=True)
     (curve,) = info.curves["loss"]
     assert curve.x == [1.0, 2.0, 8.0] and curve.y == [4.0, 2.0, 1.0] and info.dropped == 1  # 0 has no log

@@ -42,9 +42,18 @@ LINEAGE_TAGS = {
 }
 INT_COLUMNS = ("trial", "budget_reached", "bracket", "rung", "pbt_parent", "pbt_generation")
 BASE_COLUMNS = [
-    "run_id", "experiment_id", "experiment", "run_name", "status", "start_time", "end_time", "duration_s",
-    *LINEAGE_TAGS.values(), "search_id", "kind",
-]  # fmt: skip
+    "run_id",
+    "experiment_id",
+    "experiment",
+    "run_name",
+    "status",
+    "start_time",
+    "end_time",
+    "duration_s",
+    *LINEAGE_TAGS.values(),
+    "search_id",
+    "kind",
+]
 MISSING = {"", "None", "none", "null", "NaN", "nan"}
 BOOL_STRINGS = {"True", "False", "true", "false"}
 FLOAT_MAX = 1.7976931348623157e308
@@ -146,9 +155,16 @@ def read_raw_client(uri: str, experiment_ids: Sequence[str]):
         for run in page:
             info = run.info
             runs.append(
-                (info.run_id, info.experiment_id, names[info.experiment_id], info.run_name, info.status,
-                 info.start_time, info.end_time)
-            )  # fmt: skip
+                (
+                    info.run_id,
+                    info.experiment_id,
+                    names[info.experiment_id],
+                    info.run_name,
+                    info.status,
+                    info.start_time,
+                    info.end_time,
+                )
+            )
             params += [(info.run_id, k, v) for k, v in run.data.params.items()]
             metrics += [(info.run_id, k, v) for k, v in run.data.metrics.items()]
             tags += [(info.run_id, k, v) for k, v in run.data.tags.items() if k in LINEAGE_TAGS]
@@ -270,8 +286,9 @@ def shape(raw, skipped_deleted: int) -> RunTable:
     runs = runs.drop_duplicates("run_id")
     run_id = runs["run_id"].to_numpy(dtype=object)
     index = pd.Index(run_id, dtype=object)
-    cols: dict[str, object] = {c: runs[c].to_numpy(dtype=object) for c in ("run_id", "experiment_id", "experiment",
-                                                                            "run_name", "status")}  # fmt: skip
+    cols: dict[str, object] = {
+        c: runs[c].to_numpy(dtype=object) for c in ("run_id", "experiment_id", "experiment", "run_name", "status")
+    }
     start = np.array(runs["start_ms"].to_numpy(dtype=object), dtype=float)
     end = np.array(runs["end_ms"].to_numpy(dtype=object), dtype=float)
     cols["start_time"] = pd.to_datetime(start, unit="ms", utc=True)

@@ -16,7 +16,7 @@ def layout(context: AppContext) -> html.Div:
                 [
                     dbc.Col(
                         [dbc.Label("Metrics", className="small mb-0"), dcc.Dropdown(id="cv-metrics", multi=True)], md=5
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(
                         [
                             dbc.Label("Smoothing (moving average, points)", className="small mb-0"),
@@ -30,7 +30,7 @@ def layout(context: AppContext) -> html.Div:
                             ),
                         ],
                         md=3,
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(
                         dbc.RadioItems(
                             id="cv-x",
@@ -40,7 +40,7 @@ def layout(context: AppContext) -> html.Div:
                             className="small mt-4",
                         ),
                         md=2,
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(
                         dbc.Checklist(
                             id="cv-log",
@@ -50,7 +50,7 @@ def layout(context: AppContext) -> html.Div:
                             className="small mt-4",
                         ),
                         md=2,
-                    ),  # fmt: skip
+                    ),
                 ],
                 className="g-2 mb-2",
             ),
@@ -76,17 +76,23 @@ def register(app: Dash, context: AppContext) -> None:
         return metrics, default_metrics(metrics, objective.iloc[0] if len(objective) else None)
 
     @app.callback(
-        Output("cv-graph", "figure"), Output("cv-info", "children"),
-        Input("selected-runs", "data"), Input("cv-metrics", "value"), Input("cv-smooth", "value"),
-        Input("cv-x", "value"), Input("cv-log", "value"), Input("selection", "data"),
-    )  # fmt: skip
+        Output("cv-graph", "figure"),
+        Output("cv-info", "children"),
+        Input("selected-runs", "data"),
+        Input("cv-metrics", "value"),
+        Input("cv-smooth", "value"),
+        Input("cv-x", "value"),
+        Input("cv-log", "value"),
+        Input("selection", "data"),
+    )
     def draw(run_ids, metrics, window, x_axis, log, selection):
         run_ids, metrics = run_ids or [], metrics or []
         view = context.view(selection["experiments"], selection["searches"])
         runs = view.table.runs[view.table.runs["run_id"].isin(run_ids)]
         histories = context.histories(runs["run_id"].tolist(), metrics)
-        info = curves_info(histories, runs, metrics, x_axis=x_axis or "step", window=int(window or 1),
-                           log_y="log" in (log or []))  # fmt: skip
+        info = curves_info(
+            histories, runs, metrics, x_axis=x_axis or "step", window=int(window or 1), log_y="log" in (log or [])
+        )
         fig = curves_plot(info)
         fig["layout"]["uirevision"] = "keep"
         note = f"{len(runs)} selected runs, {len(histories)} points"

@@ -25,7 +25,7 @@ def _direction(id_: str) -> dbc.Col:
             value="max",
             inline=True,
             className="small mt-4",
-        ),  # fmt: skip
+        ),
         md=1,
     )
 
@@ -43,7 +43,7 @@ def layout(context: AppContext) -> html.Div:
                     _metric_select("ov-y", "Trade-off y"),
                     _direction("ov-y-dir"),
                     _metric_select("ov-dist", "Distribution of"),
-                ],  # fmt: skip
+                ],
                 className="g-2 mb-2",
             ),
             dbc.Row(
@@ -65,7 +65,7 @@ def layout(context: AppContext) -> html.Div:
                         md=6,
                     ),
                 ]
-            ),  # fmt: skip
+            ),
             dbc.Row(
                 [
                     dbc.Col(
@@ -78,19 +78,19 @@ def layout(context: AppContext) -> html.Div:
                             size="sm",
                         ),
                         md=3,
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(
                         dbc.Button("Clear selection", id="ov-clear", size="sm", color="secondary", outline=True), md=2
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(
                         dbc.Button("Export runs as CSV", id="ov-export", size="sm", color="secondary", outline=True),
                         md=2,
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(
                         html.A("Compare selected in MLflow ↗", id="ov-compare", target="_blank", className="small"),
                         md=3,
                         className="d-flex align-items-center",
-                    ),  # fmt: skip
+                    ),
                     dcc.Download(id="ov-download"),
                 ],
                 className="g-2 my-2",
@@ -103,15 +103,22 @@ def layout(context: AppContext) -> html.Div:
                 markdown_options={"link_target": "_blank"},
                 style_table={"overflowX": "auto"},
                 style_cell={"fontSize": 12, "maxWidth": 220, "textOverflow": "ellipsis", "overflow": "hidden"},
-            ),  # fmt: skip
+            ),
         ]
     )
 
 
 def _counts_card(info: ov.CountsInfo, metric: str | None, context: AppContext) -> dbc.Row:
-    badges = [dbc.Badge(f"{status} {n}", color={"FINISHED": "success", "FAILED": "danger", "RUNNING": "info",
-                                                 "KILLED": "warning"}.get(status, "secondary"), className="me-1")
-              for status, n in info.by_status.items()]  # fmt: skip
+    badges = [
+        dbc.Badge(
+            f"{status} {n}",
+            color={"FINISHED": "success", "FAILED": "danger", "RUNNING": "info", "KILLED": "warning"}.get(
+                status, "secondary"
+            ),
+            className="me-1",
+        )
+        for status, n in info.by_status.items()
+    ]
     best = "—" if info.best_value is None else f"{info.best_value:.5g}"
     skipped = ", ".join(f"{n} {what}" for what, n in info.skipped.items())
     return dbc.Row(
@@ -136,19 +143,26 @@ def _counts_card(info: ov.CountsInfo, metric: str | None, context: AppContext) -
                     ]
                 ),
                 md=4,
-            ),  # fmt: skip
+            ),
         ]
     )
 
 
 def register(app: Dash, context: AppContext) -> None:
     @app.callback(
-        Output("ov-objective", "options"), Output("ov-objective", "value"), Output("ov-objective-dir", "value"),
-        Output("ov-x", "options"), Output("ov-x", "value"), Output("ov-x-dir", "value"),
-        Output("ov-y", "options"), Output("ov-y", "value"), Output("ov-y-dir", "value"),
-        Output("ov-dist", "options"), Output("ov-dist", "value"),
+        Output("ov-objective", "options"),
+        Output("ov-objective", "value"),
+        Output("ov-objective-dir", "value"),
+        Output("ov-x", "options"),
+        Output("ov-x", "value"),
+        Output("ov-x-dir", "value"),
+        Output("ov-y", "options"),
+        Output("ov-y", "value"),
+        Output("ov-y-dir", "value"),
+        Output("ov-dist", "options"),
+        Output("ov-dist", "value"),
         Input("selection", "data"),
-    )  # fmt: skip
+    )
     def metric_choices(selection):
         view = context.view(selection["experiments"], selection["searches"])
         metrics = view.table.metrics
@@ -161,24 +175,37 @@ def register(app: Dash, context: AppContext) -> None:
         return opts, objective, d(objective), opts, x, d(x), opts, objective, d(objective), opts, dist
 
     @app.callback(
-        Output("ov-counts", "children"), Output("ov-best", "figure"), Output("ov-distribution", "figure"),
+        Output("ov-counts", "children"),
+        Output("ov-best", "figure"),
+        Output("ov-distribution", "figure"),
         Output("ov-tradeoff", "figure"),
-        Input("selection", "data"), Input("ov-objective", "value"), Input("ov-objective-dir", "value"),
-        Input("ov-x", "value"), Input("ov-x-dir", "value"), Input("ov-y", "value"), Input("ov-y-dir", "value"),
-        Input("ov-dist", "value"), Input("reload", "n_clicks"),
-    )  # fmt: skip
+        Input("selection", "data"),
+        Input("ov-objective", "value"),
+        Input("ov-objective-dir", "value"),
+        Input("ov-x", "value"),
+        Input("ov-x-dir", "value"),
+        Input("ov-y", "value"),
+        Input("ov-y-dir", "value"),
+        Input("ov-dist", "value"),
+        Input("reload", "n_clicks"),
+    )
     def render(selection, objective, obj_dir, x, x_dir, y, y_dir, dist, _):
         view = context.view(selection["experiments"], selection["searches"])
         return render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context)
 
     @app.callback(
         Output("selected-runs", "data"),
-        Input("ov-tradeoff", "selectedData"), Input("ov-tradeoff", "clickData"), Input("ov-topk", "n_clicks"),
+        Input("ov-tradeoff", "selectedData"),
+        Input("ov-tradeoff", "clickData"),
+        Input("ov-topk", "n_clicks"),
         Input("ov-clear", "n_clicks"),
-        State("ov-k", "value"), State("ov-objective", "value"), State("ov-objective-dir", "value"),
-        State("selection", "data"), State("selected-runs", "data"),
+        State("ov-k", "value"),
+        State("ov-objective", "value"),
+        State("ov-objective-dir", "value"),
+        State("selection", "data"),
+        State("selected-runs", "data"),
         prevent_initial_call=True,
-    )  # fmt: skip
+    )
     def select_runs(selected, clicked, _topk, _clear, k, objective, direction, selection, current):
         trigger = ctx.triggered_id
         if trigger == "ov-clear":
@@ -198,10 +225,14 @@ def register(app: Dash, context: AppContext) -> None:
         return no_update
 
     @app.callback(
-        Output("ov-table", "data"), Output("ov-table", "columns"), Output("ov-selected-title", "children"),
+        Output("ov-table", "data"),
+        Output("ov-table", "columns"),
+        Output("ov-selected-title", "children"),
         Output("ov-compare", "href"),
-        Input("selected-runs", "data"), Input("selection", "data"), Input("ov-objective", "value"),
-    )  # fmt: skip
+        Input("selected-runs", "data"),
+        Input("selection", "data"),
+        Input("ov-objective", "value"),
+    )
     def selected_table(run_ids, selection, objective):
         view = context.view(selection["experiments"], selection["searches"])
         metrics = [objective] + [m for m in view.table.metrics if m != objective] if objective else view.table.metrics
@@ -212,9 +243,11 @@ def register(app: Dash, context: AppContext) -> None:
         return rows, columns, title, href
 
     @app.callback(
-        Output("ov-download", "data"), Input("ov-export", "n_clicks"), State("selection", "data"),
+        Output("ov-download", "data"),
+        Input("ov-export", "n_clicks"),
+        State("selection", "data"),
         prevent_initial_call=True,
-    )  # fmt: skip
+    )
     def export(_, selection):
         view = context.view(selection["experiments"], selection["searches"])
         frame = ov.export_frame(view.table.runs[view.table.runs["run_id"].isin(view.trials["run_id"])])

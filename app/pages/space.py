@@ -11,8 +11,12 @@ from layouts import space as sp
 from layouts.style import empty_figure
 from search.analysis.objective import default_objective, metric_direction
 
-QUANTILES = [{"label": "all runs", "value": 1.0}, {"label": "best 50%", "value": 0.5},
-             {"label": "best 25%", "value": 0.25}, {"label": "best 10%", "value": 0.1}]  # fmt: skip
+QUANTILES = [
+    {"label": "all runs", "value": 1.0},
+    {"label": "best 50%", "value": 0.5},
+    {"label": "best 25%", "value": 0.25},
+    {"label": "best 10%", "value": 0.1},
+]
 POINTS = np.linspace(0.0, 1.0, 81)
 
 
@@ -30,28 +34,28 @@ def layout(context: AppContext) -> html.Div:
                             id="sp-dir", options=["max", "min"], value="max", inline=True, className="small mt-4"
                         ),
                         md=1,
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(
                         [
                             dbc.Label("Parameters (axes and importance)", className="small mb-0"),
                             dcc.Dropdown(id="sp-params", multi=True),
                         ],
                         md=4,
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(
                         [
                             dbc.Label("Runs", className="small mb-0"),
                             dcc.Dropdown(id="sp-quantile", options=QUANTILES, value=1.0, clearable=False),
                         ],
                         md=2,
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(
                         [
                             dbc.Label("Other metric axes", className="small mb-0"),
                             dcc.Dropdown(id="sp-extra-metrics", multi=True),
                         ],
                         md=3,
-                    ),  # fmt: skip
+                    ),
                 ],
                 className="g-2 mb-2",
             ),
@@ -66,7 +70,7 @@ def layout(context: AppContext) -> html.Div:
                             className="small",
                         ),
                         md=3,
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(
                         dbc.InputGroup(
                             [
@@ -76,7 +80,7 @@ def layout(context: AppContext) -> html.Div:
                             size="sm",
                         ),
                         md=3,
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(html.Div(id="sp-notes", className="small text-muted"), md=6),
                 ],
                 className="g-2 mb-1",
@@ -92,14 +96,14 @@ def layout(context: AppContext) -> html.Div:
                             dcc.Loading(dcc.Graph(id="sp-importance", config={"displaylogo": False})),
                         ],
                         md=6,
-                    ),  # fmt: skip
+                    ),
                     dbc.Col(
                         [
                             html.H6(id="sp-detail-title"),
                             dcc.Loading(dcc.Graph(id="sp-detail", config={"displaylogo": False})),
                         ],
                         md=6,
-                    ),  # fmt: skip
+                    ),
                 ]
             ),
             html.H6("Suggested bounds (random forest, best leaf of each tree)", className="mt-3"),
@@ -113,7 +117,7 @@ def layout(context: AppContext) -> html.Div:
                         style={"float": "right", "fontSize": 20},
                     ),
                     html.Pre(id="sp-yaml", className="small bg-light p-2 border"),
-                ],  # fmt: skip
+                ],
             ),
         ]
     )
@@ -125,10 +129,14 @@ def _selection_key(selection):
 
 def register(app: Dash, context: AppContext) -> None:
     @app.callback(
-        Output("sp-metric", "options"), Output("sp-metric", "value"), Output("sp-dir", "value"),
-        Output("sp-params", "options"), Output("sp-params", "value"), Output("sp-extra-metrics", "options"),
+        Output("sp-metric", "options"),
+        Output("sp-metric", "value"),
+        Output("sp-dir", "value"),
+        Output("sp-params", "options"),
+        Output("sp-params", "value"),
+        Output("sp-extra-metrics", "options"),
         Input("selection", "data"),
-    )  # fmt: skip
+    )
     def choices(selection):
         view = context.view(selection["experiments"], selection["searches"])
         metrics = view.table.metrics
@@ -137,11 +145,16 @@ def register(app: Dash, context: AppContext) -> None:
         return metrics, metric, metric_direction(view.trials, metric) if metric else "max", params, params, metrics
 
     @app.callback(
-        Output("sp-importance", "figure"), Output("sp-r2", "children"), Output("sp-yaml", "children"),
+        Output("sp-importance", "figure"),
+        Output("sp-r2", "children"),
+        Output("sp-yaml", "children"),
         Output("sp-notes", "children"),
-        Input("selection", "data"), Input("sp-metric", "value"), Input("sp-dir", "value"),
-        Input("sp-params", "value"), Input("sp-quantile", "value"),
-    )  # fmt: skip
+        Input("selection", "data"),
+        Input("sp-metric", "value"),
+        Input("sp-dir", "value"),
+        Input("sp-params", "value"),
+        Input("sp-quantile", "value"),
+    )
     def analysis(selection, metric, direction, params, quantile):
         if not metric:
             return empty_figure("No metrics in these runs"), "", "", ""
@@ -152,17 +165,27 @@ def register(app: Dash, context: AppContext) -> None:
         b = report.bounds
         trust = "n/a" if b.r2 is None else f"{b.r2:.2f} ± {b.r2_std:.2f}"
         color = "success" if (b.r2 or 0) >= 0.7 else "warning" if (b.r2 or 0) >= 0.3 else "danger"
-        r2 = html.Span([dbc.Badge(f"R² {trust}", color=color, id="sp-r2-badge", className="me-2"),
-                        f"10-fold cross-validated fit of the forest on {b.n_runs} runs: how far to trust the "
-                        "ranges below (and the importance above)."])  # fmt: skip
+        r2 = html.Span(
+            [
+                dbc.Badge(f"R² {trust}", color=color, id="sp-r2-badge", className="me-2"),
+                f"10-fold cross-validated fit of the forest on {b.n_runs} runs: how far to trust the "
+                "ranges below (and the importance above).",
+            ]
+        )
         return sp.importance_plot(report.importance), r2, report.refined_yaml, notes
 
     @app.callback(
-        Output("sp-parcoords", "figure"), Output("sp-constraints", "data"),
-        Input("selection", "data"), Input("sp-metric", "value"), Input("sp-dir", "value"),
-        Input("sp-params", "value"), Input("sp-quantile", "value"), Input("sp-bands", "value"),
-        Input("sp-topk", "value"), Input("sp-extra-metrics", "value"),
-    )  # fmt: skip
+        Output("sp-parcoords", "figure"),
+        Output("sp-constraints", "data"),
+        Input("selection", "data"),
+        Input("sp-metric", "value"),
+        Input("sp-dir", "value"),
+        Input("sp-params", "value"),
+        Input("sp-quantile", "value"),
+        Input("sp-bands", "value"),
+        Input("sp-topk", "value"),
+        Input("sp-extra-metrics", "value"),
+    )
     def parcoords(selection, metric, direction, params, quantile, bands, top_k, extra):
         info = _parcoords_info(context, selection, metric, direction, params, quantile, bands, top_k, extra)
         if info is None:
@@ -172,14 +195,21 @@ def register(app: Dash, context: AppContext) -> None:
         return sp.parcoords_plot(info), start
 
     @app.callback(
-        Output("selected-runs", "data", allow_duplicate=True), Output("sp-brushed", "children"),
+        Output("selected-runs", "data", allow_duplicate=True),
+        Output("sp-brushed", "children"),
         Output("sp-constraints", "data", allow_duplicate=True),
-        Input("sp-parcoords", "restyleData"), Input("sp-constraints", "data"),
-        State("selection", "data"), State("sp-metric", "value"), State("sp-dir", "value"),
-        State("sp-params", "value"), State("sp-quantile", "value"), State("sp-bands", "value"),
-        State("sp-topk", "value"), State("sp-extra-metrics", "value"),
+        Input("sp-parcoords", "restyleData"),
+        Input("sp-constraints", "data"),
+        State("selection", "data"),
+        State("sp-metric", "value"),
+        State("sp-dir", "value"),
+        State("sp-params", "value"),
+        State("sp-quantile", "value"),
+        State("sp-bands", "value"),
+        State("sp-topk", "value"),
+        State("sp-extra-metrics", "value"),
         prevent_initial_call=True,
-    )  # fmt: skip
+    )
     def brushed(event, constraints, selection, metric, direction, params, quantile, bands, top_k, extra):
         if ctx.triggered_id == "sp-parcoords":
             constraints = sp.parse_restyle(event, constraints)
@@ -197,11 +227,16 @@ def register(app: Dash, context: AppContext) -> None:
         )
 
     @app.callback(
-        Output("sp-detail", "figure"), Output("sp-detail-title", "children"),
-        Input("sp-importance", "clickData"), Input("sp-importance", "figure"),
-        State("selection", "data"), State("sp-metric", "value"), State("sp-dir", "value"),
-        State("sp-params", "value"), State("sp-quantile", "value"),
-    )  # fmt: skip
+        Output("sp-detail", "figure"),
+        Output("sp-detail-title", "children"),
+        Input("sp-importance", "clickData"),
+        Input("sp-importance", "figure"),
+        State("selection", "data"),
+        State("sp-metric", "value"),
+        State("sp-dir", "value"),
+        State("sp-params", "value"),
+        State("sp-quantile", "value"),
+    )
     def detail(click, _importance_drawn, selection, metric, direction, params, quantile):
         if not metric:
             return empty_figure(""), ""

@@ -46,8 +46,9 @@ def suggest_bounds(data: AnalysisData, n_trees: int = 100, seed: int = 0, with_r
     if n < 4 or d == 0:
         raise ValueError(f"need at least 4 runs and one varying parameter (have {n} runs, {d} parameters)")
     leaf = max(2, round(0.03 * n))  # a best leaf must stand on a few runs, not one lucky point
-    forest = RandomForestRegressor(n_estimators=n_trees, min_samples_leaf=leaf, max_features=1.0, random_state=seed,
-                                   n_jobs=-1).fit(data.X, data.y)  # fmt: skip
+    forest = RandomForestRegressor(
+        n_estimators=n_trees, min_samples_leaf=leaf, max_features=1.0, random_state=seed, n_jobs=-1
+    ).fit(data.X, data.y)
     lows, highs = [], []
     for tree in forest.estimators_:
         parts = leaf_boxes(tree, d)

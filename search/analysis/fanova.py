@@ -170,9 +170,14 @@ class FastFANOVA:
             raise ValueError("X must be normalised to [0, 1] per column")
         self.names = list(names)
         self.forest = RandomForestRegressor(
-            n_estimators=n_trees, max_features=1.0, bootstrap=True, min_samples_leaf=min_samples_leaf,
-            max_depth=max_depth, random_state=seed, n_jobs=n_jobs,
-        ).fit(X, np.asarray(y, float))  # fmt: skip
+            n_estimators=n_trees,
+            max_features=1.0,
+            bootstrap=True,
+            min_samples_leaf=min_samples_leaf,
+            max_depth=max_depth,
+            random_state=seed,
+            n_jobs=n_jobs,
+        ).fit(X, np.asarray(y, float))
         self.trees = [leaf_boxes(est, X.shape[1]) for est in self.forest.estimators_]
 
     def importance(self, pairs: bool = True, only: list[str] | None = None) -> Importance:

@@ -28,8 +28,9 @@ def unit_config_space(names: list[str]):
 def reference_importance(X: np.ndarray, y: np.ndarray, names: list[str], n_trees: int, seed: int, pairs=()):
     """Singles (and the given pairs) from the package: {name or (a, b): individual importance}."""
     fANOVA = load_fanova()
-    f = fANOVA(np.asarray(X, float), np.asarray(y, float), config_space=unit_config_space(names), n_trees=n_trees,
-               seed=seed)  # fmt: skip
+    f = fANOVA(
+        np.asarray(X, float), np.asarray(y, float), config_space=unit_config_space(names), n_trees=n_trees, seed=seed
+    )
     out = {}
     for i, name in enumerate(names):
         out[name] = float(f.quantify_importance((i,))[(i,)]["individual importance"])

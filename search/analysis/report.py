@@ -59,5 +59,6 @@ def analyse(
     space = refined_space(bounds, data, recorded_spaces(table.runs))
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f}"
     header = f"# Suggested by Trellis from {bounds.n_runs} runs ({metric}, {direction}); forest 10-fold R^2 = {r2}\n"
-    return SpaceReport(data, fan, importance, bounds, header + yaml.safe_dump({"space": space}, sort_keys=False),
-                       run_ids=all_runs)  # fmt: skip
+    return SpaceReport(
+        data, fan, importance, bounds, header + yaml.safe_dump({"space": space}, sort_keys=False), run_ids=all_runs
+    )

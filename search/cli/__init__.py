@@ -37,4 +37,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C before a search started (imports, opening the store): no traceback
         print("\ninterrupted", file=sys.stderr)
         return 130
-

@@ -69,11 +69,12 @@ def _store_is_empty(uri: str) -> bool:
 def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8050)
-    parser.add_argument("--mlflow-ui-url", default=os.environ.get("TRELLIS_MLFLOW_UI", "http://127.0.0.1:5000"),
-                        help="base URL of the MLflow UI, for links to runs")  # fmt: skip
+    parser.add_argument(
+        "--mlflow-ui-url",
+        default=os.environ.get("TRELLIS_MLFLOW_UI", "http://127.0.0.1:5000"),
+        help="base URL of the MLflow UI, for links to runs",
+    )
     parser.add_argument("--cache", default=".trellis/cache", help="run cache folder, or redis://host:port/db")
-
-
 
 
 def add_commands(sub) -> None:

@@ -42,8 +42,10 @@ def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = N
         if bar is not None:
             bar.close()
     p = result.progress
-    print(f"search {result.search_id} {result.state} ({result.stop_reason}): {p.completed} completed, "
-          f"{p.failed} failed, {p.killed} killed")  # fmt: skip
+    print(
+        f"search {result.search_id} {result.state} ({result.stop_reason}): {p.completed} completed, "
+        f"{p.failed} failed, {p.killed} killed"
+    )
     if p.best_value is not None:
         print(f"best {config.objective.metric} = {p.best_value:.6g} (trial {p.best_trial}): {result.best_params}")
     print(f"MLflow: {result.tracking_uri}  experiment {config.tracking.experiment!r} (id {result.experiment_id})")
@@ -109,8 +111,6 @@ def cmd_search_validate(args: argparse.Namespace) -> int:
         return 2
     print(f"{args.config}: ok ({config.algorithm.name}, {len(config.space)} parameters)")
     return 0
-
-
 
 
 def add_commands(sub) -> None:

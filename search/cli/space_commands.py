@@ -46,11 +46,14 @@ def cmd_importance(args: argparse.Namespace) -> int:
     imp = fan.importance(pairs=args.pairs)
     if args.json:
         out = {
-            "metric": data.metric, "direction": data.direction, "runs": len(data.y), "trees": imp.n_trees_used,
+            "metric": data.metric,
+            "direction": data.direction,
+            "runs": len(data.y),
+            "trees": imp.n_trees_used,
             "singles": {n: {"mean": imp.single_mean[n], "std": imp.single_std[n]} for n in imp.names},
             "pairs": [{"params": list(p), "mean": m, "std": imp.pair_std[p]} for p, m in imp.pair_mean.items()],
             "notes": data.notes,
-        }  # fmt: skip
+        }
         print(json.dumps(out, indent=2))
         return 0
     print(f"fANOVA importance of {data.metric} ({data.direction}) over {len(data.y)} runs, {imp.n_trees_used} trees")
@@ -69,8 +72,19 @@ def cmd_bounds(args: argparse.Namespace) -> int:
     bounds = suggest_bounds(data, n_trees=args.trees, seed=args.seed)
     space = refined_space(bounds, data, recorded_spaces(table.runs))
     if args.json:
-        print(json.dumps({"metric": data.metric, "direction": data.direction, "runs": bounds.n_runs,
-                          "r2": bounds.r2, "r2_std": bounds.r2_std, "space": space}, indent=2))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "metric": data.metric,
+                    "direction": data.direction,
+                    "runs": bounds.n_runs,
+                    "r2": bounds.r2,
+                    "r2_std": bounds.r2_std,
+                    "space": space,
+                },
+                indent=2,
+            )
+        )
         return 0
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f} ± {bounds.r2_std:.3f}"
     print(f"# Suggested bounds for {data.metric} ({data.direction}) from {bounds.n_runs} runs.")

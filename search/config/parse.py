@@ -26,9 +26,19 @@ from search.registry import EXECUTORS
 from tracking.uris import DEFAULT_TRACKING_URI
 
 TOP_KEYS = {
-    "name", "objective", "record", "space", "algorithm", "budget", "termination",
-    "executor", "trial", "tracking", "relaunched_from", "early_stopping",
-}  # fmt: skip
+    "name",
+    "objective",
+    "record",
+    "space",
+    "algorithm",
+    "budget",
+    "termination",
+    "executor",
+    "trial",
+    "tracking",
+    "relaunched_from",
+    "early_stopping",
+}
 DIRECTION_ALIASES = {"maximize": "max", "minimize": "min", "descending": "max", "ascending": "min"}
 
 
@@ -104,10 +114,20 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
         raise ConfigError(problems.items)
     assert space is not None
     return SearchConfig(
-        name=name, objective=objective, space=space, algorithm=algorithm, budget=budget,
-        termination=termination, executor=executor, trial=trial, tracking=tracking, record=tuple(record),
-        relaunched_from=relaunched_from, source=source, early_stopping=early,
-    )  # fmt: skip
+        name=name,
+        objective=objective,
+        space=space,
+        algorithm=algorithm,
+        budget=budget,
+        termination=termination,
+        executor=executor,
+        trial=trial,
+        tracking=tracking,
+        record=tuple(record),
+        relaunched_from=relaunched_from,
+        source=source,
+        early_stopping=early,
+    )
 
 
 def _parse_objective(raw: Mapping[str, Any], problems: Problems) -> Objective:

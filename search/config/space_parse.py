@@ -49,8 +49,13 @@ def _parse_param(name: str, spec: Any, problems: Problems) -> Param | None:
             problems.add(f"{path}.low", f"must be > 0 on a log scale, got {low}")
             return None
         cls = Int if kind == "int" else Float
-        return cls(name, when=when, low=low if kind == "int" else float(low),
-                   high=high if kind == "int" else float(high), log=log)  # fmt: skip
+        return cls(
+            name,
+            when=when,
+            low=low if kind == "int" else float(low),
+            high=high if kind == "int" else float(high),
+            log=log,
+        )
     if kind == "categorical":
         for unknown in sorted(set(spec) - common - {"choices"}):
             problems.add(f"{path}.{unknown}", "unknown key for a categorical parameter")

@@ -102,16 +102,18 @@ def past_trials(client: MlflowClient, search_id: str, config: SearchConfig) -> l
         for r in page:
             tags = r.data.tags
             value = r.data.metrics.get(config.objective.metric)
-            trials.append(PastTrial(
-                number=int(tags[schema.TRIAL_NUMBER]),
-                run_id=r.info.run_id,
-                params=typed_params(config.space, r.data.params),
-                end_reason=tags.get(schema.END_REASON, "running"),
-                value=value,
-                sampled=schema.RETRY_OF not in tags and schema.PBT_PARENT not in tags,
-                reached=int(float(tags.get(schema.BUDGET_REACHED, 0))),
-                target=int(float(tags.get(schema.BUDGET_MAX, 0))),
-            ))  # fmt: skip
+            trials.append(
+                PastTrial(
+                    number=int(tags[schema.TRIAL_NUMBER]),
+                    run_id=r.info.run_id,
+                    params=typed_params(config.space, r.data.params),
+                    end_reason=tags.get(schema.END_REASON, "running"),
+                    value=value,
+                    sampled=schema.RETRY_OF not in tags and schema.PBT_PARENT not in tags,
+                    reached=int(float(tags.get(schema.BUDGET_REACHED, 0))),
+                    target=int(float(tags.get(schema.BUDGET_MAX, 0))),
+                )
+            )
         token = page.token
         if not token:
             return sorted(trials, key=lambda t: t.number)

@@ -66,9 +66,12 @@ class DaskExecutor(Executor):
             self._client = Client(self.address)
         else:
             self._cluster = LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
                 silence_logs=logging.WARNING,
-            )  # fmt: skip
+            )
             self._client = Client(self._cluster)
         self._events = Queue(f"{self._channel}-events", client=self._client)
 

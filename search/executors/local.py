@@ -121,8 +121,11 @@ class LocalExecutor(Executor):
         slot.proc.join(timeout=1)
         code = slot.proc.exitcode
         self._replace(slot)
-        outcome = TrialOutcome("failed", error=f"worker process died (exit code {code})",
-                               tail=f"the worker running this trial exited with code {code}")  # fmt: skip
+        outcome = TrialOutcome(
+            "failed",
+            error=f"worker process died (exit code {code})",
+            tail=f"the worker running this trial exited with code {code}",
+        )
         return Ended(key, outcome, time.time())
 
     def _replace(self, slot: _Slot) -> None:

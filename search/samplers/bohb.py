@@ -143,6 +143,8 @@ class BOHBSampler(Sampler):
         if encoded is None:
             encoded = {k: _encode(self.space[k], v) for k, v in params.items() if k in self._cs}
         ok = value is not None and math.isfinite(value) and state == "completed"
-        job = _Job(kwargs={"budget": float(budget), "config": encoded},
-                   result={"loss": -value * self.objective.sign} if ok else None)  # fmt: skip
+        job = _Job(
+            kwargs={"budget": float(budget), "config": encoded},
+            result={"loss": -value * self.objective.sign} if ok else None,
+        )
         self._with_own_rng(self._generator.new_result, job)

@@ -33,9 +33,15 @@ class EarlyStoppingScheduler(FIFOScheduler):
         return cls(config.budget, config.objective, e.rule, e.step, e.min_trials, e.eta, e.resume)
 
     def __init__(
-        self, budget: Budget, objective: Objective, rule: str = "median", step: int = 1, min_trials: int = 5,
-        eta: int = 3, resume: bool = False,
-    ) -> None:  # fmt: skip
+        self,
+        budget: Budget,
+        objective: Objective,
+        rule: str = "median",
+        step: int = 1,
+        min_trials: int = 5,
+        eta: int = 3,
+        resume: bool = False,
+    ) -> None:
         super().__init__(budget, objective)
         if rule not in ("median", "successive_halving"):
             raise ValueError(f"unknown early-stopping rule {rule!r}")

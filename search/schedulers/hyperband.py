@@ -61,8 +61,9 @@ class HyperbandScheduler(Scheduler):
         self.brackets = hyperband_brackets(budget.max, budget.min, eta)
         self._b = 0  # current bracket
         self._rung = 0
-        self._states = [[_RungState(expected=b.rungs[0][0] if i == 0 else 0) for i in range(len(b.rungs))]
-                        for b in self.brackets]  # fmt: skip
+        self._states = [
+            [_RungState(expected=b.rungs[0][0] if i == 0 else 0) for i in range(len(b.rungs))] for b in self.brackets
+        ]
         self._promote_queue: list[int] = []
         self._pruned: list[tuple[int, int]] = []  # (trial, rung) decided not to continue
         self._reached: dict[int, int] = {}
