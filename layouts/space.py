@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from layouts.style import Figure, empty_figure, figure, typed
+from search import space as scales
 from search.analysis.design import Axis
 from search.analysis.fanova import Importance
 
@@ -46,9 +47,7 @@ def _display(axis: Axis, raw: pd.Series) -> tuple[np.ndarray, tuple[float, float
         lo, hi = math.log10(axis.low), math.log10(axis.high)
         decades = list(range(math.floor(lo), math.ceil(hi) + 1))
         ticks = [d for d in decades if lo - 1e-9 <= d <= hi + 1e-9] or [lo, hi]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            shown = np.log10(values)
-        return shown, (lo, hi), ticks, [f"{10**t:g}" for t in ticks]
+        return scales.to_display(values, True), (lo, hi), ticks, [f"{10**t:g}" for t in ticks]
     return values, (axis.low, axis.high), None, None
 
 
@@ -58,7 +57,7 @@ def to_display(axis: Axis, unit_lo: float, unit_hi: float) -> tuple[float, float
         k = len(axis.categories)
         return unit_lo * k - 0.5, unit_hi * k - 0.5
     lo, hi = axis.from_unit(unit_lo), axis.from_unit(unit_hi)
-    return (math.log10(lo), math.log10(hi)) if axis.log else (lo, hi)
+    return float(scales.to_display(lo, axis.log)), float(scales.to_display(hi, axis.log))
 
 
 def parcoords_info(

@@ -18,6 +18,36 @@ import numpy as np
 Value = float | int | str | bool
 
 
+# -- the one scale mapping: [low, high] <-> [0, 1], log parameters in log space ------------------------
+
+
+def to_unit(values: Any, low: float, high: float, log: bool) -> Any:
+    """Values (a number or an array) on [0, 1] of their range; not clipped, NaN where a log value is <= 0."""
+    v = np.asarray(values, dtype=float)
+    if log:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v, low, high = np.log(np.where(v > 0, v, np.nan)), math.log(low), math.log(high)
+    if high <= low:
+        return np.full(v.shape, 0.5)
+    return (v - low) / (high - low)
+
+
+def from_unit(unit: float, low: float, high: float, log: bool) -> float:
+    """The value at ``unit`` (clipped to [0, 1]) of the range, inside [low, high] despite rounding."""
+    unit = min(max(float(unit), 0.0), 1.0)
+    span = math.log(high) - math.log(low) if log else high - low
+    value = math.exp(math.log(low) + unit * span) if log else low + unit * span
+    return float(min(max(value, low), high))  # exp(log(high)) may overshoot by rounding
+
+
+def to_display(values: Any, log: bool) -> Any:
+    """What a figure's axis shows: log10 of a log parameter (so ticks fall on decades), else the value."""
+    if not log:
+        return values
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(np.where(np.asarray(values, dtype=float) > 0, values, np.nan))
+
+
 class SpaceError(ValueError):
     """A space definition or configuration is invalid; ``path`` names the offending key."""
 
@@ -81,17 +111,10 @@ class Float(Param):
 
     def to_unit(self, value: float) -> float:
         """Map a value to [0, 1] on the parameter's own scale (log parameters in log space)."""
-        if self.log:
-            return (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
-        return (value - self.low) / (self.high - self.low)
+        return float(to_unit(value, self.low, self.high, self.log))
 
     def to_unit_inverse(self, unit: float) -> float:
-        unit = min(max(unit, 0.0), 1.0)
-        if self.log:
-            value = math.exp(math.log(self.low) + unit * (math.log(self.high) - math.log(self.low)))
-        else:
-            value = self.low + unit * (self.high - self.low)
-        return float(min(max(value, self.low), self.high))  # exp(log(high)) may overshoot by rounding
+        return from_unit(unit, self.low, self.high, self.log)
 
     def _body(self) -> dict[str, Any]:
         return {"type": "float", "low": self.low, "high": self.high, "log": self.log}

@@ -9,13 +9,13 @@ another tool) sit at the low end and are counted.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from search import space
 from tracking.reader import RunTable, recorded_spaces
 
 
@@ -34,18 +34,10 @@ class Axis:
             codes = np.array([index.get(str(v), -1) for v in values], dtype=float)
             return np.where(codes < 0, np.nan, (codes + 0.5) / len(self.categories))
         v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
-        if self.log:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lo, hi, v = math.log(self.low), math.log(self.high), np.log(v)
-        else:
-            lo, hi = self.low, self.high
-        return np.clip((v - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.full(len(v), 0.5)
+        return np.clip(space.to_unit(v, self.low, self.high, self.log), 0.0, 1.0)
 
     def from_unit(self, unit: float) -> float:
-        unit = min(max(float(unit), 0.0), 1.0)
-        if self.log:
-            return math.exp(math.log(self.low) + unit * (math.log(self.high) - math.log(self.low)))
-        return self.low + unit * (self.high - self.low)
+        return space.from_unit(unit, self.low, self.high, self.log)
 
     def categories_in(self, lo: float, hi: float) -> list[Any]:
         k = len(self.categories)
