@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from search.config import TrialSpec
+from tracking.schema import EndReason
 
 REPORT_PREFIX = "TRELLIS "
 TAIL_LINES = 60
@@ -185,13 +186,13 @@ def run_function_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
         with redirect_stderr(_Tee(captured, sys.stderr)), redirect_stdout(_Tee(captured, sys.stdout)):
             result = func(ctx)
     except TrialStopped:
-        return TrialOutcome("early_stopped", step=ctx.last_step)
+        return TrialOutcome(EndReason.EARLY_STOPPED, step=ctx.last_step)
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # any crash of user code, sys.exit included, is a FAILED trial
         tb = traceback.format_exc()
         return TrialOutcome(
-            "failed",
+            EndReason.FAILED,
             step=ctx.last_step,
             error=f"{type(exc).__name__}: {exc}"[:500],
             tail=_tail(captured.getvalue() + "\n" + tb),
@@ -201,7 +202,9 @@ def run_function_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
         metrics = {k: _as_float(v) for k, v in result.items()}
     elif isinstance(result, int | float) and not isinstance(result, bool):
         metrics = {job.objective: float(result)}
-    return TrialOutcome("completed", metrics=metrics, step=max(ctx.last_step, job.budget_stop if metrics else 0))
+    return TrialOutcome(
+        EndReason.COMPLETED, metrics=metrics, step=max(ctx.last_step, job.budget_stop if metrics else 0)
+    )
 
 
 class _Tee(io.TextIOBase):
@@ -252,7 +255,7 @@ def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
             cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
         )
     except OSError as exc:
-        return TrialOutcome("failed", error=f"cannot start {cmd[0]}: {exc}", tail=str(exc))
+        return TrialOutcome(EndReason.FAILED, error=f"cannot start {cmd[0]}: {exc}", tail=str(exc))
     stderr_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     reader = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
     reader.start()
@@ -283,11 +286,11 @@ def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
     code = proc.wait()
     reader.join(timeout=2)
     if stopped:
-        return TrialOutcome("early_stopped", step=last_step)
+        return TrialOutcome(EndReason.EARLY_STOPPED, step=last_step)
     if code != 0:
         tail = "".join(stderr_tail) or "".join(stdout_tail)
-        return TrialOutcome("failed", step=last_step, error=f"script exited with code {code}", tail=_tail(tail))
-    return TrialOutcome("completed", metrics=final, step=last_step)
+        return TrialOutcome(EndReason.FAILED, step=last_step, error=f"script exited with code {code}", tail=_tail(tail))
+    return TrialOutcome(EndReason.COMPLETED, metrics=final, step=last_step)
 
 
 def run_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:

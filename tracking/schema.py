@@ -76,6 +76,15 @@ class EndReason(StrEnum):
     EXPLOITED = "exploited"  # a PBT member replaced by a perturbed copy of a better one
 
 
+class SearchState(StrEnum):
+    """The ``trellis.search_state`` of a search run."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    KILLED = "killed"
+    FAILED = "failed"
+
+
 # MLflow run status for each way a trial ends.
 STATUS_FOR_REASON = {
     EndReason.COMPLETED: "FINISHED",

@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 
 from search.config import ConfigError, SearchConfig, load_config
+from tracking.schema import SearchState
 from tracking.uris import DEFAULT_TRACKING_URI, is_database_uri
 
 
@@ -50,9 +51,9 @@ def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = N
         print(f"best {config.objective.metric} = {p.best_value:.6g} (trial {p.best_trial}): {result.best_params}")
     print(f"MLflow: {result.tracking_uri}  experiment {config.tracking.experiment!r} (id {result.experiment_id})")
     print(f"  browse: {ui_hint(result.tracking_uri)}")
-    if result.state == "killed":
+    if result.state == SearchState.KILLED:
         print(f"  continue it: trellis search resume {result.search_id} --tracking-uri {result.tracking_uri}")
-    return 130 if result.state == "killed" else 0
+    return 130 if result.state == SearchState.KILLED else 0
 
 
 def cmd_search_run(args: argparse.Namespace) -> int:

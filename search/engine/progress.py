@@ -10,11 +10,9 @@ from tracking.schema import EndReason
 
 def bucket_of(reason: str) -> str:
     """The progress bucket of a trial's end reason: failed, killed, or completed (every other ending)."""
-    if reason == EndReason.FAILED:
-        return "failed"
-    if reason == EndReason.KILLED:
-        return "killed"
-    return "completed"
+    if reason in (EndReason.FAILED, EndReason.KILLED):
+        return str(EndReason(reason))
+    return EndReason.COMPLETED.value
 
 
 @dataclass
@@ -47,9 +45,9 @@ class Progress:
         self._add(new, +1)
 
     def _add(self, bucket: str, n: int) -> None:
-        if bucket == "completed":
+        if bucket == EndReason.COMPLETED:
             self.completed += n
-        elif bucket == "failed":
+        elif bucket == EndReason.FAILED:
             self.failed += n
         else:
             self.killed += n

@@ -183,11 +183,11 @@ def replay(
         latest = max(trial.target, trial.reached)
         cut_off = trial.end_reason in INTERRUPTED and request.budget_stop >= latest
         if value is not None and not cut_off:
-            done.append(ReplayedJob(number, request.budget_stop, value, "completed"))
-            scheduler.on_trial_end(number, request.budget_stop, value, "completed")
+            done.append(ReplayedJob(number, request.budget_stop, value, EndReason.COMPLETED))
+            scheduler.on_trial_end(number, request.budget_stop, value, EndReason.COMPLETED)
         elif trial.end_reason == EndReason.FAILED:
-            done.append(ReplayedJob(number, trial.reached, None, "failed"))
-            scheduler.on_trial_end(number, trial.reached, None, "failed")
+            done.append(ReplayedJob(number, trial.reached, None, EndReason.FAILED))
+            scheduler.on_trial_end(number, trial.reached, None, EndReason.FAILED)
         else:  # cut off by the interruption: continue it in its own run
             start = min(max(request.budget_start, trial.reached), request.budget_stop)
             pending.append(JobRequest(request.budget_stop, start, trial=number, tags=request.tags))

@@ -8,9 +8,9 @@ from typing import Any
 from search.config import SearchConfig
 from search.engine.progress import Progress
 from tracking import schema
-from tracking.schema import EndReason
+from tracking.schema import EndReason, SearchState
 
-SEARCH_STATUS = {"completed": "FINISHED", "killed": "KILLED", "failed": "FAILED"}
+SEARCH_STATUS = {SearchState.COMPLETED: "FINISHED", SearchState.KILLED: "KILLED", SearchState.FAILED: "FAILED"}
 
 
 def search_start_tags(config: SearchConfig) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def search_start_tags(config: SearchConfig) -> dict[str, Any]:
         schema.ALGORITHM: config.algorithm.name,
         schema.OBJECTIVE: config.objective.metric,
         schema.DIRECTION: config.objective.direction,
-        schema.SEARCH_STATE: "running",
+        schema.SEARCH_STATE: SearchState.RUNNING,
         schema.RELAUNCHED_FROM: config.relaunched_from,
         schema.RECORD: ",".join(config.record) or None,
         schema.SCHEMA: schema.SCHEMA_VERSION,

@@ -31,7 +31,7 @@ from search.samplers.base import Sampler
 from search.schedulers.base import Decision, JobRequest, Scheduler
 from search.trial import TrialJob, TrialOutcome
 from tracking import schema
-from tracking.schema import STATUS_FOR_REASON, EndReason
+from tracking.schema import STATUS_FOR_REASON, EndReason, SearchState
 from tracking.writer import SearchRecorder, ensure_experiment
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class SearchRunner:
     # -- main loop --------------------------------------------------------------------------------
     def run(self) -> SearchResult:
         if self.resume_id:
-            self.search_id = self.recorder.reopen_search(self.resume_id, {schema.SEARCH_STATE: "running"})
+            self.search_id = self.recorder.reopen_search(self.resume_id, {schema.SEARCH_STATE: SearchState.RUNNING})
         else:
             self.search_id = self.recorder.start_search(self.config.to_dict(), run_tags.search_start_tags(self.config))
         self.checkpoints = CheckpointFolders(self.checkpoint_root, self.search_id)
@@ -188,20 +188,20 @@ class SearchRunner:
     def _run(self) -> SearchResult:
         self._tags = run_tags.trial_common_tags(self.config, self.search_id)
         self._started = time.monotonic()
-        state, stop_reason = "completed", "exhausted"
+        state, stop_reason = SearchState.COMPLETED, "exhausted"
         self.executor.start()
         try:
             stop_reason = self._loop()
             if stop_reason == "max_time":
                 self._kill_running("the search reached termination.max_time_s")
             elif stop_reason == "stopped":
-                state = "killed"
+                state = SearchState.KILLED
                 self._kill_running("the search was stopped (trellis search stop)")
         except KeyboardInterrupt:
-            state, stop_reason = "killed", "interrupted"
+            state, stop_reason = SearchState.KILLED, "interrupted"
             self._kill_running("the search was interrupted (Ctrl-C)")
         except BaseException:
-            state, stop_reason = "failed", "error"
+            state, stop_reason = SearchState.FAILED, "error"
             self._kill_running("the search stopped on an internal error")
             raise
         finally:

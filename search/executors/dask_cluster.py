@@ -21,6 +21,7 @@ from typing import Any
 from search.config import ExecutorConfig
 from search.executors.base import Ended, Event, Executor, Report
 from search.trial import TrialJob, TrialOutcome, run_job
+from tracking.schema import EndReason
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,9 @@ class DaskExecutor(Executor):
             outcome = future.result()
         except Exception as exc:  # the task itself failed (worker lost, unpicklable job, ...)
             tail = "".join(traceback.format_exception(exc))[-4000:]
-            outcome = TrialOutcome("failed", error=f"dask task failed: {type(exc).__name__}: {exc}"[:500], tail=tail)
+            outcome = TrialOutcome(
+                EndReason.FAILED, error=f"dask task failed: {type(exc).__name__}: {exc}"[:500], tail=tail
+            )
         return Ended(key, outcome, time.time())
 
     def decide(self, key: str, decision: str) -> None:

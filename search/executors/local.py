@@ -16,6 +16,7 @@ from typing import Any
 
 from search.executors.base import Ended, Event, Executor, Report
 from search.trial import TrialJob, TrialOutcome, run_job
+from tracking.schema import EndReason
 
 
 def _worker_main(conn: Connection, name: str) -> None:
@@ -122,7 +123,7 @@ class LocalExecutor(Executor):
         code = slot.proc.exitcode
         self._replace(slot)
         outcome = TrialOutcome(
-            "failed",
+            EndReason.FAILED,
             error=f"worker process died (exit code {code})",
             tail=f"the worker running this trial exited with code {code}",
         )

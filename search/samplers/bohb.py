@@ -19,6 +19,7 @@ from search.config import Objective
 from search.samplers.base import Config, Sampler
 from search.space import Categorical, Fixed, Float, Int, SearchSpace
 from tracking import schema
+from tracking.schema import EndReason
 
 
 def to_configspace(space: SearchSpace, seed: int | None = None) -> Any:
@@ -137,12 +138,12 @@ class BOHBSampler(Sampler):
 
     def observe(self, number: int, params: Config, value: float | None, state: str, budget: int | None = None) -> None:
         """Every segment's end is a result at the budget it reached; a failure counts as a bad one."""
-        if budget is None or budget <= 0 or state == "killed":
+        if budget is None or budget <= 0 or state == EndReason.KILLED:
             return
         encoded = self._encoded.get(number)
         if encoded is None:
             encoded = {k: _encode(self.space[k], v) for k, v in params.items() if k in self._cs}
-        ok = value is not None and math.isfinite(value) and state == "completed"
+        ok = value is not None and math.isfinite(value) and state == EndReason.COMPLETED
         job = _Job(
             kwargs={"budget": float(budget), "config": encoded},
             result={"loss": -value * self.objective.sign} if ok else None,

@@ -9,6 +9,7 @@ from typing import Any
 from search.config import Objective
 from search.samplers.base import Config, Sampler
 from search.space import Categorical, Fixed, Float, Int, SearchSpace
+from tracking.schema import EndReason
 
 
 class TPESampler(Sampler):
@@ -59,10 +60,10 @@ class TPESampler(Sampler):
     def observe(self, number: int, params: Config, value: float | None, state: str, budget: int | None = None) -> None:
         from optuna.trial import TrialState
 
-        if state == "completed" and value is not None and math.isfinite(value):
+        if state == EndReason.COMPLETED and value is not None and math.isfinite(value):
             outcome: dict[str, Any] = {"values": [value]}  # the keyword both tell() and create_trial() take
         else:
-            outcome = {"state": TrialState.PRUNED if state == "pruned" else TrialState.FAIL}
+            outcome = {"state": TrialState.PRUNED if state == EndReason.PRUNED else TrialState.FAIL}
         trial = self._asked.pop(number, None)
         if trial is None:  # a trial TPE did not propose (a resumed search's past, or a retry)
             self._add_past(params, outcome)

@@ -20,6 +20,7 @@ from search.config import Budget, Objective, SearchConfig
 from search.schedulers.base import Decision, JobRequest
 from search.schedulers.fifo import FIFOScheduler
 from tracking import schema
+from tracking.schema import EndReason
 
 
 class EarlyStoppingScheduler(FIFOScheduler):
@@ -61,7 +62,7 @@ class EarlyStoppingScheduler(FIFOScheduler):
         return super().next_job()
 
     def on_trial_end(self, trial: int, step: int, value: float | None, state: str) -> None:
-        if state == "early_stopped" and trial not in self._resumed and trial in self._at.get(step, {}):
+        if state == EndReason.EARLY_STOPPED and trial not in self._resumed and trial in self._at.get(step, {}):
             self._stopped[trial] = step
 
     def _checks_at(self, step: int) -> bool:

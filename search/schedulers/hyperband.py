@@ -103,7 +103,7 @@ class HyperbandScheduler(Scheduler):
         rung_state = self._states[self._b][self._rung]
         if trial not in rung_state.started:
             return
-        rung_state.results[trial] = value if state == "completed" else None
+        rung_state.results[trial] = value if state == EndReason.COMPLETED else None
         self._advance()
 
     def _advance(self) -> None:

@@ -157,7 +157,7 @@ class PBTScheduler(Scheduler):
             return
         member = self._members[slot]
         member.done = True
-        member.value = value if state == "completed" and value is not None and math.isfinite(value) else None
+        member.value = value if state == EndReason.COMPLETED and value is not None and math.isfinite(value) else None
         if not self._queue and all(m.done for m in self._members):
             self._next_generation()
 
