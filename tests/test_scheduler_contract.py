@@ -123,3 +123,8 @@ def test_scheduler_contract(name):
 def test_same_seed_same_decisions(name):
     a, b = drive(name, seed=5), drive(name, seed=5)
     assert a["params"] == b["params"] and a["reached"] == b["reached"]
+
+
+def test_the_suite_covers_every_registered_scheduler():
+    covered = {ALGORITHMS[algorithm].scheduler for algorithm, _, _ in CASES.values()}
+    assert covered >= {spec.scheduler for spec in ALGORITHMS.values()}
