@@ -41,26 +41,11 @@ class AppContext:
     ) -> SpaceReport:
         """The search-space analysis, cached by the state of the runs it reads: a revisit is instant."""
         view = self.view(selection.get("experiments", []), selection.get("searches", []))
-        trials = view.trials
-        col = f"metrics.{metric}"
-        state = (
-            len(trials),
-            str(trials["end_time"].max()) if len(trials) else "",
-            float(trials[col].sum()) if col in trials else 0.0,
-        )
-        key = (
-            tuple(selection.get("experiments", [])),
-            tuple(selection.get("searches", [])),
-            state,
-            metric,
-            direction,
-            tuple(params or ()),
-            best_quantile,
-        )
+        key = report_key(selection, view.trials, metric, direction, params, best_quantile)
         if key in self._reports:
             self._reports.move_to_end(key)
             return self._reports[key]
-        report = analyse(view.table, trials, metric, direction, params or None, best_quantile)
+        report = analyse(view.table, view.trials, metric, direction, params or None, best_quantile)
         self._reports[key] = report
         while len(self._reports) > 16:
             self._reports.popitem(last=False)
@@ -86,6 +71,36 @@ class AppContext:
 
     def run_link(self, row) -> str:
         return run_url(self.mlflow_ui_url, row["experiment_id"], row["run_id"])
+
+
+def runs_state(trials: pd.DataFrame, metric: str) -> tuple[int, str, float]:
+    """What changes when runs are added, end or log the metric: their count, last end time, metric sum."""
+    col = f"metrics.{metric}"
+    return (
+        len(trials),
+        str(trials["end_time"].max()) if len(trials) else "",
+        float(trials[col].sum()) if col in trials else 0.0,
+    )
+
+
+def report_key(
+    selection: dict,
+    trials: pd.DataFrame,
+    metric: str,
+    direction: str,
+    params: list[str] | None,
+    best_quantile: float | None,
+) -> tuple:
+    """The cache key of a space analysis: what it was asked for and the state of the runs it reads."""
+    return (
+        tuple(selection.get("experiments", [])),
+        tuple(selection.get("searches", [])),
+        runs_state(trials, metric),
+        metric,
+        direction,
+        tuple(params or ()),
+        best_quantile,
+    )
 
 
 def search_labels(runs: pd.DataFrame) -> dict[str, str]:

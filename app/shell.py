@@ -8,6 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from app.context import AppContext
+from layouts.choices import search_choices
 from tracking.links import experiment_url
 
 PAGES = [("/", "Overview"), ("/space", "Search space"), ("/curves", "Learning curves")]
@@ -139,12 +140,7 @@ def register(app: Dash, context: AppContext, pages: dict) -> None:
         else:
             new_exps, new_searches = exps or [], searches or []
         view = context.view(new_exps)
-        counts = view.table.trials["search_id"].value_counts()
-        options = sorted(
-            ({"label": f"{view.labels.get(s, s)} ({n})", "value": s} for s, n in counts.items()),
-            key=lambda o: o["label"],
-        )
-        new_searches = [s for s in new_searches if s in counts.index]
+        options, new_searches = search_choices(view.table.trials, view.labels, new_searches)
         query = build_query(new_exps, new_searches)
         link = experiment_url(context.mlflow_ui_url, new_exps[0]) if new_exps and context.mlflow_ui_url else None
         return (

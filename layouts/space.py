@@ -156,19 +156,37 @@ def parse_restyle(event, constraints: dict[int, list[list[float]]]) -> dict[int,
     return out
 
 
+class ImportanceRow(NamedTuple):
+    label: str
+    mean: float
+    std: float
+    params: tuple[str, ...]  # the parameter, or the pair, the row is about
+
+
+def importance_rows(importance: Importance, max_rows: int = 20) -> list[ImportanceRow]:
+    """HyperTendril's matrix rows, singles and pairs, most important first, each naming its parameters."""
+    rows = [ImportanceRow(n, importance.single_mean[n], importance.single_std[n], (n,)) for n in importance.names]
+    for (a, b), mean in importance.pair_mean.items():
+        rows.append(ImportanceRow(f"{a} × {b}", mean, importance.pair_std[(a, b)], (a, b)))
+    return sorted(rows, key=lambda r: -r.mean)[:max_rows]
+
+
 def importance_plot(importance: Importance, max_rows: int = 20) -> Figure:
-    """HyperTendril's matrix as bars: one row per parameter or pair, most important on top, std as error."""
-    rows = importance.ranked()[:max_rows]
+    """The matrix as bars: one row per parameter or pair, most important on top, std as error.
+
+    Each bar carries its parameter names as ``customdata`` ([name, None] or [a, b]) for click handlers.
+    """
+    rows = importance_rows(importance, max_rows)[::-1]  # bottom to top: the most important is drawn last
     if not rows:
         return empty_figure("No varying parameters to rank")
-    labels, means, stds = zip(*rows)
     trace = {
         "type": "bar",
         "orientation": "h",
-        "y": list(labels)[::-1],
-        "x": typed(list(means)[::-1]),
-        "error_x": {"type": "data", "array": typed(list(stds)[::-1]), "visible": True, "thickness": 1},
-        "marker": {"color": ["#E69F00" if " × " in label else "#0072B2" for label in labels][::-1]},
+        "y": [r.label for r in rows],
+        "x": typed([r.mean for r in rows]),
+        "error_x": {"type": "data", "array": typed([r.std for r in rows]), "visible": True, "thickness": 1},
+        "customdata": [[*r.params, None][:2] for r in rows],
+        "marker": {"color": ["#E69F00" if len(r.params) == 2 else "#0072B2" for r in rows]},
         "hovertemplate": "%{y}: %{x:.3f}<extra></extra>",
     }
     return figure(

@@ -6,7 +6,9 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, dcc, html
 
 from app.context import AppContext
+from layouts.choices import default_metrics
 from layouts.curves import curves_info, curves_plot
+from search.analysis.objective import default_objective
 
 
 def layout(context: AppContext) -> html.Div:
@@ -60,20 +62,12 @@ def layout(context: AppContext) -> html.Div:
     )
 
 
-def default_metrics(metrics: list[str], objective: str | None) -> list[str]:
-    """The objective and the losses, which is what one compares first."""
-    chosen = [objective] if objective in metrics else []
-    chosen += [m for m in metrics if "loss" in m and m not in chosen][:2]
-    return chosen or metrics[:1]
-
-
 def register(app: Dash, context: AppContext) -> None:
     @app.callback(Output("cv-metrics", "options"), Output("cv-metrics", "value"), Input("selection", "data"))
     def metric_choices(selection):
         view = context.view(selection["experiments"], selection["searches"])
         metrics = view.table.metrics
-        objective = view.trials["objective"].dropna().mode() if "objective" in view.trials else []
-        return metrics, default_metrics(metrics, objective.iloc[0] if len(objective) else None)
+        return metrics, default_metrics(metrics, default_objective(view.trials, metrics))
 
     @app.callback(
         Output("cv-graph", "figure"),

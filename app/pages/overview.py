@@ -7,7 +7,7 @@ from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_upda
 
 from app.context import AppContext
 from layouts import overview as ov
-from search.analysis.objective import default_objective, metric_direction
+from layouts.choices import overview_defaults
 from tracking.links import compare_url
 
 GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": False}
@@ -165,14 +165,9 @@ def register(app: Dash, context: AppContext) -> None:
     )
     def metric_choices(selection):
         view = context.view(selection["experiments"], selection["searches"])
-        metrics = view.table.metrics
-        objective = default_objective(view.trials, metrics)
-        others = [m for m in metrics if m != objective]
-        x = next((m for m in others if "n_params" in m or "latency" in m), others[0] if others else objective)
-        opts = [{"label": m, "value": m} for m in metrics]
-        d = lambda m: metric_direction(view.trials, m) if m else "max"  # noqa: E731
-        dist = next((m for m in others if m != x), objective)
-        return opts, objective, d(objective), opts, x, d(x), opts, objective, d(objective), opts, dist
+        opts = [{"label": m, "value": m} for m in view.table.metrics]
+        d = overview_defaults(view.trials, view.table.metrics)
+        return opts, d.objective, d.objective_dir, opts, d.x, d.x_dir, opts, d.y, d.y_dir, opts, d.distribution
 
     @app.callback(
         Output("ov-counts", "children"),

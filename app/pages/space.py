@@ -8,8 +8,9 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from app.context import AppContext
 from layouts import space as sp
+from layouts.choices import best_quantile, clicked_params, direction_of, r2_trust
 from layouts.style import empty_figure
-from search.analysis.objective import default_objective, metric_direction
+from search.analysis.objective import default_objective
 
 QUANTILES = [
     {"label": "all runs", "value": 1.0},
@@ -142,7 +143,7 @@ def register(app: Dash, context: AppContext) -> None:
         metrics = view.table.metrics
         metric = default_objective(view.trials, metrics)
         params = view.table.params
-        return metrics, metric, metric_direction(view.trials, metric) if metric else "max", params, params, metrics
+        return metrics, metric, direction_of(view.trials, metric), params, params, metrics
 
     @app.callback(
         Output("sp-importance", "figure"),
@@ -163,11 +164,10 @@ def register(app: Dash, context: AppContext) -> None:
         if report.problem:
             return empty_figure(report.problem), dbc.Alert(report.problem, color="warning"), "", notes
         b = report.bounds
-        trust = "n/a" if b.r2 is None else f"{b.r2:.2f} ± {b.r2_std:.2f}"
-        color = "success" if (b.r2 or 0) >= 0.7 else "warning" if (b.r2 or 0) >= 0.3 else "danger"
+        trust = r2_trust(b.r2, b.r2_std)
         r2 = html.Span(
             [
-                dbc.Badge(f"R² {trust}", color=color, id="sp-r2-badge", className="me-2"),
+                dbc.Badge(trust.text, color=trust.level, id="sp-r2-badge", className="me-2"),
                 f"10-fold cross-validated fit of the forest on {b.n_runs} runs: how far to trust the "
                 "ranges below (and the importance above).",
             ]
@@ -245,21 +245,21 @@ def register(app: Dash, context: AppContext) -> None:
         report = _report(context, selection, metric, direction, params, quantile)
         if report.problem or report.fanova is None:
             return empty_figure(report.problem or ""), ""
-        label = click["points"][0]["y"] if click else report.importance.ranked()[0][0]
-        if " × " in label:
-            a, b = label.split(" × ")
+        rows = sp.importance_rows(report.importance, max_rows=1)
+        chosen = clicked_params(click, rows[0].params if rows else ())
+        if chosen is None:
+            return empty_figure("No varying parameters to rank"), ""
+        a, b = chosen
+        if b is not None:
             grid = report.fanova.pair_marginal(a, b, POINTS[::4], POINTS[::4])
             fig = sp.pair_plot(report.data.axis(a), report.data.axis(b), POINTS[::4], grid, metric)
             return fig, f"Marginal of {metric} over {a} and {b}"
-        mean, std = report.fanova.marginal(label, POINTS)
-        return sp.marginal_plot(
-            report.data.axis(label), POINTS, mean, std, metric
-        ), f"Marginal of {metric} over {label}"
+        mean, std = report.fanova.marginal(a, POINTS)
+        return sp.marginal_plot(report.data.axis(a), POINTS, mean, std, metric), f"Marginal of {metric} over {a}"
 
 
 def _report(context, selection, metric, direction, params, quantile):
-    q = None if not quantile or float(quantile) >= 1 else float(quantile)
-    return context.space_report(_selection_key(selection), metric, direction or "max", params, q)
+    return context.space_report(_selection_key(selection), metric, direction or "max", params, best_quantile(quantile))
 
 
 def _parcoords_info(context, selection, metric, direction, params, quantile, bands, top_k, extra):

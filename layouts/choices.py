@@ -1,0 +1,102 @@
+"""The choices the pages make for the user: picker options, default metrics and axes, trust levels, clicks.
+
+Pure functions of frames and plain values (no Dash): the callbacks look up their inputs, call these and
+return what they give.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pandas as pd
+
+from search.analysis.objective import default_objective, metric_direction
+
+# -- the search picker ------------------------------------------------------------------------------
+
+
+class SearchChoices(NamedTuple):
+    options: list[dict]  # dropdown options: "label (runs)" -> search id, sorted by label
+    searches: list[str]  # the wanted searches that the chosen experiments hold, in the order wanted
+
+
+def search_choices(trials: pd.DataFrame, labels: dict[str, str], wanted: list[str]) -> SearchChoices:
+    """The searches of these trials as options (each with its run count), and which of ``wanted`` exist."""
+    counts = trials["search_id"].value_counts()
+    options = sorted(
+        ({"label": f"{labels.get(s, s)} ({n})", "value": s} for s, n in counts.items()),
+        key=lambda o: o["label"],
+    )
+    return SearchChoices(options, [s for s in wanted if s in counts.index])
+
+
+# -- default metrics and directions -----------------------------------------------------------------
+
+
+def direction_of(trials: pd.DataFrame, metric: str | None) -> str:
+    """The direction a metric is optimised in; ``max`` when there is no metric."""
+    return metric_direction(trials, metric) if metric else "max"
+
+
+class OverviewDefaults(NamedTuple):
+    objective: str | None
+    objective_dir: str
+    x: str | None  # the trade-off plot's x: a cost (size, latency) if one is logged
+    x_dir: str
+    y: str | None  # the trade-off plot's y: the objective
+    y_dir: str
+    distribution: str | None
+
+
+def overview_defaults(trials: pd.DataFrame, metrics: list[str]) -> OverviewDefaults:
+    """The objective, a cost against it for the trade-off plot, and another metric's distribution."""
+    objective = default_objective(trials, metrics)
+    others = [m for m in metrics if m != objective]
+    x = next((m for m in others if "n_params" in m or "latency" in m), others[0] if others else objective)
+    distribution = next((m for m in others if m != x), objective)
+    obj_dir = direction_of(trials, objective)
+    return OverviewDefaults(objective, obj_dir, x, direction_of(trials, x), objective, obj_dir, distribution)
+
+
+def default_metrics(metrics: list[str], objective: str | None) -> list[str]:
+    """The learning curves shown first: the objective and up to two losses."""
+    chosen = [objective] if objective in metrics else []
+    chosen += [m for m in metrics if "loss" in m and m not in chosen][:2]
+    return chosen or metrics[:1]
+
+
+def best_quantile(value: float | str | None) -> float | None:
+    """The quantile picker's value as the analysis' ``best_quantile``: None for all runs."""
+    return None if not value or float(value) >= 1 else float(value)
+
+
+# -- the search-space page --------------------------------------------------------------------------
+
+
+class Trust(NamedTuple):
+    level: str  # "success" | "warning" | "danger": how far to trust the forest's fit
+    text: str
+
+
+def r2_trust(r2: float | None, r2_std: float | None) -> Trust:
+    """The cross-validated R² as a level (good from 0.7, usable from 0.3) and its badge text."""
+    if r2 is None:
+        return Trust("danger", "R² n/a")
+    level = "success" if r2 >= 0.7 else "warning" if r2 >= 0.3 else "danger"
+    spread = "" if r2_std is None else f" ± {r2_std:.2f}"
+    return Trust(level, f"R² {r2:.2f}{spread}")
+
+
+def clicked_params(click: dict | None, top: tuple[str, ...]) -> tuple[str, str | None] | None:
+    """The parameter, or pair of parameters, of a clicked importance row; ``top`` (a row's params) if none.
+
+    The names come from the row's ``customdata``, never from splitting its label: a name may hold " × ".
+    None when nothing was clicked and there is no row to fall back to.
+    """
+    points = (click or {}).get("points") or [{}]
+    data = points[0].get("customdata") or []
+    names = [n for n in ([data] if isinstance(data, str) else data) if n]
+    names = names or [n for n in top if n]
+    if not names:
+        return None
+    return names[0], names[1] if len(names) > 1 else None
