@@ -1,4 +1,4 @@
-"""The dask executor: the same config gives the same results as the local executor, into PostgreSQL."""
+"""The dask executor: the same config gives the same results as the local executor, into SQLite and PostgreSQL."""
 
 from pathlib import Path
 
@@ -30,8 +30,10 @@ def outcomes(client: MlflowClient, search_id: str) -> list[tuple]:
     ]
 
 
-def test_dask_local_cluster_matches_local_executor_into_postgres(make_config, client, pg_uri, tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_dask_local_cluster_matches_local_executor(make_config, client, tmp_path, request, backend):
     """Early stopping needs a decision after every report, so this also exercises the per-job decision queue."""
+    uri = request.getfixturevalue("pg_uri") if backend == "postgresql" else f"sqlite:///{tmp_path / 'dask.db'}"
     common = dict(
         algorithm={"name": "grid", "points": 3},
         budget={"max": 4},
@@ -41,10 +43,10 @@ def test_dask_local_cluster_matches_local_executor_into_postgres(make_config, cl
     )
     local = run_search(make_config(**common, executor={"kind": "local", "workers": 1}))
     art = (tmp_path / "art").as_uri()
-    tracking = {"uri": pg_uri, "experiment": "dask", "artifact_location": art}
+    tracking = {"uri": uri, "experiment": "dask", "artifact_location": art}
     on_dask = run_search(make_config(**common, executor={"kind": "dask", "workers": 1}, tracking=tracking))
     assert on_dask.state == "completed" and on_dask.stop_reason == "exhausted"
-    pg = MlflowClient(tracking_uri=pg_uri)
+    pg = MlflowClient(tracking_uri=uri)
     expected, got = outcomes(client, local.search_id), outcomes(pg, on_dask.search_id)
     assert len(got) == 9 and got == expected
     assert {r[3] for r in got} == {"completed", "early_stopped"}

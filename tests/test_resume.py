@@ -97,7 +97,7 @@ def test_tpe_resume_tells_the_model_what_finished(make_config, client):
     finished = [r for r in child_runs(client, interrupted.search_id) if r.data.tags[schema.END_REASON] == "completed"]
     result = runner.run()
     assert result.state == "completed"
-    told = runner.sampler._study.get_trials(deepcopy=False)
+    told = runner.sampler.study.get_trials(deepcopy=False)
     assert sum(t.state.name == "COMPLETE" for t in told) >= len(finished) + 1
 
 

@@ -144,6 +144,11 @@ class LocalExecutor(Executor):
         if close:
             slot.conn.close()
 
+    def has_unread(self, key: str, timeout: float = 0.0) -> bool:
+        """Whether the worker running ``key`` sent something not polled yet (waiting up to ``timeout``)."""
+        slot = self._slot_of(key)
+        return slot is not None and slot.conn.poll(timeout)
+
     def decide(self, key: str, decision: str) -> None:
         slot = self._slot_of(key)
         if slot is not None:

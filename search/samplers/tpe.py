@@ -40,6 +40,11 @@ class TPESampler(Sampler):
         )
         self._asked: dict[int, Any] = {}
 
+    @property
+    def study(self) -> Any:
+        """The Optuna study TPE learns in (read-only use: what it was told)."""
+        return self._study
+
     def propose(self, number: int, budget: int | None = None) -> Config:
         trial = self._study.ask()
         config: Config = {}
