@@ -119,6 +119,32 @@ class SqlWriter:
         except TypeError:
             return self.store.ManagedSessionMaker()
 
+    def _metric_rows(self, run: PendingRun, metric_rows: list, latest_rows: list, replace_latest: list) -> None:
+        """The run's metric rows (duplicates dropped) and the latest value per key that they change."""
+        rid = run.run_id
+        seen: set[tuple] = set()
+        latest = self._latest.setdefault(rid, {})
+        changed: set[str] = set()
+        for key, value, ts, step in run.metrics:
+            is_nan, clean = _sanitize(float(value))
+            ident = (key, ts, step, clean, is_nan)
+            if ident in seen:
+                continue
+            seen.add(ident)
+            metric_rows.append(
+                {"run_uuid": rid, "key": key, "value": clean, "timestamp": ts, "step": step, "is_nan": is_nan}
+            )
+            if key not in latest or (step, ts, clean) > latest[key][:3]:
+                latest[key] = (step, ts, clean, is_nan)
+                changed.add(key)
+        if changed and not run.create:
+            replace_latest.append((rid, sorted(changed)))
+        for key in sorted(changed):
+            step, ts, clean, is_nan = latest[key]
+            latest_rows.append(
+                {"run_uuid": rid, "key": key, "value": clean, "timestamp": ts, "step": step, "is_nan": is_nan}
+            )
+
     def write(self, runs: list[PendingRun]) -> None:
         from sqlalchemy import delete, insert, update
 
@@ -152,28 +178,7 @@ class SqlWriter:
                 replace_tags.append((rid, list(run.tags)))
             tag_rows += [{"run_uuid": rid, "key": k, "value": v} for k, v in run.tags.items()]
             param_rows += [{"run_uuid": rid, "key": k, "value": v} for k, v in run.params.items()]
-            seen: set[tuple] = set()
-            latest = self._latest.setdefault(rid, {})
-            changed: set[str] = set()
-            for key, value, ts, step in run.metrics:
-                is_nan, clean = _sanitize(float(value))
-                ident = (key, ts, step, clean, is_nan)
-                if ident in seen:
-                    continue
-                seen.add(ident)
-                metric_rows.append(
-                    {"run_uuid": rid, "key": key, "value": clean, "timestamp": ts, "step": step, "is_nan": is_nan}
-                )
-                if key not in latest or (step, ts, clean) > latest[key][:3]:
-                    latest[key] = (step, ts, clean, is_nan)
-                    changed.add(key)
-            if changed and not run.create:
-                replace_latest.append((rid, sorted(changed)))
-            for key in sorted(changed):
-                step, ts, clean, is_nan = latest[key]
-                latest_rows.append(
-                    {"run_uuid": rid, "key": key, "value": clean, "timestamp": ts, "step": step, "is_nan": is_nan}
-                )
+            self._metric_rows(run, metric_rows, latest_rows, replace_latest)
             if run.end and run.end[0] != "RUNNING":
                 self._latest.pop(rid, None)
         with self._session() as session:

@@ -14,6 +14,7 @@ import json
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -286,7 +287,7 @@ def shape(raw, skipped_deleted: int) -> RunTable:
     runs = runs.drop_duplicates("run_id")
     run_id = runs["run_id"].to_numpy(dtype=object)
     index = pd.Index(run_id, dtype=object)
-    cols: dict[str, object] = {
+    cols: dict[str, Any] = {
         c: runs[c].to_numpy(dtype=object) for c in ("run_id", "experiment_id", "experiment", "run_name", "status")
     }
     start = np.array(runs["start_ms"].to_numpy(dtype=object), dtype=float)
@@ -299,18 +300,7 @@ def shape(raw, skipped_deleted: int) -> RunTable:
         cols[col] = wide_tags.get(key, np.full(len(index), None, dtype=object))
     for col in INT_COLUMNS:
         cols[col] = _int_column(cols[col])
-    # A search groups runs: Trellis' own id, else the MLflow parent (sklearn, Ray Tune), else the experiment.
-    parent_id, trellis_type = cols["parent_id"], cols["trellis_type"]
-    parents = set(parent_id[pd.notna(parent_id)])
-    is_parent = (trellis_type == "search") | np.fromiter((r in parents for r in run_id), bool, len(run_id))
-    search_id = cols["trellis_search_id"].copy()
-    missing = pd.isna(search_id)
-    search_id[missing] = parent_id[missing]
-    search_id[is_parent] = run_id[is_parent]
-    missing = pd.isna(search_id)
-    search_id[missing] = "experiment:" + cols["experiment_id"][missing]
-    cols["search_id"] = search_id
-    cols["kind"] = np.where(is_parent, "search", np.where(trellis_type == "trial", "trial", "run")).astype(object)
+    is_parent = _group_searches(cols, run_id)
 
     table = RunTable(runs=pd.DataFrame(), skipped={"deleted runs": skipped_deleted} if skipped_deleted else {})
     # Hyperparameters and metrics are those of evaluations; a search parent's own params stay in MLflow.
@@ -351,6 +341,23 @@ def shape(raw, skipped_deleted: int) -> RunTable:
             frame[name] = pd.Series(values, copy=False).iloc[order].reset_index(drop=True)
     table.runs = pd.DataFrame(frame, copy=False)
     return table
+
+
+def _group_searches(cols: dict[str, Any], run_id: np.ndarray) -> np.ndarray:
+    """Add ``search_id`` and ``kind`` columns; returns which runs are search parents. A search groups runs:
+    Trellis' own id, else the MLflow parent (sklearn, Ray Tune), else the experiment."""
+    parent_id, trellis_type = cols["parent_id"], cols["trellis_type"]
+    parents = set(parent_id[pd.notna(parent_id)])
+    is_parent = (trellis_type == "search") | np.fromiter((r in parents for r in run_id), bool, len(run_id))
+    search_id = cols["trellis_search_id"].copy()
+    missing = pd.isna(search_id)
+    search_id[missing] = parent_id[missing]
+    search_id[is_parent] = run_id[is_parent]
+    missing = pd.isna(search_id)
+    search_id[missing] = "experiment:" + cols["experiment_id"][missing]
+    cols["search_id"] = search_id
+    cols["kind"] = np.where(is_parent, "search", np.where(trellis_type == "trial", "trial", "run")).astype(object)
+    return is_parent
 
 
 def _spread(values: np.ndarray, positions: np.ndarray, length: int) -> np.ndarray:

@@ -22,54 +22,11 @@ def _parse_param(name: str, spec: Any, problems: Problems) -> Param | None:
         problems.add(path, f"must be a mapping or a constant, got {type(spec).__name__}")
         return None
     when = _parse_when(spec.get("when"), path, problems)
-    kind = spec.get("type")
-    if kind is None:
-        kind = "categorical" if "choices" in spec else "fixed" if "value" in spec else None
-        if kind is None and "low" in spec and "high" in spec:
-            both_int = all(isinstance(spec[k], int) and not isinstance(spec[k], bool) for k in ("low", "high"))
-            kind = "int" if both_int else "float"
-    common = {"type", "when"}
+    kind = spec.get("type") or _implied_type(spec)
     if kind in ("float", "int"):
-        for unknown in sorted(set(spec) - common - {"low", "high", "log"}):
-            problems.add(f"{path}.{unknown}", f"unknown key for a {kind} parameter")
-        low = number(spec, "low", path, problems, integer=kind == "int")
-        high = number(spec, "high", path, problems, integer=kind == "int")
-        log = spec.get("log", False)
-        if not isinstance(log, bool):
-            problems.add(f"{path}.log", "must be true or false")
-            log = False
-        if low is None or high is None:
-            if "low" not in spec or "high" not in spec:
-                problems.add(path, "needs both 'low' and 'high'")
-            return None
-        if low >= high:
-            problems.add(f"{path}.high", f"must be greater than low ({low}), got {high}")
-            return None
-        if log and low <= 0:
-            problems.add(f"{path}.low", f"must be > 0 on a log scale, got {low}")
-            return None
-        cls = Int if kind == "int" else Float
-        return cls(
-            name,
-            when=when,
-            low=low if kind == "int" else float(low),
-            high=high if kind == "int" else float(high),
-            log=log,
-        )
+        return _parse_numeric(name, kind, spec, when, problems)
     if kind == "categorical":
-        for unknown in sorted(set(spec) - common - {"choices"}):
-            problems.add(f"{path}.{unknown}", "unknown key for a categorical parameter")
-        choices = spec.get("choices")
-        if not isinstance(choices, list) or not choices:
-            problems.add(f"{path}.choices", "must be a non-empty list")
-            return None
-        if not all(isinstance(c, str | int | float | bool) for c in choices):
-            problems.add(f"{path}.choices", "choices must be strings, numbers or booleans")
-            return None
-        if len(set(map(repr, choices))) != len(choices):
-            problems.add(f"{path}.choices", "has duplicates")
-            return None
-        return Categorical(name, when=when, choices=tuple(choices))
+        return _parse_categorical(name, spec, when, problems)
     if kind == "fixed":
         value = spec.get("value")
         if not isinstance(value, str | int | float | bool):
@@ -78,6 +35,63 @@ def _parse_param(name: str, spec: Any, problems: Problems) -> Param | None:
         return Fixed(name, when=when, value=value)
     problems.add(f"{path}.type", f"must be float, int, categorical or fixed, got {kind!r}")
     return None
+
+
+def _implied_type(spec: dict[str, Any]) -> str | None:
+    """The type a definition without ``type:`` implies (integers for low and high make an int)."""
+    if "choices" in spec:
+        return "categorical"
+    if "value" in spec:
+        return "fixed"
+    if "low" in spec and "high" in spec:
+        both_int = all(isinstance(spec[k], int) and not isinstance(spec[k], bool) for k in ("low", "high"))
+        return "int" if both_int else "float"
+    return None
+
+
+def _unknown_keys(path: str, spec: dict[str, Any], allowed: set[str], kind: str, problems: Problems) -> None:
+    for unknown in sorted(set(spec) - {"type", "when"} - allowed):
+        problems.add(f"{path}.{unknown}", f"unknown key for a {kind} parameter")
+
+
+def _parse_numeric(name: str, kind: str, spec: dict[str, Any], when: dict, problems: Problems) -> Param | None:
+    path = f"space.{name}"
+    _unknown_keys(path, spec, {"low", "high", "log"}, kind, problems)
+    low = number(spec, "low", path, problems, integer=kind == "int")
+    high = number(spec, "high", path, problems, integer=kind == "int")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        problems.add(f"{path}.log", "must be true or false")
+        log = False
+    if low is None or high is None:
+        if "low" not in spec or "high" not in spec:
+            problems.add(path, "needs both 'low' and 'high'")
+        return None
+    if low >= high:
+        problems.add(f"{path}.high", f"must be greater than low ({low}), got {high}")
+        return None
+    if log and low <= 0:
+        problems.add(f"{path}.low", f"must be > 0 on a log scale, got {low}")
+        return None
+    if kind == "int":
+        return Int(name, when=when, low=low, high=high, log=log)
+    return Float(name, when=when, low=float(low), high=float(high), log=log)
+
+
+def _parse_categorical(name: str, spec: dict[str, Any], when: dict, problems: Problems) -> Param | None:
+    path = f"space.{name}"
+    _unknown_keys(path, spec, {"choices"}, "categorical", problems)
+    choices = spec.get("choices")
+    if not isinstance(choices, list) or not choices:
+        problems.add(f"{path}.choices", "must be a non-empty list")
+        return None
+    if not all(isinstance(c, str | int | float | bool) for c in choices):
+        problems.add(f"{path}.choices", "choices must be strings, numbers or booleans")
+        return None
+    if len(set(map(repr, choices))) != len(choices):
+        problems.add(f"{path}.choices", "has duplicates")
+        return None
+    return Categorical(name, when=when, choices=tuple(choices))
 
 
 def _parse_when(raw: Any, path: str, problems: Problems) -> dict[str, tuple[Any, ...]]:
