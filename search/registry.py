@@ -171,3 +171,19 @@ register_algorithm(
 register_executor(ExecutorSpec("local", "search.executors.local:LocalExecutor"))
 # Imported on demand: distributed is heavy and only cluster users need it.
 register_executor(ExecutorSpec("dask", "search.executors.dask_cluster:DaskExecutor", takes_address=True))
+
+
+def _load_plugins() -> None:
+    """Installed packages register their own rows: an entry point in the ``trellis.plugins`` group names
+    a module whose import calls ``register_algorithm`` / ``register_executor``."""
+    import logging
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="trellis.plugins"):
+        try:
+            ep.load()
+        except Exception as exc:  # a broken plugin must not take the built-in algorithms down
+            logging.getLogger(__name__).warning("trellis plugin %s could not be loaded: %s", ep.name, exc)
+
+
+_load_plugins()

@@ -31,6 +31,7 @@ def _direction(id_: str) -> dbc.Col:
 
 
 def layout(context: AppContext) -> html.Div:
+    """The page as one declarative component tree, read top to bottom like the page (long by nature)."""
     return html.Div(
         [
             html.Div(id="ov-counts", className="mb-2"),
@@ -149,6 +150,14 @@ def _counts_card(info: ov.CountsInfo, metric: str | None, context: AppContext) -
 
 
 def register(app: Dash, context: AppContext) -> None:
+    _register_metric_choices(app, context)
+    _register_render(app, context)
+    _register_select_runs(app, context)
+    _register_selected_table(app, context)
+    _register_export(app, context)
+
+
+def _register_metric_choices(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("ov-objective", "options"),
         Output("ov-objective", "value"),
@@ -169,6 +178,8 @@ def register(app: Dash, context: AppContext) -> None:
         d = overview_defaults(view.trials, view.table.metrics)
         return opts, d.objective, d.objective_dir, opts, d.x, d.x_dir, opts, d.y, d.y_dir, opts, d.distribution
 
+
+def _register_render(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("ov-counts", "children"),
         Output("ov-best", "figure"),
@@ -188,6 +199,8 @@ def register(app: Dash, context: AppContext) -> None:
         view = context.view(selection["experiments"], selection["searches"])
         return render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context)
 
+
+def _register_select_runs(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("selected-runs", "data"),
         Input("ov-tradeoff", "selectedData"),
@@ -219,6 +232,8 @@ def register(app: Dash, context: AppContext) -> None:
             return ids
         return no_update
 
+
+def _register_selected_table(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("ov-table", "data"),
         Output("ov-table", "columns"),
@@ -237,6 +252,8 @@ def register(app: Dash, context: AppContext) -> None:
         href = compare_url(context.mlflow_ui_url, exps, run_ids) if rows and context.mlflow_ui_url else None
         return rows, columns, title, href
 
+
+def _register_export(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("ov-download", "data"),
         Input("ov-export", "n_clicks"),

@@ -22,6 +22,7 @@ POINTS = np.linspace(0.0, 1.0, 81)
 
 
 def layout(context: AppContext) -> html.Div:
+    """The page as one declarative component tree, read top to bottom like the page (long by nature)."""
     return html.Div(
         [
             dbc.Row(
@@ -129,6 +130,14 @@ def _selection_key(selection):
 
 
 def register(app: Dash, context: AppContext) -> None:
+    _register_choices(app, context)
+    _register_analysis(app, context)
+    _register_parcoords(app, context)
+    _register_brushed(app, context)
+    _register_detail(app, context)
+
+
+def _register_choices(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("sp-metric", "options"),
         Output("sp-metric", "value"),
@@ -145,6 +154,8 @@ def register(app: Dash, context: AppContext) -> None:
         params = view.table.params
         return metrics, metric, direction_of(view.trials, metric), params, params, metrics
 
+
+def _register_analysis(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("sp-importance", "figure"),
         Output("sp-r2", "children"),
@@ -174,6 +185,8 @@ def register(app: Dash, context: AppContext) -> None:
         )
         return sp.importance_plot(report.importance), r2, report.refined_yaml, notes
 
+
+def _register_parcoords(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("sp-parcoords", "figure"),
         Output("sp-constraints", "data"),
@@ -194,6 +207,8 @@ def register(app: Dash, context: AppContext) -> None:
         start = {i: [list(d.constraint)] for i, d in enumerate(info.dims) if d.constraint is not None}
         return sp.parcoords_plot(info), start
 
+
+def _register_brushed(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("selected-runs", "data", allow_duplicate=True),
         Output("sp-brushed", "children"),
@@ -226,6 +241,8 @@ def register(app: Dash, context: AppContext) -> None:
             constraints,
         )
 
+
+def _register_detail(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("sp-detail", "figure"),
         Output("sp-detail-title", "children"),
