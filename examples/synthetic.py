@@ -101,3 +101,21 @@ def pbt_member(ctx: TrialContext) -> None:
         ctx.report(epoch, score=score, inherited_from=float(writer))
         writer = ctx.number
         time.sleep(float(ctx.params.get("seconds", 0.0)))
+
+
+BAD_REPORTS = {
+    "huge_step": lambda ctx: ctx.report(10**30, loss=2.0),
+    "long_key": lambda ctx: ctx.report(1, **{"k" * 1000: 1.0}),
+    "path_name": lambda ctx: ctx.report(1, **{"../../etc/passwd": 1.0}),
+    "text_value": lambda ctx: ctx.report(1, loss="two"),
+}
+
+
+def bad_reporter(ctx: TrialContext) -> dict[str, float]:
+    """For x > 0.5, reports what MLflow refuses (``bad``: one of BAD_REPORTS); otherwise a normal trial."""
+    x = float(ctx.params["x"])
+    if x > 0.5:
+        BAD_REPORTS[str(ctx.params["bad"])](ctx)
+    for epoch in ctx.steps():
+        ctx.report(epoch, loss=(x - 0.3) ** 2 + 1.0 / epoch)
+    return {}

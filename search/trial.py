@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from search.config import TrialSpec
+from tracking.limits import report_problem
 from tracking.schema import EndReason
 
 REPORT_PREFIX = "TRELLIS "
@@ -38,6 +39,10 @@ ENTRY_POINT_GROUP = "trellis.trials"
 
 class TrialStopped(Exception):
     """Raised by ``ctx.report`` when the scheduler stops the trial; the worker records it as such."""
+
+
+class ReportRefused(ValueError):
+    """Raised by ``ctx.report`` for a value MLflow would refuse: the trial fails with the reason."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,9 @@ class TrialContext:
             yield step
 
     def report(self, step: int, **metrics: float) -> None:
+        problem = report_problem(step, metrics)
+        if problem:
+            raise ReportRefused(problem)
         clean = {k: _as_float(v) for k, v in metrics.items()}
         self.last_step = max(self.last_step, int(step))
         if self._reporter(int(step), clean) == "stop":
@@ -198,6 +206,9 @@ def run_function_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
             tail=_tail(captured.getvalue() + "\n" + tb),
         )
     metrics: dict[str, float] = {}
+    problem = report_problem(None, result) if isinstance(result, dict) else None
+    if problem:
+        return TrialOutcome(EndReason.FAILED, step=ctx.last_step, error=f"the returned metrics: {problem}"[:500])
     if isinstance(result, dict):
         metrics = {k: _as_float(v) for k, v in result.items()}
     elif isinstance(result, int | float) and not isinstance(result, bool):
@@ -262,35 +273,52 @@ def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
     stdout_tail: collections.deque[str] = collections.deque(maxlen=20)
     last_step, final, stopped = job.budget_start, {}, False
     assert proc.stdout is not None
+    refused = None
     for line in proc.stdout:
         if not line.startswith(REPORT_PREFIX):
             stdout_tail.append(line)
             continue
         try:
-            payload = json.loads(line[len(REPORT_PREFIX) :])
-            if not isinstance(payload, dict):
-                raise ValueError("not an object")
-        except ValueError:
-            stdout_tail.append(f"[trellis] unreadable report line: {line}")
-            continue
-        step = payload.pop("step", None)
-        values = {k: _as_float(v) for k, v in payload.items()}
+            step, values = parse_report_line(line)
+        except ReportRefused as exc:
+            refused = str(exc)
+            proc.send_signal(signal.SIGTERM)
+            break
         if step is None:
             final.update(values)
             continue
-        last_step = max(last_step, int(step))
-        if reporter(int(step), values) == "stop":
+        last_step = max(last_step, step)
+        if reporter(step, values) == "stop":
             stopped = True
             proc.send_signal(signal.SIGTERM)
             break
     code = proc.wait()
     reader.join(timeout=2)
+    if refused:
+        return TrialOutcome(EndReason.FAILED, step=last_step, error=refused[:500], tail=refused)
     if stopped:
         return TrialOutcome(EndReason.EARLY_STOPPED, step=last_step)
     if code != 0:
         tail = "".join(stderr_tail) or "".join(stdout_tail)
         return TrialOutcome(EndReason.FAILED, step=last_step, error=f"script exited with code {code}", tail=_tail(tail))
     return TrialOutcome(EndReason.COMPLETED, metrics=final, step=last_step)
+
+
+def parse_report_line(line: str) -> tuple[int | None, dict[str, float]]:
+    """A script's ``TRELLIS {...}`` line as (step or None for final metrics, metrics); a line that is not a
+    JSON object, or holds a value MLflow would refuse, raises ``ReportRefused`` quoting the line."""
+    quoted = line.strip()[:300]
+    try:
+        payload = json.loads(line[len(REPORT_PREFIX) :])
+    except ValueError as exc:
+        raise ReportRefused(f"malformed report line {quoted!r}: not JSON ({exc})") from None
+    if not isinstance(payload, dict):
+        raise ReportRefused(f"malformed report line {quoted!r}: not a JSON object")
+    step = payload.pop("step", None)
+    problem = report_problem(step, payload)
+    if problem:
+        raise ReportRefused(f"malformed report line {quoted!r}: {problem}")
+    return (None if step is None else int(step)), {k: float(v) for k, v in payload.items()}
 
 
 def run_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
