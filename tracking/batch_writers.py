@@ -146,6 +146,15 @@ class SqlWriter:
             )
 
     def write(self, runs: list[PendingRun]) -> None:
+        """One transaction; on failure nothing is written and the latest-metric bookkeeping is as before."""
+        saved = {rid: dict(latest) for rid, latest in self._latest.items()}
+        try:
+            self._write(runs)
+        except BaseException:
+            self._latest = saved
+            raise
+
+    def _write(self, runs: list[PendingRun]) -> None:
         from sqlalchemy import delete, insert, update
 
         run_rows, tag_rows, param_rows, metric_rows, latest_rows = [], [], [], [], []

@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 
 from tracking import schema
 from tracking.batch_writers import PendingRun, make_writer
+from tracking.retry import StoreUnavailable, backoff_s, is_transient, retry_window_s
 
 MAX_PARAM_LEN = 6000
 MAX_TAG_LEN = 8000
@@ -71,6 +72,12 @@ class SearchRecorder:
         self.search_run_id: str | None = None
         self._pending: dict[str, PendingRun] = {}
         self._last_flush = time.monotonic()
+        self._refused: dict[str, str] = {}
+        self.retry_s = retry_window_s()
+        self._outage_since: float | None = None
+        self._attempts = 0
+        self._retry_at = 0.0
+        self._given_up = False
 
     def _run(self, run_id: str) -> PendingRun:
         if run_id not in self._pending:
@@ -176,18 +183,56 @@ class SearchRecorder:
         pending.tags.update(_tag_values(tags))
         pending.end = (status, _ms(at))
         if stderr_tail:
-            self.flush()  # the artifact store looks the run up
+            self.flush(wait=False)  # the artifact store looks the run up
+            if run_id in self._pending:  # the store is down: the run is closed later, without its tail
+                log.warning("the stderr tail of %s is not stored: the tracking store is unavailable", run_id)
+                return
             try:
                 self.client.log_text(run_id, stderr_tail, schema.STDERR_ARTIFACT)
             except Exception as exc:  # the run is closed either way
                 log.warning("could not store the stderr tail of %s: %s", run_id, exc)
 
-    # -- buffering --------------------------------------------------------------------------------
+    # -- buffering ------------------------------------------------------------------------------
+    # A write the store refuses for its data is isolated to the run that holds it: the batch is written again
+    # without it, and that run is closed FAILED with the store's reason (``take_refused`` tells the runner).
+    # A transient error (a lock, a lost connection) keeps everything buffered and is retried with backoff
+    # until ``retry_window_s`` passes without a success; then ``StoreUnavailable`` ends the search.
     def flush_due(self) -> None:
-        if time.monotonic() - self._last_flush >= self.flush_interval:
-            self.flush()
+        now = time.monotonic()
+        if now - self._last_flush >= self.flush_interval and now >= self._retry_at:
+            self.flush(wait=False)
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = True) -> None:
+        """Write what is pending. ``wait``: during an outage, retry here until the window ends."""
+        while True:
+            try:
+                self._write_pending()
+                return
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                self._note_outage(exc)
+                if not wait:
+                    return
+                time.sleep(max(0.0, self._retry_at - time.monotonic()))
+
+    def take_refused(self) -> dict[str, str]:
+        """Runs whose data the store refused since the last call (run id -> reason); they are closed FAILED."""
+        refused, self._refused = self._refused, {}
+        return refused
+
+    def _note_outage(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since = now
+            log.warning("the tracking store is unavailable (%s); retrying for up to %.0f s", exc, self.retry_s)
+        if self._given_up or now - self._outage_since > self.retry_s:
+            self._given_up = True
+            raise StoreUnavailable(f"the tracking store failed for over {self.retry_s:.0f} s: {exc}") from exc
+        self._attempts += 1
+        self._retry_at = now + backoff_s(self._attempts)
+
+    def _write_pending(self) -> None:
         runs = [r for r in self._pending.values() if not r.empty()]
         self._pending = {}
         self._last_flush = time.monotonic()
@@ -195,14 +240,46 @@ class SearchRecorder:
             return
         try:
             self.writer.write(runs)
-        except BaseException:
-            # Nothing is lost: put the changes back (merged with any made meanwhile) and re-raise.
-            for run in runs:
-                later = self._pending.get(run.run_id)
-                if later is not None:
-                    run.params.update(later.params)
-                    run.tags.update(later.tags)
-                    run.metrics.extend(later.metrics)
-                    run.end = later.end or run.end
-                self._pending[run.run_id] = run
-            raise
+        except Exception as exc:
+            if is_transient(exc):
+                self._put_back(runs)
+                raise
+            self._isolate(runs)
+        if self._outage_since is not None:
+            log.warning("the tracking store is back after %.0f s", time.monotonic() - self._outage_since)
+        self._outage_since, self._attempts, self._retry_at = None, 0, 0.0
+
+    def _put_back(self, runs: list[PendingRun]) -> None:
+        """Nothing is lost: the changes go back, merged with any made meanwhile."""
+        for run in runs:
+            later = self._pending.get(run.run_id)
+            if later is not None:
+                run.params.update(later.params)
+                run.tags.update(later.tags)
+                run.metrics.extend(later.metrics)
+                run.end = later.end or run.end
+            self._pending[run.run_id] = run
+
+    def _isolate(self, runs: list[PendingRun]) -> None:
+        """Write each run on its own; a run the store still refuses is closed FAILED with the reason."""
+        for i, run in enumerate(runs):
+            try:
+                self.writer.write([run])
+            except Exception as exc:
+                if is_transient(exc):
+                    self._put_back(runs[i:])
+                    raise
+                reason = f"the tracking store refused this run's data: {type(exc).__name__}: {exc}"[:MAX_TAG_LEN]
+                log.warning("run %s: %s", run.run_id, reason)
+                self._refused[run.run_id] = reason
+                self._close_refused(run, reason)
+
+    def _close_refused(self, run: PendingRun, reason: str) -> None:
+        kept = {k: v for k, v in run.tags.items() if k.startswith(("trellis.", "mlflow.")) and len(k) <= 250}
+        kept[schema.ERROR] = reason[:500]
+        kept[schema.END_REASON] = schema.EndReason.FAILED.value
+        closed = PendingRun(run.run_id, run.experiment_id, create=run.create, tags=kept, end=("FAILED", _ms()))
+        try:
+            self.writer.write([closed])
+        except Exception as exc:  # nothing more can be done for this run's data
+            log.error("could not close refused run %s: %s", run.run_id, exc)

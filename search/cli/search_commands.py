@@ -8,6 +8,7 @@ import sys
 from dataclasses import replace
 
 from search.config import ConfigError, SearchConfig, load_config
+from tracking.retry import StoreUnavailable
 from tracking.schema import SearchState
 from tracking.uris import DEFAULT_TRACKING_URI, is_database_uri
 
@@ -39,6 +40,9 @@ def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = N
     except KeyboardInterrupt:  # Ctrl-C while the store opens, or a second one while cleaning up
         print("\ninterrupted", file=sys.stderr)
         return 130
+    except StoreUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     finally:
         if bar is not None:
             bar.close()

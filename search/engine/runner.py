@@ -237,6 +237,7 @@ class SearchRunner:
             self._handle(self.executor.poll(POLL_S))
             self._enforce_trial_timeout()
             self.recorder.flush_due()
+            self._fail_refused()
 
     def _launch(self) -> str | None:
         """Start jobs while workers are free; return why launching stopped for good, if it did."""
@@ -419,6 +420,21 @@ class SearchRunner:
                 self._on_report(event)
             else:
                 self._on_ended(event)
+
+    def _fail_refused(self) -> None:
+        """Trials whose data the store refused (the recorder closed their runs FAILED): stop them, count them."""
+        for run_id, reason in self.recorder.take_refused().items():
+            record = next((r for r in self.trials.values() if r.run_id == run_id), None)
+            if record is None:
+                continue
+            key = next((k for k, r in self._running.items() if r is record), None)
+            if key is None:
+                self.progress.count(record.number, EndReason.FAILED)
+                continue
+            with contextlib.suppress(Exception):
+                self.executor.kill(key)
+            self._running.pop(key, None)
+            self._close(record, EndReason.FAILED, time.time(), error=reason)
 
     def _kill_running(self, why: str) -> None:
         """The search ends: stop every running job. The algorithm is not told, as its decisions about

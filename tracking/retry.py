@@ -1,0 +1,65 @@
+"""Which store errors are worth waiting out (a lock, a lost connection, a server restarting), and how long.
+
+A transient error keeps the writes buffered and retries them with backoff until ``TRELLIS_STORE_RETRY_S``
+seconds (default 600) have passed without one success; any other error is the data's fault and is isolated
+to the run that holds it (``SearchRecorder``).
+"""
+
+from __future__ import annotations
+
+import os
+
+TRANSIENT_TEXT = (
+    "database is locked",
+    "database table is locked",
+    "could not connect",
+    "connection refused",
+    "connection reset",
+    "connection timed out",
+    "server closed the connection",
+    "terminating connection",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "connection is closed",
+    "connection already closed",
+    "ssl connection has been closed",
+    "max retries exceeded",
+    "temporarily unavailable",
+    "service unavailable",
+    "bad gateway",
+    "gateway timeout",
+    "read timed out",
+    "remote end closed connection",
+)
+TRANSIENT_TYPES = {"ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout", "ConnectionRefusedError"}
+
+
+class StoreUnavailable(RuntimeError):
+    """The store kept failing with transient errors for longer than the retry window."""
+
+
+def retry_window_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get("TRELLIS_STORE_RETRY_S", "600")))
+    except ValueError:
+        return 600.0
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An error the store may recover from by itself, judged on the whole cause chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in TRANSIENT_TYPES or getattr(current, "connection_invalidated", False):
+            return True
+        text = str(current).lower()
+        if any(marker in text for marker in TRANSIENT_TEXT):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def backoff_s(attempt: int) -> float:
+    """0.5 s, 1 s, 2 s ... capped at 10 s between tries."""
+    return min(10.0, 0.5 * 2 ** max(0, attempt))
