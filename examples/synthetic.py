@@ -119,3 +119,11 @@ def bad_reporter(ctx: TrialContext) -> dict[str, float]:
     for epoch in ctx.steps():
         ctx.report(epoch, loss=(x - 0.3) ** 2 + 1.0 / epoch)
     return {}
+
+
+def silent_sleeper(ctx: TrialContext) -> dict[str, float]:
+    """Writes its worker's pid beside its checkpoints, then sleeps ``seconds`` without reporting."""
+    ctx.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    (ctx.checkpoint_dir / "pid").write_text(str(os.getpid()))
+    time.sleep(float(ctx.params.get("seconds", 60.0)))
+    return {"loss": 0.0}

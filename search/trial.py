@@ -155,6 +155,33 @@ class TrialContext:
                 return pickle.load(fh)
 
 
+def die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when its parent dies (a runner killed with SIGKILL leaves no worker
+    behind, and a dead worker no script). Elsewhere nothing happens; the runner's own kills still apply."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _default_signals() -> None:
+    """In a script trial's process before exec: default signal handling (the worker ignores some)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _script_child_setup() -> None:
+    """Also gone when its worker is. Only for a child started from the worker's main thread: the kernel
+    ties the parent-death signal to the thread that forked, and a pool thread may end on its own."""
+    _default_signals()
+    die_with_parent()
+
+
 def _as_float(value: Any) -> float:
     try:
         return float(value)
@@ -263,7 +290,16 @@ def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
     env = {**os.environ, "TRELLIS_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1"}
     try:
         proc = subprocess.Popen(
-            cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            preexec_fn=_script_child_setup
+            if threading.current_thread() is threading.main_thread()
+            else _default_signals,
         )
     except OSError as exc:
         return TrialOutcome(EndReason.FAILED, error=f"cannot start {cmd[0]}: {exc}", tail=str(exc))

@@ -134,10 +134,12 @@ def _wait_for_search(client: MlflowClient, done: int, timeout: float = 60.0) -> 
     raise AssertionError("the search did not get going")
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "trellis search stop"])
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "sighup", "ctrl-c then sigterm", "trellis search stop"])
 def test_cli_interrupt_then_resume(tmp_path, store, client, how):
     slower = {**SLOW["space"], "seconds": {"type": "fixed", "value": 0.5}}  # outlasts the stop command's start-up
-    total = 10 if how == "ctrl-c" else 20  # the stop command must start up and be seen before the search ends
+    total = (
+        20 if how == "trellis search stop" else 10
+    )  # the stop command must start up and be seen before the search ends
     raw = {
         **BASE,
         **SLOW,
@@ -153,6 +155,12 @@ def test_cli_interrupt_then_resume(tmp_path, store, client, how):
     search_id = _wait_for_search(client, done=2)
     if how == "ctrl-c":
         proc.send_signal(signal.SIGINT)
+    elif how in ("sigterm", "sighup"):  # what systemd, docker, Kubernetes and batch schedulers send
+        proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGHUP)
+    elif how == "ctrl-c then sigterm":  # an impatient second signal must not cut the cleanup short
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
     else:
         stopper = _cli("search", "stop", search_id, "--tracking-uri", store, cwd=tmp_path)
         assert stopper.wait(60) == 0, stopper.stdout.read()
@@ -161,7 +169,7 @@ def test_cli_interrupt_then_resume(tmp_path, store, client, how):
     assert f"trellis search resume {search_id}" in out
     parent = client.get_run(search_id)
     assert parent.info.status == "KILLED"
-    assert parent.data.tags[schema.SEARCH_STOP_REASON] == ("interrupted" if how == "ctrl-c" else "stopped")
+    assert parent.data.tags[schema.SEARCH_STOP_REASON] == ("stopped" if how == "trellis search stop" else "interrupted")
     assert all(r.info.status != "RUNNING" for r in child_runs(client, search_id))  # nothing left dangling
 
     resumed = _cli("search", "resume", search_id, "--tracking-uri", store, "--quiet", cwd=tmp_path)
@@ -263,3 +271,37 @@ def _lineage(client: MlflowClient, search_id: str) -> list[tuple]:
         (r.data.params["lr"], *(r.data.tags.get(k) for k in keys), round(r.data.metrics["score"], 9))
         for r in child_runs(client, search_id)
     ]
+
+
+def test_workers_do_not_outlive_a_killed_runner(tmp_path, store, client):
+    raw = {
+        **BASE,
+        "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}, "seconds": 120.0},
+        "trial": {"function": "examples.synthetic:silent_sleeper"},
+        "termination": {"max_trials": 4},
+        "tracking": {"uri": store, "experiment": "cli"},
+        "executor": {"kind": "local", "workers": 2},
+    }
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(json.loads(json.dumps(raw))))
+    proc = _cli("search", "run", str(path), "--quiet", cwd=tmp_path)
+    deadline = time.time() + 60
+    while len(pid_files := list(tmp_path.glob(".trellis/checkpoints/*/*/pid"))) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    pids = [int(p.read_text()) for p in pid_files]
+    assert len(pids) == 2, "both workers should be running a trial"
+    proc.kill()  # SIGKILL: no cleanup at all in the runner
+    proc.wait(10)
+    deadline = time.time() + 10
+    while any(_alive(pid) for pid in pids) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in pids), "a worker lived on after its runner died"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as fh:  # a zombie waiting for its reaper is gone for our purpose
+        return fh.read().split()[2] != "Z"

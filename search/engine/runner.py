@@ -25,6 +25,7 @@ from search.engine import run_tags, termination
 from search.engine.build import make_executor, make_sampler, make_scheduler
 from search.engine.checkpoints import CheckpointFolders
 from search.engine.progress import Progress
+from search.engine.signals import SearchInterrupted, signals_end_the_search
 from search.executors.base import Ended, Executor, Report
 from search.registry import ALGORITHMS
 from search.samplers.base import Sampler
@@ -113,6 +114,10 @@ class SearchRunner:
 
     # -- main loop --------------------------------------------------------------------------------
     def run(self) -> SearchResult:
+        with signals_end_the_search():
+            return self._open_and_run()
+
+    def _open_and_run(self) -> SearchResult:
         if self.resume_id:
             self.search_id = self.recorder.reopen_search(self.resume_id, {schema.SEARCH_STATE: SearchState.RUNNING})
         else:
@@ -197,9 +202,10 @@ class SearchRunner:
             elif stop_reason == "stopped":
                 state = SearchState.KILLED
                 self._kill_running("the search was stopped (trellis search stop)")
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             state, stop_reason = SearchState.KILLED, "interrupted"
-            self._kill_running("the search was interrupted (Ctrl-C)")
+            how = exc.signal_name if isinstance(exc, SearchInterrupted) else "SIGINT"
+            self._kill_running(f"the search was interrupted ({'Ctrl-C' if how == 'SIGINT' else how})")
         except BaseException:
             state, stop_reason = SearchState.FAILED, "error"
             self._kill_running("the search stopped on an internal error")

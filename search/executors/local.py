@@ -15,13 +15,16 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from search.executors.base import Ended, Event, Executor, Report
-from search.trial import TrialJob, TrialOutcome, run_job
+from search.trial import TrialJob, TrialOutcome, die_with_parent, run_job
 from tracking.schema import EndReason
 
 
 def _worker_main(conn: Connection, name: str) -> None:
     os.setsid()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
+    # The runner decides how trials end: a terminal's or a service manager's signals are for it alone.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     while True:
         try:
             msg = conn.recv()
