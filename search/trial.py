@@ -107,10 +107,11 @@ class TrialContext:
             raise TrialStopped(f"stopped by the scheduler at step {step}")
 
     # -- checkpoints ------------------------------------------------------------------------------
-    # One file per step, the newest KEEP_CHECKPOINTS kept. A trial saves step e before it reports e, so a
-    # trial killed between the two has reported e - 1 only; resuming loads exactly the step MLflow recorded
-    # (budget_start), which is still on disk, instead of a newer state whose metrics were never logged.
-    KEEP_CHECKPOINTS = 2
+    # One file per step. A trial saves step e before it reports e, so a trial killed between the two has
+    # reported e - 1 only; resuming loads exactly the step MLflow recorded (budget_start) instead of a newer
+    # state whose metrics were never logged. The runner deletes the files older than the last step that is
+    # durably in MLflow (``CheckpointFolders.prune``), never the trial: a report still in the write buffer
+    # when the runner dies must not cost the checkpoint a resumed job needs.
 
     def checkpoint_file(self, step: int) -> Path:
         return self.checkpoint_dir / f"step-{int(step):06d}.pt"
@@ -136,9 +137,6 @@ class TrialContext:
             with open(tmp, "wb") as fh:
                 pickle.dump(state, fh)
         os.replace(tmp, target)
-        saved = sorted(self.checkpoint_dir.glob("step-*.pt"))
-        for old in saved[: max(0, len(saved) - self.KEEP_CHECKPOINTS)]:
-            old.unlink(missing_ok=True)
         return target
 
     def load_checkpoint(self, step: int | None = None) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ lands between a checkpoint save and its report.
 from pathlib import Path
 
 from search.config import TrialSpec
+from search.engine.checkpoints import CheckpointFolders
 from search.executors.base import Ended, Report
 from search.executors.local import LocalExecutor
 from search.trial import TrialContext, TrialJob
@@ -26,13 +27,19 @@ def _job(tmp_path: Path, start: int = 0, stop: int = 5, **params) -> TrialJob:
     )
 
 
-def test_each_step_has_its_checkpoint_and_only_the_newest_are_kept(tmp_path):
+def test_each_step_has_its_checkpoint_until_the_runner_prunes_below_the_durable_step(tmp_path):
     ctx = TrialContext(_job(tmp_path), reporter=lambda step, metrics: "continue")
     for epoch in ctx.steps():
         ctx.save_checkpoint({"step": epoch})
         ctx.report(epoch, loss=1.0 / epoch)
-    kept = sorted(p.name for p in ctx.checkpoint_dir.glob("step-*.pt"))
-    assert kept == ["step-000004.pt", "step-000005.pt"]  # KEEP_CHECKPOINTS = 2
+    assert len(list(ctx.checkpoint_dir.glob("step-*.pt"))) == 5  # the trial itself deletes nothing
+    folders = CheckpointFolders(tmp_path, "s")
+    folder = folders.folder(0)
+    folder.parent.mkdir(parents=True)
+    ctx.checkpoint_dir.rename(folder)
+    assert folders.prune(0, durable_step=4) == 3  # MLflow holds step 4: 1-3 go, 4 and the newer 5 stay
+    assert sorted(p.name for p in folder.glob("step-*.pt")) == ["step-000004.pt", "step-000005.pt"]
+    folder.rename(ctx.checkpoint_dir)
 
     # A job continuing from step 4 loads step 4, not the newer step 5 whose report might have been lost.
     later = TrialContext(_job(tmp_path, start=4, stop=6), reporter=lambda step, metrics: "continue")

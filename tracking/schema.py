@@ -62,6 +62,7 @@ PBT_GENERATION = "trellis.pbt.generation"
 MODEL_BASED = "trellis.model_based"  # BOHB: "true" when its model proposed the configuration, not the prior
 PBT_REPLACED = "trellis.pbt.replaced_trial"  # on a member created by exploit: the trial whose slot it took
 RETRY_OF = "trellis.retry_of"  # `trellis search resume`: the interrupted trial this one runs again
+RETRIED_BY = "trellis.retried_by"  # on the interrupted trial: the number of the trial that ran it again
 STOP_REQUESTED = "trellis.stop_requested"  # on a search run: `trellis search stop` asks the runner to stop
 RESUMED_FROM = "trellis.resumed_from"
 

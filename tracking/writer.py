@@ -216,6 +216,11 @@ class SearchRecorder:
                     return
                 time.sleep(max(0.0, self._retry_at - time.monotonic()))
 
+    @property
+    def has_pending(self) -> bool:
+        """Whether some changes are not in the store yet."""
+        return any(not r.empty() for r in self._pending.values())
+
     def take_refused(self) -> dict[str, str]:
         """Runs whose data the store refused since the last call (run id -> reason); they are closed FAILED."""
         refused, self._refused = self._refused, {}

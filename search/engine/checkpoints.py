@@ -23,6 +23,20 @@ class CheckpointFolders:
         """Trial ``number``'s folder, absolute (remote workers get the same path)."""
         return (self.root / self.search_id / f"{number:05d}").resolve()
 
+    def prune(self, number: int, durable_step: int) -> int:
+        """Delete trial ``number``'s step files older than ``durable_step``, the last step MLflow holds for
+        it (a resumed job starts there). Returns how many were deleted."""
+        deleted = 0
+        for path in self.folder(number).glob("step-*.pt"):
+            try:
+                step = int(path.stem.split("-", 1)[1])
+            except ValueError:
+                continue
+            if step < durable_step:
+                path.unlink(missing_ok=True)
+                deleted += 1
+        return deleted
+
     def copy(self, source: int, target: int) -> bool:
         """PBT's exploit: the new member starts from the checkpoint of the member it copies.
 

@@ -106,6 +106,8 @@ class SearchRunner:
         self._retry: list[tuple[int, dict[str, Any]]] = []  # interrupted trials a resumed search runs again
         self._pending: list[JobRequest] = []  # a resumed budgeted search: requests to start before asking again
         self._stop_checked_at = time.monotonic()
+        self._past: dict[int, Any] = {}  # a resumed search: its recorded trials by number
+        self._to_prune: set[int] = set()  # trials with reports since their checkpoints were last pruned
 
     def _emit(self) -> None:
         self.progress.running = len(self._running)
@@ -132,6 +134,7 @@ class SearchRunner:
         from search.engine.resume import past_trials
 
         past = past_trials(self.client, self.search_id, self.config)
+        self._past = {t.number: t for t in past}
         self.progress.started = len(past)
         if ALGORITHMS[self.config.algorithm.name].budgeted:
             self._replay(past)
@@ -157,6 +160,9 @@ class SearchRunner:
             else:
                 self.progress.count(t.number, EndReason.KILLED)
         self._retry = retries(past)
+        for t in past:
+            if t.end_reason == "running":  # its process died without closing it (SIGKILL, a crash)
+                self._close_abandoned(t)
 
     def _replay(self, past: list) -> None:
         """Budgeted searches: rebuild the scheduler's brackets or population from the recorded runs."""
@@ -166,8 +172,19 @@ class SearchRunner:
         objective_at = {
             t.number: {m.step: m.value for m in self.client.get_metric_history(t.run_id, metric)} for t in past
         }
+        # A run left RUNNING by a crash never got its reached tag: its reports say how far it got.
+        past = [
+            replace(t, reached=max(t.reached, max(objective_at[t.number], default=0)))
+            if t.end_reason == "running"
+            else t
+            for t in past
+        ]
         by_number = {t.number: t for t in past}
         done, self._pending = replay(self.scheduler, by_number, objective_at)
+        continued = {request.trial for request in self._pending}
+        for t in past:
+            if t.end_reason == "running" and t.number not in continued:
+                self._close_abandoned(t)
         now = time.time()
         for t in past:  # the runner's own record of each trial, so cut-off jobs can continue in their run
             value = objective_at[t.number].get(t.reached)
@@ -182,6 +199,12 @@ class SearchRunner:
             self.sampler.observe(job.trial, params, job.value, job.state, budget=job.step)
             self.progress.count(job.trial, job.state)
             self._note_best(job.trial, params, job.value)
+
+    def _close_abandoned(self, past) -> None:
+        """A trial run its dead process left RUNNING: closed KILLED, saying why (a retry names it later)."""
+        why = "interrupted: the search process ended without closing this trial (resumed later)"
+        tags = {schema.END_REASON: EndReason.KILLED.value, schema.ERROR: why, schema.BUDGET_REACHED: past.reached}
+        self.recorder.end_trial(past.run_id, "KILLED", tags, at=time.time())
 
     def _note_best(self, number: int, params: dict[str, Any], value: float | None) -> bool:
         """Keep the best trial so far; True when this one is the new best."""
@@ -244,6 +267,7 @@ class SearchRunner:
             self._enforce_trial_timeout()
             self.recorder.flush_due()
             self._fail_refused()
+            self._prune_checkpoints()
 
     def _launch(self) -> str | None:
         """Start jobs while workers are free; return why launching stopped for good, if it did."""
@@ -291,6 +315,9 @@ class SearchRunner:
             self.checkpoints.copy(request.copy_checkpoint_from, number)
         tags = {**request.tags, **self.sampler.trial_tags(number)} if sampled else request.tags
         self._start(number, params, request.budget_start, request.budget_stop, tags, queued)
+        if schema.RETRY_OF in request.tags:  # the run it supersedes names the trial that reran it
+            superseded = self._past[int(request.tags[schema.RETRY_OF])]
+            self.recorder.update_trial(superseded.run_id, {schema.RETRIED_BY: number})
         return True
 
     def _stop_requested(self) -> bool:
@@ -358,6 +385,7 @@ class SearchRunner:
             return
         record.last_step = max(record.last_step, event.step)
         record.metric_keys.update(event.metrics)
+        self._to_prune.add(record.number)
         self.recorder.log_metrics(record.run_id, event.step, event.metrics, event.at)
         value = event.metrics.get(self.config.objective.metric)
         if value is not None:
@@ -426,6 +454,15 @@ class SearchRunner:
                 self._on_report(event)
             else:
                 self._on_ended(event)
+
+    def _prune_checkpoints(self) -> None:
+        """Once the reports are durably in MLflow, a trial's older checkpoint files are no longer needed."""
+        if not self._to_prune or self.recorder.has_pending:
+            return
+        for number in self._to_prune:
+            with contextlib.suppress(OSError):
+                self.checkpoints.prune(number, self.trials[number].last_step)
+        self._to_prune.clear()
 
     def _fail_refused(self) -> None:
         """Trials whose data the store refused (the recorder closed their runs FAILED): stop them, count them."""
