@@ -127,3 +127,14 @@ def silent_sleeper(ctx: TrialContext) -> dict[str, float]:
     (ctx.checkpoint_dir / "pid").write_text(str(os.getpid()))
     time.sleep(float(ctx.params.get("seconds", 60.0)))
     return {"loss": 0.0}
+
+
+def noisy(ctx: TrialContext) -> dict[str, float]:
+    """Prints to stdout and stderr; with ``exit_code`` set, then kills its own worker with it."""
+    print(f"training x={float(ctx.params['x']):.3f}")
+    print("warning: loss is noisy", file=sys.stderr, flush=True)
+    code = int(ctx.params.get("exit_code", 0))
+    if code:
+        os._exit(code)
+    ctx.report(1, loss=float(ctx.params["x"]))
+    return {}

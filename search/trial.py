@@ -10,6 +10,7 @@ after each, and may return final metrics (model size, latency). A script trial i
 from __future__ import annotations
 
 import collections
+import contextlib
 import importlib
 import importlib.metadata
 import io
@@ -216,7 +217,7 @@ def run_function_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
     captured = io.StringIO()
     try:
         func = resolve_function(job.spec)
-        with redirect_stderr(_Tee(captured, sys.stderr)), redirect_stdout(_Tee(captured, sys.stdout)):
+        with _trial_output(job, captured):
             result = func(ctx)
     except TrialStopped:
         return TrialOutcome(EndReason.EARLY_STOPPED, step=ctx.last_step)
@@ -243,11 +244,32 @@ def run_function_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
     )
 
 
-class _Tee(io.TextIOBase):
-    """Write to a capture buffer and pass through, so users still see their trial's prints."""
+OUTPUT_LOG = "output.log"
 
-    def __init__(self, capture: io.StringIO, passthrough: Any) -> None:
-        self._capture, self._through = capture, passthrough
+
+def output_log(checkpoint_dir: str | Path) -> Path:
+    """Where a trial's stdout and stderr are kept (beside its checkpoints), whatever becomes of its worker."""
+    return Path(checkpoint_dir) / OUTPUT_LOG
+
+
+def log_tail(checkpoint_dir: str | Path, lines: int = TAIL_LINES) -> str:
+    """The last lines a trial wrote (empty when it wrote nothing)."""
+    try:
+        with open(output_log(checkpoint_dir), "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64_000))
+            return _tail(fh.read().decode("utf-8", "replace"), lines)
+    except OSError:
+        return ""
+
+
+class _Tee(io.TextIOBase):
+    """A trial's output: to the runner's terminal with a ``[trial N]`` prefix, to its output log, and to a
+    bounded capture for the stderr tail."""
+
+    def __init__(self, capture: io.StringIO, passthrough: Any, prefix: str, log: Any) -> None:
+        self._capture, self._through, self._prefix, self._log = capture, passthrough, prefix, log
+        self._at_line_start = True
 
     def write(self, s: str) -> int:
         self._capture.write(s)
@@ -256,10 +278,65 @@ class _Tee(io.TextIOBase):
             self._capture.seek(0)
             self._capture.truncate()
             self._capture.write(keep)
+        if self._log is not None:
+            self._log.write(s)
+        self._through.write(self._prefixed(s))
         return len(s)
 
+    def _prefixed(self, s: str) -> str:
+        out = []
+        for piece in s.splitlines(keepends=True):
+            out.append(self._prefix + piece if self._at_line_start else piece)
+            self._at_line_start = piece.endswith("\n")
+        return "".join(out)
+
     def flush(self) -> None:
-        pass
+        with contextlib.suppress(Exception):
+            self._through.flush()
+            if self._log is not None:
+                self._log.flush()
+
+
+@contextlib.contextmanager
+def _trial_output(job: TrialJob, captured: io.StringIO) -> Iterator[None]:
+    prefix = f"[trial {job.number}] "
+    try:
+        Path(job.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        log = open(output_log(job.checkpoint_dir), "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+    except OSError:
+        log = None
+    try:
+        with (
+            redirect_stderr(_Tee(captured, sys.__stderr__ or sys.stderr, prefix, log)),
+            redirect_stdout(_Tee(captured, sys.__stdout__ or sys.stdout, prefix, log)),
+        ):
+            yield
+    finally:
+        if log is not None:
+            log.close()
+
+
+class _ScriptOutput:
+    """A script trial's output lines, as for function trials: prefixed to the terminal, kept in its log."""
+
+    def __init__(self, job: TrialJob) -> None:
+        self.prefix = f"[trial {job.number}] "
+        self._lock = threading.Lock()
+        try:
+            self._log = open(output_log(job.checkpoint_dir), "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+        except OSError:
+            self._log = None
+
+    def line(self, text: str, terminal: Any) -> None:
+        with self._lock, contextlib.suppress(Exception):
+            terminal.write(self.prefix + text)
+            terminal.flush()
+            if self._log is not None:
+                self._log.write(text)
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
 
 
 def script_config(job: TrialJob) -> dict[str, Any]:
@@ -301,8 +378,15 @@ def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
         )
     except OSError as exc:
         return TrialOutcome(EndReason.FAILED, error=f"cannot start {cmd[0]}: {exc}", tail=str(exc))
+    out = _ScriptOutput(job)
     stderr_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    reader = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr), daemon=True)  # type: ignore[arg-type]
+
+    def read_stderr() -> None:
+        for line in proc.stderr:  # type: ignore[union-attr]
+            stderr_tail.append(line)
+            out.line(line, sys.__stderr__ or sys.stderr)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
     stdout_tail: collections.deque[str] = collections.deque(maxlen=20)
     last_step, final, stopped = job.budget_start, {}, False
@@ -311,6 +395,7 @@ def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
     for line in proc.stdout:
         if not line.startswith(REPORT_PREFIX):
             stdout_tail.append(line)
+            out.line(line, sys.__stdout__ or sys.stdout)
             continue
         try:
             step, values = parse_report_line(line)
@@ -328,6 +413,7 @@ def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
             break
     code = proc.wait()
     reader.join(timeout=2)
+    out.close()
     if refused:
         return TrialOutcome(EndReason.FAILED, step=last_step, error=refused[:500], tail=refused)
     if stopped:

@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from search.executors.base import Ended, Event, Executor, Report
-from search.trial import TrialJob, TrialOutcome, die_with_parent, run_job
+from search.trial import TrialJob, TrialOutcome, die_with_parent, log_tail, run_job
 from tracking.schema import EndReason
 
 
@@ -54,6 +54,7 @@ class _Slot:
         self.proc.start()
         child.close()
         self.key: str | None = None
+        self.checkpoint_dir: str | None = None  # of the job it runs: its output log outlives the worker
 
 
 class LocalExecutor(Executor):
@@ -70,7 +71,7 @@ class LocalExecutor(Executor):
 
     def submit(self, job: TrialJob) -> str:
         slot = next(s for s in self._slots if s.key is None)
-        slot.key = job.key
+        slot.key, slot.checkpoint_dir = job.key, job.checkpoint_dir
         slot.conn.send(("run", job))
         return slot.name
 
@@ -125,10 +126,12 @@ class LocalExecutor(Executor):
         slot.proc.join(timeout=1)
         code = slot.proc.exitcode
         self._replace(slot)
+        died = f"the worker running this trial exited with code {code}"
+        written = log_tail(slot.checkpoint_dir) if slot.checkpoint_dir else ""
         outcome = TrialOutcome(
             EndReason.FAILED,
             error=f"worker process died (exit code {code})",
-            tail=f"the worker running this trial exited with code {code}",
+            tail=f"{written}\n[trellis] {died}" if written else died,
         )
         return Ended(key, outcome, time.time())
 
