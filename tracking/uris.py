@@ -10,3 +10,74 @@ DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 def is_database_uri(uri: str) -> bool:
     """An MLflow database store (SQLAlchemy URI), as opposed to a tracking server or a file store."""
     return uri.split(":", 1)[0].split("+", 1)[0] in DB_SCHEMES
+
+
+KNOWN_SCHEMES = (*DB_SCHEMES, "http", "https", "file", "databricks")
+
+
+def sqlite_path(uri: str) -> str | None:
+    """The file of a ``sqlite:///`` URI (None for an in-memory or non-SQLite URI)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///") :].split("?", 1)[0]
+    return None if path in ("", ":memory:") else path
+
+
+def store_problem(uri: str, must_exist: bool, timeout_s: float = 5.0) -> str | None:
+    """Why ``uri`` cannot serve as an MLflow store, answered within about ``timeout_s``, or None.
+
+    ``must_exist``: a command that only reads (serve, resume, stop, importance, bounds) must not create a
+    mistyped SQLite file as a side effect."""
+    import os
+
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else "file"
+    if scheme not in KNOWN_SCHEMES:
+        return f"unknown tracking URI scheme {scheme!r} in {uri!r} (known: {', '.join(KNOWN_SCHEMES)})"
+    path = sqlite_path(uri)
+    if path is not None:
+        if not os.path.exists(path):
+            if must_exist:
+                return f"no MLflow store at {path} (check the path; nothing was created)"
+            return None if os.path.isdir(os.path.dirname(os.path.abspath(path))) else f"no such folder for {path}"
+        with open(path, "rb") as fh:
+            header = fh.read(16)
+        if header and header != b"SQLite format 3\x00":
+            return f"{path} is not a SQLite database"
+        return _database_problem(uri, timeout_s, must_exist) if must_exist else None
+    if scheme in ("postgresql", "mysql", "mssql"):
+        return _database_problem(uri, timeout_s, must_exist)
+    if scheme in ("http", "https"):
+        return _server_problem(uri, timeout_s)
+    return None
+
+
+def _database_problem(uri: str, timeout_s: float, must_exist: bool) -> str | None:
+    """Reachable within the timeout; with ``must_exist``, already an MLflow store (reading commands must not
+    turn another database into one)."""
+    import sqlalchemy
+
+    key = "timeout" if uri.startswith("sqlite") else "connect_timeout"
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args={key: max(1, int(timeout_s))})
+        with engine.connect() as conn:
+            is_store = sqlalchemy.inspect(conn).has_table("runs")
+        engine.dispose()
+    except Exception as exc:  # the driver's own words say best what is wrong
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"cannot reach the database store: {first}"
+    if must_exist and not is_store:
+        return f"{uri} holds no MLflow store (no runs table; nothing was created)"
+    return None
+
+
+def _server_problem(uri: str, timeout_s: float) -> str | None:
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s)
+    except urllib.error.HTTPError:
+        return None  # it answers: a server without /health, or behind auth
+    except OSError as exc:
+        return f"cannot reach the tracking server at {uri}: {getattr(exc, 'reason', exc)}"
+    return None

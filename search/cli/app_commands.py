@@ -7,6 +7,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from search.cli.arguments import positive_int, store_ok
 from search.cli.search_commands import run_config, ui_hint
 from search.config import load_config
 from search.registry import ALGORITHMS
@@ -18,6 +19,8 @@ DEMO_CONFIGS = ("digits_mlp_random.yaml", "digits_mlp_tpe.yaml", "digits_mlp_boh
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Four small real searches on the digits MLP (random, TPE, BOHB, PBT) into the local store, then the app."""
+    if not store_ok(args.tracking_uri, must_exist=False):
+        return 2
     if args.rerun or _store_is_empty(args.tracking_uri):
         code = _run_demo_searches(args)
         if code:
@@ -47,6 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.auth import parse_users
     from app.factory import create_app
 
+    if not store_ok(args.tracking_uri, must_exist=True):
+        return 2
     app = create_app(
         args.tracking_uri,
         mlflow_ui_url=args.mlflow_ui_url,
@@ -80,7 +85,7 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
 def add_commands(sub) -> None:
     demo = sub.add_parser("demo", help="run four small real searches into the local store (if empty), then serve")
     demo.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
-    demo.add_argument("--max-trials", type=int, help="trials per search (default: the configs')")
+    demo.add_argument("--max-trials", type=positive_int, help="trials per search (default: the configs')")
     demo.add_argument("--quiet", action="store_true")
     demo.add_argument("--no-serve", action="store_true", help="only run the searches")
     demo.add_argument("--rerun", action="store_true", help="run the searches even if the store has runs")

@@ -7,6 +7,7 @@ import os
 import sys
 from dataclasses import replace
 
+from search.cli.arguments import positive_int, store_ok
 from search.config import ConfigError, SearchConfig, load_config
 from tracking.retry import StoreUnavailable
 from tracking.schema import SearchState
@@ -57,7 +58,11 @@ def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = N
     print(f"  browse: {ui_hint(result.tracking_uri)}")
     if result.state == SearchState.KILLED:
         print(f"  continue it: trellis search resume {result.search_id} --tracking-uri {result.tracking_uri}")
-    return 130 if result.state == SearchState.KILLED else 0
+        return 130
+    if p.failed and not p.completed:
+        print("error: every trial failed; the first lines of their errors are in MLflow (tag trellis.error)")
+        return 1
+    return 0
 
 
 def cmd_search_run(args: argparse.Namespace) -> int:
@@ -75,6 +80,11 @@ def cmd_search_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not store_ok(config.tracking.uri, must_exist=False):
+        return 2
+    cpus = os.cpu_count() or 1
+    if config.executor.kind == "local" and config.executor.workers > cpus:
+        print(f"warning: {config.executor.workers} local workers on {cpus} CPUs: trials will compete for them")
     return run_config(config, quiet=args.quiet)
 
 
@@ -83,6 +93,8 @@ def cmd_search_resume(args: argparse.Namespace) -> int:
 
     from search.engine.resume import ResumeError, recorded_config
 
+    if not store_ok(args.tracking_uri, must_exist=True):
+        return 2
     try:
         config = recorded_config(MlflowClient(tracking_uri=args.tracking_uri), args.search_id)
     except ResumeError as exc:
@@ -99,6 +111,8 @@ def cmd_search_stop(args: argparse.Namespace) -> int:
 
     from search.engine.resume import ResumeError, request_stop
 
+    if not store_ok(args.tracking_uri, must_exist=True):
+        return 2
     try:
         request_stop(MlflowClient(tracking_uri=args.tracking_uri), args.search_id)
     except ResumeError as exc:
@@ -124,15 +138,15 @@ def add_commands(sub) -> None:
     run.add_argument("config", help="YAML or JSON search config")
     run.add_argument("--tracking-uri", help="override tracking.uri")
     run.add_argument("--experiment", help="override tracking.experiment")
-    run.add_argument("--workers", type=int, help="override executor.workers")
-    run.add_argument("--max-trials", type=int, help="override termination.max_trials")
+    run.add_argument("--workers", type=positive_int, help="override executor.workers")
+    run.add_argument("--max-trials", type=positive_int, help="override termination.max_trials")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_search_run)
     default_uri = os.environ.get("TRELLIS_TRACKING_URI", DEFAULT_TRACKING_URI)
     resume = search.add_parser("resume", help="continue an interrupted search without rerunning finished trials")
     resume.add_argument("search_id", help="the search (parent) run id")
     resume.add_argument("--tracking-uri", default=default_uri)
-    resume.add_argument("--workers", type=int, help="override executor.workers")
+    resume.add_argument("--workers", type=positive_int, help="override executor.workers")
     resume.add_argument("--quiet", action="store_true", help="no progress bar")
     resume.set_defaults(func=cmd_search_resume)
     stop = search.add_parser("stop", help="ask a running search to stop cleanly (it stays resumable)")

@@ -8,6 +8,7 @@ import sys
 
 import yaml
 
+from search.cli.arguments import fraction, positive_int, store_ok
 from tracking.uris import DEFAULT_TRACKING_URI
 
 
@@ -18,6 +19,8 @@ def _load(args: argparse.Namespace):
     from search.analysis.objective import metric_direction
     from tracking.reader import read_runs
 
+    if not store_ok(args.tracking_uri, must_exist=True):
+        raise SystemExit(2)
     client = MlflowClient(tracking_uri=args.tracking_uri)
     exp = client.get_experiment_by_name(args.experiment)
     if exp is None:
@@ -105,8 +108,8 @@ def add_commands(sub) -> None:
         p.add_argument("--direction", choices=["max", "min"], help="default: what the search recorded, else a guess")
         p.add_argument("--search", help="only these search ids (comma-separated)")
         p.add_argument("--params", help="only these parameters (comma-separated)")
-        p.add_argument("--best-quantile", type=float, help="only the best fraction of runs, e.g. 0.25")
-        p.add_argument("--trees", type=int, default=64 if name == "importance" else 100)
+        p.add_argument("--best-quantile", type=fraction, help="only the best fraction of runs, e.g. 0.25")
+        p.add_argument("--trees", type=positive_int, default=64 if name == "importance" else 100)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--json", action="store_true")
         if name == "importance":

@@ -23,6 +23,7 @@ from search.config.problems import Problems, number, section
 from search.config.sections import check_trial_target, parse_early_stopping, parse_trial
 from search.config.space_parse import parse_space
 from search.registry import EXECUTORS
+from tracking.limits import experiment_name_problem, metric_problem
 from tracking.uris import DEFAULT_TRACKING_URI
 
 TOP_KEYS = {
@@ -39,6 +40,7 @@ TOP_KEYS = {
     "relaunched_from",
     "early_stopping",
 }
+MAX_WORKERS = 1024  # beyond any one machine or sensible cluster share: a typo
 DIRECTION_ALIASES = {"maximize": "max", "minimize": "min", "descending": "max", "ascending": "min"}
 
 
@@ -91,6 +93,10 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
     if not isinstance(record, list) or not all(isinstance(m, str) for m in record):
         problems.add("record", "must be a list of metric names")
         record = []
+    for i, metric in enumerate(record):
+        reason = metric_problem(metric, 0.0, 0)
+        if reason:
+            problems.add(f"record[{i}]", reason)
     space = parse_space(raw.get("space"), problems)
     algorithm = parse_algorithm(raw.get("algorithm", {"name": "random"}), problems)
     budget = _parse_budget(raw, problems)
@@ -98,12 +104,7 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
     check_across_sections(algorithm, space, budget, termination, problems)
     executor = _parse_executor(raw, problems)
     trial = parse_trial(raw.get("trial"), problems)
-    trk = section(raw, "tracking", problems, {"uri", "experiment", "artifact_location"})
-    tracking = TrackingConfig(
-        uri=str(trk.get("uri") or DEFAULT_TRACKING_URI),
-        experiment=str(trk.get("experiment") or name),
-        artifact_location=trk.get("artifact_location"),
-    )
+    tracking = _parse_tracking(raw, name, problems)
     early = parse_early_stopping(raw.get("early_stopping"), algorithm.name, problems)
     relaunched_from = raw.get("relaunched_from")
     if relaunched_from is not None and not isinstance(relaunched_from, str):
@@ -136,6 +137,8 @@ def _parse_objective(raw: Mapping[str, Any], problems: Problems) -> Objective:
     if not isinstance(metric, str) or not metric:
         problems.add("objective.metric", "is required: the name of the metric to optimise")
         metric = "objective"
+    elif metric_problem(metric, 0.0, 0):
+        problems.add("objective.metric", str(metric_problem(metric, 0.0, 0)))
     direction = obj.get("direction", "max")
     direction = DIRECTION_ALIASES.get(direction, direction) if isinstance(direction, str) else direction
     if direction not in ("max", "min"):
@@ -166,6 +169,20 @@ def _parse_termination(raw: Mapping[str, Any], problems: Problems) -> Terminatio
     )
 
 
+def _parse_tracking(raw: Mapping[str, Any], name: str, problems: Problems) -> TrackingConfig:
+    trk = section(raw, "tracking", problems, {"uri", "experiment", "artifact_location"})
+    for key in ("uri", "experiment", "artifact_location"):
+        if trk.get(key) is not None and (not isinstance(trk[key], str) or not trk[key].strip()):
+            problems.add(f"tracking.{key}", f"must be a non-empty string, got {trk[key]!r}")
+    experiment = trk.get("experiment") if isinstance(trk.get("experiment"), str) else name
+    reason = experiment_name_problem(experiment)
+    if reason:
+        problems.add("tracking.experiment", reason)
+    uri = trk.get("uri") if isinstance(trk.get("uri"), str) else DEFAULT_TRACKING_URI
+    location = trk.get("artifact_location") if isinstance(trk.get("artifact_location"), str) else None
+    return TrackingConfig(uri=uri or DEFAULT_TRACKING_URI, experiment=experiment, artifact_location=location)
+
+
 def _parse_executor(raw: Mapping[str, Any], problems: Problems) -> ExecutorConfig:
     exe = section(raw, "executor", problems, {"kind", "workers", "address"})
     kind = exe.get("kind", "local")
@@ -173,6 +190,9 @@ def _parse_executor(raw: Mapping[str, Any], problems: Problems) -> ExecutorConfi
     if spec is None:
         problems.add("executor.kind", f"must be one of {', '.join(EXECUTORS)}, got {kind!r}")
     workers = number(exe, "workers", "executor", problems, integer=True, positive=True, default=1)
+    if workers > MAX_WORKERS:
+        problems.add("executor.workers", f"must be at most {MAX_WORKERS}, got {workers}")
+        workers = 1
     address = exe.get("address")
     if address is not None and (spec is None or not spec.takes_address or not isinstance(address, str)):
         takers = ", ".join(name for name, s in EXECUTORS.items() if s.takes_address)

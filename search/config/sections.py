@@ -45,15 +45,20 @@ def parse_trial(raw: Any, problems: Problems) -> TrialSpec:
         return TrialSpec(function="missing:missing")
     for unknown in sorted(set(raw) - allowed):
         problems.add(f"trial.{unknown}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+    for key in ("function", "entry_point", "script", "python", "workdir"):
+        if raw.get(key) is not None and (not isinstance(raw[key], str) or not raw[key].strip()):
+            problems.add(f"trial.{key}", f"must be a non-empty string, got {raw[key]!r}")
+    if any(p.startswith("trial.") for p, _ in problems.items):
+        return TrialSpec(function="missing:missing")
     given = [k for k in ("function", "entry_point", "script") if raw.get(k)]
     if len(given) != 1:
         problems.add("trial", "give exactly one of 'function', 'entry_point' or 'script'")
         return TrialSpec(function="missing:missing")
     func = raw.get("function")
-    if func is not None and (not isinstance(func, str) or func.count(":") != 1 or not all(func.split(":"))):
+    if func is not None and (func.count(":") != 1 or not all(func.split(":"))):
         problems.add("trial.function", f"must look like 'package.module:function', got {func!r}")
     args = raw.get("args", [])
-    if not isinstance(args, list):
+    if not isinstance(args, list) or not all(isinstance(a, str | int | float) for a in args):
         problems.add("trial.args", "must be a list of strings")
         args = []
     timeout = number(raw, "timeout_s", "trial", problems, positive=True)
@@ -71,14 +76,19 @@ def parse_trial(raw: Any, problems: Problems) -> TrialSpec:
 
 
 def check_trial_target(spec: TrialSpec, problems: Problems) -> None:
+    """The trial can start: its script and interpreter exist, its entry point is registered, or its module
+    is importable and defines the function (read from the source, without running it)."""
     import importlib.metadata
-    import importlib.util
-    import os
-    import sys
+    import shutil
 
+    if spec.workdir and not Path(spec.workdir).is_dir():
+        problems.add("trial.workdir", f"no such folder: {spec.workdir}")
+        return
     if spec.script:
         if not Path(spec.script).is_file():
             problems.add("trial.script", f"no such file: {spec.script}")
+        if spec.python and not (Path(spec.python).is_file() or shutil.which(spec.python)):
+            problems.add("trial.python", f"no such interpreter: {spec.python}")
         return
     if spec.entry_point:
         names = {ep.name for ep in importlib.metadata.entry_points(group="trellis.trials")}
@@ -88,13 +98,58 @@ def check_trial_target(spec: TrialSpec, problems: Problems) -> None:
             )
         return
     assert spec.function
-    module = spec.function.split(":")[0]
+    _check_function(spec, problems)
+
+
+def _check_function(spec: TrialSpec, problems: Problems) -> None:
+    import importlib.util
+    import os
+    import sys
+
+    module, name = (spec.function or ":").split(":")
     for extra in (spec.workdir, os.getcwd()):
         if extra and extra not in sys.path:
             sys.path.insert(0, extra)
     try:
-        found = importlib.util.find_spec(module) is not None
+        found = importlib.util.find_spec(module)
     except (ImportError, ValueError):
-        found = False
-    if not found:
+        found = None
+    if found is None:
         problems.add("trial.function", f"cannot find module {module!r} (is it installed or in the working directory?)")
+        return
+    defined = _top_level_names(found.origin)
+    if defined is not None and name not in defined:
+        problems.add("trial.function", f"module {module!r} defines no {name!r}")
+
+
+def _top_level_names(origin: str | None) -> set[str] | None:
+    """The names a module's source binds at top level, or None when that cannot be told without running it
+    (no source, a star import, a module-level ``__getattr__``)."""
+    import ast
+
+    if not origin or not origin.endswith(".py"):
+        return None
+    try:
+        tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    names: set[str] = set()
+    statements = list(tree.body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        else:  # if/try/with/for at top level: what their bodies bind counts too
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                statements.extend(getattr(node, field, []) or [])
+            if isinstance(node, ast.For | ast.With):
+                names.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    return None if "__getattr__" in names else names

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 from search.config.problems import Problems, number
 from search.space import Categorical, Fixed, Float, Int, Param, SearchSpace, SpaceError
+from tracking.limits import param_problem
 
+MAX_BOUND = 1e300  # beyond it the width of a range overflows a float
 PARAM_NAME = re.compile(r"[\w\-./ ]{1,250}")
 
 
@@ -70,6 +73,9 @@ def _parse_numeric(name: str, kind: str, spec: dict[str, Any], when: dict, probl
     if low >= high:
         problems.add(f"{path}.high", f"must be greater than low ({low}), got {high}")
         return None
+    if not math.isfinite(float(high) - float(low)) or max(abs(low), abs(high)) > MAX_BOUND:
+        problems.add(path, f"bounds must lie within ±{MAX_BOUND:g}, got [{low}, {high}]")
+        return None
     if log and low <= 0:
         problems.add(f"{path}.low", f"must be > 0 on a log scale, got {low}")
         return None
@@ -115,6 +121,10 @@ def parse_space(raw: Any, problems: Problems) -> SearchSpace | None:
                 "parameter names are letters, digits, '_', '-', '.', '/' or spaces (MLflow's rule), "
                 "at most 250 characters, not starting with 'trellis.'",
             )
+            continue
+        reason = param_problem(name, "")
+        if reason:  # MLflow's own rule beyond the characters: no name that resolves to another path
+            problems.add(f"space.{name}", reason)
             continue
         p = _parse_param(name, spec, problems)
         if p is not None:

@@ -55,7 +55,10 @@ class PastTrial:
 
 
 def request_stop(client: MlflowClient, search_id: str) -> None:
-    run = client.get_run(search_id)
+    try:
+        run = client.get_run(search_id)
+    except Exception as exc:
+        raise ResumeError(f"no run {search_id} in {client.tracking_uri}: {str(exc).splitlines()[0]}") from exc
     if run.data.tags.get(schema.TYPE) != "search":
         raise ResumeError(f"run {search_id} is not a Trellis search run")
     if run.info.status != "RUNNING":
@@ -68,7 +71,7 @@ def recorded_config(client: MlflowClient, search_id: str) -> SearchConfig:
     try:
         run = client.get_run(search_id)
     except Exception as exc:
-        raise ResumeError(f"no run {search_id} in {client.tracking_uri}: {exc}") from exc
+        raise ResumeError(f"no run {search_id} in {client.tracking_uri}: {str(exc).splitlines()[0]}") from exc
     tags = run.data.tags
     if tags.get(schema.TYPE) != "search":
         raise ResumeError(f"run {search_id} is not a Trellis search run")
