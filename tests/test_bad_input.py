@@ -137,3 +137,15 @@ def test_a_search_whose_trials_all_failed_exits_non_zero(tmp_path, store):
     (tmp_path / "all_fail.yaml").write_text(yaml.safe_dump(raw))
     done = _trellis("search", "run", "all_fail.yaml", "--quiet", cwd=tmp_path)
     assert done.returncode == 1 and "every trial failed" in done.stdout
+
+
+def test_more_local_workers_than_cpus_is_a_warning(tmp_path, store):
+    import os
+
+    raw = copy.deepcopy(VALID)
+    raw["tracking"] = {"uri": store}
+    raw["termination"] = {"max_trials": 1}
+    raw["executor"] = {"kind": "local", "workers": (os.cpu_count() or 1) + 1}
+    (tmp_path / "many.yaml").write_text(yaml.safe_dump(raw))
+    done = _trellis("search", "run", "many.yaml", "--quiet", cwd=tmp_path)
+    assert done.returncode == 0 and "warning:" in done.stdout and "local workers on" in done.stdout

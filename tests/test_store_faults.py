@@ -1,8 +1,12 @@
 """A write the store refuses is isolated to its run; a store that is briefly unavailable is waited out."""
 
+import contextlib
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -122,3 +126,48 @@ def test_transient_errors_are_told_apart():
         assert is_transient(outer)
     assert not is_transient(OverflowError("Python int too large to convert to SQLite INTEGER"))
     assert not is_transient(ValueError("value too long for type character varying(250)"))
+
+
+def test_a_search_rides_out_a_postgresql_restart(make_config, monkeypatch):
+    from tests.own_postgres import OwnPostgres, available
+
+    if (why := available()) is not None:
+        pytest.skip(why)
+    monkeypatch.setenv("TRELLIS_STORE_RETRY_S", "120")
+    folder = Path(tempfile.mkdtemp(prefix="trellis-pg-"))  # under /tmp: the postgres user must reach it
+    server = OwnPostgres(folder)
+    server.init()
+    try:
+        config = make_config(
+            trial={"function": "examples.synthetic:slow"},
+            space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "seconds": 0.3},
+            termination={"max_trials": 10},
+            budget={"max": 3},
+            tracking={"uri": server.uri, "experiment": "restart"},
+        )
+        restarted = threading.Event()
+
+        def restart() -> None:
+            server.stop()
+            time.sleep(8)
+            server.start()
+            restarted.set()
+
+        restarter = threading.Thread(target=restart)
+
+        def restart_once_going(p) -> None:
+            if p.completed >= 2 and not restarter.is_alive() and not restarted.is_set():
+                restarter.start()
+
+        result = run_search(config, on_progress=restart_once_going)
+        restarter.join()
+        assert restarted.is_set()
+        client = MlflowClient(tracking_uri=server.uri)
+        runs = child_runs(client, result.search_id)
+        assert result.state == "completed" and len(runs) == 10
+        assert all(r.info.status == "FINISHED" for r in runs), [r.data.tags.get(schema.ERROR) for r in runs]
+        assert all(len(client.get_metric_history(r.info.run_id, "loss")) == 3 for r in runs)
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
