@@ -13,6 +13,16 @@ import numpy as np
 
 Figure = dict[str, Any]
 
+# The modebar of every graph (each dcc.Graph's ``config``): no Plotly logo, nothing that sends the data to
+# Plotly's cloud (Chart Studio), and the camera button downloads an SVG a paper can use.
+GRAPH_CONFIG: dict[str, Any] = {
+    "displaylogo": False,
+    "showSendToCloud": False,
+    "showEditInChartStudio": False,
+    "scrollZoom": False,
+    "toImageButtonOptions": {"format": "svg", "filename": "trellis-plot"},
+}
+
 # Okabe-Ito, then Plotly's: distinguishable for colour-blind readers first.
 PALETTE = [
     "#0072B2",

@@ -8,6 +8,7 @@ from dash import Dash, Input, Output, dcc, html
 from app.context import AppContext
 from layouts.choices import default_metrics
 from layouts.curves import curves_info, curves_plot
+from layouts.style import GRAPH_CONFIG
 from search.analysis.objective import default_objective
 
 
@@ -57,7 +58,7 @@ def layout(context: AppContext) -> html.Div:
                 className="g-2 mb-2",
             ),
             html.Div(id="cv-info", className="small text-muted"),
-            dcc.Loading(dcc.Graph(id="cv-graph", config={"displaylogo": False})),
+            dcc.Loading(dcc.Graph(id="cv-graph", config=GRAPH_CONFIG)),
         ]
     )
 

@@ -8,9 +8,8 @@ from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_upda
 from app.context import AppContext
 from layouts import overview as ov
 from layouts.choices import overview_defaults
+from layouts.style import GRAPH_CONFIG
 from tracking.links import compare_url
-
-GRAPH_CONFIG = {"displaylogo": False, "scrollZoom": False}
 
 
 def _metric_select(id_: str, label: str) -> dbc.Col:

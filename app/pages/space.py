@@ -9,7 +9,7 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from app.context import AppContext
 from layouts import space as sp
 from layouts.choices import best_quantile, clicked_params, direction_of, r2_trust
-from layouts.style import empty_figure
+from layouts.style import GRAPH_CONFIG, empty_figure
 from search.analysis.objective import default_objective
 
 QUANTILES = [
@@ -88,21 +88,21 @@ def layout(context: AppContext) -> html.Div:
                 className="g-2 mb-1",
             ),
             dcc.Store(id="sp-constraints", data={}),
-            dcc.Loading(dcc.Graph(id="sp-parcoords", config={"displaylogo": False})),
+            dcc.Loading(dcc.Graph(id="sp-parcoords", config=GRAPH_CONFIG)),
             html.Div(id="sp-brushed", className="small text-muted mb-2"),
             dbc.Row(
                 [
                     dbc.Col(
                         [
                             html.H6("Importance (fANOVA): click a row for its marginal"),
-                            dcc.Loading(dcc.Graph(id="sp-importance", config={"displaylogo": False})),
+                            dcc.Loading(dcc.Graph(id="sp-importance", config=GRAPH_CONFIG)),
                         ],
                         md=6,
                     ),
                     dbc.Col(
                         [
                             html.H6(id="sp-detail-title"),
-                            dcc.Loading(dcc.Graph(id="sp-detail", config={"displaylogo": False})),
+                            dcc.Loading(dcc.Graph(id="sp-detail", config=GRAPH_CONFIG)),
                         ],
                         md=6,
                     ),
