@@ -7,11 +7,11 @@ import pytest
 import yaml
 
 from search.analysis.bounds import refined_space, suggest_bounds
-from search.analysis.design import prepare, recorded_spaces
+from search.analysis.design import prepare
 from search.config import parse_config
 from search.engine.runner import run_search
 from tests.conftest import module_store
-from tracking.reader import read_runs
+from tracking.reader import read_runs, recorded_spaces
 
 
 @pytest.fixture(scope="module")

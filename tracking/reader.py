@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from tracking import schema
+from tracking.foreign_spaces import SUFFIX as DIST_SUFFIX
+from tracking.foreign_spaces import declared_spaces
 from tracking.sql import engine, fetch, in_clause
 from tracking.uris import is_database_uri
 
@@ -71,6 +73,7 @@ class RunTable:
     numeric_params: set[str] = field(default_factory=set)
     log_params: set[str] = field(default_factory=set)
     skipped: dict[str, int] = field(default_factory=dict)
+    declared_spaces: dict[str, dict] = field(default_factory=dict)  # other tools' recorded spaces (Optuna)
 
     @property
     def trials(self) -> pd.DataFrame:
@@ -119,7 +122,10 @@ def read_raw_sql(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str]
             conn, f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM latest_metrics x {join} {where}", binds
         )
         tags = fetch(
-            conn, f"SELECT x.run_uuid, x.key, x.value FROM tags x {join} {where} AND x.key IN ({tag_marks})", binds
+            conn,
+            f"SELECT x.run_uuid, x.key, x.value FROM tags x {join} {where} AND (x.key IN ({tag_marks}) "
+            f"OR x.key LIKE :dist ESCAPE '!')",
+            {**binds, "dist": "%!_distribution"},
         )
         deleted = fetch(
             conn,
@@ -168,7 +174,9 @@ def read_raw_client(uri: str, experiment_ids: Sequence[str]):
             )
             params += [(info.run_id, k, v) for k, v in run.data.params.items()]
             metrics += [(info.run_id, k, v) for k, v in run.data.metrics.items()]
-            tags += [(info.run_id, k, v) for k, v in run.data.tags.items() if k in LINEAGE_TAGS]
+            tags += [
+                (info.run_id, k, v) for k, v in run.data.tags.items() if k in LINEAGE_TAGS or k.endswith(DIST_SUFFIX)
+            ]
         page_token = page.token
         if not page_token:
             break
@@ -227,6 +235,11 @@ def recorded_spaces(runs: pd.DataFrame) -> dict[str, dict]:
             elif spec.get("type") == "categorical" and have.get("type") == "categorical":
                 have["choices"] = list(dict.fromkeys([*have["choices"], *spec["choices"]]))
     return merged
+
+
+def spaces_of(table: RunTable) -> dict[str, dict]:
+    """The spaces the runs were searched in: Trellis' own config, else what another tool declared."""
+    return {**table.declared_spaces, **recorded_spaces(table.runs)}
 
 
 def _log_hints(runs: pd.DataFrame) -> dict[str, bool]:
@@ -306,7 +319,11 @@ def shape(raw, skipped_deleted: int) -> RunTable:
     # Hyperparameters and metrics are those of evaluations; a search parent's own params stay in MLflow.
     evaluations = pd.Index(run_id[~is_parent], dtype=object)
     spread = np.flatnonzero(~is_parent)  # position in ``index`` of each evaluation
-    hints = _log_hints(pd.DataFrame({"trellis_config": cols["trellis_config"]}))
+    table.declared_spaces = declared_spaces(wide_tags)
+    hints = {
+        **{k: bool(v.get("log")) for k, v in table.declared_spaces.items() if v["type"] != "categorical"},
+        **_log_hints(pd.DataFrame({"trellis_config": cols["trellis_config"]})),
+    }
     if len(params):
         wide = _wide(params, evaluations, object)
         for key in sorted(wide):

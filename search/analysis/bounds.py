@@ -78,26 +78,47 @@ def suggest_bounds(data: AnalysisData, n_trees: int = 100, seed: int = 0, with_r
     return SuggestedBounds(ranges, categories, unit_ranges, r2, r2_std, n)
 
 
+def untrusted_reason(bounds: SuggestedBounds) -> str | None:
+    """Why the bounds must not be offered as a refinement, or None when they may be."""
+    if bounds.r2 is None:
+        return "too few runs (or no variation in the metric) to cross-validate the forest"
+    if bounds.r2 < 0:
+        return f"the forest predicts the metric worse than its mean does (cross-validated R² {bounds.r2:.2f} < 0)"
+    return None
+
+
 def refined_space(bounds: SuggestedBounds, data: AnalysisData, original: dict[str, dict] | None = None) -> dict:
-    """The search-config ``space`` with the suggested ranges: types and log flags kept, others untouched."""
+    """The search-config ``space`` with the suggested ranges: inside the searched space (the recorded one, or
+    the observed range for foreign runs), on the recorded scale, types and conditions kept."""
     space: dict[str, Any] = {name: dict(spec) for name, spec in (original or {}).items()}
     for axis in data.axes:
         spec = dict(space.get(axis.name, {}))
         if axis.name in bounds.categories:
             spec = {"type": "categorical", "choices": bounds.categories[axis.name], **_when(spec)}
         else:
-            low, high = bounds.ranges[axis.name]
-            kind = spec.get("type", axis.kind)
-            kind = kind if kind in ("float", "int") else axis.kind
-            if kind == "int":
-                low, high = int(low), int(high)
-                if low == high:
-                    high = low + 1
-            else:
-                low, high = float(f"{low:.6g}"), float(f"{high:.6g}")
-            spec = {"type": kind, "low": low, "high": high, "log": bool(spec.get("log", axis.log)), **_when(spec)}
+            spec = _numeric_refinement(axis, bounds.ranges[axis.name], spec)
         space[axis.name] = spec
     return space
+
+
+def _numeric_refinement(axis: Any, suggested: tuple[float, float], spec: dict) -> dict:
+    kind = spec.get("type", axis.kind)
+    kind = kind if kind in ("float", "int") else axis.kind
+    outer_low = max(axis.low, spec["low"]) if isinstance(spec.get("low"), int | float) else axis.low
+    outer_high = min(axis.high, spec["high"]) if isinstance(spec.get("high"), int | float) else axis.high
+    if outer_low >= outer_high:  # the recorded space and the observed range do not overlap: trust the record
+        outer_low, outer_high = spec.get("low", axis.low), spec.get("high", axis.high)
+    low, high = min(max(suggested[0], outer_low), outer_high), min(max(suggested[1], outer_low), outer_high)
+    if kind == "int":
+        floor_, ceiling = math.ceil(outer_low), math.floor(outer_high)
+        low, high = max(floor_, math.floor(low)), min(ceiling, math.ceil(high))
+        if high <= low:  # a config needs high > low: widen by one, inside the space
+            low, high = (low, low + 1) if low + 1 <= ceiling else (high - 1, high)
+    else:
+        low, high = float(f"{low:.6g}"), float(f"{high:.6g}")
+        low, high = max(low, float(outer_low)), min(high, float(outer_high))  # rounding stays inside
+    log = bool(spec["log"]) if "log" in spec else axis.log
+    return {"type": kind, "low": low, "high": high, "log": log, **_when(spec)}
 
 
 def _when(spec: dict) -> dict:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from search import space
-from tracking.reader import RunTable, recorded_spaces
+from tracking.reader import RunTable, spaces_of
 
 
 @dataclass
@@ -86,7 +86,7 @@ def prepare(
         best = values >= cut if direction == "max" else values <= cut
         notes["runs outside the best quantile"] = int((~best).sum())
         runs = runs[best]
-    spaces = recorded_spaces(table.runs)
+    spaces = spaces_of(table)
     axes, columns = [], []
     for name in params or table.params:
         if f"params.{name}" not in runs:

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from search.analysis.bounds import SuggestedBounds, refined_space, suggest_bounds
-from search.analysis.design import AnalysisData, prepare, recorded_spaces
+from search.analysis.bounds import SuggestedBounds, refined_space, suggest_bounds, untrusted_reason
+from search.analysis.design import AnalysisData, prepare
 from search.analysis.fanova import FastFANOVA, Importance
-from tracking.reader import RunTable
+from tracking.reader import RunTable, spaces_of
 
 
 @dataclass
@@ -56,9 +56,11 @@ def analyse(
     fan = FastFANOVA(data.X, data.y, data.names, n_trees=n_trees, seed=seed)
     importance = fan.importance(pairs=True)
     bounds = suggest_bounds(data, seed=seed)
-    space = refined_space(bounds, data, recorded_spaces(table.runs))
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f}"
     header = f"# Suggested by Trellis from {bounds.n_runs} runs ({metric}, {direction}); forest 10-fold R^2 = {r2}\n"
-    return SpaceReport(
-        data, fan, importance, bounds, header + yaml.safe_dump({"space": space}, sort_keys=False), run_ids=all_runs
-    )
+    why_not = untrusted_reason(bounds)
+    if why_not:
+        text = header + f"# No refined space is offered: {why_not}.\n# Run more trials, or widen the runs analysed.\n"
+    else:
+        text = header + yaml.safe_dump({"space": refined_space(bounds, data, spaces_of(table))}, sort_keys=False)
+    return SpaceReport(data, fan, importance, bounds, text, run_ids=all_runs)

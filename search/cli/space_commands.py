@@ -68,12 +68,13 @@ def cmd_importance(args: argparse.Namespace) -> int:
 
 
 def cmd_bounds(args: argparse.Namespace) -> int:
-    from search.analysis.bounds import refined_space, suggest_bounds
-    from search.analysis.design import recorded_spaces
+    from search.analysis.bounds import refined_space, suggest_bounds, untrusted_reason
+    from tracking.reader import spaces_of
 
     table, data = _load(args)
     bounds = suggest_bounds(data, n_trees=args.trees, seed=args.seed)
-    space = refined_space(bounds, data, recorded_spaces(table.runs))
+    why_not = untrusted_reason(bounds)
+    space = None if why_not else refined_space(bounds, data, spaces_of(table))
     if args.json:
         print(
             json.dumps(
@@ -84,6 +85,7 @@ def cmd_bounds(args: argparse.Namespace) -> int:
                     "r2": bounds.r2,
                     "r2_std": bounds.r2_std,
                     "space": space,
+                    "not_offered": why_not,
                 },
                 indent=2,
             )
@@ -92,6 +94,9 @@ def cmd_bounds(args: argparse.Namespace) -> int:
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f} ± {bounds.r2_std:.3f}"
     print(f"# Suggested bounds for {data.metric} ({data.direction}) from {bounds.n_runs} runs.")
     print(f"# Random forest 10-fold cross-validated R^2: {r2} (how far to trust these ranges).")
+    if why_not:
+        print(f"# No refined space is offered: {why_not}.")
+        return 0
     sys.stdout.write(yaml.safe_dump({"space": space}, sort_keys=False))
     return 0
 
