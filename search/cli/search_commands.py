@@ -15,8 +15,9 @@ from tracking.uris import DEFAULT_TRACKING_URI, is_database_uri
 
 
 def ui_hint(uri: str) -> str:
-    """How to browse a store in the MLflow UI: the command for a database store, else the server's URL."""
-    return f"mlflow ui --backend-store-uri {uri}" if is_database_uri(uri) else uri
+    """How to browse a store in the MLflow UI: a command that works as printed (this Python's own mlflow, no
+    activated venv needed) for a database store, else the server's URL."""
+    return f"{sys.executable} -m mlflow ui --backend-store-uri {uri}" if is_database_uri(uri) else uri
 
 
 def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = None) -> int:
@@ -36,8 +37,15 @@ def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = N
         bar.set_postfix_str(f"running={p.running} failed={p.failed} best={best}", refresh=False)
         bar.update(0)  # redraws at most every mininterval
 
+    def on_started(search_id: str) -> None:
+        uri = config.tracking.uri
+        print(f"search {search_id} {'resumed' if resume else 'started'} ({config.name}, {config.algorithm.name})")
+        print(f"  stop it from anywhere:  trellis search stop {search_id} --tracking-uri {uri}")
+        print(f"  then continue it:       trellis search resume {search_id} --tracking-uri {uri}", flush=True)
+
     try:
-        result = SearchRunner(config, on_progress=on_progress, resume=resume).run()
+        runner = SearchRunner(config, on_progress=on_progress, resume=resume, on_started=on_started)
+        result = runner.run()
     except KeyboardInterrupt:  # Ctrl-C while the store opens, or a second one while cleaning up
         print("\ninterrupted", file=sys.stderr)
         return 130
@@ -91,12 +99,14 @@ def cmd_search_run(args: argparse.Namespace) -> int:
 def cmd_search_resume(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from search.engine.resume import ResumeError, recorded_config
+    from search.engine.resume import ResumeError, recorded_config, resolve_search_id
 
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2
     try:
-        config = recorded_config(MlflowClient(tracking_uri=args.tracking_uri), args.search_id)
+        client = MlflowClient(tracking_uri=args.tracking_uri)
+        args.search_id = resolve_search_id(client, args.search_id)
+        config = recorded_config(client, args.search_id)
     except ResumeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -109,12 +119,14 @@ def cmd_search_resume(args: argparse.Namespace) -> int:
 def cmd_search_stop(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from search.engine.resume import ResumeError, request_stop
+    from search.engine.resume import ResumeError, request_stop, resolve_search_id
 
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2
     try:
-        request_stop(MlflowClient(tracking_uri=args.tracking_uri), args.search_id)
+        client = MlflowClient(tracking_uri=args.tracking_uri)
+        args.search_id = resolve_search_id(client, args.search_id)
+        request_stop(client, args.search_id)
     except ResumeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -54,6 +54,32 @@ class PastTrial:
         return self.end_reason in FINISHED
 
 
+def resolve_search_id(client: MlflowClient, given: str) -> str:
+    """A full search id from any unique prefix of one (the app shows short ids); ResumeError when no search or
+    several searches start with it."""
+    given = given.strip().lower()
+    if len(given) == 32:
+        return given
+    if not given or any(c not in "0123456789abcdef" for c in given):
+        raise ResumeError(
+            f"{given!r} is not a search id (ids are hexadecimal, e.g. the one `trellis search run` printed)"
+        )
+    query = f"tags.`{schema.TYPE}` = 'search'"
+    ids = [e.experiment_id for e in client.search_experiments()]
+    found, token = [], None
+    while ids:
+        page = client.search_runs(ids, query, max_results=1000, page_token=token)
+        found += [r.info.run_id for r in page if r.info.run_id.startswith(given)]
+        token = page.token
+        if not token:
+            break
+    if not found:
+        raise ResumeError(f"no search id starts with {given!r} in {client.tracking_uri}")
+    if len(found) > 1:
+        raise ResumeError(f"{given!r} is ambiguous: {len(found)} searches start with it ({', '.join(found[:4])}...)")
+    return found[0]
+
+
 def request_stop(client: MlflowClient, search_id: str) -> None:
     try:
         run = client.get_run(search_id)

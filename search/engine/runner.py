@@ -84,8 +84,10 @@ class SearchRunner:
         flush_interval: float = 1.0,
         prefer_sql: bool = True,
         resume: str | None = None,
+        on_started: Callable[[str], None] | None = None,
     ) -> None:
-        """``resume``: the id of an interrupted search to continue (see ``search.engine.resume``)."""
+        """``resume``: the id of an interrupted search to continue (see ``search.engine.resume``).
+        ``on_started``: called with the search id as soon as the search run exists."""
         self.config = config
         self.resume_id = resume
         self.executor = executor or make_executor(config)
@@ -93,6 +95,7 @@ class SearchRunner:
         self.scheduler = scheduler or make_scheduler(config)
         self.checkpoint_root = checkpoint_root
         self.on_progress = on_progress
+        self.on_started = on_started
         self.client = MlflowClient(tracking_uri=config.tracking.uri)
         experiment_id = ensure_experiment(self.client, config.tracking.experiment, config.tracking.artifact_location)
         self.recorder = SearchRecorder(self.client, experiment_id, flush_interval=flush_interval, prefer_sql=prefer_sql)
@@ -125,6 +128,8 @@ class SearchRunner:
         else:
             self.search_id = self.recorder.start_search(self.config.to_dict(), run_tags.search_start_tags(self.config))
         self.checkpoints = CheckpointFolders(self.checkpoint_root, self.search_id)
+        if self.on_started:
+            self.on_started(self.search_id)
         if self.resume_id:
             self._restore()
         return self._run()
