@@ -24,13 +24,27 @@ def parse_query(search: str | None) -> tuple[list[str], list[str]]:
     return items("exp"), items("search")
 
 
-def build_query(experiments: list[str] | None, searches: list[str] | None) -> str:
+def query_objective(search: str | None) -> str | None:
+    """``?exp=1&objective=val_loss`` -> "val_loss": the objective the pages share, None when not chosen."""
+    values = parse_qs((search or "").lstrip("?")).get("objective")
+    return values[0] if values else None
+
+
+def build_query(experiments: list[str] | None, searches: list[str] | None, objective: str | None = None) -> str:
     parts = {}
     if experiments:
         parts["exp"] = ",".join(experiments)
     if searches:
         parts["search"] = ",".join(searches)
+    if objective:
+        parts["objective"] = objective
     return "?" + urlencode(parts, safe=",:") if parts else ""
+
+
+def with_objective(search: str | None, objective: str | None) -> str:
+    """The query ``search`` with its objective replaced (the pages' metric pickers write it)."""
+    exps, searches = parse_query(search)
+    return build_query(exps, searches, objective)
 
 
 def default_experiments(context: AppContext) -> list[str]:
@@ -126,8 +140,9 @@ def register(app: Dash, context: AppContext, pages: dict) -> None:
         Input("exp-picker", "value"),
         Input("search-picker", "value"),
         Input("reload", "n_clicks"),
+        State("selection", "data"),
     )
-    def sync_selection(search, exps, searches, _reload):
+    def sync_selection(search, exps, searches, _reload, current):
         """The URL holds the selection, so a link shows the same runs; the pickers edit it.
 
         Search options are computed here, with the value, because a Dash dropdown drops a value that is
@@ -141,14 +156,17 @@ def register(app: Dash, context: AppContext, pages: dict) -> None:
             new_exps, new_searches = exps or [], searches or []
         view = context.view(new_exps)
         options, new_searches = search_choices(view.table.trials, view.labels, new_searches)
-        query = build_query(new_exps, new_searches)
+        query = build_query(new_exps, new_searches, query_objective(search))
         link = experiment_url(context.mlflow_ui_url, new_exps[0]) if new_exps and context.mlflow_ui_url else None
+        selection = {"experiments": new_exps, "searches": new_searches}
+        # Only the objective in the URL changed (a page's metric picker wrote it): the runs shown stay.
+        unchanged = selection == current and ctx.triggered_id == "url"
         return (
             new_exps if new_exps != (exps or []) else no_update,
             options,
             new_searches if new_searches != (searches or []) else no_update,
             query if query != (search or "") else no_update,
-            {"experiments": new_exps, "searches": new_searches},
+            no_update if unchanged else selection,
             link,
         )
 

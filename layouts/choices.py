@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from search.analysis.objective import default_objective, metric_direction
+from search.analysis.objective import default_objective, metric_direction, user_metrics
 
 # -- the search picker ------------------------------------------------------------------------------
 
@@ -48,11 +48,21 @@ class OverviewDefaults(NamedTuple):
     distribution: str | None
 
 
-def overview_defaults(trials: pd.DataFrame, metrics: list[str]) -> OverviewDefaults:
-    """The objective, a cost against it for the trade-off plot, and another metric's distribution."""
-    objective = default_objective(trials, metrics)
+def objective_choice(trials: pd.DataFrame, metrics: list[str], wanted: str | None = None) -> str | None:
+    """The objective every page starts from: the one chosen (in the URL) if these runs log it, else the default."""
+    shown = user_metrics(metrics)
+    return wanted if wanted in shown else default_objective(trials, shown)
+
+
+def overview_defaults(trials: pd.DataFrame, metrics: list[str], wanted: str | None = None) -> OverviewDefaults:
+    """The objective, a cost against it for the trade-off plot, and another metric's distribution.
+
+    With a single metric there is nothing to trade it off against: x is None (the plot says so).
+    """
+    metrics = user_metrics(metrics)
+    objective = objective_choice(trials, metrics, wanted)
     others = [m for m in metrics if m != objective]
-    x = next((m for m in others if "n_params" in m or "latency" in m), others[0] if others else objective)
+    x = next((m for m in others if "n_params" in m or "latency" in m), others[0] if others else None)
     distribution = next((m for m in others if m != x), objective)
     obj_dir = direction_of(trials, objective)
     return OverviewDefaults(objective, obj_dir, x, direction_of(trials, x), objective, obj_dir, distribution)

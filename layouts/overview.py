@@ -230,6 +230,8 @@ def tradeoff_info(
 
 
 def tradeoff_plot(info: TradeoffInfo) -> Figure:
+    if info.x_metric == info.y_metric:  # one metric only (or the same picked twice): not y against y
+        return empty_figure(f"Only {info.y_metric} on both axes: a trade-off needs a second metric for x")
     if not info.run_ids:
         return empty_figure(f"No runs with finite {info.x_metric} and {info.y_metric}")
     searches = list(dict.fromkeys(info.search))

@@ -66,9 +66,9 @@ def test_overview_defaults_without_a_recorded_objective_or_a_cost():
         "acc",
         "acc",
     )
-    # The recorded direction wins over the guess from the name.
+    # The recorded direction wins over the guess from the name; one metric is not traded off against itself.
     d = overview_defaults(trials_with("score", "min", metrics=("score",)), ["score"])
-    assert (d.objective, d.objective_dir, d.x, d.x_dir, d.distribution) == ("score", "min", "score", "min", "score")
+    assert (d.objective, d.objective_dir, d.x, d.x_dir, d.distribution) == ("score", "min", None, "max", "score")
     empty = overview_defaults(pd.DataFrame({"run_id": []}), [])
     assert empty == (None, "max", None, "max", None, "max", None)
     assert direction_of(trials_with(), None) == "max"

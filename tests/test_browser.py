@@ -226,3 +226,54 @@ def test_search_space_page_importance_bounds_and_brushing(served):
     _click(driver, "nav-overview")
     _wait(driver, lambda d: f"Selected runs ({brushed})" in _text(d, "ov-selected-title"))
     assert console_errors(driver) == []
+
+
+def _checked(driver, radio_id):
+    return driver.execute_script(f"const i = document.querySelector('#{radio_id} input:checked'); return i && i.value;")
+
+
+def _pick(driver, dropdown_id, value):
+    """Pick a dropdown value as a callback would see a person's pick (Dash's own set_props)."""
+    driver.execute_script(f"window.dash_clientside.set_props('{dropdown_id}', {{value: '{value}'}})")
+
+
+def test_objective_direction_follows_the_metric_and_the_choice_is_shared_in_the_url(served):
+    base, driver, searches = served
+    driver.get(f"{base}/?exp={searches[0].experiment_id}")
+    _wait(driver, lambda d: "objective=loss" in d.current_url)  # the recorded objective, in the URL
+    assert _checked(driver, "ov-objective-dir") == "min"
+    _pick(driver, "ov-objective", "accuracy")
+    _wait(driver, lambda d: _checked(d, "ov-objective-dir") == "max")
+    _wait(driver, lambda d: "objective=accuracy" in d.current_url)
+    _wait(driver, lambda d: "accuracy" in _text(d, "ov-counts"))
+    # The user may still flip it afterwards.
+    driver.execute_script("document.querySelector('#ov-objective-dir input[value=min]').click()")
+    _wait(driver, lambda d: _checked(d, "ov-objective-dir") == "min")
+    time.sleep(1)
+    assert _checked(driver, "ov-objective-dir") == "min"
+    # The search-space page starts from the overview's objective.
+    _click(driver, "nav-space")
+    _wait(driver, lambda d: "objective=accuracy" in d.current_url and _checked(d, "sp-dir") == "max", timeout=60)
+    _wait(
+        driver,
+        lambda d: (
+            "accuracy"
+            in driver.execute_script(
+                "const g = document.querySelector('#sp-parcoords .js-plotly-plot');"
+                "return g && g.data && g.data[0] && g.data[0].dimensions ? g.data[0].dimensions.map(x => x.label) : []"
+            )
+        ),
+        timeout=60,
+    )
+    assert console_errors(driver) == []
+
+
+def test_foreign_sklearn_objective_is_the_test_score_maximised(served):
+    base, driver, _ = served
+    driver.get(f"{base}/?exp={driver.trellis_foreign['sklearn']}")
+    _wait(driver, lambda d: "objective=mean_test_score" in d.current_url)
+    _wait(driver, lambda d: _checked(d, "ov-objective-dir") == "max")
+    _click(driver, "nav-space")
+    _wait(driver, lambda d: _checked(d, "sp-dir") == "max", timeout=60)
+    assert "objective=mean_test_score" in driver.current_url
+    assert console_errors(driver) == []

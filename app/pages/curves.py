@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, dcc, html
+from dash import Dash, Input, Output, State, dcc, html
 
 from app.context import AppContext
-from layouts.choices import default_metrics
+from app.shell import query_objective
+from layouts.choices import default_metrics, objective_choice
 from layouts.curves import curves_info, curves_plot
 from layouts.style import GRAPH_CONFIG
-from search.analysis.objective import default_objective
+from search.analysis.objective import user_metrics
 
 
 def layout(context: AppContext) -> html.Div:
@@ -64,11 +65,16 @@ def layout(context: AppContext) -> html.Div:
 
 
 def register(app: Dash, context: AppContext) -> None:
-    @app.callback(Output("cv-metrics", "options"), Output("cv-metrics", "value"), Input("selection", "data"))
-    def metric_choices(selection):
+    @app.callback(
+        Output("cv-metrics", "options"),
+        Output("cv-metrics", "value"),
+        Input("selection", "data"),
+        State("url", "search"),
+    )
+    def metric_choices(selection, search):
         view = context.view(selection["experiments"], selection["searches"])
-        metrics = view.table.metrics
-        return metrics, default_metrics(metrics, default_objective(view.trials, metrics))
+        metrics = user_metrics(view.table.metrics)
+        return metrics, default_metrics(metrics, objective_choice(view.trials, metrics, query_objective(search)))
 
     @app.callback(
         Output("cv-graph", "figure"),

@@ -6,9 +6,11 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 
 from app.context import AppContext
+from app.shell import query_objective, with_objective
 from layouts import overview as ov
-from layouts.choices import overview_defaults
+from layouts.choices import direction_of, overview_defaults
 from layouts.style import GRAPH_CONFIG
+from search.analysis.objective import user_metrics
 from tracking.links import compare_url
 
 
@@ -160,22 +162,38 @@ def _register_metric_choices(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("ov-objective", "options"),
         Output("ov-objective", "value"),
-        Output("ov-objective-dir", "value"),
         Output("ov-x", "options"),
         Output("ov-x", "value"),
-        Output("ov-x-dir", "value"),
         Output("ov-y", "options"),
         Output("ov-y", "value"),
-        Output("ov-y-dir", "value"),
         Output("ov-dist", "options"),
         Output("ov-dist", "value"),
         Input("selection", "data"),
+        State("url", "search"),
     )
-    def metric_choices(selection):
+    def metric_choices(selection, search):
         view = context.view(selection["experiments"], selection["searches"])
-        opts = [{"label": m, "value": m} for m in view.table.metrics]
-        d = overview_defaults(view.trials, view.table.metrics)
-        return opts, d.objective, d.objective_dir, opts, d.x, d.x_dir, opts, d.y, d.y_dir, opts, d.distribution
+        metrics = user_metrics(view.table.metrics)
+        d = overview_defaults(view.trials, metrics, query_objective(search))
+        return metrics, d.objective, metrics, d.x, metrics, d.y, metrics, d.distribution
+
+    # Each direction follows its metric (what the search recorded, else the name); the user may then flip it.
+    for metric_id in ("ov-objective", "ov-x", "ov-y"):
+
+        @app.callback(Output(f"{metric_id}-dir", "value"), Input(metric_id, "value"), State("selection", "data"))
+        def follow_metric(metric, selection):
+            return direction_of(context.view(selection["experiments"], selection["searches"]).trials, metric)
+
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input("ov-objective", "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def share_objective(objective, search):
+        """The objective goes in the URL, so the other pages (and a shared link) start from it."""
+        query = with_objective(search, objective)
+        return query if query != (search or "") else no_update
 
 
 def _register_render(app: Dash, context: AppContext) -> None:

@@ -7,10 +7,11 @@ import numpy as np
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from app.context import AppContext
+from app.shell import query_objective, with_objective
 from layouts import space as sp
-from layouts.choices import best_quantile, clicked_params, direction_of, r2_trust
+from layouts.choices import best_quantile, clicked_params, direction_of, objective_choice, r2_trust
 from layouts.style import GRAPH_CONFIG, empty_figure
-from search.analysis.objective import default_objective
+from search.analysis.objective import user_metrics
 
 QUANTILES = [
     {"label": "all runs", "value": 1.0},
@@ -141,18 +142,33 @@ def _register_choices(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("sp-metric", "options"),
         Output("sp-metric", "value"),
-        Output("sp-dir", "value"),
         Output("sp-params", "options"),
         Output("sp-params", "value"),
         Output("sp-extra-metrics", "options"),
         Input("selection", "data"),
+        State("url", "search"),
     )
-    def choices(selection):
+    def choices(selection, search):
         view = context.view(selection["experiments"], selection["searches"])
-        metrics = view.table.metrics
-        metric = default_objective(view.trials, metrics)
+        metrics = user_metrics(view.table.metrics)
+        metric = objective_choice(view.trials, metrics, query_objective(search))
         params = view.table.params
-        return metrics, metric, direction_of(view.trials, metric), params, params, metrics
+        return metrics, metric, params, params, metrics
+
+    @app.callback(Output("sp-dir", "value"), Input("sp-metric", "value"), State("selection", "data"))
+    def follow_metric(metric, selection):
+        """The direction follows the metric (recorded, else its name); the user may then flip it."""
+        return direction_of(context.view(selection["experiments"], selection["searches"]).trials, metric)
+
+    @app.callback(
+        Output("url", "search", allow_duplicate=True),
+        Input("sp-metric", "value"),
+        State("url", "search"),
+        prevent_initial_call=True,
+    )
+    def share_objective(metric, search):
+        query = with_objective(search, metric)
+        return query if query != (search or "") else no_update
 
 
 def _register_analysis(app: Dash, context: AppContext) -> None:
