@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from layouts.style import COLORS, Figure, empty_figure, figure, search_colors, typed
+from search.analysis.objective import best_final
 
 STATUS_ORDER = ["FINISHED", "RUNNING", "FAILED", "KILLED", "SCHEDULED"]
 
@@ -23,7 +24,7 @@ class CountsInfo(NamedTuple):
     total: int
     by_status: dict[str, int]
     searches: int
-    best_value: float | None
+    best_value: float | None  # the best value a run ended with, as ``trellis search`` counts it
     best_run: str | None
     skipped: dict[str, int]
 
@@ -32,13 +33,7 @@ def counts_info(trials: pd.DataFrame, metric: str | None, direction: str, skippe
     by_status = trials["status"].value_counts().to_dict() if len(trials) else {}
     ordered = {s: int(by_status[s]) for s in STATUS_ORDER if s in by_status}
     ordered.update({s: int(n) for s, n in by_status.items() if s not in ordered})
-    best_value = best_run = None
-    col = f"metrics.{metric}" if metric else None
-    if col and col in trials:
-        values = trials[col].where(np.isfinite(trials[col]))
-        if values.notna().any():
-            idx = values.idxmax() if direction == "max" else values.idxmin()
-            best_value, best_run = float(values[idx]), str(trials.loc[idx, "run_id"])
+    best_value, best_run = best_final(trials, metric, direction) if metric else (None, None)
     return CountsInfo(
         len(trials), ordered, trials["search_id"].nunique() if len(trials) else 0, best_value, best_run, dict(skipped)
     )

@@ -133,7 +133,11 @@ def _counts_card(info: ov.CountsInfo, metric: str | None, context: AppContext) -
             dbc.Col(html.Div([html.Div("By status", className="small text-muted"), html.Div(badges)]), md=4),
             dbc.Col(
                 html.Div(
-                    [html.Div(f"Best {metric or ''}", className="small text-muted"), html.H4(best, id="ov-best-value")]
+                    [
+                        html.Div(f"Best {metric or ''}", className="small text-muted"),
+                        html.H4(best, id="ov-best-value"),
+                        html.Div("final value of each completed run", className="small text-muted"),
+                    ]
                 ),
                 md=2,
             ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 INTERNAL_PREFIX = "trellis."  # metrics Trellis logs for itself (``trellis.rung``, ``trellis.best.*``)
@@ -125,3 +126,29 @@ def default_objective(runs: pd.DataFrame, metrics: list[str]) -> str | None:
         if found:
             return found
     return (usable or candidates or [None])[0]
+
+
+def final_values(runs: pd.DataFrame, metric: str) -> pd.Series:
+    """Each run's value of ``metric`` as the CLI counts it for "best": the value a trial ended with.
+
+    Trellis trials count only when they completed (a pruned, failed or killed trial's last report is not a
+    result, as in the runner's best); other tools' runs count when FINISHED. Non-finite values are left out.
+    """
+    col = f"metrics.{metric}"
+    if col not in runs or runs.empty:
+        return pd.Series(dtype=float)
+    values = pd.to_numeric(runs[col], errors="coerce").astype(float)
+    reason = runs["end_reason"] if "end_reason" in runs else pd.Series(None, index=runs.index, dtype=object)
+    status = runs["status"] if "status" in runs else pd.Series("FINISHED", index=runs.index)
+    ended = reason.eq("completed") | (reason.isna() & status.eq("FINISHED"))
+    values = values[ended.to_numpy(dtype=bool)]
+    return values[np.isfinite(values.to_numpy())]
+
+
+def best_final(runs: pd.DataFrame, metric: str, direction: str) -> tuple[float | None, str | None]:
+    """The best final value and its run id, or (None, None)."""
+    values = final_values(runs, metric)
+    if values.empty:
+        return None, None
+    idx = values.idxmax() if direction == "max" else values.idxmin()
+    return float(values[idx]), str(runs.loc[idx, "run_id"])
