@@ -68,6 +68,12 @@ def overview_defaults(trials: pd.DataFrame, metrics: list[str], wanted: str | No
     return OverviewDefaults(objective, obj_dir, x, direction_of(trials, x), objective, obj_dir, distribution)
 
 
+def table_metrics(metrics: list[str], objective: str | None) -> list[str]:
+    """A table's metric columns: the objective first, Trellis' internal metrics left out."""
+    shown = user_metrics(metrics)
+    return ([objective] if objective in shown else []) + [m for m in shown if m != objective]
+
+
 def default_metrics(metrics: list[str], objective: str | None) -> list[str]:
     """The learning curves shown first: the objective and up to two losses."""
     chosen = [objective] if objective in metrics else []

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from layouts.labels import run_labels
 from layouts.style import Figure, empty_figure, figure, search_colors, typed
 
 
@@ -41,9 +42,11 @@ def curves_info(
     x_axis: str = "step",
     window: int = 1,
     log_y: bool = False,
+    search_labels: dict[str, str] | None = None,
 ) -> CurvesInfo:
-    """One curve per (metric, run). ``x_axis='time'`` gives seconds since the run started."""
+    """One curve per (metric, run), named uniquely (``run_labels``). ``x_axis='time'``: seconds since start."""
     meta = runs.set_index("run_id") if len(runs) else runs
+    names = run_labels(runs, search_labels or {})
     curves: dict[str, list[Curve]] = {m: [] for m in metrics}
     dropped = 0
     if histories.empty:
@@ -61,7 +64,7 @@ def curves_info(
         else:
             x = group["step"].to_numpy(dtype=float)
         y = smooth(np.where(finite, y, np.nan), window)
-        label = str(meta.loc[run_id, "run_name"]) if run_id in meta.index else run_id[:8]
+        label = names.get(run_id, run_id[:8])
         search = str(meta.loc[run_id, "search_id"]) if run_id in meta.index else ""
         keep = ~np.isnan(y)
         curves[key].append(Curve(run_id, label, search, x[keep].tolist(), y[keep].tolist()))

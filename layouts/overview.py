@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from layouts.labels import run_labels, search_label
 from layouts.style import COLORS, Figure, empty_figure, figure, search_colors, typed
 from search.analysis.objective import best_final
 
@@ -297,12 +298,22 @@ def run_ids_from_selection(selection: dict | None) -> list[str]:
 
 
 def selected_rows(
-    runs: pd.DataFrame, run_ids: list[str], params: list[str], metrics: list[str], link
+    runs: pd.DataFrame,
+    run_ids: list[str],
+    params: list[str],
+    metrics: list[str],
+    link,
+    search_labels: dict[str, str] | None = None,
 ) -> tuple[list[dict], list[dict]]:
-    """Rows and column specs for the selected-runs table; ``link(row)`` gives the MLflow UI URL."""
+    """Rows and column specs for the selected-runs table; ``link(row)`` gives the MLflow UI URL.
+
+    Every row names its search (as the picker does) and runs are named uniquely (``run_labels``).
+    """
     if not run_ids:
         return [], []
     chosen = runs[runs["run_id"].isin(run_ids)]
+    search_labels = search_labels or {}
+    names = run_labels(chosen, search_labels)
     columns = [
         {"name": "run", "id": "run", "presentation": "markdown"},
         {"name": "search", "id": "search"},
@@ -312,8 +323,8 @@ def selected_rows(
     for _, r in chosen.iterrows():
         row = {
             "run_id": r["run_id"],
-            "run": f"[{r['run_name'] or r['run_id'][:8]}]({link(r)})",
-            "search": r.get("search_name") or r["experiment"],
+            "run": f"[{names[r['run_id']]}]({link(r)})",
+            "search": search_label(r, search_labels),
             "status": r["status"],
         }
         for m in metrics:

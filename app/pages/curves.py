@@ -92,7 +92,13 @@ def register(app: Dash, context: AppContext) -> None:
         runs = view.table.runs[view.table.runs["run_id"].isin(run_ids)]
         histories = context.histories(runs["run_id"].tolist(), metrics)
         info = curves_info(
-            histories, runs, metrics, x_axis=x_axis or "step", window=int(window or 1), log_y="log" in (log or [])
+            histories,
+            runs,
+            metrics,
+            x_axis=x_axis or "step",
+            window=int(window or 1),
+            log_y="log" in (log or []),
+            search_labels=view.labels,
         )
         fig = curves_plot(info)
         fig["layout"]["uirevision"] = "keep"

@@ -8,7 +8,7 @@ from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_upda
 from app.context import AppContext
 from app.shell import query_objective, with_objective
 from layouts import overview as ov
-from layouts.choices import direction_of, overview_defaults
+from layouts.choices import direction_of, overview_defaults, table_metrics
 from layouts.style import GRAPH_CONFIG
 from search.analysis.objective import user_metrics
 from tracking.links import compare_url
@@ -266,8 +266,10 @@ def _register_selected_table(app: Dash, context: AppContext) -> None:
     )
     def selected_table(run_ids, selection, objective):
         view = context.view(selection["experiments"], selection["searches"])
-        metrics = [objective] + [m for m in view.table.metrics if m != objective] if objective else view.table.metrics
-        rows, columns = ov.selected_rows(view.table.runs, run_ids or [], view.table.params, metrics, context.run_link)
+        metrics = table_metrics(view.table.metrics, objective)
+        rows, columns = ov.selected_rows(
+            view.table.runs, run_ids or [], view.table.params, metrics, context.run_link, view.labels
+        )
         title = f"Selected runs ({len(rows)})" if rows else "No runs selected yet"
         exps = sorted(view.table.runs.loc[view.table.runs["run_id"].isin(run_ids or []), "experiment_id"].unique())
         href = compare_url(context.mlflow_ui_url, exps, run_ids) if rows and context.mlflow_ui_url else None

@@ -1,0 +1,30 @@
+"""Readable, unique names for runs in a view: a run's name, with its search's label where names collide."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def run_labels(runs: pd.DataFrame, search_labels: dict[str, str]) -> dict[str, str]:
+    """run id -> label, unique among ``runs``.
+
+    A run keeps its name (its id's start without one) while no other run shown has it; two searches' runs
+    named alike (``trial-0004``) become ``<search label> / trial-0004``; the run id's start breaks a tie
+    that remains (two searches with one label).
+    """
+    if runs.empty:
+        return {}
+    ids = runs["run_id"].astype(str).tolist()
+    names = [str(n) if isinstance(n, str) and n else rid[:8] for n, rid in zip(runs["run_name"], ids)]
+    searches = [search_labels.get(str(s), str(s)[:8]) for s in runs["search_id"]]
+    labels = pd.Series(names, index=ids)
+    taken = labels.duplicated(keep=False)
+    labels[taken] = [f"{s} / {n}" for s, n, t in zip(searches, names, taken) if t]
+    taken = labels.duplicated(keep=False)
+    labels[taken] = [f"{lab} · {rid[:6]}" for lab, rid in zip(labels[taken], labels.index[taken])]
+    return labels.to_dict()
+
+
+def search_label(row, search_labels: dict[str, str]) -> str:
+    """The search a run belongs to, as the search picker names it."""
+    return search_labels.get(str(row["search_id"])) or str(row.get("search_name") or row["experiment"])
