@@ -13,7 +13,8 @@ import pandas as pd
 
 from layouts.labels import run_labels, search_label
 from layouts.style import COLORS, Figure, empty_figure, figure, search_colors, typed
-from search.analysis.objective import best_final
+from search.analysis.objective import INTERNAL_PREFIX, best_final
+from tracking.reader import recorded_spaces
 
 STATUS_ORDER = ["FINISHED", "RUNNING", "FAILED", "KILLED", "SCHEDULED"]
 
@@ -339,7 +340,24 @@ def selected_rows(
     return rows, columns
 
 
+def export_runs(runs: pd.DataFrame, shown: list[str], selected: list[str] | None) -> pd.DataFrame:
+    """The runs a CSV export holds: the selection when there is one (of the runs shown), else all shown."""
+    chosen = [r for r in (selected or []) if r in set(shown)] or shown
+    return export_frame(runs[runs["run_id"].isin(chosen)])
+
+
 def export_frame(runs: pd.DataFrame) -> pd.DataFrame:
-    """The frame a CSV export holds: identity, lineage, params and metrics; no internal columns."""
-    drop = [c for c in ("trellis_config",) if c in runs]
-    return runs.drop(columns=drop)
+    """The frame a CSV export holds: identity, lineage, params and metrics; no internal columns.
+
+    Integer parameters are written as integers (``64``, not ``64.0``): those a search recorded as ``int``,
+    and numbers without a fraction that no search recorded as ``float``.
+    """
+    drop = [c for c in runs if c == "trellis_config" or c.startswith("metrics." + INTERNAL_PREFIX)]
+    out = runs.drop(columns=drop)
+    recorded = recorded_spaces(runs)
+    for col in [c for c in out if c.startswith("params.") and out[c].dtype.kind == "f"]:
+        kind = recorded.get(col[len("params.") :], {}).get("type")
+        values = out[col].dropna()
+        if kind == "int" or (kind != "float" and len(values) and (values == values.round()).all()):
+            out[col] = out[col].round().astype("Int64")
+    return out

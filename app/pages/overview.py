@@ -85,7 +85,14 @@ def layout(context: AppContext) -> html.Div:
                         dbc.Button("Clear selection", id="ov-clear", size="sm", color="secondary", outline=True), md=2
                     ),
                     dbc.Col(
-                        dbc.Button("Export runs as CSV", id="ov-export", size="sm", color="secondary", outline=True),
+                        dbc.Button(
+                            "Export runs as CSV",
+                            id="ov-export",
+                            title="the selected runs, or every run shown when none is selected",
+                            size="sm",
+                            color="secondary",
+                            outline=True,
+                        ),
                         md=2,
                     ),
                     dbc.Col(
@@ -281,11 +288,12 @@ def _register_export(app: Dash, context: AppContext) -> None:
         Output("ov-download", "data"),
         Input("ov-export", "n_clicks"),
         State("selection", "data"),
+        State("selected-runs", "data"),
         prevent_initial_call=True,
     )
-    def export(_, selection):
+    def export(_, selection, selected):
         view = context.view(selection["experiments"], selection["searches"])
-        frame = ov.export_frame(view.table.runs[view.table.runs["run_id"].isin(view.trials["run_id"])])
+        frame = ov.export_runs(view.table.runs, view.trials["run_id"].tolist(), selected)
         return dcc.send_data_frame(frame.to_csv, "trellis-runs.csv", index=False)
 
 
