@@ -41,6 +41,25 @@ def counts_info(trials: pd.DataFrame, metric: str | None, direction: str, skippe
     )
 
 
+def without_finite(trials: pd.DataFrame, metric: str) -> int:
+    """Runs shown that have no finite value of ``metric`` (NaN, inf or never logged): what a plot of it leaves out."""
+    col = f"metrics.{metric}"
+    if col not in trials:
+        return len(trials)
+    return int((~np.isfinite(trials[col].to_numpy(dtype=float))).sum())
+
+
+def left_out(trials: pd.DataFrame, metrics: list[str | None], skipped: dict[str, int]) -> dict[str, int]:
+    """What the counts card says was left out of the plots: deleted runs, and per metric plotted the runs
+    without a finite value, counted exactly as the plots count them (``without_finite``)."""
+    out = {what: n for what, n in skipped.items() if not what.startswith("non-finite ")}
+    for metric in dict.fromkeys(m for m in metrics if m):
+        n = without_finite(trials, metric)
+        if n:
+            out[f"without a finite {metric}"] = n
+    return out
+
+
 # -- best so far ------------------------------------------------------------------------------------
 
 
@@ -126,7 +145,7 @@ def distribution_info(trials: pd.DataFrame, metric: str, labels: dict[str, str])
         str(s): v.tolist()
         for s, v in pd.Series(values[keep], index=trials["search_id"].to_numpy()[keep]).groupby(level=0)
     }
-    return DistributionInfo(metric, grouped, int((~keep).sum()), labels)
+    return DistributionInfo(metric, grouped, without_finite(trials, metric), labels)
 
 
 def distribution_plot(info: DistributionInfo) -> Figure:
@@ -144,7 +163,7 @@ def distribution_plot(info: DistributionInfo) -> Figure:
         }
         for s, values in info.values.items()
     ]
-    title = info.metric + (f"  ({info.dropped} NaN/inf left out)" if info.dropped else "")
+    title = info.metric + (f"  ({info.dropped} without a finite {info.metric} left out)" if info.dropped else "")
     return figure(
         data,
         barmode="overlay",

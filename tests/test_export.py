@@ -38,3 +38,30 @@ def test_export_writes_integer_params_as_integers_and_leaves_internal_columns_ou
     assert back["params.lr"].tolist() == ["1.0", "2.0", "3.0"]
     assert back["params.dropout"].tolist() == ["0.1", "0.25", "0.5"]
     assert "metrics.trellis.rung" not in frame and "trellis_config" not in frame
+
+
+def test_the_counts_card_leaves_out_what_the_histogram_leaves_out():
+    from layouts.overview import counts_info, distribution_info, distribution_plot, left_out
+
+    trials = pd.DataFrame(
+        {
+            "run_id": list("abcd"),
+            "search_id": "s",
+            "status": "FINISHED",
+            "metrics.acc": [0.5, float("nan"), float("inf"), 0.7],
+            "metrics.loss": [0.1, 0.2, 0.3, float("nan")],  # d never logged loss
+        }
+    )
+    skipped = {"deleted runs": 1, "non-finite acc": 7}  # the reader's count is store-wide, not this view's
+    out = left_out(trials, ["acc", "loss", "acc"], skipped)
+    assert out == {"deleted runs": 1, "without a finite acc": 2, "without a finite loss": 1}
+    for metric in ("acc", "loss"):
+        info = distribution_info(trials, metric, {})
+        assert info.dropped == out[f"without a finite {metric}"]
+        assert (
+            f"({info.dropped} without a finite {metric} left out)"
+            in distribution_plot(info)["layout"]["xaxis"]["title"]["text"]
+        )
+    assert counts_info(trials, "acc", "max", out).skipped == out
+    clean = trials.assign(**{"metrics.acc": 0.5})
+    assert left_out(clean, ["acc"], {}) == {}  # "nothing" only when the plots leave nothing out

@@ -300,7 +300,8 @@ def _register_export(app: Dash, context: AppContext) -> None:
 def render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context: AppContext):
     """Everything the overview draws for one view (a plain function: the benchmark times it)."""
     trials, labels = view.trials, view.labels
-    counts = ov.counts_info(trials, objective, obj_dir or "max", view.table.skipped)
+    plotted = [objective, dist or objective, x or objective, y or objective]
+    counts = ov.counts_info(trials, objective, obj_dir or "max", ov.left_out(trials, plotted, view.table.skipped))
     if not objective:
         empty = ov.empty_figure("No metrics in these runs")
         return _counts_card(counts, objective, context), empty, empty, empty
