@@ -219,7 +219,11 @@ def test_search_space_page_importance_bounds_and_brushing(served):
     assert set(dims) == {"x", "y", "shape", "loss"} and dims[-1] == "loss"  # parameters, then the metric
     _wait(driver, lambda d: _trace_count(d, "sp-importance") == 1)
     assert "R²" in _text(driver, "sp-r2")
-    assert "space:" in _text(driver, "sp-yaml") and "low:" in _text(driver, "sp-yaml")
+    r2_text, yaml_text = _text(driver, "sp-r2"), _text(driver, "sp-yaml")
+    if "R² -" in r2_text or "R² n/a" in r2_text:  # an untrusted forest: the page says why, offers nothing
+        assert "No refined space is offered" in yaml_text and "space:" not in yaml_text
+    else:
+        assert "space:" in yaml_text and "low:" in yaml_text
     _wait(driver, lambda d: _trace_count(d, "sp-detail") >= 1)  # the most important parameter's marginal
 
     # Brush the first axis with the mouse: the runs inside become the selection everywhere.
