@@ -126,7 +126,7 @@ def test_unknown_search_id_is_one_line(tmp_path, store, make_config):
     run_search(make_config(termination={"max_trials": 1}))
     for action in ("stop", "resume"):
         done = _trellis("search", action, "nope", "--tracking-uri", store, cwd=tmp_path)
-        assert done.returncode == 2 and "no run nope" in done.stderr and "Traceback" not in done.stderr
+        assert done.returncode == 2 and "'nope' is not a search id" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_search_whose_trials_all_failed_exits_non_zero(tmp_path, store):

@@ -96,41 +96,44 @@ def cmd_search_run(args: argparse.Namespace) -> int:
     return run_config(config, quiet=args.quiet)
 
 
-def cmd_search_resume(args: argparse.Namespace) -> int:
+def _named_search(args: argparse.Namespace, action) -> tuple[str, object] | None:
+    """Open the store (it must exist), resolve the id or prefix, run ``action(client, id)``; None after
+    printing one line when any of it fails."""
     from mlflow import MlflowClient
 
-    from search.engine.resume import ResumeError, recorded_config, resolve_search_id
+    from search.engine.resume import ResumeError, resolve_search_id
 
     if not store_ok(args.tracking_uri, must_exist=True):
-        return 2
+        return None
     try:
         client = MlflowClient(tracking_uri=args.tracking_uri)
-        args.search_id = resolve_search_id(client, args.search_id)
-        config = recorded_config(client, args.search_id)
+        search_id = resolve_search_id(client, args.search_id)
+        return search_id, action(client, search_id)
     except ResumeError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_search_resume(args: argparse.Namespace) -> int:
+    from search.engine.resume import recorded_config
+
+    found = _named_search(args, recorded_config)
+    if found is None:
         return 2
+    search_id, config = found
     config = replace(config, tracking=replace(config.tracking, uri=args.tracking_uri))
     if args.workers:
         config = replace(config, executor=replace(config.executor, workers=args.workers))
-    return run_config(config, quiet=args.quiet, resume=args.search_id)
+    return run_config(config, quiet=args.quiet, resume=search_id)
 
 
 def cmd_search_stop(args: argparse.Namespace) -> int:
-    from mlflow import MlflowClient
+    from search.engine.resume import request_stop
 
-    from search.engine.resume import ResumeError, request_stop, resolve_search_id
-
-    if not store_ok(args.tracking_uri, must_exist=True):
+    found = _named_search(args, request_stop)
+    if found is None:
         return 2
-    try:
-        client = MlflowClient(tracking_uri=args.tracking_uri)
-        args.search_id = resolve_search_id(client, args.search_id)
-        request_stop(client, args.search_id)
-    except ResumeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"asked search {args.search_id} to stop: its runner ends the running trials within a few seconds")
+    print(f"asked search {found[0]} to stop: its runner ends the running trials within a few seconds")
     return 0
 
 
