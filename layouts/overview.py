@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from layouts.labels import run_labels, search_label
+from layouts.selection import DIMMED_OPACITY, selected_mask, selected_overlay
 from layouts.style import COLORS, Figure, empty_figure, figure, search_colors, typed
 from search.analysis.objective import INTERNAL_PREFIX, best_final
 from tracking.reader import recorded_spaces
@@ -68,14 +69,16 @@ class BestSoFarInfo(NamedTuple):
     direction: str
     series: dict[str, tuple[list[int], list[float], list[float]]]  # search -> (order, value, best so far)
     labels: dict[str, str]
+    run_ids: dict[str, list[str]] | None = None  # search -> the run of each point in ``series``
 
 
 def best_so_far_info(trials: pd.DataFrame, metric: str, direction: str, labels: dict[str, str]) -> BestSoFarInfo:
     """Per search, in the order trials started: each finite value and the best up to it."""
     col = f"metrics.{metric}"
     series: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    run_ids: dict[str, list[str]] = {}
     if col not in trials:
-        return BestSoFarInfo(metric, direction, series, labels)
+        return BestSoFarInfo(metric, direction, series, labels, run_ids)
     for search_id, group in trials.sort_values("start_time", kind="stable").groupby("search_id", sort=False):
         values = group[col].to_numpy(dtype=float)
         keep = np.isfinite(values)
@@ -83,15 +86,19 @@ def best_so_far_info(trials: pd.DataFrame, metric: str, direction: str, labels: 
             continue
         order = np.arange(1, len(values) + 1)[keep]
         values = values[keep]
+        run_ids[str(search_id)] = group["run_id"].astype(str).to_numpy()[keep].tolist()
         best = np.maximum.accumulate(values) if direction == "max" else np.minimum.accumulate(values)
         series[str(search_id)] = (order.tolist(), values.tolist(), best.tolist())
-    return BestSoFarInfo(metric, direction, series, labels)
+    return BestSoFarInfo(metric, direction, series, labels, run_ids)
 
 
-def best_so_far_plot(info: BestSoFarInfo) -> Figure:
+def best_so_far_plot(info: BestSoFarInfo, selected: list[str] | None = None) -> Figure:
+    """Each search's points and running best; the selected runs' points outlined on top, the others dimmed."""
     if not info.series:
         return empty_figure(f"No finite values of {info.metric} yet")
     colors = search_colors(list(info.series))
+    chosen = set(selected or [])
+    picked: list[tuple[int, float, str]] = []
     data = []
     for search_id, (order, values, best) in info.series.items():
         name, color = info.labels.get(search_id, search_id[:8]), colors[search_id]
@@ -104,9 +111,12 @@ def best_so_far_plot(info: BestSoFarInfo) -> Figure:
                 "name": name,
                 "legendgroup": search_id,
                 "showlegend": False,
-                "marker": {"color": color, "size": 5, "opacity": 0.45},
+                "marker": {"color": color, "size": 5, "opacity": DIMMED_OPACITY if chosen else 0.45},
             }
         )
+        for o, v, r in zip(order, values, (info.run_ids or {}).get(search_id, [])):
+            if r in chosen:
+                picked.append((o, v, r))
         data.append(
             {
                 "type": "scatter",
@@ -118,6 +128,9 @@ def best_so_far_plot(info: BestSoFarInfo) -> Figure:
                 "line": {"color": color, "width": 2, "shape": "hv"},
             }
         )
+    if picked:
+        order, values, ids = zip(*picked)
+        data.append(selected_overlay(list(order), list(values), list(ids)))
     return figure(
         data,
         xaxis={"title": {"text": "trial (in start order)"}},
@@ -245,7 +258,8 @@ def tradeoff_info(
     )
 
 
-def tradeoff_plot(info: TradeoffInfo) -> Figure:
+def tradeoff_plot(info: TradeoffInfo, selected: list[str] | None = None) -> Figure:
+    """Points per search and the Pareto front; the selected runs outlined on top, the others dimmed."""
     if info.x_metric == info.y_metric:  # one metric only (or the same picked twice): not y against y
         return empty_figure(f"Only {info.y_metric} on both axes: a trade-off needs a second metric for x")
     if not info.run_ids:
@@ -255,6 +269,7 @@ def tradeoff_plot(info: TradeoffInfo) -> Figure:
     run_ids, search = np.array(info.run_ids, dtype=object), np.array(info.search, dtype=object)
     x, y = np.array(info.x), np.array(info.y)
     hover = f"{info.x_metric}=%{{x:.4g}}<br>{info.y_metric}=%{{y:.4g}}<br>%{{customdata}}<extra></extra>"
+    mask = selected_mask(info.run_ids, selected)
     data = []
     for s in searches:
         idx = np.flatnonzero(search == s)
@@ -267,7 +282,7 @@ def tradeoff_plot(info: TradeoffInfo) -> Figure:
                 "mode": "markers",
                 "name": info.labels.get(s, s[:8]),
                 "hovertemplate": hover,
-                "marker": {"color": colors[s], "size": 7, "opacity": 0.75},
+                "marker": {"color": colors[s], "size": 7, "opacity": DIMMED_OPACITY if mask.any() else 0.75},
             }
         )
     if info.front:
@@ -284,6 +299,8 @@ def tradeoff_plot(info: TradeoffInfo) -> Figure:
                 "marker": {"symbol": "diamond-open", "size": 11, "color": COLORS["front"]},
             }
         )
+    if mask.any():
+        data.append(selected_overlay(x[mask], y[mask], run_ids[mask].tolist(), hover))
     xaxis = {"title": {"text": f"{info.x_metric} ({info.x_dir})"}}
     if info.x_log:
         xaxis["type"] = "log"

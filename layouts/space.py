@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from layouts.selection import highlight_line, selected_mask
 from layouts.style import Figure, empty_figure, figure, typed
 from search import space as scales
 from search.analysis.design import Axis
@@ -29,7 +30,32 @@ class ParcoordsInfo(NamedTuple):
     color_label: str
     reverse_scale: bool
     run_ids: list[str]
-    filled: dict[str, int]  # parameter -> runs whose missing value sits at the axis' low end
+    filled: dict[str, int]  # parameter -> runs without a value, drawn apart below the axis' range
+
+
+LABEL_LIMIT = 24  # characters of a categorical value an axis tick shows (the table holds the full value)
+
+
+def short_labels(values: list[str], limit: int = LABEL_LIMIT) -> list[str]:
+    """Tick labels no longer than ``limit``: long values cut with an ellipsis, kept distinct."""
+    out: list[str] = []
+    for i, text in enumerate(values):
+        label = text if len(text) <= limit else text[: limit - 1] + "…"
+        if label in out:
+            label = f"{text[: limit - 4]}…#{i + 1}"
+        out.append(label)
+    return out
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """About ``count`` round tick values within [lo, hi] (1, 2 or 5 times a power of ten apart)."""
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi <= lo:
+        return [float(lo)]
+    raw = (hi - lo) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    return [float(round(v, 12)) for v in np.arange(first, hi + step * 1e-9, step)]
 
 
 def _display(axis: Axis, raw: pd.Series) -> tuple[np.ndarray, tuple[float, float], list | None, list | None]:
@@ -40,7 +66,7 @@ def _display(axis: Axis, raw: pd.Series) -> tuple[np.ndarray, tuple[float, float
             codes,
             (-0.5, len(axis.categories) - 0.5),
             list(range(len(axis.categories))),
-            [str(c) for c in axis.categories],
+            short_labels([str(c) for c in axis.categories]),
         )
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     if axis.log:
@@ -49,6 +75,25 @@ def _display(axis: Axis, raw: pd.Series) -> tuple[np.ndarray, tuple[float, float
         ticks = [d for d in decades if lo - 1e-9 <= d <= hi + 1e-9] or [lo, hi]
         return scales.to_display(values, True), (lo, hi), ticks, [f"{10**t:g}" for t in ticks]
     return values, (axis.low, axis.high), None, None
+
+
+def with_missing(dim: Dimension, missing: np.ndarray, categorical: bool = False) -> Dimension:
+    """The axis with its missing values (an inactive conditional parameter) drawn apart, below its range.
+
+    They sit at their own position, a gap under the lowest genuine value, ticked ``missing (n)``: never on
+    top of a real low value. The axis keeps its ticks (round ones for a plain numeric axis).
+    """
+    lo, hi = dim.range
+    at = lo - (1.0 if categorical else (0.15 * (hi - lo) or 1.0))
+    tickvals = list(dim.tickvals) if dim.tickvals is not None else nice_ticks(lo, hi)
+    ticktext = list(dim.ticktext) if dim.ticktext is not None else [f"{v:g}" for v in tickvals]
+    values = np.where(missing, at, dim.values)
+    return dim._replace(
+        values=values,
+        range=(at, hi),
+        tickvals=[at, *tickvals],
+        ticktext=[f"missing ({int(missing.sum())})", *ticktext],
+    )
 
 
 def to_display(axis: Axis, unit_lo: float, unit_hi: float) -> tuple[float, float]:
@@ -72,12 +117,13 @@ def parcoords_info(
     dims, filled = [], {}
     for axis in axes:
         values, rng, tickvals, ticktext = _display(axis, trials[f"params.{axis.name}"])
+        band = to_display(axis, *bands[axis.name]) if bands and axis.name in bands else None
+        dim = Dimension(axis.name, values, rng, tickvals, ticktext, band)
         missing = ~np.isfinite(values)
         if missing.any():
             filled[axis.name] = int(missing.sum())
-            values = np.where(missing, rng[0], values)
-        band = to_display(axis, *bands[axis.name]) if bands and axis.name in bands else None
-        dims.append(Dimension(axis.name, values, rng, tickvals, ticktext, band))
+            dim = with_missing(dim, missing, axis.kind == "categorical")
+        dims.append(dim)
     color = np.zeros(len(trials))
     for i, metric in enumerate(metrics):
         values = trials[f"metrics.{metric}"].to_numpy(dtype=float)
@@ -97,26 +143,35 @@ def parcoords_info(
     )
 
 
-def parcoords_plot(info: ParcoordsInfo) -> Figure:
+def parcoords_plot(
+    info: ParcoordsInfo, selected: list[str] | None = None, constraints: dict[int, list[list[float]]] | None = None
+) -> Figure:
+    """The parallel coordinates; the selected runs keep the metric colours, the others are grey.
+
+    ``constraints`` are the brushes on screen per axis index (``screen_constraints``); without them, each
+    axis' own band.
+    """
     if not info.dims or not len(info.run_ids):
         return empty_figure("No runs with these parameters and metrics")
+    if constraints is None:
+        constraints = {i: [list(d.constraint)] for i, d in enumerate(info.dims) if d.constraint is not None}
     dimensions = []
-    for d in info.dims:
+    for i, d in enumerate(info.dims):
         dim = {"label": d.label, "values": typed(d.values), "range": list(d.range)}
         if d.tickvals is not None:
             dim.update(tickvals=d.tickvals, ticktext=d.ticktext)
-        if d.constraint is not None:
-            dim["constraintrange"] = list(d.constraint)
+        if constraints.get(i):
+            ranges = constraints[i]
+            dim["constraintrange"] = list(ranges[0]) if len(ranges) == 1 else [list(r) for r in ranges]
         dimensions.append(dim)
+    mask = selected_mask(info.run_ids, selected)
     trace = {
         "type": "parcoords",
         "dimensions": dimensions,
         "line": {
-            "color": typed(info.color),
-            "colorscale": "Viridis",
-            "reversescale": info.reverse_scale,
+            **highlight_line(info.color, mask, info.reverse_scale),
             "showscale": True,
-            "colorbar": {"title": {"text": info.color_label}},
+            "colorbar": {"title": {"text": info.color_label + (" (selected runs)" if mask.any() else "")}},
         },
         "unselected": {"line": {"color": "#DDDDDD", "opacity": 0.3}},
     }
@@ -135,6 +190,39 @@ def runs_within(info: ParcoordsInfo, constraints: dict[int, list[list[float]]]) 
             inside |= (values >= min(lo, hi)) & (values <= max(lo, hi))
         keep &= inside
     return [r for r, k in zip(info.run_ids, keep) if k]
+
+
+def screen_constraints(info: ParcoordsInfo, brushes: dict[str, list | None]) -> dict[int, list[list[float]]]:
+    """The brushes on screen per axis index: the user's, by axis label, else the axis' band (bounds, top-K).
+
+    A label brushed to nothing (``None``) has no brush, its band included.
+    """
+    out = {}
+    for i, d in enumerate(info.dims):
+        if d.label in (brushes or {}):
+            ranges = brushes[d.label]
+        else:
+            ranges = [list(d.constraint)] if d.constraint is not None else None
+        if ranges:
+            out[i] = [list(r) for r in ranges]
+    return out
+
+
+def apply_brush(
+    info: ParcoordsInfo, event, brushes: dict[str, list | None]
+) -> tuple[dict[str, list | None], dict[int, list[list[float]]]]:
+    """One user brush (a ``restyleData`` event): the user's brushes by label, and the brushes now on screen.
+
+    Only a user's brush changes the selection; the page then selects ``runs_within(info, on_screen)``.
+    Brushes are kept by axis label, so they survive a redraw with other runs or other axes.
+    """
+    before = screen_constraints(info, brushes)
+    after = parse_restyle(event, before)
+    out = dict(brushes or {})
+    for i in set(before) | set(after):
+        if before.get(i) != after.get(i) and i < len(info.dims):
+            out[info.dims[i].label] = after.get(i)
+    return out, after
 
 
 def parse_restyle(event, constraints: dict[int, list[list[float]]]) -> dict[int, list[list[float]]]:

@@ -13,6 +13,7 @@ import pytest
 from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -290,4 +291,121 @@ def test_foreign_sklearn_objective_is_the_test_score_maximised(served):
     _click(driver, "nav-space")
     _wait(driver, lambda d: _checked(d, "sp-dir") == "max", timeout=60)
     assert "objective=mean_test_score" in driver.current_url
+    assert console_errors(driver) == []
+
+
+# -- the selection: highlighted on every plot, scoped to the picker, changed only by a user's pick --------
+
+
+def _overlay_runs(driver, graph_id):
+    """Run ids of a figure's 'selected' overlay (the outlined points), -1 before the figure is drawn."""
+    return driver.execute_script(
+        f"const g = document.querySelector('#{graph_id} .js-plotly-plot');"
+        "if (!g || !g._fullData) return -1;"
+        "const t = g._fullData.filter(t => (t.name || '').startsWith('selected'));"
+        "return t.length ? Array.from(t[0].customdata) : [];"
+    )
+
+
+def _parcoords(driver, script):
+    return driver.execute_script(
+        "const g = document.querySelector('#sp-parcoords .js-plotly-plot');"
+        "if (!g || !g._fullData || !g._fullData[0] || !g._fullData[0].dimensions) return null;"
+        f"const t = g._fullData[0]; {script}"
+    )
+
+
+def _parcoords_highlighted(driver):
+    """How many lines keep their metric colour (the selected runs); the others sit on the grey step."""
+    return _parcoords(driver, "return Array.from(t.line.color).filter(c => c > t.line.cmin).length;")
+
+
+def _stored_selection(driver):
+    return driver.execute_script("return JSON.parse(sessionStorage.getItem('selected-runs') || '[]')")
+
+
+def _top_k(driver, base, exp, k):
+    driver.get(f"{base}/?exp={exp}")
+    _wait(driver, lambda d: _text(d, "ov-total") == "16")
+    _click(driver, "ov-clear")
+    _wait(driver, lambda d: "No runs selected" in _text(d, "ov-selected-title"))
+    field = driver.find_element(By.ID, "ov-k")
+    field.clear()
+    field.send_keys(str(k))
+    _click(driver, "ov-topk")
+    _wait(driver, lambda d: f"Selected runs ({k})" in _text(d, "ov-selected-title"))
+    return _stored_selection(driver)
+
+
+def test_top_k_is_highlighted_on_three_plots_and_the_picker_scopes_the_selection(served):
+    base, driver, searches = served
+    chosen = _top_k(driver, base, searches[0].experiment_id, 3)
+    _wait(driver, lambda d: sorted(_overlay_runs(d, "ov-tradeoff")) == sorted(chosen))
+    _wait(driver, lambda d: sorted(_overlay_runs(d, "ov-best")) == sorted(chosen))
+    _click(driver, "nav-space")
+    _wait(driver, lambda d: _parcoords_highlighted(d) == 3, timeout=60)
+    assert _parcoords(driver, "return t.line.color.length") == 16  # the other 13 drawn grey
+
+    # Narrow the picker to the search holding fewer of the selected runs: the others are hidden, and counted.
+    _click(driver, "nav-overview")
+    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#ov-table td[data-dash-column='search']")) == 3)
+    cells = [c.text for c in driver.find_elements(By.CSS_SELECTOR, "#ov-table td[data-dash-column='search']")]
+    in_tpe = sum("quad-tpe" in c for c in cells)
+    narrowed, visible = (searches[1], in_tpe) if in_tpe <= 1 else (searches[0], 3 - in_tpe)
+    hidden = 3 - visible
+    driver.execute_script(f"window.dash_clientside.set_props('search-picker', {{value: ['{narrowed.search_id}']}})")
+    _wait(driver, lambda d: _text(d, "ov-total") == "8")
+    note = f"{hidden} selected run{'s are' if hidden != 1 else ' is'} in searches not shown"
+    _wait(driver, lambda d: note in _text(d, "ov-selected-title"))
+    _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#ov-table td[data-dash-column='search']")) == visible)
+    assert len(_overlay_runs(driver, "ov-tradeoff")) == visible
+    _click(driver, "nav-curves")
+    _wait(driver, lambda d: f"{visible} selected runs" in _text(d, "cv-info") and note in _text(d, "cv-info"))
+    _wait(driver, lambda d: _trace_count(d, "cv-graph") == visible)
+    assert _stored_selection(driver) == chosen  # narrowing the view does not change the selection itself
+    assert console_errors(driver) == []
+
+
+def test_display_switches_never_change_the_selection_and_the_controls_survive_navigation(served):
+    base, driver, searches = served
+    chosen = _top_k(driver, base, searches[0].experiment_id, 2)
+    _click(driver, "nav-space")
+    _wait(driver, lambda d: _parcoords_highlighted(d) == 2, timeout=60)
+    # Suggested bounds and the top-K mask are drawn as brushes; the selection stays the user's.
+    driver.execute_script("document.querySelector('#sp-bands input').click()")
+    topk = driver.find_element(By.ID, "sp-topk")
+    topk.send_keys("5")
+    _wait(driver, lambda d: _parcoords(d, "return t.dimensions[t.dimensions.length - 1].constraintrange") is not None)
+    time.sleep(2)
+    assert _stored_selection(driver) == chosen
+    assert _parcoords_highlighted(driver) == 2
+
+    # Leaving the page and coming back keeps its controls.
+    _click(driver, "nav-overview")
+    _wait(driver, lambda d: "Selected runs (2)" in _text(d, "ov-selected-title"))
+    _click(driver, "nav-space")
+    _wait(driver, lambda d: _parcoords(d, "return t.line.color.length") == 16, timeout=60)
+    assert driver.execute_script("return document.querySelector('#sp-bands input').checked") is True
+    assert driver.find_element(By.ID, "sp-topk").get_attribute("value") == "5"
+    assert _parcoords(driver, "return t.dimensions[t.dimensions.length - 1].constraintrange") is not None
+
+    # A user's brush selects; another 'Runs' quantile redraws with the brush still on screen and the same selection.
+    driver.execute_script("document.querySelector('#sp-bands input').click()")
+    driver.find_element(By.ID, "sp-topk").send_keys(Keys.BACKSPACE)
+    _wait(driver, lambda d: _parcoords(d, "return t.dimensions[t.dimensions.length - 1].constraintrange") is None)
+    axis = driver.find_elements(By.CSS_SELECTOR, "#sp-parcoords .axis-brush")[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", axis)
+    h = axis.size["height"]
+    chain = ActionChains(driver).move_to_element_with_offset(axis, 0, -h // 2 + 5).click_and_hold()
+    for _ in range(8):
+        chain = chain.move_by_offset(0, (h // 2) // 8).pause(0.05)
+    chain.release().perform()
+    _wait(driver, lambda d: "inside the brushed ranges" in _text(d, "sp-brushed"))
+    brushed, label = _stored_selection(driver), _parcoords(driver, "return t.dimensions[0].label")
+    assert brushed != chosen and 0 < len(brushed) < 16
+    driver.execute_script("window.dash_clientside.set_props('sp-quantile', {value: 0.5})")
+    _wait(driver, lambda d: _parcoords(d, "return t.line.color.length") == 8, timeout=60)
+    # The axes may be reordered by the new importance: the brush follows its parameter.
+    assert _parcoords(driver, f"return t.dimensions.find(x => x.label === '{label}').constraintrange") is not None
+    assert _stored_selection(driver) == brushed
     assert console_errors(driver) == []

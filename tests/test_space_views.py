@@ -3,7 +3,16 @@
 import numpy as np
 import pandas as pd
 
-from layouts.space import importance_plot, parcoords_info, parcoords_plot, parse_restyle, runs_within, to_display
+from layouts.space import (
+    importance_plot,
+    nice_ticks,
+    parcoords_info,
+    parcoords_plot,
+    parse_restyle,
+    runs_within,
+    short_labels,
+    to_display,
+)
 from layouts.style import decode
 from search.analysis.design import Axis
 from search.analysis.fanova import Importance
@@ -27,8 +36,8 @@ def test_log_axes_show_log10_with_decade_ticks_and_categoricals_their_labels():
     info = parcoords_info(trials(), AXES, ["acc"], "max")
     lr, opt, acc = info.dims
     assert np.allclose(lr.values, [-4, -3, -2, -1]) and lr.ticktext == ["0.0001", "0.001", "0.01", "0.1"]
-    assert opt.ticktext == ["adam", "sgd"] and list(opt.values[:3]) == [0, 1, 0]
-    assert info.filled == {"opt": 1} and opt.values[3] == opt.range[0]  # the missing value sits at the low end
+    assert opt.ticktext == ["missing (1)", "adam", "sgd"] and list(opt.values[:3]) == [0, 1, 0]
+    assert info.filled == {"opt": 1} and opt.values[3] == opt.range[0] < -0.5  # apart, below the categories
     assert acc.range == (0.5, 0.9) and not info.reverse_scale
     fig = parcoords_plot(info)
     assert list(decode(fig["data"][0]["dimensions"][0]["values"])) == [-4, -3, -2, -1]
@@ -56,3 +65,45 @@ def test_importance_matrix_rows_are_ranked_with_pairs_marked():
     bar = fig["data"][0]
     assert bar["y"] == ["a", "a × b", "b"]  # bottom to top: the most important is drawn last, on top
     assert list(decode(bar["x"])) == [0.2, 0.3, 0.5]
+
+
+def test_missing_values_are_drawn_apart_below_the_axis_and_counted():
+    frame = pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c", "d", "e"],
+            "params.momentum": [0.0, 0.5, np.nan, 0.9, np.nan],  # inactive when the optimizer is adam
+            "params.lr": [1e-4, np.nan, 1e-2, 1e-1, 1e-3],
+            "metrics.acc": [0.5, 0.9, 0.7, 0.6, 0.8],
+        }
+    )
+    axes = [Axis("momentum", "float", 0.0, 0.9), Axis("lr", "float", 1e-4, 1e-1, log=True)]
+    momentum, lr, _ = parcoords_info(frame, axes, ["acc"], "max").dims
+    genuine_low = momentum.values[0]
+    assert genuine_low == 0.0 and momentum.values[2] == momentum.values[4] < genuine_low  # apart from 0.0
+    assert momentum.range[0] == momentum.values[2] and momentum.range[1] == 0.9
+    assert momentum.ticktext[0] == "missing (2)" and momentum.tickvals[0] == momentum.values[2]
+    assert momentum.ticktext[1:] == [f"{v:g}" for v in momentum.tickvals[1:]] and 0.0 in momentum.tickvals
+    assert (
+        lr.values[1] < -4 and lr.ticktext[0] == "missing (1)" and lr.ticktext[1:] == ["0.0001", "0.001", "0.01", "0.1"]
+    )
+    # Brushing the 'missing' position selects exactly the runs without a value.
+    assert runs_within(
+        parcoords_info(frame, axes, ["acc"], "max"), {0: [[momentum.range[0] - 0.01, momentum.range[0] + 0.01]]}
+    ) == ["c", "e"]
+    dim = parcoords_plot(parcoords_info(frame, axes, ["acc"], "max"))["data"][0]["dimensions"][0]
+    assert dim["ticktext"][0] == "missing (2)" and dim["range"][0] < 0
+
+
+def test_long_categorical_values_are_cut_on_the_axis_and_kept_distinct():
+    long_a, long_b = "a" * 300, "a" * 299 + "b"
+    frame = pd.DataFrame({"run_id": ["x", "y", "z"], "params.arch": [long_a, long_b, "mlp"], "metrics.acc": [1, 2, 3]})
+    axes = [Axis("arch", "categorical", categories=[long_a, long_b, "mlp"])]
+    arch = parcoords_info(frame, axes, ["acc"], "max").dims[0]
+    assert all(len(t) <= 24 for t in arch.ticktext) and arch.ticktext[2] == "mlp"
+    assert len(set(arch.ticktext)) == 3 and arch.ticktext[0].endswith("…")
+    assert short_labels(["short", "x" * 30], limit=10) == ["short", "x" * 9 + "…"]
+
+
+def test_nice_ticks_are_round_and_inside_the_range():
+    assert nice_ticks(0.0, 0.9) == [0.0, 0.2, 0.4, 0.6, 0.8]
+    assert nice_ticks(3.0, 3.0) == [3.0]

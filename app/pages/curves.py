@@ -9,6 +9,7 @@ from app.context import AppContext
 from app.shell import query_objective
 from layouts.choices import default_metrics, objective_choice
 from layouts.curves import curves_info, curves_plot
+from layouts.selection import hidden_note, in_view
 from layouts.style import GRAPH_CONFIG
 from search.analysis.objective import user_metrics
 
@@ -87,8 +88,9 @@ def register(app: Dash, context: AppContext) -> None:
         Input("selection", "data"),
     )
     def draw(run_ids, metrics, window, x_axis, log, selection):
-        run_ids, metrics = run_ids or [], metrics or []
+        metrics = metrics or []
         view = context.view(selection["experiments"], selection["searches"])
+        run_ids, hidden = in_view(run_ids, view.trials["run_id"])
         runs = view.table.runs[view.table.runs["run_id"].isin(run_ids)]
         histories = context.histories(runs["run_id"].tolist(), metrics)
         info = curves_info(
@@ -105,7 +107,6 @@ def register(app: Dash, context: AppContext) -> None:
         note = f"{len(runs)} selected runs, {len(histories)} points"
         if info.dropped:
             note += f"; {info.dropped} NaN/inf{' or non-positive' if info.log_y else ''} points left out"
-        hidden = len(run_ids) - len(runs)
         if hidden:
-            note += f"; {hidden} selected runs are outside the current experiments"
+            note += f"; {hidden_note(hidden)}"
         return fig, note

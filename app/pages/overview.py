@@ -9,6 +9,7 @@ from app.context import AppContext
 from app.shell import query_objective, with_objective
 from layouts import overview as ov
 from layouts.choices import direction_of, overview_defaults, table_metrics
+from layouts.selection import hidden_note, in_view
 from layouts.style import GRAPH_CONFIG
 from search.analysis.objective import user_metrics
 from tracking.links import compare_url
@@ -222,10 +223,11 @@ def _register_render(app: Dash, context: AppContext) -> None:
         Input("ov-y-dir", "value"),
         Input("ov-dist", "value"),
         Input("reload", "n_clicks"),
+        Input("selected-runs", "data"),
     )
-    def render(selection, objective, obj_dir, x, x_dir, y, y_dir, dist, _):
+    def render(selection, objective, obj_dir, x, x_dir, y, y_dir, dist, _, selected):
         view = context.view(selection["experiments"], selection["searches"])
-        return render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context)
+        return render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context, selected)
 
 
 def _register_select_runs(app: Dash, context: AppContext) -> None:
@@ -273,11 +275,14 @@ def _register_selected_table(app: Dash, context: AppContext) -> None:
     )
     def selected_table(run_ids, selection, objective):
         view = context.view(selection["experiments"], selection["searches"])
+        run_ids, hidden = in_view(run_ids, view.trials["run_id"])
         metrics = table_metrics(view.table.metrics, objective)
         rows, columns = ov.selected_rows(
-            view.table.runs, run_ids or [], view.table.params, metrics, context.run_link, view.labels
+            view.table.runs, run_ids, view.table.params, metrics, context.run_link, view.labels
         )
         title = f"Selected runs ({len(rows)})" if rows else "No runs selected yet"
+        if hidden:
+            title = [title, html.Span(f" · {hidden_note(hidden)}", id="ov-selection-hidden", className="text-muted")]
         exps = sorted(view.table.runs.loc[view.table.runs["run_id"].isin(run_ids or []), "experiment_id"].unique())
         href = compare_url(context.mlflow_ui_url, exps, run_ids) if rows and context.mlflow_ui_url else None
         return rows, columns, title, href
@@ -297,17 +302,19 @@ def _register_export(app: Dash, context: AppContext) -> None:
         return dcc.send_data_frame(frame.to_csv, "trellis-runs.csv", index=False)
 
 
-def render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context: AppContext):
+def render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context: AppContext, selected=None):
     """Everything the overview draws for one view (a plain function: the benchmark times it)."""
     trials, labels = view.trials, view.labels
+    selected, _ = in_view(selected, trials["run_id"])
     plotted = [objective, dist or objective, x or objective, y or objective]
     counts = ov.counts_info(trials, objective, obj_dir or "max", ov.left_out(trials, plotted, view.table.skipped))
     if not objective:
         empty = ov.empty_figure("No metrics in these runs")
         return _counts_card(counts, objective, context), empty, empty, empty
-    best = ov.best_so_far_plot(ov.best_so_far_info(trials, objective, obj_dir, labels))
+    best = ov.best_so_far_plot(ov.best_so_far_info(trials, objective, obj_dir, labels), selected)
     distribution = ov.distribution_plot(ov.distribution_info(trials, dist or objective, labels))
-    tradeoff = ov.tradeoff_plot(ov.tradeoff_info(trials, x or objective, y or objective, x_dir, y_dir, labels))
+    tradeoff_info = ov.tradeoff_info(trials, x or objective, y or objective, x_dir, y_dir, labels)
+    tradeoff = ov.tradeoff_plot(tradeoff_info, selected)
     for fig in (best, distribution, tradeoff):
         fig["layout"].update(uirevision="keep", height=380)
     return _counts_card(counts, objective, context), best, distribution, tradeoff

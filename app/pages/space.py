@@ -20,6 +20,9 @@ QUANTILES = [
     {"label": "best 10%", "value": 0.1},
 ]
 POINTS = np.linspace(0.0, 1.0, 81)
+# The page's display controls keep the user's choice for the browser session: leaving the page and coming
+# back shows the same view (Dash stores what the user picked in sessionStorage).
+KEEP = {"persistence": True, "persistence_type": "session"}
 
 
 def layout(context: AppContext) -> html.Div:
@@ -48,14 +51,14 @@ def layout(context: AppContext) -> html.Div:
                     dbc.Col(
                         [
                             dbc.Label("Runs", className="small mb-0"),
-                            dcc.Dropdown(id="sp-quantile", options=QUANTILES, value=1.0, clearable=False),
+                            dcc.Dropdown(id="sp-quantile", options=QUANTILES, value=1.0, clearable=False, **KEEP),
                         ],
                         md=2,
                     ),
                     dbc.Col(
                         [
                             dbc.Label("Other metric axes", className="small mb-0"),
-                            dcc.Dropdown(id="sp-extra-metrics", multi=True),
+                            dcc.Dropdown(id="sp-extra-metrics", multi=True, **KEEP),
                         ],
                         md=3,
                     ),
@@ -71,6 +74,7 @@ def layout(context: AppContext) -> html.Div:
                             value=[],
                             switch=True,
                             className="small",
+                            **KEEP,
                         ),
                         md=3,
                     ),
@@ -78,7 +82,7 @@ def layout(context: AppContext) -> html.Div:
                         dbc.InputGroup(
                             [
                                 dbc.InputGroupText("Top-K mask"),
-                                dbc.Input(id="sp-topk", type="number", min=1, step=1, placeholder="off"),
+                                dbc.Input(id="sp-topk", type="number", min=1, step=1, placeholder="off", **KEEP),
                             ],
                             size="sm",
                         ),
@@ -88,9 +92,13 @@ def layout(context: AppContext) -> html.Div:
                 ],
                 className="g-2 mb-1",
             ),
-            dcc.Store(id="sp-constraints", data={}),
+            dcc.Store(id="sp-brushes", data={}),  # the user's brushes by axis label, kept across redraws
             dcc.Loading(dcc.Graph(id="sp-parcoords", config=GRAPH_CONFIG)),
-            html.Div(id="sp-brushed", className="small text-muted mb-2"),
+            html.Div(
+                "Brush any axis to select runs (shared with the other pages).",
+                id="sp-brushed",
+                className="small text-muted mb-2",
+            ),
             dbc.Row(
                 [
                     dbc.Col(
@@ -205,7 +213,6 @@ def _register_analysis(app: Dash, context: AppContext) -> None:
 def _register_parcoords(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("sp-parcoords", "figure"),
-        Output("sp-constraints", "data"),
         Input("selection", "data"),
         Input("sp-metric", "value"),
         Input("sp-dir", "value"),
@@ -214,23 +221,24 @@ def _register_parcoords(app: Dash, context: AppContext) -> None:
         Input("sp-bands", "value"),
         Input("sp-topk", "value"),
         Input("sp-extra-metrics", "value"),
+        Input("selected-runs", "data"),
+        State("sp-brushes", "data"),
     )
-    def parcoords(selection, metric, direction, params, quantile, bands, top_k, extra):
+    def parcoords(selection, metric, direction, params, quantile, bands, top_k, extra, selected, brushes):
+        """Drawing never changes the selection: bands and the top-K mask only show as brushes."""
         info = _parcoords_info(context, selection, metric, direction, params, quantile, bands, top_k, extra)
         if info is None:
-            return empty_figure("No runs with a finite value of the chosen metric"), {}
-        # Bands and the top-K mask start as brushes: the selection follows them until the user brushes.
-        start = {i: [list(d.constraint)] for i, d in enumerate(info.dims) if d.constraint is not None}
-        return sp.parcoords_plot(info), start
+            return empty_figure("No runs with a finite value of the chosen metric")
+        return sp.parcoords_plot(info, selected, sp.screen_constraints(info, brushes))
 
 
 def _register_brushed(app: Dash, context: AppContext) -> None:
     @app.callback(
         Output("selected-runs", "data", allow_duplicate=True),
         Output("sp-brushed", "children"),
-        Output("sp-constraints", "data", allow_duplicate=True),
+        Output("sp-brushes", "data"),
         Input("sp-parcoords", "restyleData"),
-        Input("sp-constraints", "data"),
+        State("sp-brushes", "data"),
         State("selection", "data"),
         State("sp-metric", "value"),
         State("sp-dir", "value"),
@@ -241,21 +249,17 @@ def _register_brushed(app: Dash, context: AppContext) -> None:
         State("sp-extra-metrics", "value"),
         prevent_initial_call=True,
     )
-    def brushed(event, constraints, selection, metric, direction, params, quantile, bands, top_k, extra):
-        if ctx.triggered_id == "sp-parcoords":
-            constraints = sp.parse_restyle(event, constraints)
-        constraints = {int(k): v for k, v in (constraints or {}).items()}
-        if not constraints:
-            return no_update, "Brush any axis to select runs (shared with the other pages).", constraints
+    def brushed(event, brushes, selection, metric, direction, params, quantile, bands, top_k, extra):
+        """A user's brush (and only that) makes the runs inside every brush on screen the selection."""
         info = _parcoords_info(context, selection, metric, direction, params, quantile, bands, top_k, extra)
         if info is None:
-            return no_update, "", constraints
-        ids = sp.runs_within(info, constraints)
-        return (
-            ids,
-            f"{len(ids)} of {len(info.run_ids)} runs inside the brushed ranges (now the selection).",
-            constraints,
-        )
+            return no_update, "", no_update
+        brushes, on_screen = sp.apply_brush(info, event, brushes or {})
+        if not on_screen:
+            return no_update, "Brush any axis to select runs (shared with the other pages).", brushes
+        ids = sp.runs_within(info, on_screen)
+        note = f"{len(ids)} of {len(info.run_ids)} runs inside the brushed ranges (now the selection)."
+        return ids, note, brushes
 
 
 def _register_detail(app: Dash, context: AppContext) -> None:
