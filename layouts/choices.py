@@ -116,3 +116,20 @@ def clicked_params(click: dict | None, top: tuple[str, ...]) -> tuple[str, str |
     if not names:
         return None
     return names[0], names[1] if len(names) > 1 else None
+
+
+def kept(stored: dict | None, key: list, default):
+    """A control's value the user chose for ``key`` (the runs shown, the metric) this session, else ``default``.
+
+    ``stored`` is ``{"key": key, "value": value}`` as the page keeps it; a choice made for other runs or
+    another metric does not carry over.
+    """
+    if stored and stored.get("key") == key and stored.get("value") is not None:
+        return stored["value"]
+    return default
+
+
+def kept_params(stored: dict | None, key: list, params: list[str]) -> list[str]:
+    """The parameters the user kept for these runs (those still recorded), else every parameter."""
+    chosen = [p for p in kept(stored, key, []) if p in params]
+    return chosen or list(params)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from layouts.labels import run_labels, search_label
-from layouts.selection import DIMMED_OPACITY, selected_mask, selected_overlay
+from layouts.selection import DIMMED_OPACITY, selected_mask, selected_overlay, selection_revision
 from layouts.style import COLORS, Figure, empty_figure, figure, search_colors, typed
 from search.analysis.objective import INTERNAL_PREFIX, best_final
 from tracking.reader import recorded_spaces
@@ -310,6 +310,7 @@ def tradeoff_plot(info: TradeoffInfo, selected: list[str] | None = None) -> Figu
         yaxis={"title": {"text": f"{info.y_metric} ({info.y_dir})"}},
         dragmode="select",
         clickmode="event+select",
+        selectionrevision=selection_revision(selected),
     )
 
 

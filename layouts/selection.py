@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 import numpy as np
@@ -45,6 +46,16 @@ def selected_overlay(x, y, run_ids: list[str], hover: str | None = None) -> dict
     else:
         trace["hoverinfo"] = "skip"
     return trace
+
+
+def selection_revision(selected: Iterable[str] | None) -> str:
+    """A figure's ``selectionrevision`` for a selection: a new selection drops plotly's own selection box.
+
+    The selection is drawn by ``selected_overlay``; a box kept over a redraw would report its points again
+    and undo a 'Clear selection'.
+    """
+    ids = sorted(set(selected or []))
+    return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12]
 
 
 def selected_mask(run_ids: list[str], selected: Iterable[str] | None) -> np.ndarray:

@@ -380,6 +380,13 @@ def test_display_switches_never_change_the_selection_and_the_controls_survive_na
     assert _stored_selection(driver) == chosen
     assert _parcoords_highlighted(driver) == 2
 
+    # The user drops a parameter axis and flips the direction.
+    driver.execute_script("window.dash_clientside.set_props('sp-params', {value: ['x', 'y']})")
+    _wait(driver, lambda d: set(_parcoords(d, "return t.dimensions.map(x => x.label)") or []) == {"x", "y", "loss"})
+    driver.execute_script("document.querySelector('#sp-dir input[value=max]').click()")
+    _wait(driver, lambda d: _checked(d, "sp-dir") == "max")
+    time.sleep(1)
+
     # Leaving the page and coming back keeps its controls.
     _click(driver, "nav-overview")
     _wait(driver, lambda d: "Selected runs (2)" in _text(d, "ov-selected-title"))
@@ -388,6 +395,8 @@ def test_display_switches_never_change_the_selection_and_the_controls_survive_na
     assert driver.execute_script("return document.querySelector('#sp-bands input').checked") is True
     assert driver.find_element(By.ID, "sp-topk").get_attribute("value") == "5"
     assert _parcoords(driver, "return t.dimensions[t.dimensions.length - 1].constraintrange") is not None
+    assert set(_parcoords(driver, "return t.dimensions.map(x => x.label)")) == {"x", "y", "loss"}
+    assert _checked(driver, "sp-dir") == "max"  # loss is recorded as minimised: the user's flip is kept
 
     # A user's brush selects; another 'Runs' quantile redraws with the brush still on screen and the same selection.
     driver.execute_script("document.querySelector('#sp-bands input').click()")

@@ -89,3 +89,14 @@ def test_bands_show_as_brushes_but_only_a_user_brush_selects_and_brushes_survive
     fig = parcoords_plot(info, None, screen_constraints(info, brushes))
     assert "constraintrange" not in fig["data"][0]["dimensions"][0]
     assert fig["data"][0]["dimensions"][1]["constraintrange"] == [0.55, 0.85]
+
+
+def test_a_kept_control_applies_only_to_the_runs_it_was_chosen_for():
+    from layouts.choices import kept, kept_params
+
+    key = [["1"], ["s1"]]
+    assert kept({"key": key, "value": "min"}, key, "max") == "min"
+    assert kept({"key": [["2"], []], "value": "min"}, key, "max") == "max" and kept(None, key, "max") == "max"
+    stored = {"key": key, "value": ["lr", "gone"]}
+    assert kept_params(stored, key, ["lr", "units"]) == ["lr"]  # a parameter no longer recorded is dropped
+    assert kept_params({"key": key, "value": []}, key, ["lr", "units"]) == ["lr", "units"]

@@ -9,7 +9,15 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from app.context import AppContext
 from app.shell import query_objective, with_objective
 from layouts import space as sp
-from layouts.choices import best_quantile, clicked_params, direction_of, objective_choice, r2_trust
+from layouts.choices import (
+    best_quantile,
+    clicked_params,
+    direction_of,
+    kept,
+    kept_params,
+    objective_choice,
+    r2_trust,
+)
 from layouts.style import GRAPH_CONFIG, empty_figure
 from search.analysis.objective import user_metrics
 
@@ -93,6 +101,9 @@ def layout(context: AppContext) -> html.Div:
                 className="g-2 mb-1",
             ),
             dcc.Store(id="sp-brushes", data={}),  # the user's brushes by axis label, kept across redraws
+            # The user's parameters and direction for these runs, kept for the browser session.
+            dcc.Store(id="sp-kept-params", storage_type="session"),
+            dcc.Store(id="sp-kept-dir", storage_type="session"),
             dcc.Loading(dcc.Graph(id="sp-parcoords", config=GRAPH_CONFIG)),
             html.Div(
                 "Brush any axis to select runs (shared with the other pages).",
@@ -134,6 +145,12 @@ def layout(context: AppContext) -> html.Div:
     )
 
 
+def _key(selection) -> list:
+    """What a kept control belongs to: the experiments and searches shown."""
+    selection = _selection_key(selection)
+    return [list(selection["experiments"]), list(selection["searches"])]
+
+
 def _selection_key(selection):
     return selection or {"experiments": [], "searches": []}
 
@@ -155,18 +172,44 @@ def _register_choices(app: Dash, context: AppContext) -> None:
         Output("sp-extra-metrics", "options"),
         Input("selection", "data"),
         State("url", "search"),
+        State("sp-kept-params", "data"),
     )
-    def choices(selection, search):
+    def choices(selection, search, kept_params_data):
         view = context.view(selection["experiments"], selection["searches"])
         metrics = user_metrics(view.table.metrics)
         metric = objective_choice(view.trials, metrics, query_objective(search))
         params = view.table.params
-        return metrics, metric, params, params, metrics
+        return metrics, metric, params, kept_params(kept_params_data, _key(selection), params), metrics
 
-    @app.callback(Output("sp-dir", "value"), Input("sp-metric", "value"), State("selection", "data"))
-    def follow_metric(metric, selection):
-        """The direction follows the metric (recorded, else its name); the user may then flip it."""
-        return direction_of(context.view(selection["experiments"], selection["searches"]).trials, metric)
+    @app.callback(
+        Output("sp-dir", "value"),
+        Input("sp-metric", "value"),
+        State("selection", "data"),
+        State("sp-kept-dir", "data"),
+    )
+    def follow_metric(metric, selection, kept_dir):
+        """The direction follows the metric (recorded, else its name); the user may then flip it (kept)."""
+        recorded = direction_of(context.view(selection["experiments"], selection["searches"]).trials, metric)
+        return kept(kept_dir, [*_key(selection), metric], recorded)
+
+    @app.callback(
+        Output("sp-kept-params", "data"),
+        Input("sp-params", "value"),
+        State("selection", "data"),
+        prevent_initial_call=True,
+    )
+    def keep_params(params, selection):
+        return {"key": _key(selection), "value": params} if params is not None else no_update
+
+    @app.callback(
+        Output("sp-kept-dir", "data"),
+        Input("sp-dir", "value"),
+        State("sp-metric", "value"),
+        State("selection", "data"),
+        prevent_initial_call=True,
+    )
+    def keep_direction(direction, metric, selection):
+        return {"key": [*_key(selection), metric], "value": direction} if metric else no_update
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
