@@ -371,6 +371,7 @@ def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            errors="replace",  # a stray non-UTF-8 byte is not the trial's end
             bufsize=1,
             preexec_fn=_script_child_setup
             if threading.current_thread() is threading.main_thread()

@@ -48,6 +48,11 @@ def store_problem(uri: str, must_exist: bool, timeout_s: float = 5.0) -> str | N
         return _database_problem(uri, timeout_s, must_exist)
     if scheme in ("http", "https"):
         return _server_problem(uri, timeout_s)
+    if scheme == "file":
+        return (
+            f"{uri!r} is a file store, which this MLflow no longer serves: "
+            "use a database store such as sqlite:///mlruns.db"
+        )
     return None
 
 

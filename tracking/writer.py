@@ -123,6 +123,10 @@ class SearchRecorder:
         self.flush()
         return search_id
 
+    def update_search(self, tags: dict[str, Any]) -> None:
+        assert self.search_run_id
+        self._run(self.search_run_id).tags.update(_tag_values(tags))
+
     def log_best(self, metric: str, value: float, step: int, at: float | None = None) -> None:
         assert self.search_run_id
         self._run(self.search_run_id).metrics.append((schema.BEST_METRIC_PREFIX + metric, value, _ms(at), step))

@@ -23,6 +23,7 @@ def ui_hint(uri: str) -> str:
 def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = None) -> int:
     from tqdm import tqdm
 
+    from search.engine.resume import ResumeError
     from search.engine.runner import Progress, SearchRunner
 
     bar = None if quiet else tqdm(total=config.termination.max_trials, desc=config.name, unit="trial", mininterval=0.5)
@@ -52,6 +53,9 @@ def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = N
     except StoreUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ResumeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         if bar is not None:
             bar.close()

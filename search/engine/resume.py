@@ -80,6 +80,47 @@ def resolve_search_id(client: MlflowClient, given: str) -> str:
     return found[0]
 
 
+def check_resumable(client: MlflowClient, search_id: str, now: float | None = None) -> None:
+    """Refuse to resume a search another process is still running, or one that already completed."""
+    import time
+
+    from search.engine.run_tags import HEARTBEAT_STALE_S
+
+    run = client.get_run(search_id)
+    tags = run.data.tags
+    if run.info.status == "FINISHED" and tags.get(schema.SEARCH_STATE) == "completed":
+        raise ResumeError(f"search {search_id} already completed: there is nothing to resume")
+    beat = float(tags.get(schema.HEARTBEAT, 0) or 0)
+    silent = (now or time.time()) - beat
+    if run.info.status == "RUNNING" and silent < HEARTBEAT_STALE_S and not _runner_gone(tags.get(schema.RUNNER)):
+        runner = tags.get(schema.RUNNER, "another process")
+        raise ResumeError(
+            f"search {search_id} is running ({runner}, last seen {silent:.0f} s ago): stop it first "
+            f"(trellis search stop {search_id[:8]}), or wait {HEARTBEAT_STALE_S:.0f} s if its process died"
+        )
+
+
+def _runner_gone(runner: str | None) -> bool:
+    """Whether the recorded runner (``host:pid``) is known dead: on this host, no such process."""
+    import os
+    import socket
+
+    host, _, pid = (runner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:  # a zombie (dead, not yet reaped by its parent) is gone too
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def request_stop(client: MlflowClient, search_id: str) -> None:
     try:
         run = client.get_run(search_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
@@ -9,6 +10,14 @@ from search.config import SearchConfig
 from search.engine.progress import Progress
 from tracking import schema
 from tracking.schema import EndReason, SearchState
+
+HEARTBEAT_S = 5.0  # how often a running search says it is alive
+HEARTBEAT_STALE_S = 30.0  # a RUNNING search silent for longer than this has lost its runner
+
+
+def heartbeat_tags(now: float) -> dict[str, str]:
+    return {schema.HEARTBEAT: f"{now:.0f}", schema.RUNNER: f"{socket.gethostname()}:{os.getpid()}"}
+
 
 SEARCH_STATUS = {SearchState.COMPLETED: "FINISHED", SearchState.KILLED: "KILLED", SearchState.FAILED: "FAILED"}
 

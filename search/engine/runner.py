@@ -97,7 +97,10 @@ class SearchRunner:
         self.on_progress = on_progress
         self.on_started = on_started
         self.client = MlflowClient(tracking_uri=config.tracking.uri)
-        experiment_id = ensure_experiment(self.client, config.tracking.experiment, config.tracking.artifact_location)
+        with signals_end_the_search(defer=True):  # a signal waits until the store is set up, then ends it
+            experiment_id = ensure_experiment(
+                self.client, config.tracking.experiment, config.tracking.artifact_location
+            )
         self.recorder = SearchRecorder(self.client, experiment_id, flush_interval=flush_interval, prefer_sql=prefer_sql)
         self.experiment_id = experiment_id
         self.progress = Progress(limit=config.termination.max_trials or self.sampler.size() or self.scheduler.size())
@@ -109,6 +112,8 @@ class SearchRunner:
         self._retry: list[tuple[int, dict[str, Any]]] = []  # interrupted trials a resumed search runs again
         self._pending: list[JobRequest] = []  # a resumed budgeted search: requests to start before asking again
         self._stop_checked_at = time.monotonic()
+        self._heartbeat_at = 0.0
+        self.search_id: str | None = None
         self._past: dict[int, Any] = {}  # a resumed search: its recorded trials by number
         self._to_prune: set[int] = set()  # trials with reports since their checkpoints were last pruned
 
@@ -119,20 +124,8 @@ class SearchRunner:
 
     # -- main loop --------------------------------------------------------------------------------
     def run(self) -> SearchResult:
-        with signals_end_the_search():
-            return self._open_and_run()
-
-    def _open_and_run(self) -> SearchResult:
-        if self.resume_id:
-            self.search_id = self.recorder.reopen_search(self.resume_id, {schema.SEARCH_STATE: SearchState.RUNNING})
-        else:
-            self.search_id = self.recorder.start_search(self.config.to_dict(), run_tags.search_start_tags(self.config))
-        self.checkpoints = CheckpointFolders(self.checkpoint_root, self.search_id)
-        if self.on_started:
-            self.on_started(self.search_id)
-        if self.resume_id:
-            self._restore()
-        return self._run()
+        with signals_end_the_search() as self._signals:
+            return self._run()
 
     def _restore(self) -> None:
         """Take up a search where it stopped: learn from its finished trials, queue the interrupted ones."""
@@ -218,12 +211,28 @@ class SearchRunner:
         self.progress.best_value, self.progress.best_trial, self._best_params = value, number, params
         return True
 
-    def _run(self) -> SearchResult:
+    def _open(self) -> None:
+        """The search run (new, or reopened by a resume), the checkpoint folders, the past, the workers."""
+        if self.resume_id:
+            from search.engine.resume import check_resumable
+
+            check_resumable(self.client, self.resume_id)
+            self.search_id = self.recorder.reopen_search(self.resume_id, {schema.SEARCH_STATE: SearchState.RUNNING})
+        else:
+            self.search_id = self.recorder.start_search(self.config.to_dict(), run_tags.search_start_tags(self.config))
+        self.checkpoints = CheckpointFolders(self.checkpoint_root, self.search_id)
         self._tags = run_tags.trial_common_tags(self.config, self.search_id)
+        if self.on_started:
+            self.on_started(self.search_id)
+        if self.resume_id:
+            self._restore()
+        self.executor.start()
+
+    def _run(self) -> SearchResult:
         self._started = time.monotonic()
         state, stop_reason = SearchState.COMPLETED, "exhausted"
-        self.executor.start()
-        try:
+        try:  # everything after the search run exists: however it ends, its runs are closed
+            self._open()
             stop_reason = self._loop()
             if stop_reason == "max_time":
                 self._kill_running("the search reached termination.max_time_s")
@@ -239,10 +248,11 @@ class SearchRunner:
             self._kill_running("the search stopped on an internal error")
             raise
         finally:
+            self._signals.closing()
             self.executor.shutdown()
-            self.recorder.end_search(
-                run_tags.SEARCH_STATUS[state], run_tags.search_end_tags(self.progress, state, stop_reason)
-            )
+            if self.recorder.search_run_id is not None:
+                tags = run_tags.search_end_tags(self.progress, state, stop_reason)
+                self.recorder.end_search(run_tags.SEARCH_STATUS[state], tags)
         return SearchResult(
             search_id=self.search_id,
             experiment_id=self.experiment_id,
@@ -270,6 +280,7 @@ class SearchRunner:
                 return "max_time"
             self._handle(self.executor.poll(POLL_S))
             self._enforce_trial_timeout()
+            self._beat()
             self.recorder.flush_due()
             self._fail_refused()
             self._prune_checkpoints()
@@ -324,6 +335,13 @@ class SearchRunner:
             superseded = self._past[int(request.tags[schema.RETRY_OF])]
             self.recorder.update_trial(superseded.run_id, {schema.RETRIED_BY: number})
         return True
+
+    def _beat(self) -> None:
+        """A live runner says so on its search run, so a resume elsewhere can tell it from a dead one."""
+        now = time.time()
+        if now - self._heartbeat_at >= run_tags.HEARTBEAT_S:
+            self._heartbeat_at = now
+            self.recorder.update_search(run_tags.heartbeat_tags(now))
 
     def _stop_requested(self) -> bool:
         """Whether ``trellis search stop`` tagged this search (looked up every STOP_POLL_S seconds)."""

@@ -21,27 +21,42 @@ class SearchInterrupted(KeyboardInterrupt):
         self.signal_name = signal_name
 
 
-@contextlib.contextmanager
-def signals_end_the_search() -> Iterator[None]:
-    """The first signal raises ``SearchInterrupted`` in the runner's thread; later ones are noted and ignored
-    until the block ends, so running trials are marked killed and the search run is closed. Only the main
-    thread can install handlers: elsewhere this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    fired: list[str] = []
+class SignalGuard:
+    """What the handlers do now: raise at the first signal, or only note signals (while the store opens, and
+    once the search is closing its runs, so those writes always complete)."""
 
-    def handler(signum: int, _frame: object) -> None:
+    def __init__(self, defer: bool) -> None:
+        self.deferred = defer
+        self.fired: list[str] = []
+
+    def closing(self) -> None:
+        """From now on signals are noted, never raised: the cleanup writes run to the end."""
+        self.deferred = True
+
+    def handle(self, signum: int, _frame: object) -> None:
         name = signal.Signals(signum).name
-        if fired:
-            log.warning("%s received while the search is closing its runs: finishing the cleanup first", name)
-            return
-        fired.append(name)
-        raise SearchInterrupted(name)
+        first = not self.fired
+        self.fired.append(name)
+        if first and not self.deferred:
+            raise SearchInterrupted(name)
+        log.warning("%s received while the search opens or closes its runs: finishing that first", name)
 
-    previous = {s: signal.signal(s, handler) for s in HANDLED}
+
+@contextlib.contextmanager
+def signals_end_the_search(defer: bool = False) -> Iterator[SignalGuard]:
+    """The first signal raises ``SearchInterrupted`` in the runner's thread; later ones are noted and ignored
+    until the block ends, so running trials are marked killed and the search run is closed. With ``defer``,
+    signals are only noted and the first is raised as the block ends (a store migration is never cut off
+    halfway). Only the main thread can install handlers: elsewhere the guard only records."""
+    guard = SignalGuard(defer)
+    if threading.current_thread() is not threading.main_thread():
+        yield guard
+        return
+    previous = {s: signal.signal(s, guard.handle) for s in HANDLED}
     try:
-        yield
+        yield guard
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+    if defer and guard.fired:
+        raise SearchInterrupted(guard.fired[0])
