@@ -28,3 +28,15 @@ def run_labels(runs: pd.DataFrame, search_labels: dict[str, str]) -> dict[str, s
 def search_label(row, search_labels: dict[str, str]) -> str:
     """The search a run belongs to, as the search picker names it."""
     return search_labels.get(str(row["search_id"])) or str(row.get("search_name") or row["experiment"])
+
+
+def long_value_tooltips(rows: list[dict], limit: int = 30) -> list[dict]:
+    """A DataTable's ``tooltip_data``: the full text of each cell too long to show (a 300-character value)."""
+    return [
+        {
+            k: {"value": v, "type": "text"}
+            for k, v in row.items()
+            if isinstance(v, str) and len(v) > limit and k != "run"
+        }
+        for row in rows
+    ]

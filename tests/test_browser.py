@@ -418,3 +418,14 @@ def test_display_switches_never_change_the_selection_and_the_controls_survive_na
     assert _parcoords(driver, f"return t.dimensions.find(x => x.label === '{label}').constraintrange") is not None
     assert _stored_selection(driver) == brushed
     assert console_errors(driver) == []
+
+
+def test_a_long_parameter_value_is_cut_on_its_axis(served):
+    base, driver, _ = served
+    driver.get(f"{base}/space?exp={driver.trellis_foreign['dirty']}")
+    _wait(driver, lambda d: _parcoords(d, "return t.dimensions.map(x => x.label)") is not None, timeout=60)
+    ticks = _parcoords(driver, "return t.dimensions.map(x => x.ticktext || [])")
+    labels = [t for axis in ticks for t in axis]
+    assert any(t.startswith("λ-xxx") and t.endswith("…") for t in labels)  # the 5000-character value, cut
+    assert max(len(t) for t in labels) <= 24
+    assert console_errors(driver) == []

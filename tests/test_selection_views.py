@@ -100,3 +100,10 @@ def test_a_kept_control_applies_only_to_the_runs_it_was_chosen_for():
     stored = {"key": key, "value": ["lr", "gone"]}
     assert kept_params(stored, key, ["lr", "units"]) == ["lr"]  # a parameter no longer recorded is dropped
     assert kept_params({"key": key, "value": []}, key, ["lr", "units"]) == ["lr", "units"]
+
+
+def test_table_cells_too_long_to_show_carry_their_full_text_as_a_tooltip():
+    from layouts.labels import long_value_tooltips
+
+    rows = [{"run": "[x](http://a)" + "y" * 40, "arch": "a" * 300, "lr": 0.1}, {"arch": "mlp"}]
+    assert long_value_tooltips(rows) == [{"arch": {"value": "a" * 300, "type": "text"}}, {}]

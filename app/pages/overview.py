@@ -9,6 +9,7 @@ from app.context import AppContext
 from app.shell import query_objective, with_objective
 from layouts import overview as ov
 from layouts.choices import direction_of, overview_defaults, table_metrics
+from layouts.labels import long_value_tooltips
 from layouts.selection import hidden_note, in_view
 from layouts.style import GRAPH_CONFIG
 from search.analysis.objective import user_metrics
@@ -111,6 +112,7 @@ def layout(context: AppContext) -> html.Div:
                 sort_action="native",
                 page_size=15,
                 markdown_options={"link_target": "_blank"},
+                tooltip_duration=None,
                 style_table={"overflowX": "auto"},
                 style_cell={"fontSize": 12, "maxWidth": 220, "textOverflow": "ellipsis", "overflow": "hidden"},
             ),
@@ -269,6 +271,7 @@ def _register_selected_table(app: Dash, context: AppContext) -> None:
         Output("ov-table", "columns"),
         Output("ov-selected-title", "children"),
         Output("ov-compare", "href"),
+        Output("ov-table", "tooltip_data"),
         Input("selected-runs", "data"),
         Input("selection", "data"),
         Input("ov-objective", "value"),
@@ -285,7 +288,7 @@ def _register_selected_table(app: Dash, context: AppContext) -> None:
             title = [title, html.Span(f" · {hidden_note(hidden)}", id="ov-selection-hidden", className="text-muted")]
         exps = sorted(view.table.runs.loc[view.table.runs["run_id"].isin(run_ids or []), "experiment_id"].unique())
         href = compare_url(context.mlflow_ui_url, exps, run_ids) if rows and context.mlflow_ui_url else None
-        return rows, columns, title, href
+        return rows, columns, title, href, long_value_tooltips(rows)
 
 
 def _register_export(app: Dash, context: AppContext) -> None:
