@@ -256,8 +256,10 @@ def _register_select_runs(app: Dash, context: AppContext) -> None:
         if trigger == "ov-tradeoff":
             prop = ctx.triggered[0]["prop_id"].split(".")[-1]
             event = selected if prop == "selectedData" else clicked
-            if not event:
-                return no_update  # the graph reports "nothing selected" when it (re)draws: keep the selection
+            if not event or not event.get("points"):
+                # The graph reports "nothing selected" (no event, or no points) when it redraws, also when a
+                # new selection drops plotly's own box: keep the selection (Clear empties it).
+                return no_update
             ids = ov.run_ids_from_selection(event)
             if prop == "clickData":
                 return list(dict.fromkeys([*(current or []), *ids]))
