@@ -423,6 +423,8 @@ def test_display_switches_never_change_the_selection_and_the_controls_survive_na
 def test_a_long_parameter_value_is_cut_on_its_axis(served):
     base, driver, _ = served
     driver.get(f"{base}/space?exp={driver.trellis_foreign['dirty']}")
+    driver.execute_script("sessionStorage.clear()")  # a fresh session: the earlier tests' page controls gone
+    driver.refresh()
     _wait(driver, lambda d: _parcoords(d, "return t.dimensions.map(x => x.label)") is not None, timeout=60)
     ticks = _parcoords(driver, "return t.dimensions.map(x => x.ticktext || [])")
     labels = [t for axis in ticks for t in axis]
