@@ -18,7 +18,7 @@ from tracking import schema
 SPACE = {"x": {"low": -1.0, "high": 1.0}, "seconds": {"type": "fixed", "value": 0.15}}
 CASES = {
     "random": {"algorithm": {"name": "random", "seed": 1}, "termination": {"max_trials": 6}},
-    "grid": {"algorithm": {"name": "grid", "points": 5}, "termination": {}},
+    "grid": {"algorithm": {"name": "grid", "points": 12}, "termination": {}},  # 36 steps: work is left at the cut
     "tpe": {"algorithm": {"name": "tpe", "seed": 1, "n_startup_trials": 2}, "termination": {"max_trials": 6}},
     "hyperband": {"algorithm": {"name": "hyperband", "eta": 3, "seed": 6}, "termination": {}},
     "bohb": {"algorithm": {"name": "bohb", "eta": 3, "seed": 6}, "termination": {}},
@@ -33,7 +33,7 @@ def _ended_steps(client, search_id) -> int:
 @pytest.mark.parametrize("cut_at_steps", [3, 9])
 @pytest.mark.parametrize("algorithm", sorted(CASES))
 def test_sigkill_then_resume(tmp_path, store, client, algorithm, cut_at_steps):
-    raw = {**BASE, **CASES[algorithm], "space": SPACE, "budget": {"min": 1, "max": 3},
+    raw = {**BASE, **CASES[algorithm], "space": SPACE, "budget": {"min": 1, "max": 6},  # work is left at either cut
            "trial": {"function": "examples.synthetic:resumable"},
            "tracking": {"uri": store, "experiment": "kill"}}  # fmt: skip
     path = tmp_path / "search.yaml"

@@ -9,12 +9,11 @@ registries).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,12 @@ from search.config import SearchConfig
 from search.engine import run_tags, termination
 from search.engine.build import make_executor, make_sampler, make_scheduler
 from search.engine.checkpoints import CheckpointFolders
+from search.engine.job_endings import JobEndings
 from search.engine.progress import Progress
+from search.engine.records import SearchResult, TrialRecord
+from search.engine.restore import Restoring
 from search.engine.signals import SearchInterrupted, signals_end_the_search
 from search.executors.base import Ended, Executor, Report
-from search.registry import ALGORITHMS
 from search.samplers.base import Sampler
 from search.schedulers.base import Decision, JobRequest, Scheduler
 from search.trial import TrialJob, TrialOutcome
@@ -42,36 +43,7 @@ STOP_POLL_S = 2.0  # how often the runner looks for a `trellis search stop` requ
 __all__ = ["Progress", "SearchResult", "SearchRunner", "TrialRecord", "run_search"]
 
 
-@dataclass
-class TrialRecord:
-    number: int
-    params: dict[str, Any]
-    run_id: str
-    key: str
-    worker: str
-    queued_at: float
-    started_at: float
-    budget_stop: int
-    last_step: int = 0
-    value: float | None = None
-    metric_keys: set[str] = field(default_factory=set)
-    segment: int = 0  # how many times the trial was continued (Hyperband promotions)
-    tags: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class SearchResult:
-    search_id: str
-    experiment_id: str
-    tracking_uri: str
-    state: str  # completed | killed | failed
-    stop_reason: str
-    progress: Progress
-    best_params: dict[str, Any] | None = None
-    trials: list[TrialRecord] = field(default_factory=list)
-
-
-class SearchRunner:
+class SearchRunner(Restoring, JobEndings):
     def __init__(
         self,
         config: SearchConfig,
@@ -127,82 +99,12 @@ class SearchRunner:
         with signals_end_the_search() as self._signals:
             return self._run()
 
-    def _restore(self) -> None:
-        """Take up a search where it stopped: learn from its finished trials, queue the interrupted ones."""
-        from search.engine.resume import past_trials
-
-        past = past_trials(self.client, self.search_id, self.config)
-        self._past = {t.number: t for t in past}
-        self.progress.started = len(past)
-        if ALGORITHMS[self.config.algorithm.name].budgeted:
-            self._replay(past)
-        else:
-            self._take_back(past)
-        # Samplers see the proposals they made before, so the resumed search goes on where it left off.
-        self._n_sampled = sum(t.sampled for t in past)
-        self.sampler.skip(self._n_sampled)
-        self._next_number = max((t.number for t in past), default=-1) + 1
-        finished = sum(t.finished for t in past)
-        log.info("resuming %s: %d finished trials, %d to run again", self.search_id, finished, len(self._retry))
-
-    def _take_back(self, past: list) -> None:
-        """Random, grid, TPE: tell the sampler each finished trial; queue each interrupted one to run again."""
-        from search.engine.resume import retries
-
-        for t in past:
-            if t.finished:
-                value = t.value if t.end_reason == EndReason.COMPLETED else None
-                self.sampler.observe(t.number, t.params, value, run_tags.sampler_state(t.end_reason))
-                self.progress.count(t.number, t.end_reason)
-                self._note_best(t.number, t.params, value)
+    def _handle(self, events: list) -> None:
+        for event in events:
+            if isinstance(event, Report):
+                self._on_report(event)
             else:
-                self.progress.count(t.number, EndReason.KILLED)
-        self._retry = retries(past)
-        for t in past:
-            if t.end_reason == "running":  # its process died without closing it (SIGKILL, a crash)
-                self._close_abandoned(t)
-
-    def _replay(self, past: list) -> None:
-        """Budgeted searches: rebuild the scheduler's brackets or population from the recorded runs."""
-        from search.engine.resume import replay
-
-        metric = self.config.objective.metric
-        objective_at = {
-            t.number: {m.step: m.value for m in self.client.get_metric_history(t.run_id, metric)} for t in past
-        }
-        # A run left RUNNING by a crash never got its reached tag: its reports say how far it got.
-        past = [
-            replace(t, reached=max(t.reached, max(objective_at[t.number], default=0)))
-            if t.end_reason == "running"
-            else t
-            for t in past
-        ]
-        by_number = {t.number: t for t in past}
-        done, self._pending = replay(self.scheduler, by_number, objective_at)
-        continued = {request.trial for request in self._pending}
-        for t in past:
-            if t.end_reason == "running" and t.number not in continued:
-                self._close_abandoned(t)
-        now = time.time()
-        for t in past:  # the runner's own record of each trial, so cut-off jobs can continue in their run
-            value = objective_at[t.number].get(t.reached)
-            self.trials[t.number] = TrialRecord(
-                t.number, t.params, t.run_id, f"{t.number}.0", "", now, now, t.reached, last_step=t.reached, value=value
-            )
-        for request in self._pending:  # cut-off jobs go on: the kill's error tag no longer says why they ended
-            if request.trial is not None and by_number[request.trial].end_reason == EndReason.KILLED:
-                self.client.delete_tag(by_number[request.trial].run_id, schema.ERROR)
-        for job in done:
-            params = by_number[job.trial].params
-            self.sampler.observe(job.trial, params, job.value, job.state, budget=job.step)
-            self.progress.count(job.trial, job.state)
-            self._note_best(job.trial, params, job.value)
-
-    def _close_abandoned(self, past) -> None:
-        """A trial run its dead process left RUNNING: closed KILLED, saying why (a retry names it later)."""
-        why = "interrupted: the search process ended without closing this trial (resumed later)"
-        tags = {schema.END_REASON: EndReason.KILLED.value, schema.ERROR: why, schema.BUDGET_REACHED: past.reached}
-        self.recorder.end_trial(past.run_id, "KILLED", tags, at=time.time())
+                self._on_ended(event)
 
     def _note_best(self, number: int, params: dict[str, Any], value: float | None) -> bool:
         """Keep the best trial so far; True when this one is the new best."""
@@ -460,69 +362,6 @@ class SearchRunner:
         if self._note_best(record.number, record.params, value):
             self.recorder.log_best(self.config.objective.metric, value, self.progress.ended, at)
         self._emit()
-
-    def _enforce_trial_timeout(self) -> None:
-        limit = self.config.trial.timeout_s
-        if limit is None:
-            return
-        now = time.time()
-        for key, record in list(self._running.items()):
-            if now - record.started_at > limit:
-                msg = f"killed after exceeding trial.timeout_s={limit:g}"
-                self._kill(key, msg, msg)
-
-    def _handle(self, events: list) -> None:
-        for event in events:
-            if isinstance(event, Report):
-                self._on_report(event)
-            else:
-                self._on_ended(event)
-
-    def _prune_checkpoints(self) -> None:
-        """Once the reports are durably in MLflow, a trial's older checkpoint files are no longer needed."""
-        if not self._to_prune or self.recorder.has_pending:
-            return
-        for number in self._to_prune:
-            with contextlib.suppress(OSError):
-                self.checkpoints.prune(number, self.trials[number].last_step)
-        self._to_prune.clear()
-
-    def _fail_refused(self) -> None:
-        """Trials whose data the store refused (the recorder closed their runs FAILED): stop them, count them."""
-        for run_id, reason in self.recorder.take_refused().items():
-            record = next((r for r in self.trials.values() if r.run_id == run_id), None)
-            if record is None:
-                continue
-            key = next((k for k, r in self._running.items() if r is record), None)
-            if key is None:
-                self.progress.count(record.number, EndReason.FAILED)
-                continue
-            with contextlib.suppress(Exception):
-                self.executor.kill(key)
-            self._running.pop(key, None)
-            self._close(record, EndReason.FAILED, time.time(), error=reason)
-
-    def _kill_running(self, why: str) -> None:
-        """The search ends: stop every running job. The algorithm is not told, as its decisions about
-        these trials (pruning a whole rung, say) would be wrong; a resumed search replays it instead."""
-        with contextlib.suppress(Exception):  # first record what workers already sent
-            self._handle(self.executor.poll(0))
-        for key in list(self._running):
-            self._kill(key, why, None, tell_search=False)
-
-    def _kill(self, key: str, error: str, tail: str | None, tell_search: bool = True) -> None:
-        """Stop one job, record what it sent until then (its last report names the step its checkpoint holds,
-        which a resumed search continues from), and mark it killed unless it finished first."""
-        try:
-            late = self.executor.kill(key)
-        except Exception as exc:  # still mark it killed
-            log.warning("could not kill %s: %s", key, exc)
-            late = []
-        with contextlib.suppress(Exception):
-            self._handle(late)
-        record = self._running.pop(key, None)
-        if record is not None:
-            self._close(record, EndReason.KILLED, time.time(), error=error, tail=tail, tell_search=tell_search)
 
 
 def run_search(config: SearchConfig, **kwargs: Any) -> SearchResult:
