@@ -353,7 +353,8 @@ def script_config(job: TrialJob) -> dict[str, Any]:
 
 
 def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
-    """Run a script trial unmodified: JSON config in, report lines out, stderr tail kept."""
+    """Run a script trial unmodified: JSON config in, report lines out, stderr tail kept. (Long because the
+    process, its two output streams and its early stop share state; split, they would pass it all around.)"""
     spec = job.spec
     assert spec.script
     workdir = Path(spec.workdir or os.getcwd())

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from mlflow import MlflowClient
 from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -431,3 +432,20 @@ def test_a_long_parameter_value_is_cut_on_its_axis(served):
     assert any(t.startswith("λ-xxx") and t.endswith("…") for t in labels)  # the 5000-character value, cut
     assert max(len(t) for t in labels) <= 24
     assert console_errors(driver) == []
+
+
+def test_top_k_on_a_gridsearch_experiment_picks_the_highest_scores(served):
+    base, driver, searches = served
+    exp = driver.trellis_foreign["sklearn"]
+    runs = MlflowClient(tracking_uri=searches[0].tracking_uri).search_runs([exp])
+    scores = {r.info.run_id: r.data.metrics["mean_test_score"] for r in runs if "mean_test_score" in r.data.metrics}
+    driver.get(f"{base}/?exp={exp}")
+    _wait(driver, lambda d: "objective=mean_test_score" in d.current_url and _checked(d, "ov-objective-dir") == "max")
+    _click(driver, "ov-clear")
+    field = driver.find_element(By.ID, "ov-k")
+    field.clear()
+    field.send_keys("3")
+    _click(driver, "ov-topk")
+    _wait(driver, lambda d: "Selected runs (3)" in _text(d, "ov-selected-title"))
+    chosen = _stored_selection(driver)
+    assert sorted(scores[r] for r in chosen) == sorted(scores.values())[-3:]  # the three highest test scores

@@ -295,7 +295,8 @@ def _int_column(values: np.ndarray) -> pd.arrays.IntegerArray:
 
 def shape(raw, skipped_deleted: int) -> RunTable:
     """Long raw tables to one row per run. Works on numpy arrays and builds the frame once: pandas would
-    otherwise re-infer every string column it is handed (about a second at 100k runs)."""
+    otherwise re-infer every string column it is handed (about a second at 100k runs). One function on
+    purpose: the columns are built in place into one dict, the hot path of every page view."""
     runs, params, metrics, tags, _ = raw
     runs = runs.drop_duplicates("run_id")
     run_id = runs["run_id"].to_numpy(dtype=object)
