@@ -98,6 +98,17 @@ def _text(driver, element_id):
     return driver.find_element(By.ID, element_id).text
 
 
+def _brush_first_axis(driver):
+    """Drag over the top half of the first parallel-coordinates axis, as a person would with the mouse."""
+    axis = driver.find_elements(By.CSS_SELECTOR, "#sp-parcoords .axis-brush")[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", axis)
+    h = axis.size["height"]
+    chain = ActionChains(driver).move_to_element_with_offset(axis, 0, -h // 2 + 5).click_and_hold()
+    for _ in range(8):
+        chain = chain.move_by_offset(0, (h // 2) // 8).pause(0.05)
+    chain.release().perform()
+
+
 def _trace_count(driver, graph_id):
     return driver.execute_script(
         f"const g = document.querySelector('#{graph_id} .js-plotly-plot'); return g && g.data ? g.data.length : -1;"
@@ -229,13 +240,7 @@ def test_search_space_page_importance_bounds_and_brushing(served):
     _wait(driver, lambda d: _trace_count(d, "sp-detail") >= 1)  # the most important parameter's marginal
 
     # Brush the first axis with the mouse: the runs inside become the selection everywhere.
-    axis = driver.find_elements(By.CSS_SELECTOR, "#sp-parcoords .axis-brush")[0]
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", axis)
-    h = axis.size["height"]
-    chain = ActionChains(driver).move_to_element_with_offset(axis, 0, -h // 2 + 5).click_and_hold()
-    for _ in range(8):
-        chain = chain.move_by_offset(0, (h // 2) // 8).pause(0.05)
-    chain.release().perform()
+    _brush_first_axis(driver)
     _wait(driver, lambda d: "inside the brushed ranges" in _text(d, "sp-brushed"))
     brushed = int(_text(driver, "sp-brushed").split()[0])
     assert 0 < brushed < 16
@@ -403,13 +408,7 @@ def test_display_switches_never_change_the_selection_and_the_controls_survive_na
     driver.execute_script("document.querySelector('#sp-bands input').click()")
     driver.find_element(By.ID, "sp-topk").send_keys(Keys.BACKSPACE)
     _wait(driver, lambda d: _parcoords(d, "return t.dimensions[t.dimensions.length - 1].constraintrange") is None)
-    axis = driver.find_elements(By.CSS_SELECTOR, "#sp-parcoords .axis-brush")[0]
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", axis)
-    h = axis.size["height"]
-    chain = ActionChains(driver).move_to_element_with_offset(axis, 0, -h // 2 + 5).click_and_hold()
-    for _ in range(8):
-        chain = chain.move_by_offset(0, (h // 2) // 8).pause(0.05)
-    chain.release().perform()
+    _brush_first_axis(driver)
     _wait(driver, lambda d: "inside the brushed ranges" in _text(d, "sp-brushed"))
     brushed, label = _stored_selection(driver), _parcoords(driver, "return t.dimensions[0].label")
     assert brushed != chosen and 0 < len(brushed) < 16
