@@ -29,7 +29,8 @@ class AlgorithmSpec:
     ``check``: an optional ``"module:function"`` called as ``f(settings, space=, budget=, termination=)``
     that returns ``[(key.path, reason), ...]`` for checks across sections. ``budgeted``: the scheduler
     decides each trial's budget (no early stopping; resume replays the record). ``self_ending``: the
-    algorithm ends the search by itself, so no termination limit is required.
+    algorithm ends the search by itself, so no termination limit is required. ``learns_from_past``: its
+    sampler's ``observe`` informs later proposals, so a relaunch may warm-start it from the parent's trials.
     """
 
     name: str
@@ -40,6 +41,7 @@ class AlgorithmSpec:
     check: str | None = None
     budgeted: bool = False
     self_ending: bool = False
+    learns_from_past: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ register_algorithm(
         sampler="search.samplers.tpe:TPESampler",
         settings={"n_startup_trials": 10, "multivariate": True},
         ranges={"n_startup_trials": (0, None)},
+        learns_from_past=True,
     )
 )
 register_algorithm(
@@ -138,6 +141,7 @@ register_algorithm(
             "min_points_in_model": (0, None),
         },
         budgeted=True,
+        learns_from_past=True,
         self_ending=True,
     )
 )

@@ -68,6 +68,16 @@ RETRIED_BY = "trellis.retried_by"  # on the interrupted trial: the number of the
 STOP_REQUESTED = "trellis.stop_requested"  # on a search run: `trellis search stop` asks the runner to stop
 RESUMED_FROM = "trellis.resumed_from"
 
+# The control panel and agents (docs/mlflow-schema.md, "Launching from the app").
+LAUNCHED_BY = "trellis.launched_by"  # on a search run: the signed-in user (or "cli"/"anonymous") who launched it
+CLAIM = "trellis.claim"  # on a search run an agent runs: "none" while waiting, then the claiming agent's token
+AGENT = "trellis.agent"  # on a search run: the agent (host:pid) that runs or ran it
+RESUME_REQUESTED = "trellis.resume_requested"  # on a stopped or orphaned search: an agent should resume it
+EDIT_REQUESTED = "trellis.edit_requested"  # JSON of new limits (max_trials, max_time_s, workers) for the runner
+EDITS = "trellis.edits"  # JSON list of the edits the runner applied, each with its unix time
+WARM_START_TRIALS = "trellis.warm_start_trials"  # how many of the parent's trials a relaunch learned from
+UNCLAIMED = "none"
+
 
 class EndReason(StrEnum):
     COMPLETED = "completed"
@@ -82,6 +92,7 @@ class EndReason(StrEnum):
 class SearchState(StrEnum):
     """The ``trellis.search_state`` of a search run."""
 
+    SCHEDULED = "scheduled"  # launched from the app, waiting for an agent
     RUNNING = "running"
     COMPLETED = "completed"
     KILLED = "killed"

@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from search.cli import app_commands, search_commands, space_commands
+from search.cli import agent_commands, app_commands, search_commands, space_commands
 
 
 def _quiet_libraries() -> None:
@@ -23,7 +23,8 @@ def _quiet_libraries() -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="trellis", description="Hyperparameter searches logged to MLflow.")
     sub = parser.add_subparsers(dest="command", required=True)
-    search_commands.add_commands(sub)
+    search = search_commands.add_commands(sub)
+    agent_commands.add_commands(sub, search)
     app_commands.add_commands(sub)
     space_commands.add_commands(sub)
     return parser

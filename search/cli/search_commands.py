@@ -59,6 +59,11 @@ def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = N
     finally:
         if bar is not None:
             bar.close()
+    return print_result(config, result)
+
+
+def print_result(config: SearchConfig, result) -> int:
+    """How a search ended, in a few lines; the exit code it means."""
     p = result.progress
     print(
         f"search {result.search_id} {result.state} ({result.stop_reason}): {p.completed} completed, "
@@ -151,7 +156,8 @@ def cmd_search_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub) -> None:
+def add_commands(sub):
+    """The ``search`` commands; returns their subparsers, for the commands other modules add."""
     search = sub.add_parser("search", help="run and manage searches").add_subparsers(dest="action", required=True)
     run = search.add_parser("run", help="run the search a config file describes")
     run.add_argument("config", help="YAML or JSON search config")
@@ -175,3 +181,4 @@ def add_commands(sub) -> None:
     validate = search.add_parser("validate", help="check a config file without running anything")
     validate.add_argument("config")
     validate.set_defaults(func=cmd_search_validate)
+    return search

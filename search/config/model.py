@@ -111,6 +111,7 @@ class SearchConfig:
     relaunched_from: str | None = None
     source: str | None = None
     early_stopping: EarlyStopping | None = None
+    warm_start: bool = False  # a relaunch: the sampler first learns from the parent's trials inside the space
 
     def to_dict(self) -> dict[str, Any]:
         """The normalised config, loadable again by ``parse_config`` (stored with every search)."""
@@ -137,6 +138,8 @@ class SearchConfig:
             out["relaunched_from"] = self.relaunched_from
         if self.early_stopping:
             out["early_stopping"] = asdict(self.early_stopping)
+        if self.warm_start:
+            out["warm_start"] = True
         return out
 
     def replace(self, **changes: Any) -> SearchConfig:

@@ -22,7 +22,7 @@ from search.config.model import (
 from search.config.problems import Problems, number, section
 from search.config.sections import check_trial_target, parse_early_stopping, parse_trial
 from search.config.space_parse import parse_space
-from search.registry import EXECUTORS
+from search.registry import ALGORITHMS, EXECUTORS
 from tracking.limits import experiment_name_problem, metric_problem
 from tracking.uris import DEFAULT_TRACKING_URI
 
@@ -39,6 +39,7 @@ TOP_KEYS = {
     "tracking",
     "relaunched_from",
     "early_stopping",
+    "warm_start",
 }
 MAX_WORKERS = 1024  # beyond any one machine or sensible cluster share: a typo
 DIRECTION_ALIASES = {"maximize": "max", "minimize": "min", "descending": "max", "ascending": "min"}
@@ -111,6 +112,7 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
     relaunched_from = raw.get("relaunched_from")
     if relaunched_from is not None and not isinstance(relaunched_from, str):
         problems.add("relaunched_from", "must be a search id (string)")
+    warm_start = _parse_warm_start(raw, algorithm.name, relaunched_from, problems)
     if not problems.items and check_target:
         check_trial_target(trial, problems)
     if problems.items:
@@ -130,7 +132,24 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
         relaunched_from=relaunched_from,
         source=source,
         early_stopping=early,
+        warm_start=warm_start,
     )
+
+
+def _parse_warm_start(raw: Mapping[str, Any], algorithm: str, relaunched_from: Any, problems: Problems) -> bool:
+    value = raw.get("warm_start", False)
+    if not isinstance(value, bool):
+        problems.add("warm_start", f"must be true or false, got {value!r}")
+        return False
+    if not value:
+        return False
+    if not relaunched_from:
+        problems.add("warm_start", "needs relaunched_from: the search whose trials to learn from")
+    spec = ALGORITHMS.get(algorithm)
+    if spec is not None and not spec.learns_from_past:
+        learners = ", ".join(sorted(n for n, s in ALGORITHMS.items() if s.learns_from_past))
+        problems.add("warm_start", f"{algorithm} does not learn from past trials (only {learners} do)")
+    return True
 
 
 def _parse_objective(raw: Mapping[str, Any], problems: Problems) -> Objective:

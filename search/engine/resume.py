@@ -84,7 +84,7 @@ def check_resumable(client: MlflowClient, search_id: str, now: float | None = No
     """Refuse to resume a search another process is still running, or one that already completed."""
     import time
 
-    from search.engine.run_tags import HEARTBEAT_STALE_S
+    from tracking.claims import HEARTBEAT_STALE_S
 
     run = client.get_run(search_id)
     tags = run.data.tags
@@ -92,7 +92,7 @@ def check_resumable(client: MlflowClient, search_id: str, now: float | None = No
         raise ResumeError(f"search {search_id} already completed: there is nothing to resume")
     beat = float(tags.get(schema.HEARTBEAT, 0) or 0)
     silent = (now or time.time()) - beat
-    if run.info.status == "RUNNING" and silent < HEARTBEAT_STALE_S and not _runner_gone(tags.get(schema.RUNNER)):
+    if run.info.status == "RUNNING" and silent < HEARTBEAT_STALE_S and not runner_gone(tags.get(schema.RUNNER)):
         runner = tags.get(schema.RUNNER, "another process")
         raise ResumeError(
             f"search {search_id} is running ({runner}, last seen {silent:.0f} s ago): stop it first "
@@ -100,7 +100,7 @@ def check_resumable(client: MlflowClient, search_id: str, now: float | None = No
         )
 
 
-def _runner_gone(runner: str | None) -> bool:
+def runner_gone(runner: str | None) -> bool:
     """Whether the recorded runner (``host:pid``) is known dead: on this host, no such process."""
     import os
     import socket

@@ -12,7 +12,6 @@ from tracking import schema
 from tracking.schema import EndReason, SearchState
 
 HEARTBEAT_S = 5.0  # how often a running search says it is alive
-HEARTBEAT_STALE_S = 30.0  # a RUNNING search silent for longer than this has lost its runner
 
 
 def heartbeat_tags(now: float) -> dict[str, str]:

@@ -28,6 +28,7 @@ from search.engine.progress import Progress
 from search.engine.records import SearchResult, TrialRecord
 from search.engine.restore import Restoring
 from search.engine.signals import SearchInterrupted, signals_end_the_search
+from search.engine.steering import Steering
 from search.executors.base import Ended, Executor, Report
 from search.samplers.base import Sampler
 from search.schedulers.base import Decision, JobRequest, Scheduler
@@ -38,12 +39,11 @@ from tracking.writer import SearchRecorder, ensure_experiment
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2
-STOP_POLL_S = 2.0  # how often the runner looks for a `trellis search stop` request
 
 __all__ = ["Progress", "SearchResult", "SearchRunner", "TrialRecord", "run_search"]
 
 
-class SearchRunner(Restoring, JobEndings):
+class SearchRunner(Restoring, JobEndings, Steering):
     def __init__(
         self,
         config: SearchConfig,
@@ -57,11 +57,15 @@ class SearchRunner(Restoring, JobEndings):
         prefer_sql: bool = True,
         resume: str | None = None,
         on_started: Callable[[str], None] | None = None,
+        adopt: str | None = None,
     ) -> None:
         """``resume``: the id of an interrupted search to continue (see ``search.engine.resume``).
+        ``adopt``: the id of a search run an agent claimed: it starts in that run (launched from the app),
+        or, with ``resume`` the same id, continues it.
         ``on_started``: called with the search id as soon as the search run exists."""
         self.config = config
         self.resume_id = resume
+        self.adopt_id = adopt
         self.executor = executor or make_executor(config)
         self.sampler = sampler or make_sampler(config)
         self.scheduler = scheduler or make_scheduler(config)
@@ -83,7 +87,7 @@ class SearchRunner(Restoring, JobEndings):
         self._n_sampled = 0  # configurations proposed by the sampler (what max_trials limits)
         self._retry: list[tuple[int, dict[str, Any]]] = []  # interrupted trials a resumed search runs again
         self._pending: list[JobRequest] = []  # a resumed budgeted search: requests to start before asking again
-        self._stop_checked_at = time.monotonic()
+        self._stop_checked_at = -math.inf  # the first pass looks for requests (an edit made while scheduled)
         self._heartbeat_at = 0.0
         self.search_id: str | None = None
         self._past: dict[int, Any] = {}  # a resumed search: its recorded trials by number
@@ -115,17 +119,21 @@ class SearchRunner(Restoring, JobEndings):
 
     def _open(self) -> None:
         """The search run (new, or reopened by a resume), the checkpoint folders, the past, the workers."""
-        if self.resume_id:
+        running = {schema.SEARCH_STATE: SearchState.RUNNING}
+        if self.resume_id and not self.adopt_id:  # an agent's claim already made sure nobody runs it
             from search.engine.resume import check_resumable
 
             check_resumable(self.client, self.resume_id)
-            self.search_id = self.recorder.reopen_search(self.resume_id, {schema.SEARCH_STATE: SearchState.RUNNING})
+        if self.resume_id or self.adopt_id:
+            running.update(run_tags.heartbeat_tags(time.time()))
+            self.search_id = self.recorder.reopen_search(self.resume_id or self.adopt_id, running)
         else:
             self.search_id = self.recorder.start_search(self.config.to_dict(), run_tags.search_start_tags(self.config))
         self.checkpoints = CheckpointFolders(self.checkpoint_root, self.search_id)
         self._tags = run_tags.trial_common_tags(self.config, self.search_id)
         if self.on_started:
             self.on_started(self.search_id)
+        self._learn_from_parent()
         if self.resume_id:
             self._restore()
         self.executor.start()
@@ -223,7 +231,7 @@ class SearchRunner(Restoring, JobEndings):
         """Start a new trial for ``request``; False when the sampler has nothing left to propose."""
         number = self._next_number
         queued = time.time()
-        params = self.sampler.propose(number, request.budget_stop) if sampled else dict(request.params or {})
+        params = self._propose(number, request.budget_stop) if sampled else dict(request.params or {})
         if params is None:
             return False
         self.config.space.validate(params)
@@ -244,18 +252,6 @@ class SearchRunner(Restoring, JobEndings):
         if now - self._heartbeat_at >= run_tags.HEARTBEAT_S:
             self._heartbeat_at = now
             self.recorder.update_search(run_tags.heartbeat_tags(now))
-
-    def _stop_requested(self) -> bool:
-        """Whether ``trellis search stop`` tagged this search (looked up every STOP_POLL_S seconds)."""
-        now = time.monotonic()
-        if now - self._stop_checked_at < STOP_POLL_S:
-            return False
-        self._stop_checked_at = now
-        try:
-            return schema.STOP_REQUESTED in self.client.get_run(self.search_id).data.tags
-        except Exception as exc:  # a store hiccup must not end the search
-            log.warning("could not check for a stop request: %s", exc)
-            return False
 
     def _start(
         self, number: int, params: dict[str, Any], start: int, stop: int, extra: dict[str, str], queued: float

@@ -64,3 +64,8 @@ class Executor(ABC):
 
     @abstractmethod
     def shutdown(self) -> None: ...
+
+    def resize(self, workers: int) -> None:
+        """Run up to ``workers`` jobs at once from now on (an edit of a running search). Executors whose
+        ``free_slots`` counts against ``self.workers`` need nothing more."""
+        self.workers = workers

@@ -67,7 +67,15 @@ class LocalExecutor(Executor):
         self._slots = [_Slot(self._ctx, i) for i in range(self.workers)]
 
     def free_slots(self) -> int:
-        return sum(1 for s in self._slots if s.key is None)
+        busy = sum(1 for s in self._slots if s.key is not None)
+        return max(0, min(len(self._slots), self.workers) - busy)
+
+    def resize(self, workers: int) -> None:
+        """More workers start at once; fewer take effect as running trials end (idle spares stay parked)."""
+        self.workers = workers
+        if self._slots:
+            while len(self._slots) < workers:
+                self._slots.append(_Slot(self._ctx, len(self._slots)))
 
     def submit(self, job: TrialJob) -> str:
         slot = next(s for s in self._slots if s.key is None)

@@ -1,0 +1,37 @@
+"""``python -m search.cli.run_claimed URI SEARCH_ID start|resume``: what an agent's child process runs.
+
+The agent has claimed the search; this starts it in its scheduled run, or resumes it, with the config
+stored on the run (the tracking URI is the agent's, so a store reached under another name still works).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+
+
+def main(argv: list[str]) -> int:
+    from mlflow import MlflowClient
+
+    from search.cli.search_commands import print_result
+    from search.engine.resume import ResumeError, recorded_config
+    from search.engine.runner import SearchRunner
+    from tracking.retry import StoreUnavailable
+
+    uri, search_id, mode = argv
+    try:
+        config = recorded_config(MlflowClient(tracking_uri=uri), search_id)
+        config = replace(config, tracking=replace(config.tracking, uri=uri))
+        resume = search_id if mode == "resume" else None
+        print(f"search {search_id}: {'resuming' if resume else 'starting'} ({config.name}, {config.algorithm.name})")
+        result = SearchRunner(config, resume=resume, adopt=search_id).run()
+    except (ResumeError, StoreUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return print_result(config, result)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
