@@ -10,6 +10,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from search.analysis.report import SpaceReport, analyse
+from search.control.policy import ServerPolicy
 from tracking.cache import RunCache
 from tracking.histories import read_histories
 from tracking.links import run_url
@@ -30,6 +31,8 @@ class AppContext:
     cache: RunCache
     mlflow_ui_url: str | None = None
     max_curve_points: int = 1000
+    policy: ServerPolicy = field(default_factory=ServerPolicy)  # what the control page may launch
+    auth_on: bool = False  # launch, stop, resume and edit need a signed-in user
     client: MlflowClient = field(init=False)
     _reports: OrderedDict = field(init=False, default_factory=OrderedDict)
 
@@ -68,6 +71,14 @@ class AppContext:
 
     def histories(self, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
         return read_histories(self.tracking_uri, run_ids, keys, max_points=self.max_curve_points)
+
+    def current_user(self) -> str | None:
+        """The signed-in user of the request being served (basic auth), or None when auth is off."""
+        from flask import has_request_context, request
+
+        if not self.auth_on or not has_request_context() or request.authorization is None:
+            return None
+        return request.authorization.username
 
     def run_link(self, row) -> str:
         return run_url(self.mlflow_ui_url, row["experiment_id"], row["run_id"])

@@ -10,7 +10,8 @@ from dash import Dash
 from app import shell
 from app.auth import install_basic_auth
 from app.context import AppContext
-from app.pages import curves, overview, space
+from app.pages import control, curves, overview, space
+from search.control.policy import ServerPolicy
 from tracking.cache import CacheBackend, RunCache, make_backend
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -23,14 +24,23 @@ def create_app(
     cache: CacheBackend | str | None = None,
     users: dict[str, str] | None = None,
     max_curve_points: int = 1000,
+    policy: ServerPolicy | None = None,
 ) -> Dash:
     """Build the app.
 
     ``cache``: a CacheBackend, or a folder (diskcache) / ``redis://`` URL shared by gunicorn workers.
     ``users``: turns on HTTP basic auth for every route and callback.
+    ``policy``: what the control page may launch (trial allow-list, caps); default from the environment.
     """
     store = cache if isinstance(cache, CacheBackend) else make_backend(cache)
-    context = AppContext(tracking_uri, RunCache(tracking_uri, store), mlflow_ui_url, max_curve_points)
+    context = AppContext(
+        tracking_uri,
+        RunCache(tracking_uri, store),
+        mlflow_ui_url,
+        max_curve_points,
+        policy=policy or ServerPolicy.from_env(),
+        auth_on=bool(users),
+    )
     app = Dash(
         __name__,
         title="Trellis",
@@ -43,11 +53,13 @@ def create_app(
         "/": SimpleNamespace(layout=overview.layout),
         "/space": SimpleNamespace(layout=space.layout),
         "/curves": SimpleNamespace(layout=curves.layout),
+        "/control": SimpleNamespace(layout=control.layout),
     }
     app.layout = lambda: shell.layout(context)  # per page load: fresh experiment list
     shell.register(app, context, pages)
     overview.register(app, context)
     curves.register(app, context)
     space.register(app, context)
+    control.register(app, context)
     app.trellis_context = context  # for tests and benchmarks: the same context the callbacks use
     return app

@@ -11,7 +11,7 @@ from app.context import AppContext
 from layouts.choices import search_choices
 from tracking.links import experiment_url
 
-PAGES = [("/", "Overview"), ("/space", "Search space"), ("/curves", "Learning curves")]
+PAGES = [("/", "Overview"), ("/space", "Search space"), ("/curves", "Learning curves"), ("/control", "Control")]
 
 
 def parse_query(search: str | None) -> tuple[list[str], list[str]]:

@@ -18,25 +18,33 @@ DEMO_CONFIGS = ("digits_mlp_random.yaml", "digits_mlp_tpe.yaml", "digits_mlp_boh
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Four small real searches on the digits MLP (random, TPE, BOHB, PBT) into the local store, then the app."""
+    """Four small real searches on the digits MLP (random, TPE, BOHB, PBT) into the local store, and the app.
+
+    The app opens at once: the searches are launched for the agent that ``serve`` starts beside it, and fill
+    in live. ``--no-serve`` runs them here instead, one after the other, and returns."""
     if not store_ok(args.tracking_uri, must_exist=False):
         return 2
-    if args.rerun or _store_is_empty(args.tracking_uri):
-        code = _run_demo_searches(args)
-        if code:
-            return code
+    if not (args.rerun or _store_is_empty(args.tracking_uri)):
+        print(f"{args.tracking_uri} already has runs: serving them (--rerun launches the demo searches again)")
+    elif args.no_serve:
+        return _run_demo_searches(args)
     else:
-        print(f"{args.tracking_uri} already has runs: serving them (--rerun runs the demo searches again)")
+        _launch_demo_searches(args)
     if args.no_serve:
         return 0
     return cmd_serve(args)
 
 
-def _run_demo_searches(args: argparse.Namespace) -> int:
+def _demo_configs(args: argparse.Namespace):
     for name in DEMO_CONFIGS:
         config = load_config(EXAMPLES / name, {"tracking.uri": args.tracking_uri})
         if args.max_trials and not ALGORITHMS[config.algorithm.name].self_ending:  # BOHB and PBT size themselves
             config = replace(config, termination=replace(config.termination, max_trials=args.max_trials))
+        yield config
+
+
+def _run_demo_searches(args: argparse.Namespace) -> int:
+    for config in _demo_configs(args):
         size = config.termination.max_trials or "its own number of"
         print(f"==> {config.name}: {config.algorithm.name} search, {size} trials")
         code = run_config(config, quiet=args.quiet)
@@ -44,6 +52,14 @@ def _run_demo_searches(args: argparse.Namespace) -> int:
             return code
     print(f"\nDone. The same runs in the MLflow UI: {ui_hint(args.tracking_uri)}")
     return 0
+
+
+def _launch_demo_searches(args: argparse.Namespace) -> None:
+    from search.control.queue import submit_search
+
+    for config in _demo_configs(args):
+        submit_search(config, launched_by="demo")
+    print(f"==> launched {len(DEMO_CONFIGS)} demo searches: the agent beside the app runs them, the pages fill in")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -58,9 +74,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cache=args.cache,
         users=parse_users(os.environ.get("TRELLIS_AUTH")),
     )
-    print(f"Trellis on http://{args.host}:{args.port}  (MLflow store: {args.tracking_uri})")
-    app.run(host=args.host, port=args.port, debug=False)
+    agent = None if args.no_agent else _start_agent(args.tracking_uri)
+    print(f"Trellis on http://{args.host}:{args.port}  (MLflow store: {args.tracking_uri})", flush=True)
+    try:
+        app.run(host=args.host, port=args.port, debug=False)
+    finally:
+        if agent is not None:
+            agent.terminate()  # it ends its searches as a stop would: resumable from the app
+            agent.wait(60)
     return 0
+
+
+def _start_agent(tracking_uri: str):
+    """``trellis agent`` beside the app, in its own process (the web server never runs a search)."""
+    import subprocess
+    import sys
+
+    from search.trial import die_with_parent
+
+    cmd = [sys.executable, "-m", "search.cli", "agent", "--tracking-uri", tracking_uri]
+    return subprocess.Popen(cmd, preexec_fn=die_with_parent)  # noqa: PLW1509
 
 
 def _store_is_empty(uri: str) -> bool:
@@ -80,6 +113,7 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
         help="base URL of the MLflow UI, for links to runs",
     )
     parser.add_argument("--cache", default=".trellis/cache", help="run cache folder, or redis://host:port/db")
+    parser.add_argument("--no-agent", action="store_true", help="do not start an agent beside the app")
 
 
 def add_commands(sub) -> None:
@@ -87,7 +121,7 @@ def add_commands(sub) -> None:
     demo.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     demo.add_argument("--max-trials", type=positive_int, help="trials per search (default: the configs')")
     demo.add_argument("--quiet", action="store_true")
-    demo.add_argument("--no-serve", action="store_true", help="only run the searches")
+    demo.add_argument("--no-serve", action="store_true", help="only run the searches, here, then return")
     demo.add_argument("--rerun", action="store_true", help="run the searches even if the store has runs")
     _add_serve_args(demo)
     demo.set_defaults(func=cmd_demo)
