@@ -119,6 +119,37 @@ def row_spec(row: Mapping[str, Any]) -> tuple[Any, list[tuple[str, str]]]:
     return spec, problems
 
 
+def settle_conditions(space: dict[str, Any]) -> dict[str, Any]:
+    """A condition on a parameter the form fixed or dropped: a child whose condition the fixed value meets
+    loses that condition (always active now); one it cannot meet, or whose parent is gone, is left out."""
+    out = dict(space)
+    changed = True
+    while changed:
+        changed = False
+        for name, spec in list(out.items()):
+            when = spec.get("when") if isinstance(spec, dict) else None
+            if not when:
+                continue
+            keep, active = {}, True
+            for parent, allowed in when.items():
+                allowed = allowed if isinstance(allowed, list) else [allowed]
+                pspec = out.get(parent)
+                if pspec is None:
+                    active = False
+                elif pspec.get("type") == "fixed":
+                    active = active and pspec.get("value") in allowed
+                else:
+                    keep[parent] = when[parent]
+            if not active:
+                del out[name]
+            elif keep != when:
+                out[name] = {**{k: v for k, v in spec.items() if k != "when"}, **({"when": keep} if keep else {})}
+            else:
+                continue
+            changed = True
+    return out
+
+
 def config_from_form(
     parent: Mapping[str, Any], form: Mapping[str, Any], parent_id: str, new_seed: int
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -135,7 +166,7 @@ def config_from_form(
             continue
         space[row["name"]], row_problems = row_spec(row)
         problems += row_problems
-    raw["space"] = space
+    raw["space"] = settle_conditions(space)
     algorithm = form.get("algorithm") or {}
     seed = scalar(form.get("seed"))
     raw["algorithm"] = {"name": algorithm.get("name"), "seed": new_seed if seed is None else seed}
