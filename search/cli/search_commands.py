@@ -137,12 +137,15 @@ def cmd_search_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_search_stop(args: argparse.Namespace) -> int:
-    from search.engine.resume import request_stop
+    from search.control.queue import cancel_or_stop
 
-    found = _named_search(args, request_stop)
+    found = _named_search(args, cancel_or_stop)
     if found is None:
         return 2
-    print(f"asked search {found[0]} to stop: its runner ends the running trials within a few seconds")
+    if found[1] == "cancelled":
+        print(f"cancelled search {found[0]}: it was still waiting for an agent")
+    else:
+        print(f"asked search {found[0]} to stop: its runner ends the running trials within a few seconds")
     return 0
 
 

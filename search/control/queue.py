@@ -108,9 +108,7 @@ def _search_run(client: MlflowClient, search_id: str):
 def request_resume(client: MlflowClient, search_id: str, user: str) -> None:
     """Ask the agents to resume a stopped or orphaned search (the same path as ``trellis search resume``)."""
     run = _search_run(client, search_id)
-    check_resumable(client, search_id)
-    if run.info.status == "SCHEDULED":
-        raise ResumeError(f"search {search_id} has not started yet: an agent will start it")
+    check_resumable(client, search_id)  # not running elsewhere, not completed, not still waiting
     if schema.CLAIM not in run.data.tags:  # a search started from the CLI: agents may take it from now on
         client.set_tag(search_id, schema.CLAIM, "cli")
     client.set_tag(search_id, schema.RESUME_REQUESTED, user)

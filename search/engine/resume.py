@@ -90,6 +90,8 @@ def check_resumable(client: MlflowClient, search_id: str, now: float | None = No
     tags = run.data.tags
     if run.info.status == "FINISHED" and tags.get(schema.SEARCH_STATE) == "completed":
         raise ResumeError(f"search {search_id} already completed: there is nothing to resume")
+    if run.info.status == "SCHEDULED":
+        raise ResumeError(f"search {search_id} has not started yet: an agent will start it (trellis agent)")
     beat = float(tags.get(schema.HEARTBEAT, 0) or 0)
     silent = (now or time.time()) - beat
     if run.info.status == "RUNNING" and silent < HEARTBEAT_STALE_S and not runner_gone(tags.get(schema.RUNNER)):
