@@ -204,6 +204,18 @@ def validate_launch(
     return (config if not problems else None), problems
 
 
+def validate_allowed_launch(
+    raw: Mapping[str, Any], form_problems: list[tuple[str, str]], policy: ServerPolicy, parent_trial: str
+) -> tuple[SearchConfig | None, list[tuple[str, str]]]:
+    """``validate_launch``, but a trial off the allow-list is refused before the parser looks for it: finding a
+    module's file imports its package, so a name a request sent is never looked up unless it is allowed."""
+    refused = policy.problems({"trial": raw.get("trial")}, parent_trial)
+    if refused:
+        caps = [p for p in policy.problems(dict(raw), parent_trial) if p[0] != "trial"]
+        return None, [*form_problems, *refused, *caps]
+    return validate_launch(raw, form_problems, policy, parent_trial)
+
+
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
     """``(key.path, old, new)`` for each leaf that differs (missing on one side: None)."""
     a, b = _flatten(old), _flatten(new)

@@ -1,0 +1,307 @@
+"""The control page's relaunch form: prefilled from the picked search's stored config, refined from the suggested
+bounds or the selected runs, checked as ``trellis search validate`` and the server policy would, then launched
+for an agent. The trial always comes from the parent's stored config (or an allow-listed ``trial`` key)."""
+
+from __future__ import annotations
+
+import secrets
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
+
+from app.context import AppContext
+from layouts import control as lc
+from search.analysis.bounds import refined_space, untrusted_reason
+from search.control.policy import trial_target
+from search.control.queue import submit_search
+from search.control.relaunch import (
+    ACTIONS,
+    config_diff,
+    config_from_form,
+    config_yaml,
+    fill_from_runs,
+    fill_from_space,
+    form_from_config,
+    validate_allowed_launch,
+)
+from search.engine.resume import ResumeError, recorded_config
+from search.registry import ALGORITHMS
+from tracking.reader import spaces_of
+
+# The widgets holding the form, in the order of ``layouts.control.WIDGETS``.
+WIDGET_PROPS = [
+    ("ctl-name", "value"),
+    ("ctl-params", "data"),
+    ("ctl-algo", "value"),
+    ("ctl-settings", "data"),
+    ("ctl-max-trials", "value"),
+    ("ctl-max-time", "value"),
+    ("ctl-workers", "value"),
+    ("ctl-warm", "value"),
+    ("ctl-seed", "value"),
+]
+SMALL_TABLE = {"fontSize": 12, "textAlign": "left", "minWidth": 60}
+
+
+def signed_in_refusal(context: AppContext):
+    """With auth on, what a request without a signed-in user gets instead of a launch, stop, resume or edit."""
+    if context.auth_on and context.current_user() is None:
+        return dbc.Alert("Sign in to launch, stop, resume or edit searches.", color="danger", id="ctl-refused")
+    return None
+
+
+def _labelled(label: str, component, md: int) -> dbc.Col:
+    return dbc.Col([dbc.Label(label, className="small mb-0"), component], md=md)
+
+
+def section() -> html.Div:
+    """The relaunch form, the problems or the diff and YAML, and the launch button (long by nature)."""
+    param_columns = [
+        {"name": c, "id": c, "editable": c in lc.EDITABLE_PARAM_COLUMNS}
+        | ({"presentation": "dropdown"} if c in ("action", "log") else {})
+        for c in lc.PARAM_COLUMNS
+    ]
+    return html.Div(
+        [
+            html.H5("Relaunch", className="mt-4"),
+            html.Div(id="ctl-parent-note", className="small text-muted mb-2"),
+            dbc.Row(
+                [
+                    _labelled("Name", dbc.Input(id="ctl-name", size="sm"), 3),
+                    _labelled(
+                        "Algorithm",
+                        dcc.Dropdown(id="ctl-algo", options=sorted(ALGORITHMS), clearable=False),
+                        2,
+                    ),
+                    _labelled("Max trials", dbc.Input(id="ctl-max-trials", type="number", min=1, size="sm"), 1),
+                    _labelled("Max time (s)", dbc.Input(id="ctl-max-time", type="number", min=1, size="sm"), 1),
+                    _labelled("Workers", dbc.Input(id="ctl-workers", type="number", min=1, step=1, size="sm"), 1),
+                    _labelled("Seed", dbc.Input(id="ctl-seed", placeholder="new random seed", size="sm"), 2),
+                    dbc.Col(
+                        dbc.Checklist(
+                            id="ctl-warm",
+                            options=[{"label": "warm start from the parent's trials", "value": "on"}],
+                            value=["on"],
+                            className="small mt-4",
+                        ),
+                        md=2,
+                    ),
+                ],
+                className="g-2 mb-2",
+            ),
+            dash_table.DataTable(
+                id="ctl-params",
+                columns=param_columns,
+                editable=True,
+                dropdown={
+                    "action": {"options": [{"label": a, "value": a} for a in ACTIONS], "clearable": False},
+                    "log": {"options": [{"label": v, "value": v} for v in ("no", "yes")], "clearable": False},
+                },
+                style_cell=SMALL_TABLE,
+                css=[{"selector": ".Select-menu-outer", "rule": "display: block !important"}],
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            dbc.Button("Fill from suggested bounds", id="ctl-fill-bounds", size="sm", className="me-2"),
+                            dbc.Button("Fill from selected runs", id="ctl-fill-runs", size="sm", outline=True),
+                        ],
+                        md=6,
+                    ),
+                    dbc.Col(html.Div(id="ctl-fill-note", className="small"), md=6),
+                ],
+                className="g-2 my-2",
+            ),
+            html.Div("Algorithm settings", className="small text-muted"),
+            dash_table.DataTable(
+                id="ctl-settings",
+                columns=[{"name": "setting", "id": "key", "editable": False}, {"name": "value", "id": "value"}],
+                editable=True,
+                style_cell=SMALL_TABLE,
+                style_table={"maxWidth": 420},
+            ),
+            html.Div(id="ctl-problems", className="mt-3"),
+            html.Div(id="ctl-diff", className="mt-2"),
+            html.Pre(id="ctl-yaml", className="small bg-light p-2 mt-2", style={"maxHeight": 320}),
+            dbc.Button("Download YAML", id="ctl-download-btn", size="sm", outline=True, className="me-2"),
+            dbc.Button("Launch", id="ctl-launch", size="sm", color="primary"),
+            dcc.Download(id="ctl-download"),
+            html.Div(id="ctl-launch-msg", className="mt-2"),
+            dcc.Store(id="ctl-extra", data={}),  # an allow-listed trial another client may name; empty here
+        ]
+    )
+
+
+def _widgets(values) -> dict:
+    return dict(zip(lc.WIDGETS, values, strict=True))
+
+
+def _candidate(context: AppContext, search_id: str, widgets: dict, extra: dict | None, seed: int):
+    """(parent config dict, the relaunch's config or None, problems) for the form the widgets show."""
+    parent_config = recorded_config(context.client, search_id)
+    parent = parent_config.to_dict()
+    form = lc.form_from_widgets(form_from_config(parent), widgets, extra if isinstance(extra, dict) else None)
+    raw, form_problems = config_from_form(parent, form, search_id, seed)
+    raw["tracking"] = {**(raw.get("tracking") or {}), "uri": context.tracking_uri}  # this server's store
+    config, problems = validate_allowed_launch(raw, form_problems, context.policy, trial_target(parent_config.trial))
+    return parent, config, problems
+
+
+def _problems_alert(problems) -> dbc.Alert:
+    lines = lc.problem_lines(problems)
+    return dbc.Alert(
+        [html.Div("Not launchable:", className="fw-bold"), html.Ul([html.Li(line) for line in lines])],
+        color="danger",
+        id="ctl-problems-alert",
+    )
+
+
+def _suggested_space(context: AppContext, selection: dict, search_id: str, metric: str, direction: str):
+    """The refined space of the suggested bounds for this search's runs, or None and why not."""
+    exps = (selection or {}).get("experiments", [])
+    report = context.space_report({"experiments": exps, "searches": [search_id]}, metric, direction, None, None)
+    if report.problem:
+        return None, report.problem
+    why = untrusted_reason(report.bounds)
+    if why:
+        return None, f"No suggested bounds: {why}."
+    table = context.view(exps, [search_id]).table
+    return refined_space(report.bounds, report.data, spaces_of(table)), None
+
+
+def _from_bounds(context: AppContext, form: dict, selection: dict, search_id: str, metric: str, direction: str):
+    space, why = _suggested_space(context, selection, search_id, metric, direction)
+    return (fill_from_space(form, space), "Ranges from the suggested bounds.") if space else (None, why)
+
+
+def _from_runs(context: AppContext, form: dict, selection: dict, selected: list | None):
+    runs = lc.selected_params(context.view((selection or {}).get("experiments", [])).trials, selected)
+    if not runs:
+        return None, "No selected runs in this view: select some on the Overview or brush the Search space."
+    return fill_from_runs(form, runs), f"Ranges from {len(runs)} selected runs."
+
+
+def register(app: Dash, context: AppContext) -> None:
+    _register_fill(app, context)
+    _register_preview(app, context)
+    _register_launch(app, context)
+
+
+def _register_fill(app: Dash, context: AppContext) -> None:
+    @app.callback(
+        *[Output(i, p) for i, p in WIDGET_PROPS],
+        Output("ctl-fill-note", "children"),
+        Output("ctl-parent-note", "children"),
+        Input("ctl-pick", "value"),
+        Input("ctl-fill-bounds", "n_clicks"),
+        Input("ctl-fill-runs", "n_clicks"),
+        Input("ctl-algo", "value"),
+        *[State(i, p) for i, p in WIDGET_PROPS],
+        State("selection", "data"),
+        State("selected-runs", "data"),
+    )
+    def fill(search_id, _bounds, _runs, algorithm, *state):
+        *values, selection, selected = state
+        unchanged = [no_update] * len(WIDGET_PROPS)
+        if not search_id:
+            return *unchanged, "", "Pick a search above to relaunch it with a refined space."
+        trigger = ctx.triggered_id
+        widgets = _widgets(values)
+        if trigger == "ctl-algo":
+            settings = lc.settings_table(algorithm, lc.settings_from_table(widgets["settings"]))
+            return *unchanged[:3], settings, *unchanged[4:], no_update, no_update
+        try:
+            config = recorded_config(context.client, search_id)
+        except ResumeError as exc:
+            return *unchanged, "", dbc.Alert(str(exc).splitlines()[0], color="warning")
+        parent = config.to_dict()
+        metric, direction = config.objective.metric, config.objective.direction
+        if trigger in ("ctl-fill-bounds", "ctl-fill-runs"):
+            form = lc.form_from_widgets(form_from_config(parent), widgets)
+            if trigger == "ctl-fill-bounds":
+                filled, note = _from_bounds(context, form, selection, search_id, metric, direction)
+            else:
+                filled, note = _from_runs(context, form, selection, selected)
+            if filled is None:
+                return *unchanged, dbc.Alert(note, color="warning", className="py-1 mb-0"), no_update
+            params = lc.param_table(filled["rows"])
+            return no_update, params, *unchanged[2:], html.Span(note, className="text-success"), no_update
+        trials = context.view((selection or {}).get("experiments", []), [search_id]).trials
+        form = form_from_config(parent, lc.best_params(trials, search_id, metric, direction))
+        widgets = lc.widgets_from_form(form)
+        note = f"From search {config.name} ({search_id[:8]}): its trial ({trial_target(config.trial)}) and store."
+        return *[widgets[k] for k in lc.WIDGETS], "", note
+
+
+def _register_preview(app: Dash, context: AppContext) -> None:
+    @app.callback(
+        Output("ctl-problems", "children"),
+        Output("ctl-diff", "children"),
+        Output("ctl-yaml", "children"),
+        Output("ctl-launch", "disabled"),
+        Output("ctl-download-btn", "disabled"),
+        Input("ctl-pick", "value"),
+        *[Input(i, p) for i, p in WIDGET_PROPS],
+        State("ctl-extra", "data"),
+    )
+    def preview(search_id, *values):
+        *values, extra = values
+        if not search_id or not values[1]:
+            return "", "", "", True, True
+        try:
+            parent, config, problems = _candidate(context, search_id, _widgets(values), extra, secrets.randbelow(2**31))
+        except ResumeError as exc:
+            return dbc.Alert(str(exc).splitlines()[0], color="warning"), "", "", True, True
+        if problems:
+            return _problems_alert(problems), "", "", True, True
+        diff = lc.diff_rows(config_diff(parent, config.to_dict()))
+        table = dash_table.DataTable(
+            id="ctl-diff-table",
+            data=diff,
+            columns=[{"name": n, "id": n} for n in ("key", "parent", "relaunch")],
+            style_cell=SMALL_TABLE,
+        )
+        note = html.Div("Against the parent (a blank seed is drawn anew at launch):", className="small text-muted")
+        return "", [note, table], config_yaml(config), False, False
+
+    @app.callback(
+        Output("ctl-download", "data"),
+        Input("ctl-download-btn", "n_clicks"),
+        State("ctl-yaml", "children"),
+        State("ctl-name", "value"),
+        prevent_initial_call=True,
+    )
+    def download(_, text, name):
+        if not text:
+            return no_update
+        return {"content": str(text), "filename": f"{name or 'search'}.yaml", "type": "text/yaml"}
+
+
+def _register_launch(app: Dash, context: AppContext) -> None:
+    @app.callback(
+        Output("ctl-launch-msg", "children"),
+        Output("ctl-refresh", "data", allow_duplicate=True),
+        Input("ctl-launch", "n_clicks"),
+        State("ctl-pick", "value"),
+        *[State(i, p) for i, p in WIDGET_PROPS],
+        State("ctl-extra", "data"),
+        prevent_initial_call=True,
+    )
+    def launch(_, search_id, *values):
+        *values, extra = values
+        refusal = signed_in_refusal(context)
+        if refusal is not None:
+            return refusal, no_update
+        if not search_id:
+            return dbc.Alert("Pick the search to relaunch first.", color="warning"), no_update
+        try:
+            _, config, problems = _candidate(context, search_id, _widgets(values), extra, secrets.randbelow(2**31))
+        except ResumeError as exc:
+            return dbc.Alert(str(exc).splitlines()[0], color="danger"), no_update
+        if problems:  # the preview said so already; nothing is written
+            return _problems_alert(problems), no_update
+        new_id = submit_search(config, launched_by=context.current_user() or "anonymous")
+        experiment = context.client.get_run(new_id).info.experiment_id
+        link = html.A(new_id, href=f"/?exp={experiment}&search={new_id}", id="ctl-launched-link")
+        return dbc.Alert(["launched ", link, " (an agent starts it)"], color="success", id="ctl-launched"), new_id
