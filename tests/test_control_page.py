@@ -287,6 +287,25 @@ def test_table_prefill_launch_and_refusals_through_the_callbacks(served):
 
     preview = post(s.http, s.deps, "ctl-name.value", values, output="ctl-yaml")
     assert preview["ctl-launch"]["disabled"] is False and "space:" in preview["ctl-yaml"]["children"]
+    text = preview["ctl-yaml"]["children"]
+    download = post(s.http, s.deps, "ctl-download-btn.n_clicks", {"ctl-yaml.children": text, "ctl-name.value": "r"})
+    assert download["ctl-download"]["data"] == {"content": text, "filename": "r.yaml", "type": "text/yaml"}
+
+    # Another algorithm brings its own settings; the selected runs narrow the ranges to theirs.
+    algo = post(s.http, s.deps, "ctl-algo.value", {**pick, **values, "ctl-algo.value": "grid"}, "ctl-name.value")
+    assert algo["ctl-settings"]["data"] == [{"key": "points", "value": 5}, {"key": "shuffle", "value": "False"}]
+    assert set(algo) == {"ctl-settings"}
+    trials = s.mlflow.search_runs([exp], f"tags.`{schema.TYPE}` = 'trial'")[:2]
+    xs = sorted(float(t.data.params["x"]) for t in trials)
+    runs = {**pick, **values, "selected-runs.data": [t.info.run_id for t in trials]}
+    narrowed = post(s.http, s.deps, "ctl-fill-runs.n_clicks", runs, "ctl-name.value")
+    x_row = next(r for r in narrowed["ctl-params"]["data"] if r["name"] == "x")
+    assert (x_row["low"], x_row["high"]) == pytest.approx(xs) and "2 selected runs" in json.dumps(narrowed)
+    nothing = post(s.http, s.deps, "ctl-fill-runs.n_clicks", {**runs, "selected-runs.data": []}, "ctl-name.value")
+    assert "ctl-params" not in nothing and "No selected runs" in json.dumps(nothing)
+    bounds = post(s.http, s.deps, "ctl-fill-bounds.n_clicks", {**pick, **values}, "ctl-name.value")
+    note = bounds["ctl-fill-note"]["children"]["props"]["children"]
+    assert "ctl-params" not in bounds and note.startswith("No suggested bounds: ")  # six runs: no forest to trust
 
     before = _search_count(s)
     bad = copy.deepcopy(widgets)
