@@ -105,6 +105,7 @@ def train(
     checkpoint: Callable[[nn.Module, torch.optim.Optimizer, int], None] | None = None,
 ) -> tuple[nn.Module, torch.optim.Optimizer, dict[str, float]]:
     """Train for the given epochs, calling ``report(epoch, val_accuracy=..., val_loss=..., train_loss=...)``.
+    ``params["train_size"]`` (optional) trains on only that many images; validation always uses all 449.
 
     ``checkpoint(model, opt, epoch)`` runs before each report, so a trial stopped at a report can resume.
     A loaded optimizer state keeps this configuration's learning rate, weight decay and momentum: PBT
@@ -114,6 +115,8 @@ def train(
     torch.manual_seed(seed)
     dev = device()
     x_tr, y_tr, x_va, y_va = (t.to(dev) for t in load_digits_split(seed))
+    if params.get("train_size"):  # a smaller training set (the split is already shuffled): a harder task
+        x_tr, y_tr = x_tr[: int(params["train_size"])], y_tr[: int(params["train_size"])]
     model = model.to(dev)
     opt = optimizer(model, params)
     if state:
@@ -137,7 +140,7 @@ def train(
             loss = loss_fn(model(x_tr[idx]), y_tr[idx])
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
             count += len(idx)
         model.eval()
         with torch.no_grad():

@@ -16,6 +16,7 @@ def build(params: dict) -> digits.nn.Module:
 
 
 def train(ctx: TrialContext) -> dict[str, float]:
+    digits.torch.manual_seed(0)  # the initial weights too: one configuration, one result, in any worker
     model = build(ctx.params)
     state = ctx.load_checkpoint() if ctx.budget_start > 0 else None
     if ctx.budget_start > 0 and state is None:

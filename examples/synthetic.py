@@ -30,6 +30,28 @@ def quadratic(ctx: TrialContext) -> dict[str, float]:
     return {"n_params": 10.0 * (1 + int(p.get("units", 1)))}
 
 
+SPARSE_BOWL_KINDS = {"a": 0.3, "b": 0.15, "c": 0.05, "d": 0.0}
+
+
+def sparse_bowl(ctx: TrialContext) -> dict[str, float]:
+    """Nine parameters, four of which do nothing: a harder known optimum (minimise ``loss``).
+
+    loss = (x1 - 0.7)^2 + (x2 - 0.2)^2 + 0.5 (x3 - 0.55)^2 + (x1 - 0.7)(x3 - 0.55)
+           + 0.1 (log10 lr + 2)^2 + penalty[kind]        (penalty: a 0.3, b 0.15, c 0.05, d 0)
+
+    The optimum is loss 0 at x1=0.7, x2=0.2, x3=0.55, lr=1e-2, kind="d", whatever ``u1``..``u4`` are (they
+    never enter the loss). x1 and x3 interact. Meant for x1..x3, u1..u4 in [0, 1], lr in [1e-5, 1] (log).
+    The same loss is reported at every step.
+    """
+    p = ctx.params
+    d1, d2, d3 = float(p["x1"]) - 0.7, float(p["x2"]) - 0.2, float(p["x3"]) - 0.55
+    loss = d1**2 + d2**2 + 0.5 * d3**2 + d1 * d3 + 0.1 * (math.log10(float(p["lr"])) + 2.0) ** 2
+    loss += SPARSE_BOWL_KINDS[str(p["kind"])]
+    for epoch in ctx.steps():
+        ctx.report(epoch, loss=loss)
+    return {}
+
+
 def crashy(ctx: TrialContext) -> float:
     """Raises for x > 0.5 after printing to stderr, so tests see FAILED runs with a stderr tail."""
     x = float(ctx.params["x"])
