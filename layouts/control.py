@@ -191,6 +191,12 @@ def edit_limits(max_trials: Any, max_time_s: Any, workers: Any) -> dict[str, Any
     return {k: scalar(v) for k, v in values.items() if scalar(v) is not None}
 
 
+def changed_limits(limits: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+    """The limits of an edit that differ from the search's stored config (the form shows them all)."""
+    current = dict(zip(("max_trials", "max_time_s", "workers"), edit_prefill(config), strict=True))
+    return {k: v for k, v in limits.items() if v != current.get(k)}
+
+
 def problem_lines(problems: Iterable[tuple[str, str]]) -> list[str]:
     return [f"{path}: {reason}" for path, reason in problems]
 

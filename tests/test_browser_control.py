@@ -242,7 +242,7 @@ def test_edit_refine_launch_stop_and_resume_from_the_page(control):
     _wait(driver, lambda d: d.find_element(By.ID, "ctl-edit-trials").get_attribute("value") == "30")
     _set_number(driver, "ctl-edit-trials", 40)
     _click(driver, "ctl-edit-apply")
-    _wait(driver, lambda d: "max_trials 40" in _text(d, "ctl-action-msg"))
+    _wait(driver, lambda d: "max_trials 40 requested" in _text(d, "ctl-action-msg"))
     _wait(driver, lambda d: (_cell_text(d, "ctl-table", "short", c.slow_id[:8], "progress") or "").endswith("/ 40"))
 
     # Relaunch the finished TPE search, its ranges from the suggested bounds.

@@ -132,6 +132,8 @@ def test_what_a_picked_search_allows_and_its_edit_form():
     assert ServerPolicy(max_workers=4).edit_problems(lc.edit_limits(None, None, 9)) == [
         ("workers", "at most 4 on this server")
     ]
+    assert lc.changed_limits({"max_trials": 20, "max_time_s": 60.0, "workers": 2}, config) == {"max_trials": 20}
+    assert lc.changed_limits({"workers": 2}, config) == {}
     assert lc.problem_lines([("space.x.low", "must be < high")]) == ["space.x.low: must be < high"]
 
 

@@ -184,6 +184,7 @@ def _act(context: AppContext, action: str, search_id: str, limits: dict):
             request_resume(context.client, search_id, context.current_user() or "anonymous")
             text = f"resume of search {short} requested: an agent picks it up within seconds"
         else:
+            limits = lc.changed_limits(limits, recorded_config(context.client, search_id).to_dict())
             problems = context.policy.edit_problems(limits) if limits else [("edit", "nothing to change")]
             if problems:
                 lines = lc.problem_lines(problems)
