@@ -64,3 +64,30 @@ def test_redis_shared_store(make_config, store):
     other.table([result.experiment_id])
     assert other.stats["hits"] == 1 and other.stats["full_reads"] == 0
     assert MlflowClient(tracking_uri=store).get_experiment(result.experiment_id) is not None
+
+
+class _Planted:
+    """A pickle that would create a file when unpickled: what an attacker with write access to the cache plants."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_a_planted_pickle_in_the_shared_cache_runs_nothing(make_config, store, tmp_path):
+    import pickle
+
+    result = run_search(make_config(termination={"max_trials": 3}))
+    shared = DiskBackend(str(tmp_path / "cache"))
+    cache = RunCache(store, shared)
+    key = cache._key([result.experiment_id])
+    marker = tmp_path / "owned"
+    shared.set(key, pickle.dumps(_Planted(marker)))
+    table = RunCache(store, shared).table([result.experiment_id])  # a fresh worker reads the planted entry
+    assert not marker.exists()
+    _same(table, read_runs(store, [result.experiment_id]))  # read from the store instead
+    assert not shared.get(key).startswith(b"\x80")  # and the entry is plain data again

@@ -10,7 +10,7 @@ The shared store is a folder (diskcache, the default) or Redis (``redis://...``)
 from __future__ import annotations
 
 import hashlib
-import pickle
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -25,6 +25,9 @@ from tracking.sql import engine, in_clause
 from tracking.uris import is_database_uri
 
 MAX_DELTA = 5000
+BLOB_MAGIC = b"trellis-runs-1\n"  # what the shared store holds: msgpack of plain values, never pickle
+ALLOWED_DTYPES = {"object", "float64", "int64", "bool"}
+log = logging.getLogger(__name__)
 
 
 class CacheBackend:
@@ -142,8 +145,7 @@ class RunCache:
         with self._lock:
             entry = self._memory.get(key)
             if entry is None:
-                blob = self.store.get(key)
-                entry = pickle.loads(blob) if blob else None
+                entry = decode_entry(self.store.get(key))
             if entry is not None and fp != ("no-fingerprint",) and entry.fingerprint == fp:
                 self.stats["hits"] += 1
                 self._remember(key, entry)
@@ -151,7 +153,9 @@ class RunCache:
             with reader.gc_paused():
                 entry = self._refresh(ids, entry, fp)
             self._remember(key, entry)
-            self.store.set(key, pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+            blob = encode_entry(entry)
+            if blob is not None:
+                self.store.set(key, blob)
             return entry.table
 
     def _remember(self, key: str, entry: _Entry) -> None:
@@ -204,3 +208,45 @@ def _fold(old: tuple, fresh: tuple | None, replaced: set[str], n_deleted: Any) -
         kept = old[i][~old[i]["run_id"].isin(replaced)]
         tables.append(pd.concat([kept, fresh[i]], ignore_index=True) if fresh is not None else kept)
     return (*tables, n_deleted)
+
+
+def encode_entry(entry: _Entry) -> bytes | None:
+    """The shared form of a cache entry: its fingerprint and raw tables as msgpack of plain values (str, int,
+    float, None), so reading it back can never run code. None when a value is not plain (kept in memory only)."""
+    import msgpack
+
+    tables = [
+        {"columns": list(df.columns), "dtypes": [str(t) for t in df.dtypes], "data": [df[c].tolist() for c in df]}
+        for df in entry.raw[:4]
+    ]
+    try:
+        body = msgpack.packb({"fp": list(entry.fingerprint), "n_deleted": int(entry.raw[4]), "tables": tables})
+    except (TypeError, ValueError, OverflowError) as exc:
+        log.warning("run cache: not shared (%s)", exc)
+        return None
+    return BLOB_MAGIC + body
+
+
+def decode_entry(blob: bytes | None) -> _Entry | None:
+    """A shared entry back, or None for anything that is not one (an old pickle, a foreign or damaged value):
+    the caller then reads the store again."""
+    import msgpack
+
+    if not blob or not blob.startswith(BLOB_MAGIC):
+        return None
+    try:
+        body = msgpack.unpackb(blob[len(BLOB_MAGIC) :], strict_map_key=True)
+        frames = []
+        for table in body["tables"]:
+            if not set(table["dtypes"]) <= ALLOWED_DTYPES:
+                return None
+            columns = {
+                c: pd.Series(values, dtype=dtype)
+                for c, dtype, values in zip(table["columns"], table["dtypes"], table["data"])
+            }
+            frames.append(pd.DataFrame(columns) if columns else pd.DataFrame())
+        raw = (*frames, int(body["n_deleted"]))
+        return _Entry(tuple(body["fp"]), raw, reader.shape(raw, raw[4]))
+    except Exception as exc:  # anything malformed is a cache miss, never an error page
+        log.warning("run cache: ignored an unreadable shared entry (%s)", exc)
+        return None
