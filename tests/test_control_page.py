@@ -243,7 +243,7 @@ def test_a_trial_off_the_allow_list_is_refused_before_the_parser_looks_for_it(mo
     form = {**form_from_config(_parent()), "trial": "evil_pkg.mod:run"}
     raw, problems = relaunch.config_from_form(_parent(), form, "p", 1)
     raw["executor"]["workers"] = 99
-    config, problems = relaunch.validate_allowed_launch(raw, problems, ServerPolicy(), "examples.synthetic:quadratic")
+    config, problems = relaunch.validate_launch(raw, problems, ServerPolicy(), "examples.synthetic:quadratic")
     assert config is None
     assert ("trial", "evil_pkg.mod:run is not on this server's allow-list of trials") in problems
     assert ("executor.workers", "at most 4 on this server, got 99") in problems

@@ -22,7 +22,7 @@ from search.control.relaunch import (
     fill_from_runs,
     fill_from_space,
     form_from_config,
-    validate_allowed_launch,
+    validate_launch,
 )
 from search.engine.resume import ResumeError, recorded_config
 from search.registry import ALGORITHMS
@@ -144,7 +144,7 @@ def _candidate(context: AppContext, search_id: str, widgets: dict, extra: dict |
     form = lc.form_from_widgets(form_from_config(parent), widgets, extra if isinstance(extra, dict) else None)
     raw, form_problems = config_from_form(parent, form, search_id, seed)
     raw["tracking"] = {**(raw.get("tracking") or {}), "uri": context.tracking_uri}  # this server's store
-    config, problems = validate_allowed_launch(raw, form_problems, context.policy, trial_target(parent_config.trial))
+    config, problems = validate_launch(raw, form_problems, context.policy, trial_target(parent_config.trial))
     return parent, config, problems
 
 

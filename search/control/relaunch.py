@@ -192,28 +192,19 @@ def config_from_form(
 def validate_launch(
     raw: Mapping[str, Any], form_problems: list[tuple[str, str]], policy: ServerPolicy, parent_trial: str
 ) -> tuple[SearchConfig | None, list[tuple[str, str]]]:
-    """The config, or every problem as ``(key.path, reason)``: the form's, the parser's (the same as
-    ``trellis search validate``) and the server policy's (allow-list and caps)."""
-    problems = list(form_problems)
+    """The config, or every problem as ``(key.path, reason)``: the form's, the server policy's (allow-list and
+    caps) and the parser's (the same as ``trellis search validate``). A trial off the allow-list is refused
+    before the parser looks for it: finding a module imports its package, so a name a request sent is never
+    looked up unless it is allowed."""
+    policy_problems = policy.problems(dict(raw), parent_trial)
+    allowed = all(path != "trial" for path, _ in policy_problems)
+    problems = [*form_problems, *policy_problems]
     config = None
     try:
-        config = parse_config(raw)
+        config = parse_config(raw, check_target=allowed)
     except ConfigError as exc:
-        problems += exc.problems
-    problems += policy.problems(dict(raw), parent_trial)
+        problems += [p for p in exc.problems if allowed or not p[0].startswith("trial")]
     return (config if not problems else None), problems
-
-
-def validate_allowed_launch(
-    raw: Mapping[str, Any], form_problems: list[tuple[str, str]], policy: ServerPolicy, parent_trial: str
-) -> tuple[SearchConfig | None, list[tuple[str, str]]]:
-    """``validate_launch``, but a trial off the allow-list is refused before the parser looks for it: finding a
-    module's file imports its package, so a name a request sent is never looked up unless it is allowed."""
-    refused = policy.problems({"trial": raw.get("trial")}, parent_trial)
-    if refused:
-        caps = [p for p in policy.problems(dict(raw), parent_trial) if p[0] != "trial"]
-        return None, [*form_problems, *refused, *caps]
-    return validate_launch(raw, form_problems, policy, parent_trial)
 
 
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
