@@ -235,11 +235,13 @@ def test_best_and_selected_params_from_the_trials_table():
     assert lc.selected_params(trials, None) == []
 
 
-def test_a_trial_off_the_allow_list_is_refused_before_the_parser_looks_for_it(monkeypatch):
-    def never(*_a, **_k):
-        raise AssertionError("the parser must not look for a refused trial")
-
-    monkeypatch.setattr(relaunch, "parse_config", never)
+def test_a_trial_off_the_allow_list_is_refused_before_the_parser_looks_for_it(monkeypatch, tmp_path):
+    package = tmp_path / "evil_pkg"
+    package.mkdir()
+    marker = tmp_path / "imported"
+    (package / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (package / "mod.py").write_text("def run(ctx):\n    return 0.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     form = {**form_from_config(_parent()), "trial": "evil_pkg.mod:run"}
     raw, problems = relaunch.config_from_form(_parent(), form, "p", 1)
     raw["executor"]["workers"] = 99
@@ -247,6 +249,7 @@ def test_a_trial_off_the_allow_list_is_refused_before_the_parser_looks_for_it(mo
     assert config is None
     assert ("trial", "evil_pkg.mod:run is not on this server's allow-list of trials") in problems
     assert ("executor.workers", "at most 4 on this server, got 99") in problems
+    assert not marker.exists()  # finding the module would have imported its package
 
 
 # -- the callbacks, posted in-process --------------------------------------------------------------------
