@@ -287,6 +287,7 @@ def _register_launch(app: Dash, context: AppContext) -> None:
         *[State(i, p) for i, p in WIDGET_PROPS],
         State("ctl-extra", "data"),
         prevent_initial_call=True,
+        running=[(Output("ctl-launch", "disabled"), True, False)],  # a double click launches once
     )
     def launch(_, search_id, *values):
         *values, extra = values
