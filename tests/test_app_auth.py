@@ -35,5 +35,28 @@ def test_without_users_the_app_is_open_and_users_parse(store):
     client = create_app(store).server.test_client()
     assert client.get("/").status_code == 200
     assert parse_users("a:b, c:d:e") == {"a": "b", "c": "d:e"}
-    with pytest.raises(ValueError):
-        parse_users("nocolon")
+    assert parse_users(None) == parse_users("") == {}
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ("nocolon", "looks like user:password"),
+        (" ", "names no user"),
+        (",", "names no user"),
+        ("alice:", "the password is empty"),
+        (":pw", "looks like user:password"),
+        ("a:1,a:2", "named twice"),
+    ],
+)
+def test_auth_settings_that_would_silently_weaken_it_are_refused(spec, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_users(spec)
+
+
+def test_a_non_ascii_password_signs_in(store):
+    client = create_app(store, users={"zoë": "pässwörd"}).server.test_client()
+    good = base64.b64encode("zoë:pässwörd".encode()).decode()
+    bad = base64.b64encode("zoë:passwort".encode()).decode()
+    assert client.get("/", headers={"Authorization": f"Basic {good}"}).status_code == 200
+    assert client.get("/", headers={"Authorization": f"Basic {bad}"}).status_code == 401

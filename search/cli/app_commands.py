@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -68,11 +69,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2
+    try:
+        users = parse_users(os.environ.get("TRELLIS_AUTH"))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     app = create_app(
         args.tracking_uri,
         mlflow_ui_url=args.mlflow_ui_url,
         cache=args.cache,
-        users=parse_users(os.environ.get("TRELLIS_AUTH")),
+        users=users,
     )
     agent = None if args.no_agent else _start_agent(args.tracking_uri)
     print(f"Trellis on http://{args.host}:{args.port}  (MLflow store: {args.tracking_uri})", flush=True)
