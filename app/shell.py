@@ -9,7 +9,11 @@ from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from app.context import AppContext
 from layouts.choices import search_choices
+from layouts.live import live_step, next_version
+from tracking.cache import fingerprint
 from tracking.links import experiment_url
+
+LIVE_TICK_MS = 4000  # how often an open page asks whether the store changed (a cheap query)
 
 PAGES = [("/", "Overview"), ("/space", "Search space"), ("/curves", "Learning curves"), ("/control", "Control")]
 
@@ -69,6 +73,10 @@ def layout(context: AppContext) -> html.Div:
             dcc.Location(id="url", refresh="callback-nav"),
             dcc.Store(id="selection", data={"experiments": [], "searches": []}),
             dcc.Store(id="selected-runs", storage_type="session", data=[]),
+            # Live pages: the tick polls the store's fingerprint; data-version changes only when it changed.
+            dcc.Interval(id="live-tick", interval=LIVE_TICK_MS),
+            dcc.Store(id="live-seen"),
+            dcc.Store(id="data-version"),
             dbc.Navbar(
                 dbc.Container([dbc.NavbarBrand("Trellis", href="/"), dbc.Nav(nav, navbar=True)], fluid=True),
                 color="dark",
@@ -170,9 +178,51 @@ def register(app: Dash, context: AppContext, pages: dict) -> None:
             link,
         )
 
+    _register_live(app, context)
+
     for path, _ in PAGES:
         nav_id = f"nav-{path.strip('/') or 'overview'}"
 
         @app.callback(Output(nav_id, "href"), Input("url", "search"), State("url", "pathname"))
         def keep_query(search, _pathname, path=path):
             return path + (search or "")
+
+
+def store_fingerprint(context: AppContext, experiments: list[str]) -> list | None:
+    """The chosen experiments' fingerprint (None when there is none to poll: no experiment, no database)."""
+    if not experiments:
+        return None
+    fp = fingerprint(context.tracking_uri, experiments)
+    return None if fp == ("no-fingerprint",) else list(fp)
+
+
+def _register_live(app: Dash, context: AppContext) -> None:
+    @app.callback(
+        Output("live-seen", "data"),
+        Output("data-version", "data"),
+        Input("live-tick", "n_intervals"),
+        Input("selection", "data"),
+        State("live-seen", "data"),
+        State("data-version", "data"),
+    )
+    def poll(_tick, selection, seen, version):
+        """Every tick: has the store changed under the chosen experiments? Only then do the pages redraw."""
+        experiments = (selection or {}).get("experiments") or []
+        step = live_step(seen, experiments, store_fingerprint(context, experiments), ctx.triggered_id == "live-tick")
+        return (
+            step.seen if step.seen != seen else no_update,
+            next_version(version) if step.changed else no_update,
+        )
+
+    @app.callback(
+        Output("search-picker", "options", allow_duplicate=True),
+        Input("data-version", "data"),
+        State("selection", "data"),
+        State("search-picker", "options"),
+        prevent_initial_call=True,
+    )
+    def live_search_options(_version, selection, current):
+        """New searches in the chosen experiments join the picker; the user's choice and the URL stay."""
+        view = context.view(selection["experiments"])
+        options = search_choices(view.table.trials, view.labels, selection["searches"]).options
+        return options if options != current else no_update

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, State, dcc, html
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from app.context import AppContext
 from app.shell import query_objective
 from layouts.choices import default_metrics, objective_choice
 from layouts.curves import curves_info, curves_plot
+from layouts.live import LOADING_DELAY_MS, kept_choice
 from layouts.selection import hidden_note, in_view
 from layouts.style import GRAPH_CONFIG
 from search.analysis.objective import user_metrics
@@ -60,7 +61,7 @@ def layout(context: AppContext) -> html.Div:
                 className="g-2 mb-2",
             ),
             html.Div(id="cv-info", className="small text-muted"),
-            dcc.Loading(dcc.Graph(id="cv-graph", config=GRAPH_CONFIG)),
+            dcc.Loading(dcc.Graph(id="cv-graph", config=GRAPH_CONFIG), delay_show=LOADING_DELAY_MS),
         ]
     )
 
@@ -70,12 +71,20 @@ def register(app: Dash, context: AppContext) -> None:
         Output("cv-metrics", "options"),
         Output("cv-metrics", "value"),
         Input("selection", "data"),
+        Input("data-version", "data"),
         State("url", "search"),
+        State("cv-metrics", "options"),
+        State("cv-metrics", "value"),
     )
-    def metric_choices(selection, search):
+    def metric_choices(selection, _version, search, old, current):
         view = context.view(selection["experiments"], selection["searches"])
         metrics = user_metrics(view.table.metrics)
-        return metrics, default_metrics(metrics, objective_choice(view.trials, metrics, query_objective(search)))
+        default = default_metrics(metrics, objective_choice(view.trials, metrics, query_objective(search)))
+        if ctx.triggered_id != "data-version":
+            return metrics, default
+        # The store changed under the page: new metrics join the picker, the user's choice stays.
+        value = kept_choice(current, old, metrics, default, multi=True)
+        return no_update if metrics == (old or []) else metrics, no_update if value == current else value
 
     @app.callback(
         Output("cv-graph", "figure"),
@@ -86,8 +95,9 @@ def register(app: Dash, context: AppContext) -> None:
         Input("cv-x", "value"),
         Input("cv-log", "value"),
         Input("selection", "data"),
+        Input("data-version", "data"),
     )
-    def draw(run_ids, metrics, window, x_axis, log, selection):
+    def draw(run_ids, metrics, window, x_axis, log, selection, _version):
         metrics = metrics or []
         view = context.view(selection["experiments"], selection["searches"])
         run_ids, hidden = in_view(run_ids, view.trials["run_id"])

@@ -10,6 +10,7 @@ from app.shell import query_objective, with_objective
 from layouts import overview as ov
 from layouts.choices import direction_of, overview_defaults, table_metrics
 from layouts.labels import long_value_tooltips
+from layouts.live import kept_choice
 from layouts.selection import hidden_note, in_view
 from layouts.style import GRAPH_CONFIG
 from search.analysis.objective import user_metrics
@@ -183,13 +184,28 @@ def _register_metric_choices(app: Dash, context: AppContext) -> None:
         Output("ov-dist", "options"),
         Output("ov-dist", "value"),
         Input("selection", "data"),
+        Input("data-version", "data"),
         State("url", "search"),
+        State("ov-objective", "options"),
+        State("ov-objective", "value"),
+        State("ov-x", "value"),
+        State("ov-y", "value"),
+        State("ov-dist", "value"),
     )
-    def metric_choices(selection, search):
+    def metric_choices(selection, _version, search, old, *current):
         view = context.view(selection["experiments"], selection["searches"])
         metrics = user_metrics(view.table.metrics)
         d = overview_defaults(view.trials, metrics, query_objective(search))
-        return metrics, d.objective, metrics, d.x, metrics, d.y, metrics, d.distribution
+        defaults = (d.objective, d.x, d.y, d.distribution)
+        if ctx.triggered_id != "data-version":
+            return metrics, d.objective, metrics, d.x, metrics, d.y, metrics, d.distribution
+        # The store changed under the page: new metrics join the pickers, the user's choices stay.
+        same = metrics == (old or [])
+        out = []
+        for value, default in zip(current, defaults, strict=True):
+            value_now = kept_choice(value, old, metrics, default)
+            out += [no_update if same else metrics, no_update if value_now == value else value_now]
+        return tuple(out)
 
     # Each direction follows its metric (what the search recorded, else the name); the user may then flip it.
     for metric_id in ("ov-objective", "ov-x", "ov-y"):
@@ -226,8 +242,9 @@ def _register_render(app: Dash, context: AppContext) -> None:
         Input("ov-dist", "value"),
         Input("reload", "n_clicks"),
         Input("selected-runs", "data"),
+        Input("data-version", "data"),
     )
-    def render(selection, objective, obj_dir, x, x_dir, y, y_dir, dist, _, selected):
+    def render(selection, objective, obj_dir, x, x_dir, y, y_dir, dist, _, selected, _version):
         view = context.view(selection["experiments"], selection["searches"])
         return render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context, selected)
 
@@ -277,8 +294,9 @@ def _register_selected_table(app: Dash, context: AppContext) -> None:
         Input("selected-runs", "data"),
         Input("selection", "data"),
         Input("ov-objective", "value"),
+        Input("data-version", "data"),
     )
-    def selected_table(run_ids, selection, objective):
+    def selected_table(run_ids, selection, objective, _version):
         view = context.view(selection["experiments"], selection["searches"])
         run_ids, hidden = in_view(run_ids, view.trials["run_id"])
         metrics = table_metrics(view.table.metrics, objective)

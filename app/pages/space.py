@@ -18,6 +18,7 @@ from layouts.choices import (
     objective_choice,
     r2_trust,
 )
+from layouts.live import LOADING_DELAY_MS, detail_click, kept_choice
 from layouts.style import GRAPH_CONFIG, empty_figure
 from search.analysis.objective import user_metrics
 
@@ -104,7 +105,7 @@ def layout(context: AppContext) -> html.Div:
             # The user's parameters and direction for these runs, kept for the browser session.
             dcc.Store(id="sp-kept-params", storage_type="session"),
             dcc.Store(id="sp-kept-dir", storage_type="session"),
-            dcc.Loading(dcc.Graph(id="sp-parcoords", config=GRAPH_CONFIG)),
+            dcc.Loading(dcc.Graph(id="sp-parcoords", config=GRAPH_CONFIG), delay_show=LOADING_DELAY_MS),
             html.Div(
                 "Brush any axis to select runs (shared with the other pages).",
                 id="sp-brushed",
@@ -115,14 +116,16 @@ def layout(context: AppContext) -> html.Div:
                     dbc.Col(
                         [
                             html.H6("Importance (fANOVA): click a row for its marginal"),
-                            dcc.Loading(dcc.Graph(id="sp-importance", config=GRAPH_CONFIG)),
+                            dcc.Loading(
+                                dcc.Graph(id="sp-importance", config=GRAPH_CONFIG), delay_show=LOADING_DELAY_MS
+                            ),
                         ],
                         md=6,
                     ),
                     dbc.Col(
                         [
                             html.H6(id="sp-detail-title"),
-                            dcc.Loading(dcc.Graph(id="sp-detail", config=GRAPH_CONFIG)),
+                            dcc.Loading(dcc.Graph(id="sp-detail", config=GRAPH_CONFIG), delay_show=LOADING_DELAY_MS),
                         ],
                         md=6,
                     ),
@@ -171,15 +174,33 @@ def _register_choices(app: Dash, context: AppContext) -> None:
         Output("sp-params", "value"),
         Output("sp-extra-metrics", "options"),
         Input("selection", "data"),
+        Input("data-version", "data"),
         State("url", "search"),
         State("sp-kept-params", "data"),
+        State("sp-metric", "options"),
+        State("sp-metric", "value"),
+        State("sp-params", "options"),
+        State("sp-params", "value"),
     )
-    def choices(selection, search, kept_params_data):
+    def choices(selection, _version, search, kept_params_data, old_metrics, metric_now, old_params, params_now):
         view = context.view(selection["experiments"], selection["searches"])
         metrics = user_metrics(view.table.metrics)
         metric = objective_choice(view.trials, metrics, query_objective(search))
         params = view.table.params
-        return metrics, metric, params, kept_params(kept_params_data, _key(selection), params), metrics
+        chosen = kept_params(kept_params_data, _key(selection), params)
+        if ctx.triggered_id != "data-version":
+            return metrics, metric, params, chosen, metrics
+        # The store changed under the page: new metrics and parameters are offered, the user's choices stay.
+        metric = kept_choice(metric_now, old_metrics, metrics, metric)
+        chosen = kept_choice(params_now, old_params, params, chosen, multi=True)
+        new_metrics = no_update if metrics == (old_metrics or []) else metrics
+        return (
+            new_metrics,
+            no_update if metric == metric_now else metric,
+            no_update if params == (old_params or []) else params,
+            no_update if chosen == params_now else chosen,
+            new_metrics,
+        )
 
     @app.callback(
         Output("sp-dir", "value"),
@@ -233,8 +254,9 @@ def _register_analysis(app: Dash, context: AppContext) -> None:
         Input("sp-dir", "value"),
         Input("sp-params", "value"),
         Input("sp-quantile", "value"),
+        Input("data-version", "data"),
     )
-    def analysis(selection, metric, direction, params, quantile):
+    def analysis(selection, metric, direction, params, quantile, _version):
         if not metric:
             return empty_figure("No metrics in these runs"), "", "", ""
         report = _report(context, selection, metric, direction, params, quantile)
@@ -250,7 +272,10 @@ def _register_analysis(app: Dash, context: AppContext) -> None:
                 "ranges below (and the importance above).",
             ]
         )
-        return sp.importance_plot(report.importance), r2, report.refined_yaml, notes
+        importance = sp.importance_plot(report.importance)
+        # A live refresh of the same analysis: the marginal below keeps the row the user clicked.
+        importance["layout"].update(meta={"refresh": ctx.triggered_id == "data-version"}, uirevision=metric)
+        return importance, r2, report.refined_yaml, notes
 
 
 def _register_parcoords(app: Dash, context: AppContext) -> None:
@@ -265,13 +290,16 @@ def _register_parcoords(app: Dash, context: AppContext) -> None:
         Input("sp-topk", "value"),
         Input("sp-extra-metrics", "value"),
         Input("selected-runs", "data"),
+        Input("data-version", "data"),
         State("sp-brushes", "data"),
     )
-    def parcoords(selection, metric, direction, params, quantile, bands, top_k, extra, selected, brushes):
+    def parcoords(selection, metric, direction, params, quantile, bands, top_k, extra, selected, _version, brushes):
         """Drawing never changes the selection: bands and the top-K mask only show as brushes."""
         info = _parcoords_info(context, selection, metric, direction, params, quantile, bands, top_k, extra)
         if info is None:
             return empty_figure("No runs with a finite value of the chosen metric")
+        # No uirevision here: the user's brushes are redrawn by parameter (sp-brushes), also when a refresh
+        # reorders the axes; plotly's kept UI state would follow the axis index instead.
         return sp.parcoords_plot(info, selected, sp.screen_constraints(info, brushes))
 
 
@@ -316,15 +344,20 @@ def _register_detail(app: Dash, context: AppContext) -> None:
         State("sp-dir", "value"),
         State("sp-params", "value"),
         State("sp-quantile", "value"),
+        State("sp-detail", "figure"),
     )
-    def detail(click, _importance_drawn, selection, metric, direction, params, quantile):
+    def detail(click, importance_drawn, selection, metric, direction, params, quantile, detail_drawn):
         if not metric:
             return empty_figure(""), ""
-        if ctx.triggered_id != "sp-importance" or "clickData" not in ctx.triggered[0]["prop_id"]:
-            click = None  # a new analysis: show its most important parameter
+        by_click = ctx.triggered_id == "sp-importance" and "clickData" in ctx.triggered[0]["prop_id"]
+        refresh = bool(_meta(importance_drawn).get("refresh"))
+        # A new analysis shows its most important parameter; a live refresh keeps the row clicked.
         report = _report(context, selection, metric, direction, params, quantile)
         if report.problem or report.fanova is None:
             return empty_figure(report.problem or ""), ""
+        shown = _meta(detail_drawn).get("params")
+        shown = shown if shown and all(p in report.order for p in shown) else None
+        click = detail_click(by_click, refresh, click, shown)
         rows = sp.importance_rows(report.importance, max_rows=1)
         chosen = clicked_params(click, rows[0].params if rows else ())
         if chosen is None:
@@ -333,9 +366,19 @@ def _register_detail(app: Dash, context: AppContext) -> None:
         if b is not None:
             grid = report.fanova.pair_marginal(a, b, POINTS[::4], POINTS[::4])
             fig = sp.pair_plot(report.data.axis(a), report.data.axis(b), POINTS[::4], grid, metric)
+            # Zoom kept across refreshes of this marginal; meta: what is shown, kept by a refresh.
+            fig["layout"].update(uirevision=f"{metric}|{a}|{b}", meta={"params": [a, b]})
             return fig, f"Marginal of {metric} over {a} and {b}"
         mean, std = report.fanova.marginal(a, POINTS)
-        return sp.marginal_plot(report.data.axis(a), POINTS, mean, std, metric), f"Marginal of {metric} over {a}"
+        fig = sp.marginal_plot(report.data.axis(a), POINTS, mean, std, metric)
+        fig["layout"].update(uirevision=f"{metric}|{a}", meta={"params": [a]})
+        return fig, f"Marginal of {metric} over {a}"
+
+
+def _meta(figure: dict | None) -> dict:
+    """What a page recorded in a drawn figure's ``layout.meta`` ({} when nothing)."""
+    meta = ((figure or {}).get("layout") or {}).get("meta")
+    return meta if isinstance(meta, dict) else {}
 
 
 def _report(context, selection, metric, direction, params, quantile):

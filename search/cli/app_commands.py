@@ -94,7 +94,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _start_agent(tracking_uri: str):
     """``trellis agent`` beside the app, in its own process (the web server never runs a search)."""
     import subprocess
-    import sys
 
     from search.trial import die_with_parent
 
