@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
@@ -18,7 +20,7 @@ from layouts.choices import (
     objective_choice,
     r2_trust,
 )
-from layouts.live import LOADING_DELAY_MS, detail_click, kept_choice
+from layouts.live import LOADING_DELAY_MS, detail_click, ended_state, kept_choice
 from layouts.style import GRAPH_CONFIG, empty_figure
 from search.analysis.objective import user_metrics
 
@@ -158,12 +160,44 @@ def _selection_key(selection):
     return selection or {"experiments": [], "searches": []}
 
 
+class SteadyReports:
+    """The space analysis of a view, reused (per process) while none of its runs ended.
+
+    A running search changes its running runs' metrics at every live refresh, which would redo the fANOVA
+    and bounds (most of a second) every few seconds; the analysis follows the runs as they end instead.
+    A change of metric, direction, parameters or runs shown is another analysis, computed afresh.
+    """
+
+    def __init__(self, context: AppContext, entries: int = 16) -> None:
+        self.context = context
+        self._last: OrderedDict = OrderedDict()
+        self._entries = entries
+
+    def __call__(self, selection, metric, direction, params, quantile):
+        selection = _selection_key(selection)
+        direction, quantile = direction or "max", best_quantile(quantile)
+        view = self.context.view(selection["experiments"], selection["searches"])
+        key = (*map(tuple, _key(selection)), metric, direction, tuple(params or ()), quantile)
+        ended = ended_state(view.trials)
+        kept_report = self._last.get(key)
+        if kept_report is not None and kept_report[0] == ended:
+            self._last.move_to_end(key)
+            return kept_report[1]
+        report = self.context.space_report(selection, metric, direction, params, quantile)
+        self._last[key] = (ended, report)
+        self._last.move_to_end(key)
+        while len(self._last) > self._entries:
+            self._last.popitem(last=False)
+        return report
+
+
 def register(app: Dash, context: AppContext) -> None:
+    reports = SteadyReports(context)
     _register_choices(app, context)
-    _register_analysis(app, context)
-    _register_parcoords(app, context)
-    _register_brushed(app, context)
-    _register_detail(app, context)
+    _register_analysis(app, reports)
+    _register_parcoords(app, context, reports)
+    _register_brushed(app, context, reports)
+    _register_detail(app, reports)
 
 
 def _register_choices(app: Dash, context: AppContext) -> None:
@@ -243,7 +277,7 @@ def _register_choices(app: Dash, context: AppContext) -> None:
         return query if query != (search or "") else no_update
 
 
-def _register_analysis(app: Dash, context: AppContext) -> None:
+def _register_analysis(app: Dash, reports: SteadyReports) -> None:
     @app.callback(
         Output("sp-importance", "figure"),
         Output("sp-r2", "children"),
@@ -259,7 +293,7 @@ def _register_analysis(app: Dash, context: AppContext) -> None:
     def analysis(selection, metric, direction, params, quantile, _version):
         if not metric:
             return empty_figure("No metrics in these runs"), "", "", ""
-        report = _report(context, selection, metric, direction, params, quantile)
+        report = reports(selection, metric, direction, params, quantile)
         notes = "; ".join(f"{n} {what}" for what, n in report.data.notes.items())
         if report.problem:
             return empty_figure(report.problem), dbc.Alert(report.problem, color="warning"), "", notes
@@ -278,7 +312,7 @@ def _register_analysis(app: Dash, context: AppContext) -> None:
         return importance, r2, report.refined_yaml, notes
 
 
-def _register_parcoords(app: Dash, context: AppContext) -> None:
+def _register_parcoords(app: Dash, context: AppContext, reports: SteadyReports) -> None:
     @app.callback(
         Output("sp-parcoords", "figure"),
         Input("selection", "data"),
@@ -295,7 +329,7 @@ def _register_parcoords(app: Dash, context: AppContext) -> None:
     )
     def parcoords(selection, metric, direction, params, quantile, bands, top_k, extra, selected, _version, brushes):
         """Drawing never changes the selection: bands and the top-K mask only show as brushes."""
-        info = _parcoords_info(context, selection, metric, direction, params, quantile, bands, top_k, extra)
+        info = _parcoords_info(context, reports, selection, metric, direction, params, quantile, bands, top_k, extra)
         if info is None:
             return empty_figure("No runs with a finite value of the chosen metric")
         # No uirevision here: the user's brushes are redrawn by parameter (sp-brushes), also when a refresh
@@ -303,7 +337,7 @@ def _register_parcoords(app: Dash, context: AppContext) -> None:
         return sp.parcoords_plot(info, selected, sp.screen_constraints(info, brushes))
 
 
-def _register_brushed(app: Dash, context: AppContext) -> None:
+def _register_brushed(app: Dash, context: AppContext, reports: SteadyReports) -> None:
     @app.callback(
         Output("selected-runs", "data", allow_duplicate=True),
         Output("sp-brushed", "children"),
@@ -322,7 +356,7 @@ def _register_brushed(app: Dash, context: AppContext) -> None:
     )
     def brushed(event, brushes, selection, metric, direction, params, quantile, bands, top_k, extra):
         """A user's brush (and only that) makes the runs inside every brush on screen the selection."""
-        info = _parcoords_info(context, selection, metric, direction, params, quantile, bands, top_k, extra)
+        info = _parcoords_info(context, reports, selection, metric, direction, params, quantile, bands, top_k, extra)
         if info is None:
             return no_update, "", no_update
         brushes, on_screen = sp.apply_brush(info, event, brushes or {})
@@ -333,7 +367,7 @@ def _register_brushed(app: Dash, context: AppContext) -> None:
         return ids, note, brushes
 
 
-def _register_detail(app: Dash, context: AppContext) -> None:
+def _register_detail(app: Dash, reports: SteadyReports) -> None:
     @app.callback(
         Output("sp-detail", "figure"),
         Output("sp-detail-title", "children"),
@@ -352,7 +386,7 @@ def _register_detail(app: Dash, context: AppContext) -> None:
         by_click = ctx.triggered_id == "sp-importance" and "clickData" in ctx.triggered[0]["prop_id"]
         refresh = bool(_meta(importance_drawn).get("refresh"))
         # A new analysis shows its most important parameter; a live refresh keeps the row clicked.
-        report = _report(context, selection, metric, direction, params, quantile)
+        report = reports(selection, metric, direction, params, quantile)
         if report.problem or report.fanova is None:
             return empty_figure(report.problem or ""), ""
         shown = _meta(detail_drawn).get("params")
@@ -381,14 +415,10 @@ def _meta(figure: dict | None) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
-def _report(context, selection, metric, direction, params, quantile):
-    return context.space_report(_selection_key(selection), metric, direction or "max", params, best_quantile(quantile))
-
-
-def _parcoords_info(context, selection, metric, direction, params, quantile, bands, top_k, extra):
+def _parcoords_info(context, reports, selection, metric, direction, params, quantile, bands, top_k, extra):
     if not metric:
         return None
-    report = _report(context, selection, metric, direction, params, quantile)
+    report = reports(selection, metric, direction, params, quantile)
     view = context.view(selection["experiments"], selection["searches"])
     trials = view.trials[view.trials["run_id"].isin(report.run_ids or report.data.run_ids)]
     if trials.empty:
