@@ -166,6 +166,8 @@ def test_box_select_on_trade_off_plot_selects_runs(served):
     base, driver, searches = served
     driver.get(f"{base}/?exp={searches[0].experiment_id}")
     _wait(driver, lambda d: _trace_count(d, "ov-tradeoff") >= 3)
+    # Every callback of the page load has answered: a late redraw in the middle of the drag would drop its box.
+    _wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-dash-is-loading='true']"))
     driver.execute_script("document.getElementById('ov-tradeoff').scrollIntoView({block: 'center'})")
     plot = driver.find_element(By.CSS_SELECTOR, "#ov-tradeoff .nsewdrag")
     w, h = plot.size["width"], plot.size["height"]
