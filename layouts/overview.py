@@ -397,4 +397,21 @@ def export_frame(runs: pd.DataFrame) -> pd.DataFrame:
         values = out[col].dropna()
         if kind == "int" or (kind != "float" and len(values) and (values == values.round()).all()):
             out[col] = out[col].round().astype("Int64")
+    for col in [c for c in out if out[c].dtype == object or str(out[c].dtype).startswith(("str", "string"))]:
+        out[col] = out[col].map(spreadsheet_safe)
     return out
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A text cell a spreadsheet would run as a formula (``=HYPERLINK(...)``, ``@SUM(...)``, ``+cmd|...``)
+    gets a leading apostrophe, which shows it as text; a plain number written as text (``-0.5``) stays."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value

@@ -65,3 +65,21 @@ def test_the_counts_card_leaves_out_what_the_histogram_leaves_out():
     assert counts_info(trials, "acc", "max", out).skipped == out
     clean = trials.assign(**{"metrics.acc": 0.5})
     assert left_out(clean, ["acc"], {}) == {}  # "nothing" only when the plots leave nothing out
+
+
+def test_text_a_spreadsheet_would_run_is_escaped():
+    import pandas as pd
+
+    from layouts.overview import export_frame
+
+    runs = pd.DataFrame(
+        {
+            "run_id": ["a", "b", "c", "d"],
+            "run_name": ['=HYPERLINK("http://x","y")', "@SUM(A1:A9)", "+cmd|' /C calc'!A0", "plain"],
+            "params.act": ["-0.5", "-1+2", "\tx", "relu"],
+        }
+    )
+    out = export_frame(runs)
+    escaped = ['\'=HYPERLINK("http://x","y")', "'@SUM(A1:A9)", "'+cmd|' /C calc'!A0", "plain"]
+    assert out["run_name"].tolist() == escaped
+    assert out["params.act"].tolist() == ["-0.5", "'-1+2", "'\tx", "relu"]
