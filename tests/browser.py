@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -42,3 +55,67 @@ def make_driver() -> webdriver.Chrome:
 
 def console_errors(driver: webdriver.Chrome) -> list[str]:
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> None:
+    urllib.request.urlopen(url, timeout=2)
+
+
+@contextlib.contextmanager
+def gunicorn_app(cwd: Path, env: dict[str, str], ready: Callable[[str], object] = _get) -> Iterator[str]:
+    """The app under gunicorn (2 workers) on a free loopback port, configured by ``env`` (TRELLIS_*); yields its
+    base URL once ``ready(url)`` answers, and stops it afterwards."""
+    from tests.conftest import ROOT
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:server"],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                ready(base + "/")
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError(server.stdout.read()) from None
+                time.sleep(0.5)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def wait(driver: webdriver.Chrome, condition, timeout: float = 30):
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def click(driver: webdriver.Chrome, element_id: str) -> None:
+    """Scroll the element to the middle of the window first, as a person would before clicking."""
+    element = driver.find_element(By.ID, element_id)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    wait(driver, EC.element_to_be_clickable((By.ID, element_id)), timeout=10)
+    try:
+        element.click()
+    except ElementClickInterceptedException:  # the page moved under the pointer (a re-render): click the element
+        driver.execute_script("arguments[0].click()", element)
+
+
+def text(driver: webdriver.Chrome, element_id: str) -> str:
+    return driver.find_element(By.ID, element_id).text
+
+
+def checked(driver: webdriver.Chrome, radio_id: str) -> str | None:
+    return driver.execute_script(f"const i = document.querySelector('#{radio_id} input:checked'); return i && i.value;")

@@ -1,38 +1,29 @@
 """The app in headless Chromium, served by gunicorn (2 workers, shared cache) over a real SQLite store."""
 
 import contextlib
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
 
 from search.config import parse_config
 from search.engine.runner import run_search
 from tests import foreign
-from tests.browser import console_errors, find_browser, make_driver
-from tests.conftest import BASE, ROOT, module_store
+from tests.browser import checked as _checked
+from tests.browser import click as _click
+from tests.browser import console_errors, find_browser, gunicorn_app, make_driver
+from tests.browser import text as _text
+from tests.browser import wait as _wait
+from tests.conftest import BASE, module_store
 
 pytestmark = pytest.mark.skipif(
     find_browser() is None, reason="Debian's chromium and chromium-driver are not installed (./dev setup installs them)"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -46,56 +37,16 @@ def served(tmp_path_factory):
             searches.append(run_search(config))
         dirty_exp, _ = foreign.dirty(uri)
         sklearn_exp = foreign.sklearn_gridsearch(uri)
-    port = _free_port()
     env = {
-        **os.environ,
         "TRELLIS_TRACKING_URI": uri,
         "TRELLIS_MLFLOW_UI": "http://mlflow.example:5000",
         "TRELLIS_CACHE": str(tmp / "cache"),
-        "PYTHONPATH": str(ROOT),
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:server"],
-        cwd=tmp,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(base + "/", timeout=2)
-            break
-        except OSError:
-            if server.poll() is not None:
-                raise RuntimeError(server.stdout.read()) from None
-            time.sleep(0.5)
-    driver = make_driver()
-    driver.trellis_foreign = {"dirty": dirty_exp, "sklearn": sklearn_exp}
-    yield base, driver, searches
-    driver.quit()
-    server.terminate()
-    server.wait(timeout=20)
-
-
-def _wait(driver, condition, timeout=30):
-    return WebDriverWait(driver, timeout).until(condition)
-
-
-def _click(driver, element_id):
-    """Scroll the element to the middle of the window first, as a person would before clicking."""
-    element = driver.find_element(By.ID, element_id)
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    WebDriverWait(driver, 10).until(EC.element_to_be_clickable((By.ID, element_id)))
-    try:
-        element.click()
-    except ElementClickInterceptedException:  # the page moved under the pointer (a re-render): click the element
-        driver.execute_script("arguments[0].click()", element)
-
-
-def _text(driver, element_id):
-    return driver.find_element(By.ID, element_id).text
+    with gunicorn_app(tmp, env) as base:
+        driver = make_driver()
+        driver.trellis_foreign = {"dirty": dirty_exp, "sklearn": sklearn_exp}
+        yield base, driver, searches
+        driver.quit()
 
 
 def _brush_first_axis(driver):
@@ -249,10 +200,6 @@ def test_search_space_page_importance_bounds_and_brushing(served):
     _click(driver, "nav-overview")
     _wait(driver, lambda d: f"Selected runs ({brushed})" in _text(d, "ov-selected-title"))
     assert console_errors(driver) == []
-
-
-def _checked(driver, radio_id):
-    return driver.execute_script(f"const i = document.querySelector('#{radio_id} input:checked'); return i && i.value;")
 
 
 def _pick(driver, dropdown_id, value):

@@ -7,25 +7,24 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from types import SimpleNamespace
 
 import pytest
 from mlflow import MlflowClient
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from search.config import parse_config
 from search.control.queue import submit_search
 from search.engine.runner import run_search
-from tests.browser import console_errors, find_browser, make_driver
+from tests.browser import click as _click
+from tests.browser import console_errors, find_browser, gunicorn_app, make_driver
+from tests.browser import text as _text
+from tests.browser import wait as _wait
 from tests.conftest import BASE, ROOT, module_store
-from tests.test_browser import _click, _free_port, _text
 from tests.test_control_page import callback_payload
 from tracking import schema
 
@@ -64,53 +63,30 @@ def control(tmp_path_factory):
         }
         slow_id = submit_search(parse_config(slow), launched_by="fixture")  # the agent starts it
     env = {
-        **os.environ,
         "TRELLIS_TRACKING_URI": uri,
         "TRELLIS_CACHE": str(tmp / "cache"),
         "TRELLIS_AUTH": "u:p",
         "TRELLIS_ALLOWED_TRIALS": SLOW,
-        "PYTHONPATH": str(ROOT),
     }
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:server"],
-        cwd=tmp,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     agent = subprocess.Popen(
         [sys.executable, "-m", "search.cli", "agent", "--tracking-uri", uri, "--poll", "0.5"],
         cwd=tmp,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            _request(base + "/", auth=True)
-            break
-        except OSError:
-            if server.poll() is not None:
-                raise RuntimeError(server.stdout.read()) from None
-            time.sleep(0.5)
-    driver = make_driver()
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": AUTH}})
-    yield SimpleNamespace(
-        base=base,
-        driver=driver,
-        parent=parent,
-        slow_id=slow_id,
-        client=MlflowClient(tracking_uri=uri),
-    )
-    driver.quit()
-    agent.terminate()  # ends its searches as a stop would
-    agent.wait(timeout=60)
-    server.terminate()
-    server.wait(timeout=20)
+    try:
+        with gunicorn_app(tmp, env, ready=lambda url: _request(url, auth=True)) as base:
+            driver = make_driver()
+            driver.execute_cdp_cmd("Network.enable", {})
+            driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": AUTH}})
+            yield SimpleNamespace(
+                base=base, driver=driver, parent=parent, slow_id=slow_id, client=MlflowClient(tracking_uri=uri)
+            )
+            driver.quit()
+    finally:
+        agent.terminate()  # ends its searches as a stop would
+        agent.wait(timeout=60)
 
 
 def _request(url: str, payload: dict | None = None, auth: bool = False):
@@ -181,11 +157,6 @@ function cell(table, keyColumn, key, column) {
   return null;
 }
 """
-
-
-def _wait(driver, condition, timeout=30):
-    """Wait for ``condition``; the searches table re-renders every few seconds, so a stale element is retried."""
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def _cell_text(driver, table, key_column, key, column):
@@ -261,8 +232,8 @@ def test_edit_refine_launch_stop_and_resume_from_the_page(control):
     assert driver.find_element(By.ID, "ctl-launch").get_attribute("disabled") is not None
     _click(driver, "ctl-fill-bounds")
     _wait(driver, lambda d: "space:" in _text(d, "ctl-yaml") and not d.find_elements(By.ID, "ctl-problems-alert"))
-    _set_number(driver, "ctl-max-trials", 40)
-    _wait(driver, lambda d: "max_trials: 40" in _text(d, "ctl-yaml"))
+    _set_number(driver, "ctl-max-trials", 150)  # long enough (a few seconds) to be seen running
+    _wait(driver, lambda d: "max_trials: 150" in _text(d, "ctl-yaml"))
     assert "warm_start" in _text(driver, "ctl-diff") and _search_count(c) == before
 
     # Launch: the agent is busy with the slow search, so the relaunch waits, under its parent.
@@ -283,7 +254,7 @@ def test_edit_refine_launch_stop_and_resume_from_the_page(control):
     _wait(driver, lambda d: _status(d, new_id) == "finished", timeout=60)
     seen = driver.execute_script("return window.__seen")[new_id[:8]]
     assert seen == ["scheduled", "running", "finished"], seen
-    assert _cell_text(driver, "ctl-table", "short", new_id[:8], "progress") == "40 / 40"
+    assert _cell_text(driver, "ctl-table", "short", new_id[:8], "progress") == "150 / 150"
 
     # Resume the stopped search from the page: the free agent takes it again.
     _pick(driver, c.slow_id, "stopped")
