@@ -10,7 +10,7 @@ import sys
 import threading
 
 from search.cli.arguments import positive_int, store_ok
-from search.config import ConfigError, load_config
+from search.cli.search_commands import load_for_run
 from tracking.uris import DEFAULT_TRACKING_URI
 
 
@@ -45,13 +45,8 @@ def cmd_agent(args: argparse.Namespace) -> int:
 def cmd_search_submit(args: argparse.Namespace) -> int:
     from search.control.queue import submit_search
 
-    overrides = {"tracking.uri": args.tracking_uri} if args.tracking_uri else {}
-    try:
-        config = load_config(args.config, overrides)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not store_ok(config.tracking.uri, must_exist=False):
+    config = load_for_run(args.config, {"tracking.uri": args.tracking_uri} if args.tracking_uri else {})
+    if config is None:
         return 2
     search_id = submit_search(config, launched_by=getpass.getuser())
     print(f"search {search_id} waits for an agent (trellis agent --tracking-uri {config.tracking.uri})")

@@ -82,6 +82,16 @@ def print_result(config: SearchConfig, result) -> int:
     return 0
 
 
+def load_for_run(path: str, overrides: dict) -> SearchConfig | None:
+    """The config a run or a submit starts from, its store usable; None after printing why not."""
+    try:
+        config = load_config(path, overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    return config if store_ok(config.tracking.uri, must_exist=False) else None
+
+
 def cmd_search_run(args: argparse.Namespace) -> int:
     overrides = {}
     if args.tracking_uri:
@@ -92,12 +102,8 @@ def cmd_search_run(args: argparse.Namespace) -> int:
         overrides["executor.workers"] = args.workers
     if args.max_trials:
         overrides["termination.max_trials"] = args.max_trials
-    try:
-        config = load_config(args.config, overrides)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not store_ok(config.tracking.uri, must_exist=False):
+    config = load_for_run(args.config, overrides)
+    if config is None:
         return 2
     cpus = os.cpu_count() or 1
     if config.executor.kind == "local" and config.executor.workers > cpus:

@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 
 from search.config import SearchConfig
 from search.engine import run_tags
-from search.engine.resume import ResumeError, check_resumable, runner_gone
+from search.engine.resume import ResumeError, check_resumable, runner_gone, search_run
 from search.engine.steering import EDITABLE
 from tracking import schema
 from tracking.claims import claim, search_status
@@ -95,19 +95,9 @@ def take(client: MlflowClient, work: Work, token: str) -> bool:
     return True
 
 
-def _search_run(client: MlflowClient, search_id: str):
-    try:
-        run = client.get_run(search_id)
-    except Exception as exc:
-        raise ResumeError(f"no search {search_id} in this store") from exc
-    if run.data.tags.get(schema.TYPE) != "search":
-        raise ResumeError(f"run {search_id} is not a Trellis search run")
-    return run
-
-
 def request_resume(client: MlflowClient, search_id: str, user: str) -> None:
     """Ask the agents to resume a stopped or orphaned search (the same path as ``trellis search resume``)."""
-    run = _search_run(client, search_id)
+    run = search_run(client, search_id)
     check_resumable(client, search_id)  # not running elsewhere, not completed, not still waiting
     if schema.CLAIM not in run.data.tags:  # a search started from the CLI: agents may take it from now on
         client.set_tag(search_id, schema.CLAIM, "cli")
@@ -118,7 +108,7 @@ def cancel_or_stop(client: MlflowClient, search_id: str) -> str:
     """Stop a running search (its runner ends it within seconds) or cancel one still waiting for an agent."""
     from search.engine.resume import request_stop
 
-    run = _search_run(client, search_id)
+    run = search_run(client, search_id)
     if run.info.status == "SCHEDULED" and claim(client, search_id, schema.UNCLAIMED, "cancelled"):
         client.set_tag(search_id, schema.SEARCH_STATE, SearchState.KILLED)
         client.set_tag(search_id, schema.SEARCH_STOP_REASON, "cancelled")
@@ -130,7 +120,7 @@ def cancel_or_stop(client: MlflowClient, search_id: str) -> str:
 
 def request_edit(client: MlflowClient, search_id: str, limits: dict) -> None:
     """Ask a running search to change its max_trials, max_time_s or workers (validated by the caller)."""
-    run = _search_run(client, search_id)
+    run = search_run(client, search_id)
     if run.info.status not in ("RUNNING", "SCHEDULED"):
         raise ResumeError(f"search {search_id} is not running (status {run.info.status})")
     unknown = set(limits) - set(EDITABLE)

@@ -123,13 +123,19 @@ def runner_gone(runner: str | None) -> bool:
         return False
 
 
-def request_stop(client: MlflowClient, search_id: str) -> None:
+def search_run(client: MlflowClient, search_id: str):
+    """The search (parent) run, or ResumeError saying there is none by that id."""
     try:
         run = client.get_run(search_id)
     except Exception as exc:
         raise ResumeError(f"no run {search_id} in {client.tracking_uri}: {str(exc).splitlines()[0]}") from exc
     if run.data.tags.get(schema.TYPE) != "search":
         raise ResumeError(f"run {search_id} is not a Trellis search run")
+    return run
+
+
+def request_stop(client: MlflowClient, search_id: str) -> None:
+    run = search_run(client, search_id)
     if run.info.status != "RUNNING":
         raise ResumeError(f"search {search_id} is not running (status {run.info.status})")
     client.set_tag(search_id, schema.STOP_REQUESTED, "1")
@@ -137,13 +143,7 @@ def request_stop(client: MlflowClient, search_id: str) -> None:
 
 def recorded_config(client: MlflowClient, search_id: str) -> SearchConfig:
     """The config a search ran with, from its tag (or its YAML artifact when the tag was too long)."""
-    try:
-        run = client.get_run(search_id)
-    except Exception as exc:
-        raise ResumeError(f"no run {search_id} in {client.tracking_uri}: {str(exc).splitlines()[0]}") from exc
-    tags = run.data.tags
-    if tags.get(schema.TYPE) != "search":
-        raise ResumeError(f"run {search_id} is not a Trellis search run")
+    tags = search_run(client, search_id).data.tags
     if schema.CONFIG_JSON in tags:
         raw = json.loads(tags[schema.CONFIG_JSON])
     else:
