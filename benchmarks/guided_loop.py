@@ -165,6 +165,7 @@ def run_guided(
     trials = table.trials[table.trials["search_id"] == parent.search_id]
     report = analyse(table, trials, metric, direction)
     shares = report.importance.single_mean if report.importance is not None else {}
+    spread = report.importance.single_std if report.importance is not None else {}
     offered = report.bounds is not None and untrusted_reason(report.bounds) is None
 
     # The relaunch form, as the page fills it: best trial, refined ranges, unimportant parameters fixed.
@@ -173,7 +174,7 @@ def run_guided(
     form = form_from_config(parent_dict, best)
     if offered or (always_bounds and report.bounds is not None):
         form = fill_from_space(form, refined_space(report.bounds, report.data, spaces_of(table)))
-    form = fix_unimportant(form, shares, best, below=below)
+    form = fix_unimportant(form, shares, best, below=below, spread=spread)
     form["warm_start"] = True
     form["termination"]["max_trials"] = budget - first
     form["workers"] = 1

@@ -63,6 +63,13 @@ def test_refinements_fill_ranges_fix_unimportant_and_keep_what_they_do_not_touch
     assert space["shape"] == {"type": "fixed", "value": "bowl"}  # importance 0.01 < 0.05: fixed at the best
 
 
+def test_only_confidently_unimportant_parameters_are_fixed(parent):
+    form = form_from_config(parent.to_dict(), BEST)
+    shares, spread = {"x": 0.02, "y": 0.01, "shape": 0.6}, {"x": 0.08, "y": 0.01, "shape": 0.1}
+    fixed = fix_unimportant(form, shares, BEST, below=0.05, spread=spread)
+    assert [r["action"] for r in fixed["rows"]] == ["search", "fix", "search"]  # x's share may well be 0.1
+
+
 def test_adding_a_constant_and_dropping_a_parameter(make_config):
     parent = make_config(space__units={"type": "fixed", "value": 4})
     form = form_from_config(parent.to_dict())

@@ -271,12 +271,20 @@ def fill_from_runs(form: Mapping[str, Any], selected: list[Mapping[str, Any]]) -
 
 
 def fix_unimportant(
-    form: Mapping[str, Any], importance: Mapping[str, float], best: Mapping[str, Any], below: float = 0.05
+    form: Mapping[str, Any],
+    importance: Mapping[str, float],
+    best: Mapping[str, Any],
+    below: float = 0.05,
+    spread: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Searched rows whose importance share is under ``below`` are fixed at the best trial's value."""
+    """Searched rows whose importance share is under ``below`` are fixed at the best trial's value. With
+    ``spread`` (the share's std over the forest's trees) only those confidently under it: share + std."""
     out = copy.deepcopy(dict(form))
+    spread = spread or {}
     for row in out["rows"]:
         name = row["name"]
-        if row["action"] == "search" and name in importance and importance[name] < below and best.get(name) is not None:
+        if row["action"] != "search" or name not in importance or best.get(name) is None:
+            continue
+        if importance[name] + spread.get(name, 0.0) < below:
             row.update(action="fix", value=best[name])
     return out
