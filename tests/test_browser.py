@@ -120,6 +120,15 @@ def test_box_select_on_trade_off_plot_selects_runs(served):
     # Every callback of the page load has answered: a late redraw in the middle of the drag would drop its box.
     _wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "[data-dash-is-loading='true']"))
     driver.execute_script("document.getElementById('ov-tradeoff').scrollIntoView({block: 'center'})")
+    # And the plot has stopped moving (a scroll bar appearing as the page fills in resizes it).
+    sizes = []
+
+    def settled(d):
+        box = d.find_element(By.CSS_SELECTOR, "#ov-tradeoff .nsewdrag").rect
+        sizes.append((box["x"], box["y"], box["width"], box["height"]))
+        return len(sizes) >= 3 and sizes[-1] == sizes[-2] == sizes[-3]
+
+    _wait(driver, settled)
     plot = driver.find_element(By.CSS_SELECTOR, "#ov-tradeoff .nsewdrag")
     w, h = plot.size["width"], plot.size["height"]
     # Drag a box over the whole plotting area, in small steps as a hand would: every run becomes selected.

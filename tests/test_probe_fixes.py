@@ -67,6 +67,15 @@ def test_signals_while_closing_are_noted_not_raised():
     assert closing.fired == ["SIGTERM"]
 
 
+def test_a_signal_while_workers_start_waits_for_them_then_ends_the_search():
+    guard = SignalGuard(defer=False)
+    started = []
+    with pytest.raises(SearchInterrupted), guard.held():
+        guard.handle(signal.SIGINT, None)  # noted, not raised: the block runs to its end
+        started.append("workers")
+    assert started == ["workers"] and not guard.deferred
+
+
 def test_a_non_utf8_byte_from_a_script_does_not_end_the_trial(make_config, tmp_path):
     script = tmp_path / "binary.py"
     script.write_text(

@@ -136,7 +136,8 @@ class SearchRunner(Restoring, JobEndings, Steering):
         self._learn_from_parent()
         if self.resume_id:
             self._restore()
-        self.executor.start()
+        with self._signals.held():
+            self.executor.start()
 
     def _run(self) -> SearchResult:
         self._started = time.monotonic()

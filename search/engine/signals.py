@@ -33,6 +33,19 @@ class SignalGuard:
         """From now on signals are noted, never raised: the cleanup writes run to the end."""
         self.deferred = True
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Signals during the block wait for its end (starting worker processes is never cut off halfway:
+        a child left without its start-up data prints a traceback); the first is raised then."""
+        before, self.deferred = self.deferred, True
+        fired = len(self.fired)
+        try:
+            yield
+        finally:
+            self.deferred = before
+        if not before and fired == 0 and self.fired:
+            raise SearchInterrupted(self.fired[0])
+
     def handle(self, signum: int, _frame: object) -> None:
         name = signal.Signals(signum).name
         first = not self.fired
