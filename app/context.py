@@ -72,6 +72,13 @@ class AppContext:
     def histories(self, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
         return read_histories(self.tracking_uri, run_ids, keys, max_points=self.max_curve_points)
 
+    def experiment_exists(self, experiment_id: str) -> bool:
+        try:
+            self.client.get_experiment(experiment_id)
+            return True
+        except Exception:  # MLflow raises for an unknown id
+            return False
+
     def current_user(self) -> str | None:
         """The signed-in user of the request being served (basic auth), or None when auth is off."""
         from flask import has_request_context, request

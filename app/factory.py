@@ -11,6 +11,7 @@ from app import shell
 from app.auth import install_basic_auth
 from app.context import AppContext
 from app.pages import control, curves, overview, space
+from app.url_checks import install_url_checks
 from search.control.policy import ServerPolicy
 from tracking.cache import CacheBackend, RunCache, make_backend
 
@@ -48,13 +49,14 @@ def create_app(
         suppress_callback_exceptions=True,  # page components appear after routing
         update_title=None,
     )
-    install_basic_auth(app.server, users or {})
+    install_basic_auth(app.server, users or {})  # first: nothing, not even a URL check, answers before sign-in
     pages = {
         "/": SimpleNamespace(layout=overview.layout),
         "/space": SimpleNamespace(layout=space.layout),
         "/curves": SimpleNamespace(layout=curves.layout),
         "/control": SimpleNamespace(layout=control.layout),
     }
+    install_url_checks(app.server, set(pages), context.experiment_exists)
     app.layout = lambda: shell.layout(context)  # per page load: fresh experiment list
     shell.register(app, context, pages)
     overview.register(app, context)

@@ -8,6 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from app.context import AppContext
+from app.url_checks import EXPERIMENT_ID, MAX_EXPERIMENTS, MAX_SEARCHES, SEARCH_ID
 from layouts.choices import search_choices
 from layouts.live import live_step, next_version
 from tracking.cache import fingerprint
@@ -22,10 +23,10 @@ def parse_query(search: str | None) -> tuple[list[str], list[str]]:
     """``?exp=1,2&search=abc`` -> (["1", "2"], ["abc"])."""
     query = parse_qs((search or "").lstrip("?"))
 
-    def items(key: str) -> list[str]:
-        return [v for value in query.get(key, []) for v in value.split(",") if v]
+    def items(key: str, valid) -> list[str]:  # the server refused a page with bad values; drop any left
+        return [v for value in query.get(key, []) for v in value.split(",") if v and valid.fullmatch(v)]
 
-    return items("exp"), items("search")
+    return items("exp", EXPERIMENT_ID)[:MAX_EXPERIMENTS], items("search", SEARCH_ID)[:MAX_SEARCHES]
 
 
 def query_objective(search: str | None) -> str | None:
