@@ -83,7 +83,7 @@ def test_the_objective_in_the_url_is_shared_by_the_pages():
     assert overview_defaults(trials, metrics, "accuracy").objective == "accuracy"
     query = build_query(["1", "2"], ["abc"], "val_loss")
     assert parse_query(query) == (["1", "2"], ["abc"]) and query_objective(query) == "val_loss"
-    assert with_objective("?exp=1&search=s", "acc") == "?exp=1&search=s&objective=acc"
+    assert with_objective("?exp=1&search=ab12", "acc") == "?exp=1&search=ab12&objective=acc"
     assert with_objective("?exp=1&objective=acc", None) == "?exp=1"
     assert query_objective("?exp=1") is None
 
