@@ -98,3 +98,16 @@ def test_a_small_search_of_a_smooth_function_is_trusted():
         bounds = suggest_bounds(AnalysisData(axes, X, y, [str(i) for i in range(12)], "loss", "min"), seed=0)
         assert bounds.r2 is not None and bounds.r2 > 0, (seed, bounds.r2)
         assert untrusted_reason(bounds) is None
+
+
+def test_the_analysis_does_not_depend_on_the_row_order(make_config, store):
+    from search.analysis.report import analyse
+    from search.engine.runner import run_search
+    from tracking.reader import read_runs
+
+    result = run_search(make_config(termination={"max_trials": 12}))
+    table = read_runs(store, [result.experiment_id])
+    first = analyse(table, table.trials, "loss", "min")
+    shuffled = analyse(table, table.trials.sample(frac=1.0, random_state=3), "loss", "min")
+    assert first.bounds.r2 == shuffled.bounds.r2 and first.bounds.ranges == shuffled.bounds.ranges
+    assert first.importance.single_mean == shuffled.importance.single_mean

@@ -86,6 +86,7 @@ def prepare(
         best = values >= cut if direction == "max" else values <= cut
         notes["runs outside the best quantile"] = int((~best).sum())
         runs = runs[best]
+    runs = runs.sort_values("run_id", kind="stable")  # the same runs give the same forest, in any row order
     spaces = spaces_of(table)
     axes, columns = [], []
     for name in params or table.params:
