@@ -91,3 +91,19 @@ def test_a_planted_pickle_in_the_shared_cache_runs_nothing(make_config, store, t
     assert not marker.exists()
     _same(table, read_runs(store, [result.experiment_id]))  # read from the store instead
     assert not shared.get(key).startswith(b"\x80")  # and the entry is plain data again
+
+
+def test_a_first_read_while_no_run_has_ended_is_refreshed_later(make_config, store, client):
+    """The app opens on a store whose searches only just started: every end time is missing."""
+    from search.control.queue import submit_search
+
+    config = make_config(termination={"max_trials": 3})
+    waiting = submit_search(config, launched_by="t")  # SCHEDULED, no end time
+    exp = [client.get_run(waiting).info.experiment_id]
+    cache = RunCache(store)
+    assert len(cache.table(exp).runs) == 1
+    result = run_search(config)  # runs start and end: read as a delta, not a crash
+    table = cache.table(exp)
+    assert cache.stats["delta_reads"] == 1
+    _same(table, read_runs(store, exp))
+    assert len(table.runs) == 1 + 1 + len(result.trials)

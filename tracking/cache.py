@@ -167,7 +167,11 @@ class RunCache:
     def _refresh(self, ids: list[str], old: _Entry | None, fp: tuple) -> _Entry:
         if old is None or not is_database_uri(self.uri) or fp[0] < old.fingerprint[0] or fp[1] < old.fingerprint[1]:
             return self._full(ids, fp)
-        delta = self._changed_run_ids(ids, old)
+        try:
+            delta = self._changed_run_ids(ids, old)
+        except Exception as exc:  # an entry that cannot be updated is replaced, never kept failing
+            log.warning("run cache: re-reading in full (%s)", exc)
+            return self._full(ids, fp)
         if len(delta) > MAX_DELTA:
             return self._full(ids, fp)
         self.stats["delta_reads"] += 1
@@ -184,9 +188,8 @@ class RunCache:
         from sqlalchemy import text
 
         runs = old.raw[0]
-        max_start = int(pd.to_numeric(runs["start_ms"], errors="coerce").max() or 0) if len(runs) else 0
-        max_end = int(pd.to_numeric(runs["end_ms"], errors="coerce").max() or 0) if len(runs) else 0
-        was_running = runs.loc[runs["status"] == "RUNNING", "run_id"].tolist()
+        max_start, max_end = _newest(runs["start_ms"]), _newest(runs["end_ms"])
+        was_running = runs.loc[runs["status"].isin(["RUNNING", "SCHEDULED"]), "run_id"].tolist()
         marks, binds = in_clause(ids)
         binds.update({"ms": max_start, "me": max_end})
         with engine(self.uri).connect() as conn:
@@ -199,6 +202,12 @@ class RunCache:
                 binds,
             ).fetchall()
         return sorted({r[0] for r in rows} | set(was_running))
+
+
+def _newest(times: pd.Series) -> int:
+    """The latest of some run times in ms; 0 when there is none (no run has ended yet: all NaN)."""
+    newest = pd.to_numeric(times, errors="coerce").max()
+    return 0 if pd.isna(newest) else int(newest)
 
 
 def _fold(old: tuple, fresh: tuple | None, replaced: set[str], n_deleted: Any) -> tuple:
