@@ -154,14 +154,14 @@ class TrialContext:
                 return pickle.load(fh)
 
 
-def die_with_parent() -> None:
-    """Linux: this process gets SIGKILL when its parent dies (a runner killed with SIGKILL leaves no worker
-    behind, and a dead worker no script). Elsewhere nothing happens; the runner's own kills still apply."""
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Linux: this process gets ``sig`` (SIGKILL) when its parent dies (a runner killed with SIGKILL leaves no
+    worker behind, and a dead worker no script). Elsewhere nothing happens; the runner's own kills still apply."""
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        libc.prctl(1, sig, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
     if os.getppid() == 1:  # the parent died before the request took effect

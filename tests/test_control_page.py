@@ -313,7 +313,7 @@ def test_table_prefill_launch_and_refusals_through_the_callbacks(served):
     if note.startswith("No suggested bounds: "):  # six runs: the forest's R² may or may not be trusted
         assert "ctl-params" not in bounds
     else:
-        assert note == "Ranges from the suggested bounds."
+        assert note.startswith("Ranges from the suggested bounds (cross-validated R² ")
         x_row = next(r for r in bounds["ctl-params"]["data"] if r["name"] == "x")
         assert -1.0 <= float(x_row["low"]) < float(x_row["high"]) <= 1.0
 

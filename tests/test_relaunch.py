@@ -117,6 +117,7 @@ def test_int_bounds_must_be_whole_numbers(make_config):
         ({"algorithm": {"name": "tpe", "settings": {"n_startup": 3}}}, "algorithm.n_startup"),
         ({"termination": {"max_trials": 0}}, "termination.max_trials"),
         ({"termination": {"max_trials": 10_000}}, "termination.max_trials"),
+        ({"termination": {"max_trials": "", "max_time_s": 900}}, "termination.max_trials"),  # no cap-less launch
         ({"workers": 64}, "executor.workers"),
         ({"trial": "os:system"}, "trial"),
     ],

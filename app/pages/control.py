@@ -185,7 +185,8 @@ def _act(context: AppContext, action: str, search_id: str, limits: dict):
             text = f"resume of search {short} requested: an agent picks it up within seconds"
         else:
             limits = lc.changed_limits(limits, recorded_config(context.client, search_id).to_dict())
-            problems = context.policy.edit_problems(limits) if limits else [("edit", "nothing to change")]
+            unchanged = ("edit", "nothing to change: max trials, max time (s) and workers take positive numbers")
+            problems = context.policy.edit_problems(limits) if limits else [unchanged]
             if problems:
                 lines = lc.problem_lines(problems)
                 return dbc.Alert([html.Div(line) for line in lines], color="danger", id="ctl-action-error"), no_update

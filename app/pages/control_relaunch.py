@@ -167,12 +167,14 @@ def _suggested_space(context: AppContext, selection: dict, search_id: str, metri
     if why:
         return None, f"No suggested bounds: {why}."
     table = context.view(exps, [search_id]).table
-    return refined_space(report.bounds, report.data, spaces_of(table)), None
+    bounds = report.bounds
+    fit = f"cross-validated R² {bounds.r2:.2f}" + (f" ± {bounds.r2_std:.2f}" if bounds.r2_std is not None else "")
+    return refined_space(bounds, report.data, spaces_of(table)), fit
 
 
 def _from_bounds(context: AppContext, form: dict, selection: dict, search_id: str, metric: str, direction: str):
     space, why = _suggested_space(context, selection, search_id, metric, direction)
-    return (fill_from_space(form, space), "Ranges from the suggested bounds.") if space else (None, why)
+    return (fill_from_space(form, space), f"Ranges from the suggested bounds ({why}).") if space else (None, why)
 
 
 def _from_runs(context: AppContext, form: dict, selection: dict, selected: list | None):
@@ -229,6 +231,7 @@ def _register_fill(app: Dash, context: AppContext) -> None:
             return no_update, params, *unchanged[2:], html.Span(note, className="text-success"), no_update
         trials = context.view((selection or {}).get("experiments", []), [search_id]).trials
         form = form_from_config(parent, lc.best_params(trials, search_id, metric, direction))
+        form["seed"] = secrets.randbelow(2**31)  # drawn once: the preview, the YAML and the launch agree
         widgets = lc.widgets_from_form(form)
         note = f"From search {config.name} ({search_id[:8]}): its trial ({trial_target(config.trial)}) and store."
         return *[widgets[k] for k in lc.WIDGETS], "", note

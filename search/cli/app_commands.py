@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -82,6 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     agent = None if args.no_agent else _start_agent(args.tracking_uri)
     print(f"Trellis on http://{args.host}:{args.port}  (MLflow store: {args.tracking_uri})", flush=True)
+    signal.signal(signal.SIGTERM, _interrupted)  # a SIGTERM stops the agent's searches cleanly, as Ctrl-C does
     try:
         app.run(host=args.host, port=args.port, debug=False)
     finally:
@@ -98,7 +100,12 @@ def _start_agent(tracking_uri: str):
     from search.trial import die_with_parent
 
     cmd = [sys.executable, "-m", "search.cli", "agent", "--tracking-uri", tracking_uri]
-    return subprocess.Popen(cmd, preexec_fn=die_with_parent)  # noqa: PLW1509
+    # If serve dies without its cleanup, the agent gets SIGTERM: it still ends its searches as a stop would.
+    return subprocess.Popen(cmd, preexec_fn=lambda: die_with_parent(signal.SIGTERM))  # noqa: PLW1509
+
+
+def _interrupted(_signum, _frame):
+    raise KeyboardInterrupt
 
 
 def _store_is_empty(uri: str) -> bool:

@@ -81,6 +81,9 @@ class ServerPolicy:
             ("termination.max_trials", (raw.get("termination") or {}).get("max_trials"), self.max_trials),
             ("termination.max_time_s", (raw.get("termination") or {}).get("max_time_s"), self.max_time_s),
         )
+        algorithm = (raw.get("algorithm") or {}).get("name")
+        if caps[1][1] is None and not _self_ending(algorithm):
+            out.append(("termination.max_trials", f"set it: at most {self.max_trials} on this server"))
         for path, value, cap in caps:
             if isinstance(value, int | float) and not isinstance(value, bool) and value > cap:
                 out.append((path, f"at most {cap:g} on this server, got {value:g}"))
@@ -100,3 +103,11 @@ class ServerPolicy:
             elif value > caps[key]:
                 out.append((key, f"at most {caps[key]:g} on this server"))
         return out
+
+
+def _self_ending(algorithm) -> bool:
+    """Grid, Hyperband, BOHB and PBT size themselves: they need no trial limit."""
+    from search.registry import ALGORITHMS
+
+    spec = ALGORITHMS.get(str(algorithm))
+    return bool(spec and spec.self_ending)
