@@ -251,21 +251,41 @@ def _blank_none(value: Any) -> Any:
     return None if value is None or (isinstance(value, str) and not value.strip()) else value
 
 
-def settings_table(algorithm: str | None, current: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Key/value rows of an algorithm's settings: its defaults, overridden by ``current`` where it has the key."""
+EARLY = "early_stopping."  # settings-table rows of the early-stopping section (random, grid, TPE)
+
+
+def settings_table(
+    algorithm: str | None, current: Mapping[str, Any] | None = None, early: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Key/value rows of an algorithm's settings: its defaults, overridden by ``current`` where it has the key;
+    then, for an algorithm that early stopping applies to, its rule and step (step -1: off)."""
     spec = ALGORITHMS.get(str(algorithm))
     if spec is None:
         return []
     current = current or {}
-    return [{"key": k, "value": _cell(current.get(k, default))} for k, default in spec.settings.items()]
+    rows = [{"key": k, "value": _cell(current.get(k, default))} for k, default in spec.settings.items()]
+    if not spec.budgeted:
+        early = early or {}
+        rows += [
+            {"key": EARLY + "rule", "value": _cell(early.get("rule", "median"))},
+            {"key": EARLY + "step", "value": _cell(early.get("step", -1))},
+        ]
+    return rows
+
+
+def _filled(data: Iterable[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
+    return [
+        r for r in data or [] if isinstance(r, Mapping) and r.get("key") and _blank_none(r.get("value")) is not None
+    ]
 
 
 def settings_from_table(data: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
-    return {
-        str(r["key"]): r.get("value")
-        for r in data or []
-        if isinstance(r, Mapping) and r.get("key") and _blank_none(r.get("value")) is not None
-    }
+    return {str(r["key"]): r.get("value") for r in _filled(data) if not str(r["key"]).startswith(EARLY)}
+
+
+def early_from_table(data: Iterable[Mapping[str, Any]] | None) -> dict[str, Any]:
+    """The early-stopping rows of the settings table, as an ``early_stopping:`` section's keys."""
+    return {str(r["key"])[len(EARLY) :]: r.get("value") for r in _filled(data) if str(r["key"]).startswith(EARLY)}
 
 
 def widgets_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
@@ -276,7 +296,7 @@ def widgets_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
         "name": form.get("name") or "",
         "params": param_table(form.get("rows", [])),
         "algorithm": algorithm.get("name"),
-        "settings": settings_table(algorithm.get("name"), algorithm.get("settings")),
+        "settings": settings_table(algorithm.get("name"), algorithm.get("settings"), form.get("early_stopping")),
         "max_trials": termination.get("max_trials"),
         "max_time_s": termination.get("max_time_s"),
         "workers": form.get("workers"),
@@ -302,6 +322,11 @@ def form_from_widgets(
         "warm_start": bool(widgets.get("warm_start")),
         "seed": _blank_none(widgets.get("seed")),
     }
+    early, before = early_from_table(widgets.get("settings")), base.get("early_stopping")
+    if early and (before or scalar(early.get("step")) not in (-1, None)):  # on, or the parent's edited
+        form["early_stopping"] = {**(before or {}), **early}
+    elif early:  # step -1 and the parent had none: it stays off
+        form["early_stopping"] = None
     form.pop("trial", None)
     if extra and extra.get("trial"):
         form["trial"] = extra["trial"]

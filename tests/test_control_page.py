@@ -157,7 +157,12 @@ def test_widgets_show_the_form_and_give_it_back():
     by_name = {r["name"]: r for r in widgets["params"]}
     assert by_name["x"]["log"] == "no" and by_name["x"]["value"] == 0.25 and by_name["y"]["value"] == ""
     assert by_name["z"]["when"] == {"shape": "ridge"} and by_name["batch"]["action"] == "fix"
-    assert {r["key"]: r["value"] for r in widgets["settings"]} == {"n_startup_trials": 5, "multivariate": "True"}
+    assert {r["key"]: r["value"] for r in widgets["settings"]} == {
+        "n_startup_trials": 5,
+        "multivariate": "True",
+        "early_stopping.rule": "median",
+        "early_stopping.step": -1,
+    }
     assert widgets["warm_start"] == ["on"] and widgets["seed"] == "" and widgets["max_trials"] == 10
     back = lc.form_from_widgets(form, widgets)
     assert [r["name"] for r in back["rows"]] == [r["name"] for r in form["rows"]]
@@ -198,11 +203,34 @@ def test_only_the_trial_key_is_taken_from_outside_the_widgets():
 
 
 def test_settings_table_follows_the_algorithm():
+    off = [{"key": "early_stopping.rule", "value": "median"}, {"key": "early_stopping.step", "value": -1}]
     assert lc.settings_table("grid", {"points": 3, "unknown": 1}) == [
         {"key": "points", "value": 3},
         {"key": "shuffle", "value": "False"},
+        *off,
     ]
-    assert lc.settings_table("random") == [] and lc.settings_table("no-such") == []
+    assert lc.settings_table("random") == off and lc.settings_table("no-such") == []
+    assert [r["key"] for r in lc.settings_table("hyperband")] == ["eta"]  # budgeted: no early stopping
+
+
+def test_early_stopping_rule_and_step_are_edited_in_the_settings_table():
+    parent = _parent()
+    base = form_from_config(parent)
+    widgets = lc.widgets_from_form(base)
+    rows = [r for r in widgets["settings"] if not r["key"].startswith(lc.EARLY)]
+    on = [
+        *rows,
+        {"key": "early_stopping.rule", "value": "successive_halving"},
+        {"key": "early_stopping.step", "value": "2"},
+    ]
+    raw, _ = relaunch.config_from_form(parent, lc.form_from_widgets(base, {**widgets, "settings": on}), "p", 1)
+    assert raw["early_stopping"] == {"rule": "successive_halving", "step": 2}
+    off = lc.form_from_widgets(base, widgets)  # the default rows: step -1, the parent had none
+    assert "early_stopping" not in relaunch.config_from_form(parent, off, "p", 1)[0]
+    bad = [*rows, {"key": "early_stopping.rule", "value": "coin-flip"}, {"key": "early_stopping.step", "value": "2"}]
+    raw, problems = relaunch.config_from_form(parent, lc.form_from_widgets(base, {**widgets, "settings": bad}), "p", 1)
+    _, problems = relaunch.validate_launch(raw, problems, ServerPolicy(), "examples.synthetic:quadratic")
+    assert any(path.startswith("early_stopping.rule") for path, _ in problems), problems
     assert lc.settings_from_table([{"key": "points", "value": "4"}, {"key": "shuffle", "value": " "}, {}]) == {
         "points": "4"
     }
@@ -298,7 +326,7 @@ def test_table_prefill_launch_and_refusals_through_the_callbacks(served):
 
     # Another algorithm brings its own settings; the selected runs narrow the ranges to theirs.
     algo = post(s.http, s.deps, "ctl-algo.value", {**pick, **values, "ctl-algo.value": "grid"}, "ctl-name.value")
-    assert algo["ctl-settings"]["data"] == [{"key": "points", "value": 5}, {"key": "shuffle", "value": "False"}]
+    assert algo["ctl-settings"]["data"][:2] == [{"key": "points", "value": 5}, {"key": "shuffle", "value": "False"}]
     assert set(algo) == {"ctl-settings"}
     trials = s.mlflow.search_runs([exp], f"tags.`{schema.TYPE}` = 'trial'")[:2]
     xs = sorted(float(t.data.params["x"]) for t in trials)

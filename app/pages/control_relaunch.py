@@ -211,7 +211,8 @@ def _register_fill(app: Dash, context: AppContext) -> None:
         trigger = ctx.triggered_id
         widgets = _widgets(values)
         if trigger == "ctl-algo":
-            settings = lc.settings_table(algorithm, lc.settings_from_table(widgets["settings"]))
+            table = widgets["settings"]
+            settings = lc.settings_table(algorithm, lc.settings_from_table(table), lc.early_from_table(table))
             return *unchanged[:3], settings, *unchanged[4:], no_update, no_update
         try:
             config = recorded_config(context.client, search_id)
