@@ -252,6 +252,8 @@ def test_edit_refine_launch_stop_and_resume_from_the_page(control):
     _wait(driver, lambda d: "is stopping" in _text(d, "ctl-action-msg"))
     _wait(driver, lambda d: _status(d, c.slow_id) == "stopped", timeout=30)
     _wait(driver, lambda d: _status(d, new_id) == "finished", timeout=60)
+    # The page's recorder of status changes has seen the last one too (it notes each as the table redraws).
+    _wait(driver, lambda d: d.execute_script("return window.__seen")[new_id[:8]][-1:] == ["finished"], timeout=10)
     seen = driver.execute_script("return window.__seen")[new_id[:8]]
     assert seen == ["scheduled", "running", "finished"], seen
     assert _cell_text(driver, "ctl-table", "short", new_id[:8], "progress") == "150 / 150"

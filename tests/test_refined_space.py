@@ -109,5 +109,8 @@ def test_the_analysis_does_not_depend_on_the_row_order(make_config, store):
     table = read_runs(store, [result.experiment_id])
     first = analyse(table, table.trials, "loss", "min")
     shuffled = analyse(table, table.trials.sample(frac=1.0, random_state=3), "loss", "min")
-    assert first.bounds.r2 == shuffled.bounds.r2 and first.bounds.ranges == shuffled.bounds.ranges
-    assert first.importance.single_mean == shuffled.importance.single_mean
+    # Equal up to the last bits (the forest's trees are built and averaged in parallel threads).
+    assert first.bounds.r2 == pytest.approx(shuffled.bounds.r2, rel=1e-9)
+    for name, (low, high) in first.bounds.ranges.items():
+        assert (low, high) == pytest.approx(shuffled.bounds.ranges[name], rel=1e-9)
+    assert first.importance.single_mean == pytest.approx(shuffled.importance.single_mean, rel=1e-9)

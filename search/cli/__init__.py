@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from search.cli import agent_commands, app_commands, search_commands, space_commands
@@ -30,11 +32,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread:
+        # A SIGTERM outside a search's own handling (while it prints its result, say) ends the command as
+        # Ctrl-C does, with code 130, instead of killing it mid-line.
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         _quiet_libraries()
-        return args.func(args)
+        code = args.func(args)
     except KeyboardInterrupt:  # Ctrl-C before a search started (imports, opening the store): no traceback
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        code = 130
+    if code == 130 and in_main_thread:
+        # Interrupted, cleaned up and said so: a further signal while the interpreter shuts down (Python puts
+        # back the default handlers then) must not turn the exit into a kill.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+    return code
