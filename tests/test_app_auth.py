@@ -13,6 +13,7 @@ from app.factory import create_app
     [
         ("get", "/", 200),
         ("get", "/curves", 200),
+        ("get", "/control", 200),
         ("get", "/_dash-layout", 200),
         ("get", "/_dash-dependencies", 200),
         ("post", "/_dash-update-component", 415),  # signed in, but no JSON body: Flask refuses it
