@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 
 from tracking import schema
 from tracking.batch_writers import PendingRun, make_writer
+from tracking.links import MLFLOW_NOTE, trellis_note_line, with_trellis_note
 from tracking.retry import StoreUnavailable, backoff_s, is_transient, retry_window_s
 
 MAX_PARAM_LEN = 6000
@@ -63,10 +64,16 @@ class SearchRecorder:
     """Owns one search's MLflow runs. Not thread-safe: the runner calls it from one thread."""
 
     def __init__(
-        self, client: MlflowClient, experiment_id: str, flush_interval: float = 1.0, prefer_sql: bool = True
+        self,
+        client: MlflowClient,
+        experiment_id: str,
+        flush_interval: float = 1.0,
+        prefer_sql: bool = True,
+        app_url: str | None = None,
     ) -> None:
         self.client = client
         self.experiment_id = experiment_id
+        self.app_url = app_url  # set: every run's MLflow description links to its views in the Trellis app
         self.flush_interval = flush_interval
         self.writer = make_writer(client, prefer_sql=prefer_sql)
         self.search_run_id: str | None = None
@@ -105,6 +112,7 @@ class SearchRecorder:
             }
         )
         pending.tags[schema.SEARCH_ID] = run_id
+        pending.tags.update(self._note(run_id))
         if len(config_json) <= MAX_TAG_LEN:
             pending.tags[schema.CONFIG_JSON] = config_json
         self.flush()
@@ -119,9 +127,20 @@ class SearchRecorder:
         self.search_run_id = search_id
         pending = self._run(search_id)
         pending.tags.update(_tag_values(tags))
+        note = self._note(search_id, run.data.tags.get(MLFLOW_NOTE))
+        if note.get(MLFLOW_NOTE) != run.data.tags.get(MLFLOW_NOTE):
+            pending.tags.update(note)
         pending.end = ("RUNNING", None)
         self.flush()
         return search_id
+
+    def _note(self, search_id: str, description: str | None = None) -> dict[str, str]:
+        """The run description (MLflow's run note) linking the search's views in the app, when its URL is set;
+        an existing description keeps its text."""
+        if not self.app_url:
+            return {}
+        line = trellis_note_line(self.app_url, self.experiment_id, search_id)
+        return {MLFLOW_NOTE: with_trellis_note(description, line)[:MAX_TAG_LEN]}
 
     def update_search(self, tags: dict[str, Any]) -> None:
         assert self.search_run_id
@@ -145,6 +164,7 @@ class SearchRecorder:
         all_tags = {
             schema.MLFLOW_PARENT_RUN: self.search_run_id,
             schema.MLFLOW_RUN_NAME: name,
+            **self._note(self.search_run_id),
             **_tag_values(tags),
         }
         if self.writer.creates_eagerly:

@@ -1,5 +1,6 @@
 """``trellis`` command line: searches (``search_commands``), the search-space analysis (``space_commands``),
-the demo and the app (``app_commands``, the only module here that imports ``app``)."""
+the demo and the app (``app_commands``; it and ``user_commands``, the users file, are the only modules here
+that import ``app``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from search.cli import agent_commands, app_commands, search_commands, space_commands
+from search.cli import agent_commands, app_commands, link_commands, search_commands, space_commands, user_commands
 
 
 def _quiet_libraries() -> None:
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     agent_commands.add_commands(sub, search)
     app_commands.add_commands(sub)
     space_commands.add_commands(sub)
+    link_commands.add_commands(sub)
+    user_commands.add_commands(sub)
     return parser
 
 

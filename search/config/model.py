@@ -94,6 +94,7 @@ class TrackingConfig:
     uri: str = DEFAULT_TRACKING_URI
     experiment: str = "trellis"
     artifact_location: str | None = None
+    app_url: str | None = None  # the Trellis app's public URL: each run's MLflow description links to it
 
 
 @dataclass(frozen=True)

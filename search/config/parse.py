@@ -24,6 +24,7 @@ from search.config.sections import check_trial_target, parse_early_stopping, par
 from search.config.space_parse import parse_space
 from search.registry import ALGORITHMS, EXECUTORS
 from tracking.limits import experiment_name_problem, metric_problem
+from tracking.links import app_url_problem
 from tracking.uris import DEFAULT_TRACKING_URI
 
 TOP_KEYS = {
@@ -191,8 +192,8 @@ def _parse_termination(raw: Mapping[str, Any], problems: Problems) -> Terminatio
 
 
 def _parse_tracking(raw: Mapping[str, Any], name: str, problems: Problems) -> TrackingConfig:
-    trk = section(raw, "tracking", problems, {"uri", "experiment", "artifact_location"})
-    for key in ("uri", "experiment", "artifact_location"):
+    trk = section(raw, "tracking", problems, {"uri", "experiment", "artifact_location", "app_url"})
+    for key in ("uri", "experiment", "artifact_location", "app_url"):
         if trk.get(key) is not None and (not isinstance(trk[key], str) or not trk[key].strip()):
             problems.add(f"tracking.{key}", f"must be a non-empty string, got {trk[key]!r}")
     experiment = trk.get("experiment") if isinstance(trk.get("experiment"), str) else name
@@ -201,7 +202,12 @@ def _parse_tracking(raw: Mapping[str, Any], name: str, problems: Problems) -> Tr
         problems.add("tracking.experiment", reason)
     uri = trk.get("uri") if isinstance(trk.get("uri"), str) else DEFAULT_TRACKING_URI
     location = trk.get("artifact_location") if isinstance(trk.get("artifact_location"), str) else None
-    return TrackingConfig(uri=uri or DEFAULT_TRACKING_URI, experiment=experiment, artifact_location=location)
+    app_url = trk.get("app_url") if isinstance(trk.get("app_url"), str) and trk["app_url"].strip() else None
+    if app_url and app_url_problem(app_url):
+        problems.add("tracking.app_url", app_url_problem(app_url))
+    return TrackingConfig(
+        uri=uri or DEFAULT_TRACKING_URI, experiment=experiment, artifact_location=location, app_url=app_url
+    )
 
 
 def _parse_executor(raw: Mapping[str, Any], problems: Problems) -> ExecutorConfig:

@@ -21,6 +21,7 @@ from search.engine.resume import ResumeError, check_resumable, runner_gone, sear
 from search.engine.steering import EDITABLE
 from tracking import schema
 from tracking.claims import claim, search_status
+from tracking.links import public_app_url
 from tracking.schema import SearchState
 from tracking.writer import SearchRecorder, ensure_experiment
 
@@ -31,7 +32,7 @@ def submit_search(config: SearchConfig, launched_by: str) -> str:
     """Record a search for an agent to run; returns its id. Nothing runs here."""
     client = MlflowClient(tracking_uri=config.tracking.uri)
     experiment_id = ensure_experiment(client, config.tracking.experiment, config.tracking.artifact_location)
-    recorder = SearchRecorder(client, experiment_id, prefer_sql=False)
+    recorder = SearchRecorder(client, experiment_id, prefer_sql=False, app_url=public_app_url(config.tracking.app_url))
     tags = {
         **run_tags.search_start_tags(config),
         schema.SEARCH_STATE: SearchState.SCHEDULED,

@@ -34,6 +34,7 @@ from search.samplers.base import Sampler
 from search.schedulers.base import Decision, JobRequest, Scheduler
 from search.trial import TrialJob, TrialOutcome
 from tracking import schema
+from tracking.links import public_app_url
 from tracking.schema import STATUS_FOR_REASON, EndReason, SearchState
 from tracking.writer import SearchRecorder, ensure_experiment
 
@@ -77,7 +78,13 @@ class SearchRunner(Restoring, JobEndings, Steering):
             experiment_id = ensure_experiment(
                 self.client, config.tracking.experiment, config.tracking.artifact_location
             )
-        self.recorder = SearchRecorder(self.client, experiment_id, flush_interval=flush_interval, prefer_sql=prefer_sql)
+        self.recorder = SearchRecorder(
+            self.client,
+            experiment_id,
+            flush_interval=flush_interval,
+            prefer_sql=prefer_sql,
+            app_url=public_app_url(config.tracking.app_url),
+        )
         self.experiment_id = experiment_id
         self.progress = Progress(limit=config.termination.max_trials or self.sampler.size() or self.scheduler.size())
         self.trials: dict[int, TrialRecord] = {}
