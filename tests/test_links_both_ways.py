@@ -116,7 +116,7 @@ def test_trellis_link_adds_one_link_to_a_foreign_experiment(store, capsys, monke
     "extra, says",
     [
         (["--experiment", "nope", "--app-url", APP], "error: no experiment 'nope'"),
-        (["--experiment", "sklearn-grid"], f"error: no app URL: give --app-url https://trellis.example.org or set {PUBLIC_URL_ENV}"),
+        (["--experiment", "sklearn-grid"], f"error: no app URL: give --app-url https://trellis.example.org or set {PUBLIC_URL_ENV}"),  # noqa: E501
         (["--experiment", "sklearn-grid", "--app-url", "ftp://x"], "error: the app's public URL must look like"),
     ],
 )  # fmt: skip
