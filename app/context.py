@@ -9,12 +9,16 @@ from typing import NamedTuple
 import pandas as pd
 from mlflow import MlflowClient
 
+from app.auth.base import Authenticator, signed_in_user
 from search.analysis.report import SpaceReport, analyse
+from search.config import SearchConfig
 from search.control.policy import ServerPolicy
+from search.engine.resume import ResumeError, recorded_config
 from tracking.cache import RunCache
 from tracking.histories import read_histories
 from tracking.links import run_url
 from tracking.reader import RunTable
+from tracking.retry import unavailable_reason
 
 
 class View(NamedTuple):
@@ -32,7 +36,7 @@ class AppContext:
     mlflow_ui_url: str | None = None
     max_curve_points: int = 1000
     policy: ServerPolicy = field(default_factory=ServerPolicy)  # what the control page may launch
-    auth_on: bool = False  # launch, stop, resume and edit need a signed-in user
+    access: Authenticator | None = None  # sign-in: who may read which experiments, and edit where
     client: MlflowClient = field(init=False)
     _reports: OrderedDict = field(init=False, default_factory=OrderedDict)
 
@@ -57,10 +61,14 @@ class AppContext:
     def experiments(self) -> list[dict]:
         """Active experiments, newest first, as dropdown options."""
         exps = self.client.search_experiments(max_results=10_000)
+        readable = self.readable()
+        if readable is not None:
+            exps = [e for e in exps if e.experiment_id in readable]
         exps = sorted(exps, key=lambda e: e.last_update_time or e.creation_time or 0, reverse=True)
         return [{"label": e.name, "value": e.experiment_id} for e in exps]
 
     def view(self, experiment_ids: list[str], search_ids: list[str] | None = None) -> View:
+        experiment_ids = self.readable_ids(experiment_ids)  # first: nothing past here sees another's runs
         table = self.cache.table(experiment_ids or [])
         runs = table.runs
         labels = search_labels(runs)
@@ -73,19 +81,60 @@ class AppContext:
         return read_histories(self.tracking_uri, run_ids, keys, max_points=self.max_curve_points)
 
     def experiment_exists(self, experiment_id: str) -> bool:
+        """Whether the experiment exists and the signed-in user may read it (to others it does not exist)."""
+        if not self.readable_ids([experiment_id]):
+            return False
         try:
             self.client.get_experiment(experiment_id)
             return True
-        except Exception:  # MLflow raises for an unknown id
-            return False
+        except Exception as exc:  # MLflow raises for an unknown id
+            # A store that does not answer cannot tell: the page is served and its status line says why.
+            return unavailable_reason(exc) is not None
+
+    @property
+    def auth_on(self) -> bool:
+        return self.access is not None
 
     def current_user(self) -> str | None:
-        """The signed-in user of the request being served (basic auth), or None when auth is off."""
-        from flask import has_request_context, request
+        """The signed-in user of the request being served, or None when auth is off."""
+        return signed_in_user() if self.auth_on else None
 
-        if not self.auth_on or not has_request_context() or request.authorization is None:
+    def readable(self) -> set[str] | None:
+        """The experiment ids the signed-in user may read; None for all (auth off, or no limit for them).
+        Outside a request (tests, benchmarks, the CLI) there is no user and no limit."""
+        from flask import has_request_context
+
+        if self.access is None or not has_request_context():
             return None
-        return request.authorization.username
+        user = self.current_user()
+        return self.access.readable(user) if user is not None else set()
+
+    def readable_ids(self, experiment_ids) -> list[str]:
+        readable = self.readable()
+        ids = [str(e) for e in experiment_ids or []]
+        return ids if readable is None else [e for e in ids if e in readable]
+
+    def can_edit(self, experiment_id: str) -> bool:
+        """Whether the signed-in user may launch, stop, resume or edit searches in this experiment."""
+        if self.access is None:
+            return True
+        user = self.current_user()
+        return (
+            user is not None
+            and str(experiment_id) in self.readable_ids([experiment_id])
+            and bool(self.access.can_edit(user, str(experiment_id)))
+        )
+
+    def search_config(self, search_id: str) -> SearchConfig:
+        """The stored config of a search the signed-in user may read (ResumeError otherwise, as for no search)."""
+        if self.access is not None:
+            try:
+                experiment_id = self.client.get_run(search_id).info.experiment_id
+            except Exception:  # MLflow raises for an unknown or malformed id
+                experiment_id = None
+            if experiment_id is None or not self.readable_ids([experiment_id]):
+                raise ResumeError(f"no search {search_id!r} that you may read")
+        return recorded_config(self.client, search_id)
 
     def run_link(self, row) -> str:
         return run_url(self.mlflow_ui_url, row["experiment_id"], row["run_id"])

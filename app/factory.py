@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 from dash import Dash
 
-from app import shell
-from app.auth import install_basic_auth
+from app import health, shell
+from app.auth.base import Authenticator, install_auth
+from app.auth.plain import PlainUsers
 from app.context import AppContext
 from app.pages import control, curves, overview, space
 from app.url_checks import install_url_checks
@@ -24,15 +25,19 @@ def create_app(
     mlflow_ui_url: str | None = None,
     cache: CacheBackend | str | None = None,
     users: dict[str, str] | None = None,
+    auth: Authenticator | None = None,
     max_curve_points: int = 1000,
     policy: ServerPolicy | None = None,
 ) -> Dash:
     """Build the app.
 
     ``cache``: a CacheBackend, or a folder (diskcache) / ``redis://`` URL shared by gunicorn workers.
-    ``users``: turns on HTTP basic auth for every route and callback.
+    ``auth``: sign-in for every route and callback (``app.auth.create.authenticator_from_env``), with what
+    each user may read and edit; ``users`` (name -> password) is a shorthand for plain basic auth.
     ``policy``: what the control page may launch (trial allow-list, caps); default from the environment.
     """
+    if auth is None and users:
+        auth = PlainUsers(users)
     store = cache if isinstance(cache, CacheBackend) else make_backend(cache)
     context = AppContext(
         tracking_uri,
@@ -40,7 +45,7 @@ def create_app(
         mlflow_ui_url,
         max_curve_points,
         policy=policy or ServerPolicy.from_env(),
-        auth_on=bool(users),
+        access=auth,
     )
     app = Dash(
         __name__,
@@ -48,8 +53,9 @@ def create_app(
         assets_folder=str(ASSETS),
         suppress_callback_exceptions=True,  # page components appear after routing
         update_title=None,
+        on_error=health.error_handler(context),  # a store outage: a message on the page, not a 500
     )
-    install_basic_auth(app.server, users or {})  # first: nothing, not even a URL check, answers before sign-in
+    install_auth(app.server, auth)  # first: nothing, not even a URL check, answers before sign-in
     pages = {
         "/": SimpleNamespace(layout=overview.layout),
         "/space": SimpleNamespace(layout=space.layout),
@@ -59,6 +65,7 @@ def create_app(
     install_url_checks(app.server, set(pages), context.experiment_exists)
     app.layout = lambda: shell.layout(context)  # per page load: fresh experiment list
     shell.register(app, context, pages)
+    health.register(app, context)
     overview.register(app, context)
     curves.register(app, context)
     space.register(app, context)

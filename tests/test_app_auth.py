@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from app.auth import parse_users
+from app.auth.plain import parse_users
 from app.factory import create_app
 
 

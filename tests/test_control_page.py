@@ -389,6 +389,7 @@ def test_with_auth_on_nothing_is_done_without_a_signed_in_user(store):
     with app.server.test_request_context("/"):
         assert context.current_user() is None and signed_in_refusal(context) is not None
     with app.server.test_request_context("/", headers={"Authorization": "Basic dTpw"}):  # u:p
+        assert app.server.preprocess_request() is None  # the sign-in hook lets u in
         assert context.current_user() == "u" and signed_in_refusal(context) is None
     open_app = create_app(store, cache=None)
     with open_app.server.test_request_context("/"):

@@ -1,11 +1,12 @@
-"""HTTP basic auth over every route of the server: pages, assets, callbacks, downloads."""
+"""``TRELLIS_AUTH=user:password[,user2:password2]``: basic auth with passwords from the environment."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 
-from flask import Flask, Response, request
+from flask import Response, request
+
+from app.auth.base import Authenticator, basic_auth_refusal, password_bytes, same_secret
 
 
 def parse_users(spec: str | None) -> dict[str, str]:
@@ -33,18 +34,13 @@ def parse_users(spec: str | None) -> dict[str, str]:
     return users
 
 
-def install_basic_auth(server: Flask, users: Mapping[str, str], realm: str = "Trellis") -> None:
-    if not users:
-        return
+class PlainUsers(Authenticator):
+    def __init__(self, users: Mapping[str, str]) -> None:
+        self._users = {name: password_bytes(pw) for name, pw in users.items()}
 
-    @server.before_request
-    def _require_login():  # runs before every request Flask serves, callbacks included
+    def user(self) -> str | Response:
         auth = request.authorization
-        if auth and auth.username in users and _same(users[auth.username], auth.password or ""):
-            return None
-        return Response("Login required.\n", 401, {"WWW-Authenticate": f'Basic realm="{realm}"'})
-
-
-def _same(expected: str, given: str) -> bool:
-    """Constant-time comparison of the passwords' UTF-8 bytes (``compare_digest`` refuses non-ASCII str)."""
-    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8", "surrogateescape"))
+        known = auth is not None and auth.username in self._users
+        if known and same_secret(self._users[auth.username], password_bytes(auth.password)):
+            return auth.username
+        return basic_auth_refusal()

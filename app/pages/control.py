@@ -13,7 +13,7 @@ from app.pages import control_relaunch
 from app.pages.control_relaunch import signed_in_refusal
 from layouts import control as lc
 from search.control.queue import SEARCH_RUNS, cancel_or_stop, request_edit, request_resume
-from search.engine.resume import ResumeError, recorded_config
+from search.engine.resume import ResumeError
 
 
 def _number(id_: str, label: str, md: int = 2, **kwargs) -> dbc.Col:
@@ -146,7 +146,7 @@ def _register_pick(app: Dash, context: AppContext) -> None:
         if not search_id:
             return None, None, None
         try:
-            return lc.edit_prefill(recorded_config(context.client, search_id).to_dict())
+            return lc.edit_prefill(context.search_config(search_id).to_dict())
         except ResumeError:
             return None, None, None
 
@@ -165,7 +165,7 @@ def _register_actions(app: Dash, context: AppContext) -> None:
         prevent_initial_call=True,
     )
     def act(_stop, _resume, _edit, search_id, max_trials, max_time_s, workers):
-        refusal = signed_in_refusal(context)
+        refusal = signed_in_refusal(context, search_id)
         if refusal is not None:
             return refusal, no_update
         if not search_id:
@@ -184,7 +184,7 @@ def _act(context: AppContext, action: str, search_id: str, limits: dict):
             request_resume(context.client, search_id, context.current_user() or "anonymous")
             text = f"resume of search {short} requested: an agent picks it up within seconds"
         else:
-            limits = lc.changed_limits(limits, recorded_config(context.client, search_id).to_dict())
+            limits = lc.changed_limits(limits, context.search_config(search_id).to_dict())
             unchanged = ("edit", "nothing to change: max trials, max time (s) and workers take positive numbers")
             problems = context.policy.edit_problems(limits) if limits else [unchanged]
             if problems:

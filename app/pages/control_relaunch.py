@@ -24,7 +24,7 @@ from search.control.relaunch import (
     form_from_config,
     validate_launch,
 )
-from search.engine.resume import ResumeError, recorded_config
+from search.engine.resume import ResumeError
 from search.registry import ALGORITHMS
 from tracking.reader import spaces_of
 
@@ -43,10 +43,24 @@ WIDGET_PROPS = [
 SMALL_TABLE = {"fontSize": 12, "textAlign": "left", "minWidth": 60}
 
 
-def signed_in_refusal(context: AppContext):
-    """With auth on, what a request without a signed-in user gets instead of a launch, stop, resume or edit."""
-    if context.auth_on and context.current_user() is None:
+def signed_in_refusal(context: AppContext, search_id: str | None = None):
+    """With auth on, what a request gets instead of a launch, stop, resume or edit: without a signed-in user,
+    or (given the search) without the right to edit its experiment. None when the action may go ahead."""
+    if not context.auth_on:
+        return None
+    if context.current_user() is None:
         return dbc.Alert("Sign in to launch, stop, resume or edit searches.", color="danger", id="ctl-refused")
+    if search_id:
+        try:
+            experiment_id = context.client.get_run(search_id).info.experiment_id
+        except Exception:  # an unknown or malformed id: the same answer as a search one may not touch
+            experiment_id = None
+        if experiment_id is None or not context.can_edit(experiment_id):
+            return dbc.Alert(
+                "You may not launch, stop, resume or edit searches in this experiment (its MLflow permissions).",
+                color="danger",
+                id="ctl-refused",
+            )
     return None
 
 
@@ -139,7 +153,7 @@ def _widgets(values) -> dict:
 
 def _candidate(context: AppContext, search_id: str, widgets: dict, extra: dict | None, seed: int):
     """(parent config dict, the relaunch's config or None, problems) for the form the widgets show."""
-    parent_config = recorded_config(context.client, search_id)
+    parent_config = context.search_config(search_id)
     parent = parent_config.to_dict()
     form = lc.form_from_widgets(form_from_config(parent), widgets, extra if isinstance(extra, dict) else None)
     raw, form_problems = config_from_form(parent, form, search_id, seed)
@@ -215,7 +229,7 @@ def _register_fill(app: Dash, context: AppContext) -> None:
             settings = lc.settings_table(algorithm, lc.settings_from_table(table), lc.early_from_table(table))
             return *unchanged[:3], settings, *unchanged[4:], no_update, no_update
         try:
-            config = recorded_config(context.client, search_id)
+            config = context.search_config(search_id)
         except ResumeError as exc:
             return *unchanged, "", dbc.Alert(str(exc).splitlines()[0], color="warning")
         parent = config.to_dict()
@@ -295,7 +309,7 @@ def _register_launch(app: Dash, context: AppContext) -> None:
     )
     def launch(_, search_id, *values):
         *values, extra = values
-        refusal = signed_in_refusal(context)
+        refusal = signed_in_refusal(context, search_id)
         if refusal is not None:
             return refusal, no_update
         if not search_id:

@@ -65,13 +65,13 @@ def _launch_demo_searches(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from app.auth import parse_users
+    from app.auth.create import authenticator_from_env
     from app.factory import create_app
 
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2
     try:
-        users = parse_users(os.environ.get("TRELLIS_AUTH"))
+        auth = authenticator_from_env(os.environ)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -79,7 +79,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.tracking_uri,
         mlflow_ui_url=args.mlflow_ui_url,
         cache=args.cache,
-        users=users,
+        auth=auth,
     )
     agent = None if args.no_agent else _start_agent(args.tracking_uri)
     print(f"Trellis on http://{args.host}:{args.port}  (MLflow store: {args.tracking_uri})", flush=True)
