@@ -62,6 +62,17 @@ def crashy(ctx: TrialContext) -> float:
     return {"loss": x}
 
 
+def flaky(ctx: TrialContext) -> dict[str, float]:
+    """``quadratic``'s curves (loss and accuracy every epoch), then raises for x > 0.5 after printing to stderr:
+    a failed run with a whole curve and a stderr tail."""
+    final = quadratic(ctx)
+    x = float(ctx.params["x"])
+    if x > 0.5:
+        print(f"about to fail for x={x:.3f} after {ctx.budget_stop} epochs", file=sys.stderr)
+        raise RuntimeError(f"synthetic failure for x={x:.3f}")
+    return final
+
+
 def hard_exit(ctx: TrialContext) -> float:
     """Kills its own worker process: the runner must record FAILED and replace the worker."""
     os._exit(3)
