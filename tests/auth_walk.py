@@ -48,3 +48,15 @@ def refused_everywhere(server, dash_app, expected=(401,), **request_kwargs) -> l
         if status not in expected:
             leaks.append(f"callback {body['output']}: {status}")
     return leaks
+
+
+def callback_body(dash_app, output_part: str, values: dict, changed: list[str] | None = None) -> dict:
+    """The body the renderer would post for the callback whose output names ``output_part``, with the inputs
+    and states in ``values`` ("id.property" -> value; others None) and ``changed`` as the triggering inputs."""
+    for body in every_callback(dash_app):
+        if output_part in body["output"]:
+            for item in body["inputs"] + body["state"]:
+                item["value"] = values.get(f"{item['id']}.{item['property']}")
+            body["changedPropIds"] = changed or []
+            return body
+    raise KeyError(output_part)

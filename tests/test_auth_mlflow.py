@@ -1,0 +1,162 @@
+"""Sign-in with MLflow's own users and permissions, against a real ``mlflow server --app-name basic-auth``:
+a user sees only the experiments MLflow lets them read, through every page and callback, and may launch,
+stop, resume or edit only where MLflow lets them edit."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from mlflow import MlflowClient
+
+from app.auth.create import authenticator_from_env
+from app.factory import create_app
+from search.config import parse_config
+from search.control.queue import submit_search
+from search.engine.resume import ResumeError
+from tests.auth_walk import callback_body, refused_everywhere
+from tests.conftest import BASE
+
+ADMIN = ("admin", "admin-password-1234")
+USERS = {"alice": "alice-password-1", "bob": "bob-password-123"}
+
+
+def basic(name: str) -> dict:
+    password = ADMIN[1] if name == "admin" else USERS[name]
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode()}
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    """An MLflow server with basic auth (default permission: none) over its own SQLite store; experiments
+    team-a (alice may edit) and team-b (alice and bob may read), each with a few runs and a waiting search."""
+    folder = tmp_path_factory.mktemp("mlflow-auth")
+    (folder / "auth.ini").write_text(
+        "[mlflow]\ndefault_permission = NO_PERMISSIONS\n"
+        f"database_uri = sqlite:///{folder / 'auth.db'}\nadmin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = f"sqlite:///{folder / 'mlruns.db'}"
+    env = {**os.environ, "MLFLOW_AUTH_CONFIG_PATH": str(folder / "auth.ini"), "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN[1],
+           "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-secret"}  # fmt: skip
+    log = open(folder / "server.log", "w")  # noqa: SIM115 - closed after the module
+    cmd = [sys.executable, "-m", "mlflow", "server", "--app-name", "basic-auth", "--backend-store-uri", store,
+           "--default-artifact-root", str(folder / "artifacts"), "--host", "127.0.0.1",
+           "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(
+                f"mlflow server with basic auth did not come up:\n{(folder / 'server.log').read_text()[-3000:]}"
+            )
+        time.sleep(0.5)
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")}
+    os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = ADMIN
+    try:
+        from mlflow.server import get_app_client
+
+        admin = get_app_client("basic-auth", tracking_uri=url)
+        for name, password in USERS.items():
+            admin.create_user(name, password)
+        client = MlflowClient(url)
+        ids = {name: client.create_experiment(name) for name in ("team-a", "team-b")}
+        admin.grant_user_permission("alice", "experiment", ids["team-a"], "EDIT")
+        admin.grant_user_permission("alice", "experiment", ids["team-b"], "READ")
+        admin.grant_user_permission("bob", "experiment", ids["team-b"], "READ")
+        runs, searches = {}, {}
+        for name, exp in ids.items():
+            runs[name] = []
+            for i in range(3):
+                run = client.create_run(exp, run_name=f"{name}-run{i}")
+                client.log_metric(run.info.run_id, "loss", 0.1 * i)
+                client.set_terminated(run.info.run_id)
+                runs[name].append(run.info.run_id)
+            raw = {**BASE, "name": f"{name}-search", "tracking": {"uri": url, "experiment": name}}
+            searches[name] = submit_search(parse_config(raw), launched_by="admin")
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    yield {"url": url, "store": store, "ids": ids, "runs": runs, "searches": searches, "folder": folder}
+    proc.terminate()
+    proc.wait(30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def app(secured):
+    return create_app(
+        secured["store"], cache=None, auth=authenticator_from_env({"TRELLIS_MLFLOW_AUTH": secured["url"]})
+    )
+
+
+def test_no_route_or_callback_answers_without_mlflow_credentials(app):
+    assert refused_everywhere(app.server, app) == []
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"alice:not-her-password").decode()}
+    assert refused_everywhere(app.server, app, headers=wrong) == []
+
+
+def test_a_user_sees_only_the_experiments_mlflow_lets_them_read(app, secured):
+    client = app.server.test_client()
+    a, b = secured["ids"]["team-a"], secured["ids"]["team-b"]
+    layout = client.get("/_dash-layout", headers=basic("bob")).get_data(as_text=True)
+    assert "team-b" in layout and "team-a" not in layout
+    assert client.get(f"/?exp={a}", headers=basic("bob")).status_code == 404  # as if it did not exist
+    assert client.get(f"/?exp={b}", headers=basic("bob")).status_code == 200
+    assert client.get(f"/?exp={a}", headers=basic("alice")).status_code == 200
+    # a crafted export callback naming both experiments gives bob team-b's runs and none of team-a's
+    selection = {"experiments": [a, b], "searches": []}
+    body = callback_body(app, "ov-download", {"selection.data": selection}, ["ov-export.n_clicks"])
+    csv = client.post("/_dash-update-component", json=body, headers=basic("bob")).get_data(as_text=True)
+    assert all(run in csv for run in secured["runs"]["team-b"])
+    assert not any(run in csv for run in secured["runs"]["team-a"])
+    csv = client.post("/_dash-update-component", json=body, headers=basic("alice")).get_data(as_text=True)
+    assert all(run in csv for run in secured["runs"]["team-a"] + secured["runs"]["team-b"])
+    # and what every callback reads through: the context, in bob's request
+    context = app.trellis_context
+    with app.server.test_request_context("/", headers=basic("bob")):
+        assert app.server.preprocess_request() is None
+        assert {e["value"] for e in context.experiments()} == {b}
+        trials = context.view([a, b]).table.runs
+        assert set(trials["experiment_id"]) == {b}
+        with pytest.raises(ResumeError, match="may read"):
+            context.search_config(secured["searches"]["team-a"])
+        assert context.search_config(secured["searches"]["team-b"]).name == "team-b-search"
+
+
+def _stop(app, search_id: str, user: str) -> str:
+    body = callback_body(app, "ctl-action-msg", {"ctl-pick.value": search_id}, ["ctl-stop.n_clicks"])
+    response = app.server.test_client().post("/_dash-update-component", json=body, headers=basic(user))
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_launch_stop_resume_edit_only_where_mlflow_allows_editing(app, secured):
+    client = MlflowClient(secured["store"])
+    a_search, b_search = secured["searches"]["team-a"], secured["searches"]["team-b"]
+    for user, search in (("bob", b_search), ("alice", b_search), ("bob", a_search)):
+        assert "may not" in _stop(app, search, user)  # read-only or no access: refused, nothing written
+    assert client.get_run(b_search).info.status == "SCHEDULED" and client.get_run(a_search).info.status == "SCHEDULED"
+    assert "cancelled" in _stop(app, a_search, "alice")
+    assert client.get_run(a_search).info.status != "SCHEDULED"
+    assert "cancelled" in _stop(app, b_search, "admin")  # MLflow's admin may edit everywhere
+    context = app.trellis_context
+    with app.server.test_request_context("/", headers=basic("alice")):
+        assert app.server.preprocess_request() is None
+        assert context.can_edit(secured["ids"]["team-a"]) and not context.can_edit(secured["ids"]["team-b"])
