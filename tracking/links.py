@@ -35,9 +35,15 @@ def app_url_problem(url: str) -> str | None:
     """Why ``url`` cannot be the app's public address (an absolute http(s) URL, no query), or None."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises for a port that is no number
+    except ValueError:
+        return f"the app's public URL must look like https://trellis.example.org, got {url!r}"
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return f"the app's public URL must look like https://trellis.example.org, got {url!r}"
+    if any(c.isspace() or c in "()<>[]\"'`" for c in url.strip()):  # it goes into a markdown link
+        return f"the app's public URL must not contain spaces, brackets or quotes, got {url!r}"
     if parts.query or parts.fragment:
         return f"the app's public URL must have no query or fragment, got {url!r}"
     return None
