@@ -7,6 +7,8 @@ import sys
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mlflow import MlflowClient
 
 from app.factory import create_app
@@ -130,3 +132,20 @@ def test_trellis_link_errors_are_one_line(store, extra, says):
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(says), done.stderr
+
+
+@settings(max_examples=200, deadline=None)
+@given(url=st.text(max_size=40) | st.text(max_size=20).map(lambda s: "http://" + s))
+def test_any_app_url_gives_links_the_app_accepts_or_a_reason(url):
+    """Whatever the value, the config either takes it (and its links are well-formed) or names the key."""
+    from search.config import ConfigError, parse_config
+    from tests.conftest import BASE
+
+    try:
+        config = parse_config({**BASE, "tracking": {"app_url": url}})
+    except ConfigError as err:
+        assert "tracking.app_url" in dict(err.problems)
+        return
+    if config.tracking.app_url:
+        for label, link in links(trellis_note_line(config.tracking.app_url, "7", "ab12")).items():
+            assert urlsplit(link).scheme in ("http", "https") and link.endswith("exp=7&search=ab12"), (label, link)
