@@ -7,12 +7,14 @@ from urllib.parse import parse_qs, urlencode
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
+from app import health
 from app.context import AppContext
 from app.url_checks import EXPERIMENT_ID, MAX_EXPERIMENTS, MAX_SEARCHES, SEARCH_ID
 from layouts.choices import search_choices
 from layouts.live import live_step, next_version
 from tracking.cache import fingerprint
 from tracking.links import experiment_url
+from tracking.retry import unavailable_reason
 
 LIVE_TICK_MS = 4000  # how often an open page asks whether the store changed (a cheap query)
 
@@ -61,6 +63,13 @@ def default_experiments(context: AppContext) -> list[str]:
 
 
 def layout(context: AppContext) -> html.Div:
+    try:
+        experiments, down = context.experiments(), None
+    except Exception as exc:  # a store that does not answer: the page still opens, and says why
+        down = unavailable_reason(exc)
+        if down is None:
+            raise
+        experiments = []
     nav = [
         dbc.NavItem(dbc.NavLink(label, href=path, id=f"nav-{path.strip('/') or 'overview'}", active="exact"))
         for path, label in PAGES
@@ -86,6 +95,7 @@ def layout(context: AppContext) -> html.Div:
             ),
             dbc.Container(
                 [
+                    *health.components(context, down),
                     dbc.Row(
                         [
                             dbc.Col(
@@ -93,7 +103,7 @@ def layout(context: AppContext) -> html.Div:
                                     id="exp-picker",
                                     multi=True,
                                     placeholder="Experiments…",
-                                    options=context.experiments(),
+                                    options=experiments,
                                 ),
                                 md=5,
                             ),

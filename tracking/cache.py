@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +41,10 @@ class CacheBackend:
     def set(self, key: str, value: bytes) -> None:
         raise NotImplementedError
 
+    def problem(self) -> str | None:
+        """Why the shared cache is not shared right now (shown on the pages), or None."""
+        return None
+
 
 class DiskBackend(CacheBackend):
     def __init__(self, directory: str) -> None:
@@ -54,17 +60,84 @@ class DiskBackend(CacheBackend):
 
 
 class RedisBackend(CacheBackend):
-    def __init__(self, url: str) -> None:
+    """Redis shared by the workers. A Redis that does not answer (down, restarting, full) never fails a page:
+    reads miss and writes are skipped, so each worker goes on with its own in-process cache (RunCache keeps
+    its entries in memory), the log says so once, and Redis is tried again every ``retry_s`` seconds
+    (``TRELLIS_CACHE_RETRY_S``, default 30) and used again once it answers."""
+
+    def __init__(self, url: str, retry_s: float | None = None, timeout_s: float = 2.0) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url)
-        self._redis.ping()
+        # Short socket timeouts (the URL's own win): a hung Redis costs a request 2 s, not forever.
+        self._redis = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
+        self.url = url
+        self.retry_s = _retry_s() if retry_s is None else retry_s
+        self._errors = (redis.RedisError, OSError)
+        self._reason: str | None = None  # why Redis is not used now; None while it answers
+        self._retry_at = 0.0
+        self._lock = threading.Lock()
+        self._call(self._redis.ping)  # at start: a Redis that is down is said in the log, the app still starts
 
     def get(self, key: str) -> bytes | None:
-        return self._redis.get(key)
+        return self._call(self._redis.get, key)
 
     def set(self, key: str, value: bytes) -> None:
-        self._redis.set(key, value, ex=7 * 24 * 3600)
+        self._call(self._redis.set, key, value, ex=7 * 24 * 3600)
+
+    def problem(self) -> str | None:
+        if self._reason is not None:
+            self._call(self._redis.ping)  # due for a retry: the note goes as soon as Redis answers
+        if self._reason is None:
+            return None
+        return (
+            f"the shared cache at {shown_url(self.url)} is not answering ({self._reason}): each worker uses its own "
+            f"cache meanwhile (slower first views); retrying every {self.retry_s:g} s"
+        )
+
+    def _call(self, op, *args, **kwargs):
+        if self._reason is not None and time.monotonic() < self._retry_at:
+            return None
+        try:
+            result = op(*args, **kwargs)
+        except self._errors as exc:
+            with self._lock:
+                first = self._reason is None
+                self._reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self._retry_at = time.monotonic() + self.retry_s
+            if first:
+                log.warning(
+                    "run cache: Redis at %s is not answering (%s); using each worker's own cache, retrying every %g s",
+                    shown_url(self.url),
+                    self._reason,
+                    self.retry_s,
+                )
+            return None
+        if self._reason is not None:
+            with self._lock:
+                self._reason = None
+            log.warning("run cache: Redis at %s answers again; sharing the cache again", shown_url(self.url))
+        return result
+
+
+def _retry_s() -> float:
+    try:
+        return max(1.0, float(os.environ.get("TRELLIS_CACHE_RETRY_S", "30")))
+    except ValueError:
+        return 30.0
+
+
+def shown_url(url: str) -> str:
+    """A URL as a page or a log may show it: any password replaced by ``***``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return url.split("@")[-1]
 
 
 class MemoryBackend(CacheBackend):

@@ -63,3 +63,31 @@ def is_transient(exc: BaseException) -> bool:
 def backoff_s(attempt: int) -> float:
     """0.5 s, 1 s, 2 s ... capped at 10 s between tries."""
     return min(10.0, 0.5 * 2 ** max(0, attempt))
+
+
+# Errors that say the store is not there right now (as opposed to a bad query or bad data), by type name on
+# the cause chain: the drivers' and SQLAlchemy's connection errors, MLflow's wrapping of them.
+UNAVAILABLE_TYPES = {*TRANSIENT_TYPES, "OperationalError", "InterfaceError", "NewConnectionError", "MaxRetryError"}
+
+
+def unavailable_reason(exc: BaseException) -> str | None:
+    """Why the store did not answer, in one line (the driver's own words), or None when ``exc`` is not the
+    store being unreachable, locked or restarting (a bug, bad input: those are not reported as an outage)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    down = is_transient(exc) or any(
+        type(e).__name__ in UNAVAILABLE_TYPES or getattr(e, "error_code", None) == "TEMPORARILY_UNAVAILABLE"
+        for e in chain
+    )
+    if not down:
+        return None
+    for e in reversed(chain):  # the innermost outage error with words: the driver's, not a wrapper's
+        text = str(e).strip()
+        if text and (type(e).__name__ in UNAVAILABLE_TYPES or is_transient(e)):
+            line = text.splitlines()[0].split(" (Background on this error at:")[0].strip()
+            return line if len(line) <= 300 else line[:300] + "…"
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

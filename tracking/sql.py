@@ -29,3 +29,13 @@ def fetch(conn, sql: str, binds: dict) -> list[tuple]:
         return result.cursor.fetchall()
     finally:
         result.close()
+
+
+def check_answers(uri: str) -> None:
+    """Raise the driver's error unless the store answers a read of MLflow's experiments table now: fast (a
+    refused connection at once, a SQLite lock after its 5 s busy timeout), where MLflow retries its first
+    connection for about 100 s."""
+    from sqlalchemy import text
+
+    with engine(uri).connect() as conn:
+        conn.execute(text("SELECT count(*) FROM experiments")).one()

@@ -1,0 +1,117 @@
+"""When the store or the shared cache fails: one status line above every page, and recovery by itself.
+
+A callback that fails because the MLflow store does not answer (a stopped database, a lock held too long, a
+lost connection, a tracking server down) answers 200 with the reason in the status line (Dash's error
+handler sets it with ``set_props``), instead of a 500 or a page that silently shows "Runs 0". While the
+message is up the status line asks the store again every few seconds; once it answers, the message goes and
+the page reads its data again (the shell's Reload), without restarting the app. A shared cache (Redis) that
+does not answer is noted there too: the app goes on with each worker's own cache.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, dcc, html, no_update, set_props
+
+from app.context import AppContext
+from tracking.cache import shown_url
+from tracking.retry import unavailable_reason
+from tracking.sql import check_answers
+from tracking.uris import is_database_uri
+
+STATUS_ID = "trellis-status"
+TICK_ID = "health-tick"
+DOWN_ID = "store-down"
+HEALTHY_MS = 30_000  # how often an open page checks the shared cache (and the store) when all is well
+RETRY_MS = 3_000  # how often it asks a store that did not answer
+log = logging.getLogger(__name__)
+
+
+def store_alert(uri: str, reason: str) -> dbc.Alert:
+    return dbc.Alert(
+        [
+            html.B("Store unavailable: "),
+            f"the MLflow store at {shown_url(uri)} is not answering: {reason}; retrying every "
+            f"{RETRY_MS // 1000} s (the page reads its data again once it answers).",
+        ],
+        color="danger",
+        id="store-down-alert",
+        className="mb-2 py-2 small",
+    )
+
+
+def cache_note(problem: str) -> dbc.Alert:
+    return dbc.Alert(f"Note: {problem}.", color="warning", id="cache-down-note", className="mb-2 py-1 small")
+
+
+def status_children(context: AppContext, store_reason: str | None) -> list:
+    shown = [store_alert(context.tracking_uri, store_reason)] if store_reason else []
+    cache_problem = context.cache.store.problem()
+    return [*shown, cache_note(cache_problem)] if cache_problem else shown
+
+
+def components(context: AppContext, store_reason: str | None) -> list:
+    """The shell's status line, its check timer and whether the store was found down (for the page layout)."""
+    return [
+        dcc.Interval(id=TICK_ID, interval=RETRY_MS if store_reason else HEALTHY_MS),
+        dcc.Store(id=DOWN_ID, data=bool(store_reason)),
+        html.Div(status_children(context, store_reason), id=STATUS_ID),
+    ]
+
+
+def probe(context: AppContext) -> str | None:
+    """Why the store does not answer now, or None: a read of MLflow's experiments table (what a page needs
+    first); through the MLflow client when the store is a server."""
+    try:
+        if is_database_uri(context.tracking_uri):
+            check_answers(context.tracking_uri)
+        else:
+            context.client.search_experiments(max_results=1)
+    except Exception as exc:
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise
+        return reason
+    return None
+
+
+def error_handler(context: AppContext):
+    """Dash's ``on_error`` for every callback: a store outage is shown in the status line (the response is a
+    200 carrying it; the callback's own outputs stay as they were); any other error is raised as before."""
+
+    def on_error(exc: Exception):
+        reason = unavailable_reason(exc)
+        if reason is None:
+            raise exc
+        log.warning("store at %s not answering: %s", shown_url(context.tracking_uri), reason)
+        set_props(STATUS_ID, {"children": status_children(context, reason)})
+        set_props(TICK_ID, {"interval": RETRY_MS})
+        set_props(DOWN_ID, {"data": True})
+        return None  # no update of the failed callback's outputs
+
+    return on_error
+
+
+def register(app: Dash, context: AppContext) -> None:
+    @app.callback(
+        Output(STATUS_ID, "children"),
+        Output(TICK_ID, "interval"),
+        Output(DOWN_ID, "data"),
+        Output("reload", "n_clicks", allow_duplicate=True),
+        Input(TICK_ID, "n_intervals"),
+        State(DOWN_ID, "data"),
+        State("reload", "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def check(_tick, was_down, clicks):
+        """The store and the cache, now. A store that answers again: the message goes and the shell's Reload is
+        pressed, so every callback that failed meanwhile reads its data again."""
+        reason = probe(context)
+        children = status_children(context, reason)
+        if reason is not None:
+            return children, RETRY_MS, True, no_update
+        if was_down:
+            log.warning("store at %s answers again", shown_url(context.tracking_uri))
+        return children, HEALTHY_MS, False, (clicks or 0) + 1 if was_down else no_update
