@@ -19,6 +19,8 @@ from tracking.histories import read_histories
 from tracking.links import run_url
 from tracking.reader import RunTable
 from tracking.retry import unavailable_reason
+from tracking.sql import check_answers
+from tracking.uris import is_database_uri
 
 
 class View(NamedTuple):
@@ -37,11 +39,19 @@ class AppContext:
     max_curve_points: int = 1000
     policy: ServerPolicy = field(default_factory=ServerPolicy)  # what the control page may launch
     access: Authenticator | None = None  # sign-in: who may read which experiments, and edit where
-    client: MlflowClient = field(init=False)
     _reports: OrderedDict = field(init=False, default_factory=OrderedDict)
+    _client: MlflowClient | None = field(init=False, default=None, repr=False)
 
-    def __post_init__(self) -> None:
-        self.client = MlflowClient(tracking_uri=self.tracking_uri)
+    @property
+    def client(self) -> MlflowClient:
+        """MLflow's client, made at first use: building the app (a gunicorn worker booting) never waits on the
+        store, and a database store that is down then fails the request at once (MLflow's own first connection
+        retries for about 100 s); the page says so and the next request tries again."""
+        if self._client is None:
+            if is_database_uri(self.tracking_uri):
+                check_answers(self.tracking_uri)
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
 
     def space_report(
         self, selection: dict, metric: str, direction: str, params: list[str] | None, best_quantile: float | None
