@@ -69,13 +69,25 @@ def _get(url: str) -> None:
 
 @contextlib.contextmanager
 def gunicorn_app(cwd: Path, env: dict[str, str], ready: Callable[[str], object] = _get) -> Iterator[str]:
-    """The app under gunicorn (2 workers) on a free loopback port, configured by ``env`` (TRELLIS_*); yields its
-    base URL once ``ready(url)`` answers, and stops it afterwards."""
+    """The app under gunicorn (app/gunicorn_conf.py, 2 workers) on a free loopback port, configured by ``env``
+    (TRELLIS_*); yields its base URL once ``ready(url)`` answers, and stops it afterwards."""
     from tests.conftest import ROOT
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:server"],
+        # the repo's own gunicorn settings, as a team runs them, with 2 workers on a loopback port
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(ROOT / "app" / "gunicorn_conf.py"),
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "app.wsgi:server",
+        ],  # fmt: skip
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},
         stdout=subprocess.PIPE,

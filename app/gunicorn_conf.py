@@ -1,0 +1,23 @@
+"""The app's gunicorn settings for a team: ``gunicorn -c app/gunicorn_conf.py app.wsgi:server``.
+
+Each can be changed by an environment variable (or a gunicorn flag after ``-c``, which wins):
+TRELLIS_BIND (0.0.0.0:8050), TRELLIS_WORKERS (two per core, at most 8), TRELLIS_TIMEOUT_S (120).
+Sync workers: the pages are CPU-bound (figures, analysis), so processes beat threads; a worker that dies
+mid-request is replaced and the next request is served by another.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("TRELLIS_BIND", "0.0.0.0:8050")
+workers = int(os.environ.get("TRELLIS_WORKERS", min(2 * multiprocessing.cpu_count(), 8)))
+worker_class = "sync"
+timeout = int(os.environ.get("TRELLIS_TIMEOUT_S", 120))  # a cold analysis of a 10k-run experiment takes seconds
+graceful_timeout = 30
+keepalive = 5  # browsers poll every few seconds: keep their connections
+max_requests = 5000  # recycle workers now and then (bounded memory), staggered so they never restart together
+max_requests_jitter = 500
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # heartbeats off the disk
+limit_request_line = 8190  # long but bounded page links (many experiment ids); past it: 414
+errorlog = "-"
+loglevel = os.environ.get("TRELLIS_LOG_LEVEL", "info")
