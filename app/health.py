@@ -29,6 +29,16 @@ RETRY_MS = 3_000  # how often it asks a store that did not answer
 log = logging.getLogger(__name__)
 
 
+def fail_fast_over_http(environ) -> None:
+    """For an app process (gunicorn's workers): an MLflow tracking server that is down is said on the page
+    within seconds, where MLflow's default retries keep each request waiting about 4 minutes (longer
+    than gunicorn's worker timeout: the worker would be killed and the page get a 502). Values already set in
+    the environment win."""
+    environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
 def store_alert(uri: str, reason: str) -> dbc.Alert:
     return dbc.Alert(
         [

@@ -4,6 +4,8 @@ TRELLIS_TRACKING_URI   MLflow tracking URI (default sqlite:///mlruns.db), e.g. h
 TRELLIS_MLFLOW_UI      base URL of the MLflow UI for links (default: none)
 TRELLIS_CACHE          folder for the run cache shared by workers, or redis://host:6379/0
                        (default: .trellis/cache)
+TRELLIS_CACHE_RETRY_S  seconds between tries of a Redis that did not answer (default 30; meanwhile each
+                       worker uses its own cache and the pages say so)
 Sign-in (one of; see app/auth/create.py): TRELLIS_USERS_FILE, TRELLIS_PROXY_USER_HEADER with
 TRELLIS_TRUSTED_PROXIES, TRELLIS_MLFLOW_AUTH, or TRELLIS_AUTH. A wrong setting stops the app at start.
 """
@@ -14,12 +16,14 @@ import os
 
 from app.auth.create import authenticator_from_env
 from app.factory import create_app
+from app.health import fail_fast_over_http
 
 try:
     auth = authenticator_from_env(os.environ)
 except ValueError as exc:  # a wrong sign-in setting: one line, and no worker serves without it
     raise SystemExit(f"trellis: {exc}") from None
 
+fail_fast_over_http(os.environ)  # a tracking server that is down: said on the page at once, not after minutes
 app = create_app(
     os.environ.get("TRELLIS_TRACKING_URI", "sqlite:///mlruns.db"),
     mlflow_ui_url=os.environ.get("TRELLIS_MLFLOW_UI") or None,

@@ -195,6 +195,27 @@ def test_postgresql_stopped_then_started_pages_say_so_and_recover(own_pg, tmp_pa
     assert find(client.get("/_dash-layout").get_json(), "store-down-alert") is None
 
 
+def test_a_tracking_server_that_is_down_is_said_within_seconds(monkeypatch, tmp_path):
+    """An http:// store with nothing listening (a server down): with the app process' MLflow retry settings
+    (app/wsgi.py), the page answers at once with the reason instead of after MLflow's minutes of retries."""
+    from app.health import fail_fast_over_http
+
+    settings: dict[str, str] = {}
+    fail_fast_over_http(settings)
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    uri = f"http://127.0.0.1:{free_port()}"
+    app = create_app(uri, cache=str(tmp_path / "cache"))
+    page, client = flask_page(app, "1")
+    layout = client.get("/_dash-layout")
+    assert layout.status_code == 200 and "Connection refused" in json.dumps(find(layout.get_json(), "store-down-alert"))
+    for call in (page.render, page.control):
+        status, answer = call()
+        assert status == 200 and uri in store_alert(answer) and "Connection refused" in store_alert(answer)
+    status, answer = page.health(was_down=True)
+    assert status == 200 and answer["response"]["store-down"]["data"] is True
+
+
 # -- SQLite locked ---------------------------------------------------------------------------------------------
 
 
