@@ -12,6 +12,7 @@ from app.auth.base import Authenticator, install_auth
 from app.auth.plain import PlainUsers
 from app.context import AppContext
 from app.pages import control, curves, overview, space
+from app.callback_checks import install_callback_checks
 from app.url_checks import install_url_checks
 from search.control.policy import ServerPolicy
 from tracking.cache import CacheBackend, RunCache, make_backend
@@ -63,6 +64,10 @@ def create_app(
         "/control": SimpleNamespace(layout=control.layout),
     }
     install_url_checks(app.server, set(pages), context.experiment_exists)
+    # a body no page would send: 400, before any callback runs
+    install_callback_checks(
+        app.server, app, lambda: [shell.layout(context), *(p.layout(context) for p in pages.values())]
+    )
     app.layout = lambda: shell.layout(context)  # per page load: fresh experiment list
     shell.register(app, context, pages)
     health.register(app, context)

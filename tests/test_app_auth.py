@@ -16,7 +16,7 @@ from app.factory import create_app
         ("get", "/control", 200),
         ("get", "/_dash-layout", 200),
         ("get", "/_dash-dependencies", 200),
-        ("post", "/_dash-update-component", 415),  # signed in, but no JSON body: Flask refuses it
+        ("post", "/_dash-update-component", 400),  # signed in, but no JSON body: refused as a bad request
         ("get", "/assets/00-bootstrap.min.css", 200),
         ("get", "/_favicon.ico", 200),
     ],

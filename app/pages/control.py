@@ -127,7 +127,7 @@ def _register_pick(app: Dash, context: AppContext) -> None:
         Input("ctl-table", "data"),
     )
     def picked(search_id, rows):
-        row = next((r for r in rows or [] if r["id"] == search_id), None)
+        row = next((r for r in rows or [] if r.get("id") == search_id), None)
         label = row["status"] if row else None
         allowed = lc.allowed_actions(label)
         styles = lc.status_styles()

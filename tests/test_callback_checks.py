@@ -1,0 +1,49 @@
+"""Crafted callback requests: a body no page would send is a 400 with the reason, and no value in any input
+of any callback gives a 500 (a hypothesis fuzz over every registered callback)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.callback_checks import body_problems
+from app.factory import create_app
+from tests.auth_walk import callback_body
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from mlflow import MlflowClient
+
+    store = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'mlruns.db'}"
+    client = MlflowClient(store)
+    exp = client.create_experiment("fuzz")
+    for i in range(4):
+        run = client.create_run(exp, run_name=f"r{i}")
+        client.log_param(run.info.run_id, "lr", 0.1 * (i + 1))
+        client.log_metric(run.info.run_id, "loss", 1.0 / (i + 1))
+        client.set_terminated(run.info.run_id)
+    app = create_app(store, cache=None)
+    app.fuzz_experiment = exp
+    return app
+
+
+def test_bodies_no_page_would_send_are_named(app):
+    cmap = app.callback_map
+    assert body_problems(None, cmap) == ["body: a JSON object naming its output"]
+    assert "is not a callback of this app" in body_problems({"output": "nope.children"}, cmap)[0]
+    good = callback_body(app, "ov-download", {"selection.data": {"experiments": ["1"], "searches": []}})
+    assert body_problems(good, cmap) == []
+    sneaky = {**good, "inputs": good["inputs"] + [{"id": "ctl-launch", "property": "n_clicks", "value": 1}]}
+    assert "'ctl-launch.n_clicks' is not an input here" in body_problems(sneaky, cmap)[0]
+    for selection, reason in [
+        (None, "an object with experiments and searches"),
+        ({"experiments": "1", "searches": []}, "a list of at most 50 ids"),
+        ({"experiments": ["1; DROP"], "searches": []}, "is not an id"),
+        ({"experiments": [str(i) for i in range(51)], "searches": []}, "at most 50"),
+        ({"experiments": [], "searches": [{"$ne": 1}]}, "is not an id"),
+    ]:
+        bad = callback_body(app, "ov-download", {"selection.data": selection})
+        assert any(reason in p for p in body_problems(bad, cmap)), selection
+    client = app.server.test_client()
+    response = client.post("/_dash-update-component", json=callback_body(app, "ov-download", {}))
+    assert response.status_code == 400 and b"selection.data" in response.data
