@@ -312,7 +312,7 @@ def test_table_prefill_launch_and_refusals_through_the_callbacks(served):
     rows = table["ctl-table"]["data"]
     assert [(r["id"], r["status"], r["progress"]) for r in rows] == [(sid, "finished", "6 / 6")]
 
-    pick = {"ctl-pick.value": sid, "selection.data": {"experiments": [exp]}}
+    pick = {"ctl-pick.value": sid, "selection.data": {"experiments": [exp], "searches": []}}
     filled = post(s.http, s.deps, "ctl-pick.value", pick, output="ctl-name.value")
     widgets = {k: filled[i][p] for (i, p), k in zip(_ids(), lc.WIDGETS, strict=True)}
     assert widgets["name"] == "t-refined" and widgets["algorithm"] == "random"
@@ -362,7 +362,9 @@ def test_table_prefill_launch_and_refusals_through_the_callbacks(served):
     assert run.data.tags[schema.RELAUNCHED_FROM] == sid
 
     # The new search shows under its parent; an edit beyond the caps is refused; then it is cancelled.
-    rows = post(s.http, s.deps, "ctl-refresh.data", {"selection.data": {"experiments": [exp]}})["ctl-table"]["data"]
+    rows = post(s.http, s.deps, "ctl-refresh.data", {"selection.data": {"experiments": [exp], "searches": []}})[
+        "ctl-table"
+    ]["data"]
     assert [(r["id"], r["depth"], r["status"]) for r in rows] == [(sid, 0, "finished"), (new_id, 1, "scheduled")]
     action = {"ctl-pick.value": new_id, "ctl-edit-workers.value": 99}
     msg = post(s.http, s.deps, "ctl-edit-apply.n_clicks", action)
