@@ -277,3 +277,16 @@ def test_runs_written_over_http_link_back_to_the_app(server, logged):
     for run in [client.get_run(logged.search_id), *_trials(server, logged)]:
         note = run.data.tags[MLFLOW_NOTE]
         assert all(f"]({url})" in note for url in urls.values()), note
+
+
+def test_trellis_link_describes_an_experiment_through_the_server(server, logged, capsys):
+    from search.cli import main
+
+    client = MlflowClient(tracking_uri=server.url)
+    client.set_experiment_tag(logged.experiment_id, MLFLOW_NOTE, "Team baseline.")
+    args = ["link", "--experiment", "server-mode", "--tracking-uri", server.url, "--app-url", APP_URL]
+    assert main(args) == 0 and main(args) == 0
+    assert "already links" in capsys.readouterr().out
+    note = client.get_experiment(logged.experiment_id).tags[MLFLOW_NOTE]
+    assert note.startswith("Team baseline.\n\n") and note.count("Open in Trellis") == 1
+    assert f"]({trellis_urls(APP_URL, logged.experiment_id)['overview']})" in note
