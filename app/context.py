@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -10,11 +11,12 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from app.auth.base import Authenticator, signed_in_user
+from app.reports import SharedReports
 from search.analysis.report import SpaceReport, analyse
 from search.config import SearchConfig
 from search.control.policy import ServerPolicy
 from search.engine.resume import ResumeError, recorded_config
-from tracking.cache import RunCache
+from tracking.cache import RunCache, fingerprint
 from tracking.histories import read_histories
 from tracking.links import run_url
 from tracking.reader import RunTable
@@ -39,7 +41,9 @@ class AppContext:
     max_curve_points: int = 1000
     policy: ServerPolicy = field(default_factory=ServerPolicy)  # what the control page may launch
     access: Authenticator | None = None  # sign-in: who may read which experiments, and edit where
-    _reports: OrderedDict = field(init=False, default_factory=OrderedDict)
+    _shared_reports: SharedReports | None = field(init=False, default=None, repr=False)
+    _views: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
+    _views_lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
     _client: MlflowClient | None = field(init=False, default=None, repr=False)
 
     @property
@@ -56,17 +60,21 @@ class AppContext:
     def space_report(
         self, selection: dict, metric: str, direction: str, params: list[str] | None, best_quantile: float | None
     ) -> SpaceReport:
-        """The search-space analysis, cached by the state of the runs it reads: a revisit is instant."""
-        view = self.view(selection.get("experiments", []), selection.get("searches", []))
-        key = report_key(selection, view.trials, metric, direction, params, best_quantile)
-        if key in self._reports:
-            self._reports.move_to_end(key)
-            return self._reports[key]
-        report = analyse(view.table, view.trials, metric, direction, params or None, best_quantile)
-        self._reports[key] = report
-        while len(self._reports) > 16:
-            self._reports.popitem(last=False)
-        return report
+        """The search-space analysis, by the state of the runs it reads: computed once by whichever worker
+        and thread asks first, shared with the others through the cache's store (``app.reports``)."""
+        experiments = self.readable_ids(selection.get("experiments", []))  # the key names only runs read
+        view = self.view(experiments, selection.get("searches", []))
+        shown = {"experiments": experiments, "searches": list(selection.get("searches", []))}
+        key = report_key(shown, view.trials, metric, direction, params, best_quantile)
+        return self.reports.get(
+            key, lambda: analyse(view.table, view.trials, metric, direction, params or None, best_quantile)
+        )
+
+    @property
+    def reports(self) -> SharedReports:
+        if self._shared_reports is None:
+            self._shared_reports = SharedReports(self.cache.store, namespace=self.tracking_uri)
+        return self._shared_reports
 
     def experiments(self) -> list[dict]:
         """Active experiments, newest first, as dropdown options."""
@@ -78,14 +86,62 @@ class AppContext:
         return [{"label": e.name, "value": e.experiment_id} for e in exps]
 
     def view(self, experiment_ids: list[str], search_ids: list[str] | None = None) -> View:
+        """The runs shown, memoised on the store's fingerprint: the callbacks of a page view (and other users
+        viewing the same runs) share one table, trial frame and labels until a run is added, ends or logs."""
         experiment_ids = self.readable_ids(experiment_ids)  # first: nothing past here sees another's runs
+        shown = (tuple(sorted(experiment_ids)), tuple(sorted(str(s) for s in search_ids or ())))
+        state = self.data_state(experiment_ids)
+        memo = self._views if state is not None else _request_memo("trellis_views")
+        with self._views_lock:
+            found = memo.get((shown, state)) if memo is not None else None
+        if found is not None:
+            return found
         table = self.cache.table(experiment_ids or [])
         runs = table.runs
         labels = search_labels(runs)
         trials = table.trials
         if search_ids:
             trials = trials[trials["search_id"].isin(search_ids)]
-        return View(table, trials, labels)
+        view = View(table, trials, labels)
+        if memo is self._views and state[-1] is None:  # the run cache had no entry: now it has, key by it
+            state = self.data_state(experiment_ids)
+        if memo is not None and (memo is not self._views or state[-1] is not None):
+            with self._views_lock:
+                memo[(shown, state)] = view
+                while len(self._views) > VIEW_ENTRIES:
+                    self._views.popitem(last=False)
+        return view
+
+    def data_state(self, experiment_ids: list[str]) -> tuple | None:
+        """What the runs of these (readable) experiments are read from: the experiments, the store's
+        fingerprint (asked once per request) and this process' run-cache entry (``None`` when it has none
+        yet). None when the store has no cheap fingerprint (an http tracking server): then nothing derived
+        from its runs may be kept across requests."""
+        ids = tuple(sorted(str(e) for e in experiment_ids))
+        state = self.store_state(list(ids))
+        if state is None:
+            return None
+        entry = None
+        memory, key_of = getattr(self.cache, "_memory", None), getattr(self.cache, "_key", None)
+        if ids and memory is not None and key_of is not None:
+            found = memory.get(key_of(list(ids)))
+            entry = None if found is None else id(found)
+        return (ids, *state, entry if ids else 0)
+
+    def store_state(self, experiment_ids: list[str]) -> tuple | None:
+        """The store's fingerprint of these experiments, asked once per request; None when the store has no
+        cheap fingerprint (an http tracking server), so nothing may be kept across requests."""
+        ids = tuple(sorted(str(e) for e in experiment_ids))
+        if not ids:
+            return ("no experiments",)
+        per_request = _request_memo("trellis_fingerprints")
+        if per_request is not None and ids in per_request:
+            return per_request[ids]
+        fp = fingerprint(self.tracking_uri, ids)
+        state = None if fp == ("no-fingerprint",) else fp
+        if per_request is not None:
+            per_request[ids] = state
+        return state
 
     def histories(self, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
         return read_histories(self.tracking_uri, run_ids, keys, max_points=self.max_curve_points)
@@ -148,6 +204,22 @@ class AppContext:
 
     def run_link(self, row) -> str:
         return run_url(self.mlflow_ui_url, row["experiment_id"], row["run_id"])
+
+
+VIEW_ENTRIES = 8  # views kept per process (each shares its table with the run cache)
+
+
+def _request_memo(name: str) -> dict | None:
+    """A dict living as long as the request being served (None outside a request)."""
+    from flask import g, has_request_context
+
+    if not has_request_context():
+        return None
+    memo = g.get(name)
+    if memo is None:
+        memo = {}
+        setattr(g, name, memo)
+    return memo
 
 
 def runs_state(trials: pd.DataFrame, metric: str) -> tuple[int, str, float]:

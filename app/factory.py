@@ -10,9 +10,10 @@ from dash import Dash
 from app import health, shell
 from app.auth.base import Authenticator, install_auth
 from app.auth.plain import PlainUsers
+from app.callback_checks import install_callback_checks
 from app.context import AppContext
 from app.pages import control, curves, overview, space
-from app.callback_checks import install_callback_checks
+from app.responses import install_response_cache
 from app.url_checks import install_url_checks
 from search.control.policy import ServerPolicy
 from tracking.cache import CacheBackend, RunCache, make_backend
@@ -75,5 +76,6 @@ def create_app(
     curves.register(app, context)
     space.register(app, context)
     control.register(app, context)
+    app.trellis_responses = install_response_cache(app, context)  # last: after sign-in's hooks
     app.trellis_context = context  # for tests and benchmarks: the same context the callbacks use
     return app

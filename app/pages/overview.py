@@ -6,6 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 
 from app.context import AppContext
+from app.responses import register_shared
 from app.shell import query_objective, with_objective
 from layouts import overview as ov
 from layouts.choices import direction_of, overview_defaults, table_metrics
@@ -166,10 +167,9 @@ def _counts_card(info: ov.CountsInfo, metric: str | None, context: AppContext) -
 
 
 def register(app: Dash, context: AppContext) -> None:
-    _register_metric_choices(app, context)
-    _register_render(app, context)
-    _register_select_runs(app, context)
-    _register_selected_table(app, context)
+    # Read-only callbacks of the selection's runs: users viewing the same runs share their answers.
+    for register_part in (_register_metric_choices, _register_render, _register_select_runs, _register_selected_table):
+        register_shared(app, register_part, context)
     _register_export(app, context)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import dash_bootstrap_components as dbc
-import numpy as np
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from app.context import AppContext
+from app.reports import PAIR_POINTS, POINTS
+from app.responses import register_shared
 from app.shell import query_objective, with_objective
 from layouts import space as sp
 from layouts.choices import (
@@ -30,7 +31,6 @@ QUANTILES = [
     {"label": "best 25%", "value": 0.25},
     {"label": "best 10%", "value": 0.1},
 ]
-POINTS = np.linspace(0.0, 1.0, 81)
 # The page's display controls keep the user's choice for the browser session: leaving the page and coming
 # back shows the same view (Dash stores what the user picked in sessionStorage).
 KEEP = {"persistence": True, "persistence_type": "session"}
@@ -192,12 +192,13 @@ class SteadyReports:
 
 
 def register(app: Dash, context: AppContext) -> None:
+    # Every callback here is read-only on the selection's runs: users viewing the same runs share answers.
     reports = SteadyReports(context)
-    _register_choices(app, context)
-    _register_analysis(app, reports)
-    _register_parcoords(app, context, reports)
-    _register_brushed(app, context, reports)
-    _register_detail(app, reports)
+    register_shared(app, _register_choices, context)
+    register_shared(app, _register_analysis, reports)
+    register_shared(app, _register_parcoords, context, reports)
+    register_shared(app, _register_brushed, context, reports)
+    register_shared(app, _register_detail, reports)
 
 
 def _register_choices(app: Dash, context: AppContext) -> None:
@@ -398,8 +399,8 @@ def _register_detail(app: Dash, reports: SteadyReports) -> None:
             return empty_figure("No varying parameters to rank"), ""
         a, b = chosen
         if b is not None:
-            grid = report.fanova.pair_marginal(a, b, POINTS[::4], POINTS[::4])
-            fig = sp.pair_plot(report.data.axis(a), report.data.axis(b), POINTS[::4], grid, metric)
+            grid = report.fanova.pair_marginal(a, b, PAIR_POINTS, PAIR_POINTS)
+            fig = sp.pair_plot(report.data.axis(a), report.data.axis(b), PAIR_POINTS, grid, metric)
             # Zoom kept across refreshes of this marginal; meta: what is shown, kept by a refresh.
             fig["layout"].update(uirevision=f"{metric}|{a}|{b}", meta={"params": [a, b]})
             return fig, f"Marginal of {metric} over {a} and {b}"

@@ -1,0 +1,178 @@
+"""The search-space analysis: computed once per run state by all threads and worker processes, shared as plain
+data through the run cache's store (never a pickle), the same report everywhere."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.reports import PAIR_POINTS, POINTS, Marginals, SharedReports, decode_report, encode_report, with_marginals
+from benchmarks.load_runs import build_store
+from search.analysis.report import analyse
+from tracking.cache import DiskBackend, MemoryBackend, RedisBackend
+from tracking.reader import read_runs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reports")
+    uri, exp = build_store(folder / "runs.db", 300)
+    return uri, exp, read_runs(uri, [exp])
+
+
+def test_a_report_round_trips_as_plain_data_with_the_forests_marginals(runs):
+    _, _, table = runs
+    report = analyse(table, table.trials, "accuracy", "max")
+    forest = report.fanova
+    shared = with_marginals(report)
+    assert isinstance(shared.fanova, Marginals)
+    back = decode_report(encode_report(shared))
+    assert back is not None
+    assert back.refined_yaml == report.refined_yaml and back.problem is None
+    assert back.importance == report.importance and back.bounds == report.bounds
+    assert back.run_ids == report.run_ids and back.order == report.order
+    assert back.data.names == report.data.names and back.data.notes == report.data.notes
+    assert [a.categories for a in back.data.axes] == [a.categories for a in report.data.axes]
+    np.testing.assert_array_equal(back.data.X, report.data.X)
+    for name in report.data.names:  # what the page's detail plot asks for, as the forest answers it
+        mean, std = forest.marginal(name, POINTS)
+        np.testing.assert_allclose(back.fanova.marginal(name, POINTS)[0], mean)
+        np.testing.assert_allclose(back.fanova.marginal(name, POINTS)[1], std)
+    (a, b), _ = max(report.importance.pair_mean.items(), key=lambda kv: kv[1])
+    grid = forest.pair_marginal(a, b, PAIR_POINTS, PAIR_POINTS)
+    np.testing.assert_allclose(back.fanova.pair_marginal(a, b, PAIR_POINTS, PAIR_POINTS), grid)
+    np.testing.assert_allclose(back.fanova.pair_marginal(b, a, PAIR_POINTS, PAIR_POINTS), grid.T)
+
+
+class Planted:
+    """A pickle that would create a file when unpickled."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_a_planted_pickle_under_the_report_key_runs_nothing_and_is_a_miss(runs, tmp_path):
+    _, _, table = runs
+    backend = DiskBackend(str(tmp_path / "cache"))
+    reports = SharedReports(backend, namespace="store")
+    key = ("exp", "accuracy", "max")
+    marker = tmp_path / "ran"
+    evil = pickle.dumps(Planted(marker))
+    for blob in (evil, b"trellis-space-report-1\n" + evil, b"trellis-space-report-1\n\x93garbage"):
+        backend.set(reports.store_key(key), blob)
+        assert decode_report(blob) is None
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return analyse(table, table.trials, "accuracy", "max")
+
+    report = reports.get(key, compute)
+    assert calls == [1] and not marker.exists()
+    assert report.importance is not None
+    # the planted value was replaced by the real report, which a fresh worker reads without computing
+    other = SharedReports(DiskBackend(str(tmp_path / "cache")), namespace="store")
+    assert other.get(key, lambda: pytest.fail("computed again")).refined_yaml == report.refined_yaml
+    assert not marker.exists()
+
+
+def _backend(kind: str, tmp_path: Path):
+    if kind == "disk":
+        return DiskBackend(str(tmp_path / "cache"))
+    if kind == "memory":
+        return MemoryBackend()
+    redis = RedisBackend("redis://127.0.0.1:6379/15")
+    if getattr(redis, "problem", lambda: None)() is not None:
+        pytest.skip("Redis is not reachable at 127.0.0.1:6379: start it to run this")
+    return redis
+
+
+@pytest.mark.parametrize("kind", ["disk", "memory", "redis"])
+def test_threads_asking_for_the_same_report_compute_it_once(runs, tmp_path, kind):
+    _, _, table = runs
+    reports = SharedReports(_backend(kind, tmp_path), namespace=f"threads-{time.time()}")
+    calls, results = [], []
+    start = threading.Barrier(8)
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.3)  # long enough for every thread to ask meanwhile
+        return analyse(table, table.trials, "accuracy", "max")
+
+    def ask():
+        start.wait()
+        results.append(reports.get(("same", "key"), compute))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(results) == 8 and calls == [1]
+    assert {r.refined_yaml for r in results} == {results[0].refined_yaml}
+
+
+WORKER = """
+import hashlib, os, sys, time
+from pathlib import Path
+from app.reports import SharedReports
+from search.analysis.report import analyse
+from tracking.cache import DiskBackend
+from tracking.reader import read_runs
+
+uri, exp, folder, go, counter = sys.argv[1:6]
+table = read_runs(uri, [exp])
+reports = SharedReports(DiskBackend(folder), namespace="processes")
+
+def compute():
+    with open(counter, "a") as f:
+        f.write("computed\\n")
+    time.sleep(1.0)  # the other process asks meanwhile
+    return analyse(table, table.trials, "accuracy", "max")
+
+Path(go + f".ready.{os.getpid()}").touch()
+deadline = time.time() + 120
+while not Path(go).exists() and time.time() < deadline:
+    time.sleep(0.01)
+report = reports.get(("same", "key"), compute)
+print("REPORT", hashlib.sha256(report.refined_yaml.encode()).hexdigest(), report.order)
+"""
+
+
+def test_two_worker_processes_compute_the_report_once_and_show_the_same(runs, tmp_path):
+    uri, exp, _ = runs
+    folder, go, counter = tmp_path / "cache", tmp_path / "go", tmp_path / "computed.txt"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, uri, exp, str(folder), str(go), str(counter)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob("go.ready.*"))) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    go.touch()  # both started: they ask at the same moment
+    outputs = [w.communicate(timeout=180) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], [err[-2000:] for _, err in outputs]
+    reported = [line for out, _ in outputs for line in out.splitlines() if line.startswith("REPORT")]
+    assert len(reported) == 2 and reported[0] == reported[1]
+    assert counter.read_text().splitlines() == ["computed"]
