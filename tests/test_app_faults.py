@@ -86,7 +86,8 @@ class Page:
 
     def sync(self) -> tuple[int, dict]:
         exp = self.selection["experiments"][0]
-        return self.call("url.search", {"url.search": f"?exp={exp}"}, "exp-picker.value")
+        values = {"url.search": f"?exp={exp}", "selection.data": {"experiments": [], "searches": []}}  # as at load
+        return self.call("url.search", values, "exp-picker.value")
 
     def curves(self) -> tuple[int, dict]:
         return self.call("selection.data", {"selection.data": self.selection}, "cv-metrics.options")
