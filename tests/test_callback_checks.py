@@ -4,10 +4,12 @@ of any callback gives a 500 (a hypothesis fuzz over every registered callback)."
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from app.callback_checks import body_problems
 from app.factory import create_app
-from tests.auth_walk import callback_body
+from tests.auth_walk import callback_body, every_callback
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +49,27 @@ def test_bodies_no_page_would_send_are_named(app):
     client = app.server.test_client()
     response = client.post("/_dash-update-component", json=callback_body(app, "ov-download", {}))
     assert response.status_code == 400 and b"selection.data" in response.data
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=200, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)  # 3000 random ones pass here too
+@given(data=st.data())
+def test_no_callback_input_gives_a_500(app, data):
+    bodies = every_callback(app)
+    body = data.draw(st.sampled_from(bodies), label="callback")
+    selection = {"experiments": [app.fuzz_experiment], "searches": []}
+    for item in body["inputs"] + body["state"]:
+        key = f"{item['id']}.{item['property']}"
+        realistic = selection if key == "selection.data" else None
+        item["value"] = data.draw(st.one_of(st.just(realistic), JSON), label=key)
+    body["changedPropIds"] = [f"{i['id']}.{i['property']}" for i in body["inputs"][:1]]
+    response = app.server.test_client().post("/_dash-update-component", json=body)
+    assert response.status_code < 500, (body["output"], response.get_data(as_text=True)[-500:])

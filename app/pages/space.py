@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from app.context import AppContext
 from app.reports import PAIR_POINTS, POINTS
@@ -177,6 +178,8 @@ class SteadyReports:
         selection = _selection_key(selection)
         direction, quantile = direction or "max", best_quantile(quantile)
         view = self.context.view(selection["experiments"], selection["searches"])
+        if f"metrics.{metric}" not in view.trials:  # not a metric of these runs (the picker offers only those)
+            raise PreventUpdate
         key = (*map(tuple, _key(selection)), metric, direction, tuple(params or ()), quantile)
         ended = ended_state(view.trials)
         kept_report = self._last.get(key)
