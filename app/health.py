@@ -109,6 +109,7 @@ def register(app: Dash, context: AppContext) -> None:
         Output(STATUS_ID, "children"),
         Output(TICK_ID, "interval"),
         Output(DOWN_ID, "data"),
+        Output("exp-picker", "options", allow_duplicate=True),
         Output("reload", "n_clicks", allow_duplicate=True),
         Input(TICK_ID, "n_intervals"),
         State(DOWN_ID, "data"),
@@ -117,11 +118,21 @@ def register(app: Dash, context: AppContext) -> None:
     )
     def check(_tick, was_down, clicks):
         """The store and the cache, now. A store that answers again: the message goes and the shell's Reload is
-        pressed, so every callback that failed meanwhile reads its data again."""
+        pressed, so every callback that failed meanwhile reads its data again. The experiment picker's options
+        come in the same answer: a page opened while the store was down has none, and a picker drops a value it
+        does not offer (the Reload's choice from the URL would be lost)."""
         reason = probe(context)
+        options = no_update
+        if reason is None and was_down:
+            try:
+                options = context.experiments()
+            except Exception as exc:
+                reason = unavailable_reason(exc)
+                if reason is None:
+                    raise
         children = status_children(context, reason)
         if reason is not None:
-            return children, RETRY_MS, True, no_update
+            return children, RETRY_MS, True, no_update, no_update
         if was_down:
             log.warning("store at %s answers again", shown_url(context.tracking_uri))
-        return children, HEALTHY_MS, False, (clicks or 0) + 1 if was_down else no_update
+        return children, HEALTHY_MS, False, options, (clicks or 0) + 1 if was_down else no_update

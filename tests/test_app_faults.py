@@ -188,6 +188,7 @@ def test_postgresql_stopped_then_started_pages_say_so_and_recover(own_pg, tmp_pa
 
     answer = wait_for(recovered, what="the status check to see the store again")
     assert store_alert(answer) == "" and answer["response"]["reload"]["n_clicks"] == 3
+    assert {"label": EXPERIMENT, "value": experiment_id} in answer["response"]["exp-picker"]["options"]
     assert answer["response"]["health-tick"]["interval"] == 30_000
     status, answer = page.render()
     assert status == 200 and runs_shown(answer) == str(N_RUNS) and store_alert(answer) == ""
