@@ -25,7 +25,7 @@ import pytest
 from mlflow import MlflowClient
 
 from app.factory import create_app
-from tests.browser import free_port
+from tests.browser import click, console_errors, find_browser, free_port, gunicorn_app, make_driver, wait
 from tests.conftest import ROOT, module_store
 from tests.test_control_page import callback_payload
 
@@ -218,6 +218,44 @@ def test_a_tracking_server_that_is_down_is_said_within_seconds(monkeypatch, tmp_
     assert status == 200 and answer["response"]["store-down"]["data"] is True
 
 
+@pytest.mark.skipif(find_browser() is None, reason="Debian's chromium and chromium-driver are not installed")
+def test_in_a_browser_a_store_outage_is_shown_and_the_page_comes_back_by_itself(own_pg, tmp_path):
+    """What a user sees, in headless chromium against gunicorn: an open page notices the outage at its next
+    live tick, a page opened during it says why it is empty, and both fill in again once the store is back,
+    with the link's experiments kept (no reload, no restart)."""
+    from selenium.webdriver.common.by import By
+
+    server, experiment_id = own_pg
+    env = {"TRELLIS_TRACKING_URI": server.uri, "TRELLIS_CACHE": str(tmp_path / "cache")}
+
+    def shown(driver, element_id: str) -> str:
+        found = driver.find_elements(By.ID, element_id)
+        return found[0].text if found else ""
+
+    driver = make_driver()
+    try:
+        with gunicorn_app(tmp_path, env) as base:
+            driver.get(f"{base}/?exp={experiment_id}")
+            wait(driver, lambda d: shown(d, "ov-total") == str(N_RUNS), 60)
+            server.stop()
+            try:
+                wait(driver, lambda d: "not answering" in shown(d, "trellis-status"), 60)
+                assert shown(driver, "ov-total") == str(N_RUNS)  # what the page showed stays
+                driver.get(f"{base}/space?exp={experiment_id}")  # opened during the outage
+                wait(driver, lambda d: "not answering" in shown(d, "trellis-status"), 60)
+                assert f"127.0.0.1:{server.port}" in shown(driver, "trellis-status")
+            finally:
+                server.start()
+            wait(driver, lambda d: shown(d, "trellis-status") == "", 60)
+            wait(driver, lambda d: "loss" in shown(d, "sp-metric"), 60)  # the space page filled in by itself
+            assert f"exp={experiment_id}" in driver.current_url
+            click(driver, "nav-overview")
+            wait(driver, lambda d: shown(d, "ov-total") == str(N_RUNS), 60)
+            assert console_errors(driver) == []  # no callback answered with an error
+    finally:
+        driver.quit()
+
+
 # -- SQLite locked ---------------------------------------------------------------------------------------------
 
 
@@ -342,13 +380,14 @@ def test_redis_down_falls_back_to_each_workers_cache_and_comes_back(sqlite_store
 
 @contextlib.contextmanager
 def gunicorn(env: dict[str, str], cwd: Path, log: Path):
-    """The app under gunicorn, 2 sync workers, as tests/browser.py starts it; its access log names the worker
-    (pid) that served each request."""
+    """The app under gunicorn with the repo's settings (app/gunicorn_conf.py), 2 workers, as tests/browser.py
+    starts it; its access log names the worker (pid) that served each request."""
     port = free_port()
     with open(log, "w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "--timeout", "120",
-             "--access-logfile", "-", "--access-logformat", "served-by %(p)s %(U)s %(s)s", "app.wsgi:server"],
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "app" / "gunicorn_conf.py"), "-w", "2",
+             "-b", f"127.0.0.1:{port}", "--access-logfile", "-", "--access-logformat", "served-by %(p)s %(U)s %(s)s",
+             "app.wsgi:server"],
             cwd=cwd,
             env={**os.environ, "PYTHONPATH": str(ROOT), **env},
             stdout=out,
