@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import uuid
 from pathlib import Path
@@ -77,19 +78,25 @@ def child_runs(client: MlflowClient, search_id: str) -> list:
 PG = "postgresql://postgres@127.0.0.1:5432"
 
 
-@pytest.fixture
-def pg_uri():
-    """A fresh database on the PostgreSQL server at 127.0.0.1:5432 (the team store); skipped, saying so,
-    when no server answers there."""
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str = "trellis_test"):
+    """A fresh database on the PostgreSQL server at 127.0.0.1:5432 (the team store), dropped afterwards;
+    the test is skipped, saying so, when no server answers there."""
     psycopg = pytest.importorskip("psycopg")
     try:
         admin = psycopg.connect(f"{PG}/postgres", connect_timeout=3, autocommit=True)
     except psycopg.OperationalError as exc:
         pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc.__class__.__name__}): start it to run this")
-    name = f"trellis_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin.execute(f"CREATE DATABASE {name}")
     try:
         yield f"{PG}/{name}"
     finally:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         admin.close()
+
+
+@pytest.fixture
+def pg_uri():
+    with fresh_pg_database() as uri:
+        yield uri

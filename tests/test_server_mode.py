@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from mlflow import MlflowClient
 from app.factory import create_app
 from search.config import parse_config
 from search.engine.runner import run_search
-from tests.conftest import BASE, PG, child_runs
+from tests.conftest import BASE, child_runs, fresh_pg_database
 from tracking import schema
 from tracking.batch_writers import ClientWriter
 from tracking.links import MLFLOW_NOTE, PUBLIC_URL_ENV, trellis_urls
@@ -77,18 +76,8 @@ class Server:
 @pytest.fixture(scope="module")
 def database():
     """A fresh database on the machine's PostgreSQL (127.0.0.1:5432), dropped after the module."""
-    psycopg = pytest.importorskip("psycopg")
-    try:
-        admin = psycopg.connect(f"{PG}/postgres", connect_timeout=3, autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc.__class__.__name__}): start it to run this")
-    name = f"trellis_server_{uuid.uuid4().hex[:10]}"
-    admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield f"{PG}/{name}"
-    finally:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    with fresh_pg_database("trellis_server") as uri:
+        yield uri
 
 
 @pytest.fixture(scope="module")
