@@ -11,6 +11,7 @@ does not answer is noted there too: the app goes on with each worker's own cache
 from __future__ import annotations
 
 import logging
+import time
 
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html, no_update, set_props
@@ -91,11 +92,15 @@ def error_handler(context: AppContext):
     """Dash's ``on_error`` for every callback: a store outage is shown in the status line (the response is a
     200 carrying it; the callback's own outputs stay as they were); any other error is raised as before."""
 
+    said = {"reason": None, "at": 0.0}  # one log line per outage and minute, not one per page and tick
+
     def on_error(exc: Exception):
         reason = unavailable_reason(exc)
         if reason is None:
             raise exc
-        log.warning("store at %s not answering: %s", shown_url(context.tracking_uri), reason)
+        if reason != said["reason"] or time.monotonic() - said["at"] > 60:
+            said.update(reason=reason, at=time.monotonic())
+            log.warning("store at %s not answering: %s", shown_url(context.tracking_uri), reason)
         set_props(STATUS_ID, {"children": status_children(context, reason)})
         set_props(TICK_ID, {"interval": RETRY_MS})
         set_props(DOWN_ID, {"data": True})
