@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
@@ -22,7 +25,7 @@ from tracking.links import run_url
 from tracking.reader import RunTable
 from tracking.retry import unavailable_reason
 from tracking.sql import check_answers
-from tracking.uris import is_database_uri
+from tracking.uris import is_database_uri, sqlite_path
 
 
 class View(NamedTuple):
@@ -44,6 +47,8 @@ class AppContext:
     _shared_reports: SharedReports | None = field(init=False, default=None, repr=False)
     _views: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
     _views_lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
+    _unchanged: dict = field(init=False, default_factory=dict, repr=False)  # key -> (change counter, value)
+    _counter: ChangeCounter | bool | None = field(init=False, default=None, repr=False)
     _client: MlflowClient | None = field(init=False, default=None, repr=False)
 
     @property
@@ -78,7 +83,7 @@ class AppContext:
 
     def experiments(self) -> list[dict]:
         """Active experiments, newest first, as dropdown options."""
-        exps = self.client.search_experiments(max_results=10_000)
+        exps = self._while_unchanged("experiments", lambda: self.client.search_experiments(max_results=10_000))
         readable = self.readable()
         if readable is not None:
             exps = [e for e in exps if e.experiment_id in readable]
@@ -137,11 +142,39 @@ class AppContext:
         per_request = _request_memo("trellis_fingerprints")
         if per_request is not None and ids in per_request:
             return per_request[ids]
-        fp = fingerprint(self.tracking_uri, ids)
+        fp = self._fingerprint(ids)
         state = None if fp == ("no-fingerprint",) else fp
         if per_request is not None:
             per_request[ids] = state
         return state
+
+    def _fingerprint(self, ids: tuple[str, ...]) -> tuple:
+        return self._while_unchanged(("fingerprint", ids), lambda: fingerprint(self.tracking_uri, ids))
+
+    def _while_unchanged(self, key, compute):
+        """``compute()`` (a read of the store); on SQLite its value is reused while no connection has committed
+        since (SQLite's change counter, read with a one-row read that fails as any read would on a locked or
+        missing store). Exact, not a time to live: any write by anyone is a new read."""
+        counter = self._change_counter
+        if counter is None:
+            return compute()
+        version = counter()
+        kept = self._unchanged.get(key)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        value = compute()  # after reading the counter: a commit meanwhile shows at the next call
+        with self._views_lock:
+            self._unchanged[key] = (version, value)
+            if len(self._unchanged) > 256:
+                self._unchanged.pop(next(iter(self._unchanged)))
+        return value
+
+    @property
+    def _change_counter(self):
+        if self._counter is None:
+            path = sqlite_path(self.tracking_uri)
+            self._counter = ChangeCounter(path) if path and os.path.exists(path) else False
+        return self._counter or None
 
     def histories(self, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
         return read_histories(self.tracking_uri, run_ids, keys, max_points=self.max_curve_points)
@@ -151,11 +184,14 @@ class AppContext:
         if not self.readable_ids([experiment_id]):
             return False
         try:
-            self.client.get_experiment(experiment_id)
-            return True
+            return self._while_unchanged(("exists", str(experiment_id)), lambda: self._exists(experiment_id))
         except Exception as exc:  # MLflow raises for an unknown id
             # A store that does not answer cannot tell: the page is served and its status line says why.
             return unavailable_reason(exc) is not None
+
+    def _exists(self, experiment_id: str) -> bool:
+        self.client.get_experiment(experiment_id)  # MLflow raises for an unknown id
+        return True
 
     @property
     def auth_on(self) -> bool:
@@ -204,6 +240,34 @@ class AppContext:
 
     def run_link(self, row) -> str:
         return run_url(self.mlflow_ui_url, row["experiment_id"], row["run_id"])
+
+
+class ChangeCounter:
+    """SQLite's ``PRAGMA data_version`` on one connection of this process: it changes whenever another
+    connection, of any process, commits to the file. Read together with one row of ``runs``, so a store that is
+    locked or gone fails here as the fingerprint's own query would."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> tuple[int, int]:
+        """(connection number, its counter): a new connection's counter starts anew, so values compare only
+        within one connection."""
+        with self._lock:
+            if self._conn is None:  # read-write, never create: a store that went away is an error here
+                uri = Path(self.path).resolve().as_uri() + "?mode=rw"
+                self._conn = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False)
+                self._generation += 1
+            try:
+                self._conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+                return self._generation, int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error:
+                self._conn.close()  # a fresh connection next time
+                self._conn = None
+                raise
 
 
 VIEW_ENTRIES = 8  # views kept per process (each shares its table with the run cache)

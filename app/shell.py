@@ -12,7 +12,6 @@ from app.context import AppContext
 from app.url_checks import EXPERIMENT_ID, MAX_EXPERIMENTS, MAX_SEARCHES, SEARCH_ID
 from layouts.choices import search_choices
 from layouts.live import live_step, next_version
-from tracking.cache import fingerprint
 from tracking.links import experiment_url
 from tracking.retry import unavailable_reason
 
@@ -203,8 +202,8 @@ def store_fingerprint(context: AppContext, experiments: list[str]) -> list | Non
     """The chosen experiments' fingerprint (None when there is none to poll: no experiment, no database)."""
     if not experiments:
         return None
-    fp = fingerprint(context.tracking_uri, experiments)
-    return None if fp == ("no-fingerprint",) else list(fp)
+    state = context.store_state(experiments)  # the fingerprint the pages' callbacks read their runs by
+    return None if state is None else list(state)
 
 
 def _register_live(app: Dash, context: AppContext) -> None:
