@@ -218,6 +218,21 @@ def test_a_tracking_server_that_is_down_is_said_within_seconds(monkeypatch, tmp_
     assert status == 200 and answer["response"]["store-down"]["data"] is True
 
 
+def test_a_database_that_hangs_is_said_not_waited_on(tmp_path):
+    """A PostgreSQL address that accepts connections and never answers (a hung server): the page answers 200
+    with the reason once the connect timeout passes (10 s by default in tracking/sql.py; 2 s here, as a URI may
+    set it), not when the OS gives up (minutes, past gunicorn's worker timeout)."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        uri = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/trellis?connect_timeout=2"
+        page, _ = flask_page(create_app(uri, cache=str(tmp_path / "cache")), "1")
+        status, answer = page.render()
+    assert status == 200 and "timeout expired" in store_alert(answer)
+
+
 @pytest.mark.skipif(find_browser() is None, reason="Debian's chromium and chromium-driver are not installed")
 def test_in_a_browser_a_store_outage_is_shown_and_the_page_comes_back_by_itself(own_pg, tmp_path):
     """What a user sees, in headless chromium against gunicorn: an open page notices the outage at its next

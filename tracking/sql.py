@@ -8,10 +8,13 @@ from functools import lru_cache
 
 @lru_cache(maxsize=16)
 def engine(uri: str):
-    """One pooled SQLAlchemy engine per store URI (per process)."""
+    """One pooled SQLAlchemy engine per store URI (per process). Pooled connections are pinged before use, so
+    those a database restart closed are replaced, not handed out; a PostgreSQL server that does not answer a new
+    connection fails it within 10 s (libpq would wait on the OS, minutes) unless the URI sets its own."""
     import sqlalchemy
 
-    return sqlalchemy.create_engine(uri, pool_pre_ping=True)
+    args = {"connect_timeout": 10} if uri.startswith("postgresql") and "connect_timeout=" not in uri else {}
+    return sqlalchemy.create_engine(uri, pool_pre_ping=True, connect_args=args)
 
 
 def in_clause(ids: Sequence[str]) -> tuple[str, dict]:
