@@ -67,6 +67,7 @@ def _launch_demo_searches(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from app.auth.create import authenticator_from_env
     from app.factory import create_app
+    from app.health import fail_fast_over_http
 
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2
@@ -82,6 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         auth=auth,
     )
     agent = None if args.no_agent else _start_agent(args.tracking_uri)
+    fail_fast_over_http(os.environ)  # after the agent started: its searches keep MLflow's own retries
     print(f"Trellis on http://{args.host}:{args.port}  (MLflow store: {args.tracking_uri})", flush=True)
     signal.signal(signal.SIGTERM, _interrupted)  # a SIGTERM stops the agent's searches cleanly, as Ctrl-C does
     try:
