@@ -235,7 +235,7 @@ class AppContext:
             except Exception:  # MLflow raises for an unknown or malformed id
                 experiment_id = None
             if experiment_id is None or not self.readable_ids([experiment_id]):
-                raise ResumeError(f"no search {search_id!r} that you may read")
+                raise ResumeError("no such search that you may read")
         return recorded_config(self.client, search_id)
 
     def run_link(self, row) -> str:

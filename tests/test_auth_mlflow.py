@@ -160,3 +160,33 @@ def test_launch_stop_resume_edit_only_where_mlflow_allows_editing(app, secured):
     with app.server.test_request_context("/", headers=basic("alice")):
         assert app.server.preprocess_request() is None
         assert context.can_edit(secured["ids"]["team-a"]) and not context.can_edit(secured["ids"]["team-b"])
+
+
+def test_no_callback_shows_bob_a_run_of_an_experiment_he_may_not_read(app, secured):
+    """Every registered callback, posted as bob with both experiments chosen and team-a's search picked:
+    no answer names a run of team-a (its runs, its search) or its name; the same walk as alice does."""
+    from tests.auth_walk import every_callback
+
+    a, b = secured["ids"]["team-a"], secured["ids"]["team-b"]
+    a_search = secured["searches"]["team-a"]
+    hidden = [*secured["runs"]["team-a"], a_search, "team-a-search"]
+    values = {
+        "selection.data": {"experiments": [a, b], "searches": []},
+        "selected-runs.data": secured["runs"]["team-a"] + secured["runs"]["team-b"],
+        "ctl-pick.value": a_search,
+        "url.search": f"?exp={a},{b}",
+        "url.pathname": "/",
+    }
+    client = app.server.test_client()
+    seen = {"alice": 0, "bob": 0}
+    for user in ("bob", "alice"):
+        for body in every_callback(app):
+            for item in body["inputs"] + body["state"]:
+                item["value"] = values.get(f"{item['id']}.{item['property']}")
+            body["changedPropIds"] = [f"{i['id']}.{i['property']}" for i in body["inputs"][:1]]
+            response = client.post("/_dash-update-component", json=body, headers=basic(user))
+            assert response.status_code < 500, (user, body["output"])
+            text = response.get_data(as_text=True)
+            seen[user] += sum(h in text for h in hidden)
+    assert seen["bob"] == 0
+    assert seen["alice"] > 0  # the walk does reach team-a's runs for a user who may read them

@@ -87,6 +87,7 @@ def register(app: Dash, context: AppContext) -> None:
 def searches_table(context: AppContext, experiments: list[str]) -> list[dict]:
     """The table rows of the chosen experiments' searches: one query for the search runs, and the ended trials
     counted from the cached run table."""
+    experiments = context.readable_ids(experiments)  # with sign-in: only what the user may read
     if not experiments:
         return []
     runs = context.client.search_runs(experiments, SEARCH_RUNS, max_results=1000)
