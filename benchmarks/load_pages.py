@@ -11,12 +11,17 @@ every request a browser makes for one page view:
   still change its inputs, up to 6 at a time per user (a browser's connections per host). Inputs and
   states are the props the layout and earlier answers gave, so the server sees a browser's payloads.
 
-The browser's static assets (JS, CSS: fingerprinted, cached after the first view) and the live tick every
-4 s are left out. Prints, per page and number of users: p50/p95/max per request type and per page view,
-errors, page views/s, and gunicorn's CPU-seconds per view (its workers' utime+stime from /proc, before and
-after), and each figure as a ratio against the 1-user page view of the same run. ``--ref REV`` also runs the
-same load against that git revision of the app (a ``git archive`` of it), for the old code path's figures
-in the same run. Bounded: ``--seconds`` per level (default 20), the store and cache in a temporary folder,
+The sequence was checked against headless Chromium's own requests for both pages (the same callbacks, in the
+same waves). The browser's static assets (JS, CSS: fingerprinted, cached after the first view) and the live
+tick every 4 s are left out. Prints, per page: the first views of ``--cold-users`` users at once on a server
+that has read nothing (each worker used to compute the search-space analysis itself), then per number of
+users: p50/p95/max per request type and per page view, errors, page views/s, gunicorn's CPU-seconds per view
+(its workers' utime+stime from /proc, before and after) and the client's own, and the page-view p95 as a
+ratio against the 1-user one of the same run. ``--ref REV`` also runs the same load against that git
+revision of the app (a ``git archive`` of it): the old code path, measured in the same run on the same
+machine. ``--without-response-cache`` also runs this tree with every answer computed (users in distinct
+states). Gunicorn runs with the repo's ``app/gunicorn_conf.py`` but no worker recycling (``--max-requests``).
+Bounded: ``--seconds`` per level (default 20), the store and cache in a temporary folder, loopback only,
 every server stopped.
 
     python benchmarks/load_pages.py [--users 1 25 50] [--seconds 20] [--pages / /space] [--ref HEAD~3]
@@ -133,6 +138,10 @@ class Browser:
         for cb in self.callbacks:
             for i in cb.inputs:
                 self.by_input[i].append(cb)
+        self.pool = ThreadPoolExecutor(PARALLEL)  # its connections: up to 6 requests at once
+
+    def close(self) -> None:
+        self.pool.shutdown()
 
     def page_view(self, path: str, query: str, record: Callable[[str, float, int, int], None]) -> bool:
         """One page view; ``record(kind, seconds, status, bytes)`` per request. True when every answer was good."""
@@ -147,10 +156,9 @@ class Browser:
             return body
 
         get("page", path + query)
-        with ThreadPoolExecutor(2) as pool:  # the renderer asks for both at once
-            layout_f = pool.submit(get, "_dash-layout", "/_dash-layout")
-            deps_f = pool.submit(get, "_dash-dependencies", "/_dash-dependencies")
-            layout_f.result(), deps_f.result()
+        layout_f = self.pool.submit(get, "_dash-layout", "/_dash-layout")  # the renderer asks for both at once
+        deps_f = self.pool.submit(get, "_dash-dependencies", "/_dash-dependencies")
+        layout_f.result(), deps_f.result()
         props: dict[str, dict] = {}
         _components(json.loads(json.dumps(self.shell)), props)  # a fresh copy: answers change props
         # dcc.Location sets these on mount, together with the layout's own initial callbacks
@@ -190,30 +198,30 @@ class Browser:
     def _run(self, props, pending, record) -> bool:
         ok = True
         running: dict[Future, Callback] = {}
-        with ThreadPoolExecutor(PARALLEL) as pool:
-            while pending or running:
-                active = [*running.values(), *(c for c, _ in pending.values())]
-                ready = [
-                    key
-                    for key, (cb, _) in pending.items()
-                    if not any(r.output == key for r in running.values()) and self._ready(cb, active, props)
-                ]
-                if not ready and not running:
-                    ready = self._break_cycle(pending)
-                for key in ready[: max(0, PARALLEL - len(running))]:
-                    cb, changed = pending.pop(key)
-                    body = self._payload(cb, props, sorted(changed))
-                    running[pool.submit(self._post, cb, body, record)] = cb
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in done:
-                    cb = running.pop(future)
-                    status, answer = future.result()
-                    if status == 204:
-                        continue  # PreventUpdate
-                    if status != 200:
-                        ok = False
-                        continue
-                    self._apply(cb, answer, props, pending)
+        pool = self.pool  # one per simulated browser, kept across its page views
+        while pending or running:
+            active = [*running.values(), *(c for c, _ in pending.values())]
+            ready = [
+                key
+                for key, (cb, _) in pending.items()
+                if not any(r.output == key for r in running.values()) and self._ready(cb, active, props)
+            ]
+            if not ready and not running:
+                ready = self._break_cycle(pending)
+            for key in ready[: max(0, PARALLEL - len(running))]:
+                cb, changed = pending.pop(key)
+                body = self._payload(cb, props, sorted(changed))
+                running[pool.submit(self._post, cb, body, record)] = cb
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                cb = running.pop(future)
+                status, answer = future.result()
+                if status == 204:
+                    continue  # PreventUpdate
+                if status != 200:
+                    ok = False
+                    continue
+                self._apply(cb, answer, props, pending)
         return ok
 
     @staticmethod
@@ -329,7 +337,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(tree: Path, uri: str, cache: Path, workers: int, env_extra: dict) -> Iterator[tuple[int, int]]:
+def gunicorn(
+    tree: Path, uri: str, cache: Path, workers: int, env_extra: dict, max_requests: int = 0
+) -> Iterator[tuple[int, int]]:
     """The app of ``tree`` under gunicorn on a free loopback port; yields (port, master pid); stops it."""
     port = free_port()
     env = {
@@ -343,6 +353,7 @@ def gunicorn(tree: Path, uri: str, cache: Path, workers: int, env_extra: dict) -
     env.pop("TRELLIS_AUTH", None)
     conf = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.exists() else []  # the team's settings, for both trees
     command = [sys.executable, "-m", "gunicorn", *conf, "-w", str(workers), "-b", f"127.0.0.1:{port}"]
+    command += ["--max-requests", str(max_requests)]
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(
             [*command, "--timeout", "300", "app.wsgi:server"], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT
@@ -396,6 +407,7 @@ def run_level(port: int, master: int, path: str, query: str, users: int, seconds
             with lock:
                 views.append(time.perf_counter() - t)
                 failed[0] += not good
+        browser.close()
 
     cpu0, wall0 = worker_cpu(master), time.perf_counter()
     own0 = time.process_time()
@@ -424,14 +436,35 @@ def run_level(port: int, master: int, path: str, query: str, users: int, seconds
     }
 
 
+def cold_burst(port: int, path: str, query: str, users: int) -> list[float]:
+    """``users`` first page views at once on a server that has read nothing yet: each view's seconds."""
+    send = http_transport("127.0.0.1", port)
+    deps = json.loads(send("GET", "/_dash-dependencies", None)[1])
+    layout = json.loads(send("GET", "/_dash-layout", None)[1])
+
+    def view(_) -> float:
+        browser = Browser(send, deps, layout)
+        t = time.perf_counter()
+        browser.page_view(path, query, lambda *a: None)
+        seconds = time.perf_counter() - t
+        browser.close()
+        return seconds
+
+    with ThreadPoolExecutor(users) as pool:
+        return sorted(pool.map(view, range(users)))
+
+
 def warm(port: int, path: str, query: str, views: int = 4) -> None:
     """A few page views per worker before measuring: caches filled, the analysis computed."""
     send = http_transport("127.0.0.1", port)
     deps = json.loads(send("GET", "/_dash-dependencies", None)[1])
     layout = json.loads(send("GET", "/_dash-layout", None)[1])
+    browsers = [Browser(send, deps, layout) for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
         for _ in range(views):
-            list(pool.map(lambda _: Browser(send, deps, layout).page_view(path, query, lambda *a: None), range(4)))
+            list(pool.map(lambda b: b.page_view(path, query, lambda *a: None), browsers))
+    for b in browsers:
+        b.close()
 
 
 def report(label: str, levels: list[dict]) -> None:
@@ -476,6 +509,13 @@ def main() -> None:
     parser.add_argument("--ref", help="also run the same load against this git revision (the old code path)")
     parser.add_argument("--ref-only", action="store_true", help="run only the reference revision")
     parser.add_argument(
+        "--max-requests",
+        type=int,
+        default=0,
+        help="gunicorn's worker recycling (0: off, the default here: a recycled worker's CPU leaves the count)",
+    )
+    parser.add_argument("--cold-users", type=int, default=10, help="first views at once on a cold server (0: none)")
+    parser.add_argument(
         "--without-response-cache",
         action="store_true",
         help="also run this tree with TRELLIS_RESPONSE_CACHE_MB=0 (every answer computed: users in distinct states)",
@@ -499,8 +539,15 @@ def main() -> None:
         for n, (label, tree, env) in enumerate(trees):
             for path in args.pages:
                 cache = Path(tmp) / f"cache-{n}-{path.strip('/') or 'overview'}"  # each run starts cold
-                with gunicorn(tree, uri, cache, args.workers, env) as (port, master):
+                with gunicorn(tree, uri, cache, args.workers, env, args.max_requests) as (port, master):
                     query = f"?exp={exp}"
+                    if args.cold_users:
+                        cold = cold_burst(port, path, query, args.cold_users)
+                        print(
+                            f"{label}: {path}{query}: {len(cold)} first views at once on a cold server: "
+                            f"p50 {statistics.median(cold):.2f} s, max {max(cold):.2f} s",
+                            flush=True,
+                        )
                     warm(port, path, query)
                     levels = [run_level(port, master, path, query, n, args.seconds) for n in args.users]
                 report(f"{label}: page {path}{query}, gunicorn -w {args.workers}, {args.runs} runs", levels)
