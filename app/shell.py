@@ -190,12 +190,14 @@ def register(app: Dash, context: AppContext, pages: dict) -> None:
 
     _register_live(app, context)
 
-    for path, _ in PAGES:
-        nav_id = f"nav-{path.strip('/') or 'overview'}"
-
-        @app.callback(Output(nav_id, "href"), Input("url", "search"), State("url", "pathname"))
-        def keep_query(search, _pathname, path=path):
-            return path + (search or "")
+    # The page links keep the query (one callback for all: one request per URL change, not one per link).
+    @app.callback(
+        [Output(f"nav-{path.strip('/') or 'overview'}", "href") for path, _ in PAGES],
+        Input("url", "search"),
+        State("url", "pathname"),
+    )
+    def keep_query(search, _pathname):
+        return [path + (search or "") for path, _ in PAGES]
 
 
 def store_fingerprint(context: AppContext, experiments: list[str]) -> list | None:
