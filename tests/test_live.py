@@ -63,7 +63,8 @@ def test_detail_keeps_the_row_shown_across_a_refresh_only():
 
 
 def _trials(statuses, ends):
-    return pd.DataFrame({"run_id": [f"r{i}" for i in range(len(statuses))], "status": statuses, "end_time": ends})
+    runs = {"run_id": [f"r{i}" for i in range(len(statuses))], "status": statuses, "end_time": ends}
+    return pd.DataFrame({**runs, "metrics.loss": 0.0, "metrics.acc": 0.0})  # the metrics the space page asks for
 
 
 def test_ended_state_ignores_running_and_scheduled_runs():
