@@ -34,7 +34,7 @@ from search.analysis.bounds import SuggestedBounds
 from search.analysis.design import AnalysisData, Axis
 from search.analysis.fanova import FastFANOVA, Importance, decompose_tree
 from search.analysis.report import SpaceReport
-from tracking.cache import CacheBackend, DiskBackend, MemoryBackend, RedisBackend
+from tracking.cache import CacheBackend
 
 log = logging.getLogger(__name__)
 REPORT_MAGIC = b"trellis-space-report-1\n"
@@ -247,59 +247,28 @@ def decode_report(blob: bytes | None) -> SpaceReport | None:
 
 
 class _Lock:
-    """A lock entry in the shared store, atomic across processes; None from ``take`` when the store cannot
-    hold one (then each process is on its own)."""
+    """A lock entry in the shared store (``CacheBackend.add``: atomic across processes, expiring); None from
+    ``take`` when the store cannot hold one (then each process is on its own)."""
 
     def __init__(self, backend: CacheBackend) -> None:
         self.backend = backend
-        self._local: dict[str, float] = {}  # MemoryBackend: this process only
-        self._guard = threading.Lock()
 
     def take(self, key: str, token: str) -> bool | None:
-        b = self.backend
         try:
-            if isinstance(b, DiskBackend):
-                return bool(b._cache.add(key, token.encode(), expire=LOCK_TTL_S))
-            if isinstance(b, RedisBackend):
-                if getattr(b, "problem", lambda: None)() is not None:
-                    return None
-                return bool(b._redis.set(key, token.encode(), nx=True, ex=int(LOCK_TTL_S)))
-            if isinstance(b, MemoryBackend):
-                with self._guard:
-                    now = time.monotonic()
-                    if self._local.get(key, 0.0) > now:
-                        return False
-                    self._local[key] = now + LOCK_TTL_S
-                    return True
+            return self.backend.add(key, token.encode(), LOCK_TTL_S)
         except Exception as exc:  # a store that does not answer: no shared lock
             log.warning("space report: no shared lock (%s)", exc)
-        return None
+            return None
 
     def held(self, key: str) -> bool:
-        b = self.backend
         try:
-            if isinstance(b, DiskBackend):
-                return b._cache.get(key) is not None
-            if isinstance(b, RedisBackend):
-                return b._redis.get(key) is not None
-            if isinstance(b, MemoryBackend):
-                return self._local.get(key, 0.0) > time.monotonic()
+            return self.backend.get(key) is not None
         except Exception:
             return False
-        return False
 
     def release(self, key: str, token: str) -> None:
-        b = self.backend
         try:
-            if isinstance(b, DiskBackend):
-                if b._cache.get(key) == token.encode():
-                    b._cache.delete(key)
-            elif isinstance(b, RedisBackend):
-                if b._redis.get(key) == token.encode():
-                    b._redis.delete(key)
-            elif isinstance(b, MemoryBackend):
-                with self._guard:
-                    self._local.pop(key, None)
+            self.backend.delete_if(key, token.encode())
         except Exception as exc:
             log.warning("space report: lock not released, it expires by itself (%s)", exc)
 

@@ -45,6 +45,15 @@ class CacheBackend:
         """Why the shared cache is not shared right now (shown on the pages), or None."""
         return None
 
+    def add(self, key: str, value: bytes, ttl_s: float) -> bool | None:
+        """Set ``key`` only if it is absent, atomically for every worker (a lock entry that expires after
+        ``ttl_s``): True when this call set it, False when it was there, None when the store cannot say."""
+        raise NotImplementedError
+
+    def delete_if(self, key: str, value: bytes) -> None:
+        """Delete ``key`` if it still holds ``value`` (a lock released by its holder only)."""
+        raise NotImplementedError
+
 
 class DiskBackend(CacheBackend):
     def __init__(self, directory: str) -> None:
@@ -57,6 +66,14 @@ class DiskBackend(CacheBackend):
 
     def set(self, key: str, value: bytes) -> None:
         self._cache.set(key, value, expire=7 * 24 * 3600)
+
+    def add(self, key: str, value: bytes, ttl_s: float) -> bool | None:
+        return bool(self._cache.add(key, value, expire=ttl_s))
+
+    def delete_if(self, key: str, value: bytes) -> None:
+        with self._cache.transact():
+            if self._cache.get(key) == value:
+                self._cache.delete(key)
 
 
 class RedisBackend(CacheBackend):
@@ -83,6 +100,16 @@ class RedisBackend(CacheBackend):
 
     def set(self, key: str, value: bytes) -> None:
         self._call(self._redis.set, key, value, ex=7 * 24 * 3600)
+
+    def add(self, key: str, value: bytes, ttl_s: float) -> bool | None:
+        if self.problem() is not None:
+            return None
+        done = self._call(self._redis.set, key, value, nx=True, ex=max(1, int(ttl_s)))
+        return None if self._reason is not None else bool(done)
+
+    def delete_if(self, key: str, value: bytes) -> None:
+        if self._call(self._redis.get, key) == value:
+            self._call(self._redis.delete, key)
 
     def problem(self) -> str | None:
         if self._reason is not None:
@@ -141,14 +168,39 @@ def shown_url(url: str) -> str:
 
 
 class MemoryBackend(CacheBackend):
+    """This process only: entries (and lock entries, with their expiry) in a dict."""
+
     def __init__(self) -> None:
         self._data: dict[str, bytes] = {}
+        self._expiry: dict[str, float] = {}
+        self._guard = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
-        return self._data.get(key)
+        with self._guard:
+            if key in self._expiry and self._expiry[key] <= time.monotonic():
+                self._data.pop(key, None)
+                self._expiry.pop(key, None)
+            return self._data.get(key)
 
     def set(self, key: str, value: bytes) -> None:
-        self._data[key] = value
+        with self._guard:
+            self._data[key] = value
+            self._expiry.pop(key, None)
+
+    def add(self, key: str, value: bytes, ttl_s: float) -> bool | None:
+        if self.get(key) is not None:
+            return False
+        with self._guard:
+            if key in self._data:
+                return False
+            self._data[key], self._expiry[key] = value, time.monotonic() + ttl_s
+            return True
+
+    def delete_if(self, key: str, value: bytes) -> None:
+        with self._guard:
+            if self._data.get(key) == value:
+                self._data.pop(key, None)
+                self._expiry.pop(key, None)
 
 
 def make_backend(spec: str | None) -> CacheBackend:
