@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 from mlflow import MlflowClient
+from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -169,7 +170,10 @@ def _click_cell(driver, table, key_column, key, column):
     def click(d):
         cell = d.execute_script(CELL + "return cell(...arguments);", table, key_column, key, column)
         d.execute_script("arguments[0].scrollIntoView({block: 'center'})", cell)
-        cell.click()
+        try:
+            cell.click()
+        except (ElementClickInterceptedException, StaleElementReferenceException):
+            return False  # the table redrew between the scroll and the click (its periodic refresh): again
         return True
 
     _wait(driver, click, timeout=10)
