@@ -181,11 +181,11 @@ def body_problems(body, callback_map: dict, widgets: dict | None = None) -> list
     spec = callback_map.get(body["output"])
     if spec is None:
         return [f"output: {body['output'][:60]!r} is not a callback of this app"]
-    problems = []
+    problems = _shape_problems(body, spec)
     for kind in ("inputs", "state"):
         items = body.get(kind, [])
-        if not isinstance(items, list):
-            problems.append(f"{kind}: a list")
+        if not isinstance(items, list) or len(items) != len(spec.get(kind, [])):
+            problems.append(f"{kind}: a list of the callback's {len(spec.get(kind, []))} {kind}")
             continue
         declared = _declared(spec, kind)
         for item in _flatten(items):
@@ -199,6 +199,20 @@ def body_problems(body, callback_map: dict, widgets: dict | None = None) -> list
     return problems[:10]
 
 
+def _shape_problems(body: dict, spec: dict) -> list[str]:
+    """``outputs`` naming the callback's outputs, ``changedPropIds`` a short list of names (what Dash reads)."""
+    names = body["output"].strip(".").split("...")
+    outputs = body.get("outputs")
+    items = outputs if isinstance(outputs, list) and body["output"].startswith("..") else [outputs]
+    problems = []
+    if len(items) != len(names) or any(_key(i) is None for i in _flatten(items)):
+        problems.append(f"outputs: the callback's {len(names)} outputs, each with id and property")
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or len(changed) > 100 or not all(isinstance(c, str) for c in changed):
+        problems.append("changedPropIds: a list of property names")
+    return problems
+
+
 def _flatten(items: list) -> list:
     """Pattern-matching (ALL) inputs arrive as lists of items."""
     return [i for item in items for i in (item if isinstance(item, list) else [item])]
@@ -210,8 +224,12 @@ def _pattern_match(key: str, declared: set) -> bool:
 
 
 def install_callback_checks(server, dash_app, page_trees: Callable[[], list]) -> None:
-    """``page_trees()``: the component trees of the shell and every page (read once, at the first callback)."""
+    """``page_trees()``: the component trees of the shell and every page (read once, at the first callback).
+    A script path Dash does not serve is a 404 (Dash raises, which would be a 500)."""
+    from dash.exceptions import DependencyException
+
     widgets: dict = {}
+    server.register_error_handler(DependencyException, lambda _exc: Response("Not found.\n", 404))
 
     @server.before_request
     def _check_callback():
@@ -219,7 +237,10 @@ def install_callback_checks(server, dash_app, page_trees: Callable[[], list]) ->
             return None
         if not widgets:
             widgets.update(widget_checks(page_trees(), dash_app.callback_map))
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # nested deeper than any page sends
+            body = None
         problems = body_problems(body, dash_app.callback_map, widgets)
         if problems:
             return Response("Bad callback request:\n" + "\n".join(problems) + "\n", 400, mimetype="text/plain")

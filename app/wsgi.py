@@ -12,7 +12,9 @@ TRELLIS_TRUSTED_PROXIES, TRELLIS_MLFLOW_AUTH, or TRELLIS_AUTH. A wrong setting s
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 
 from app.auth.create import authenticator_from_env
 from app.factory import create_app
@@ -20,8 +22,14 @@ from app.health import fail_fast_over_http
 
 try:
     auth = authenticator_from_env(os.environ)
-except ValueError as exc:  # a wrong sign-in setting: one line, and no worker serves without it
-    raise SystemExit(f"trellis: {exc}") from None
+except ValueError as exc:  # a wrong sign-in setting: one line, and gunicorn stops (3: its boot-error code)
+    print(f"trellis: {exc}", file=sys.stderr, flush=True)
+    raise SystemExit(3) from None
+if auth is None:
+    logging.getLogger("gunicorn.error").warning(
+        "trellis: no sign-in is set (TRELLIS_USERS_FILE, TRELLIS_PROXY_USER_HEADER, TRELLIS_MLFLOW_AUTH or "
+        "TRELLIS_AUTH): anyone who reaches the app can read every experiment and launch or stop searches"
+    )
 
 fail_fast_over_http(os.environ)  # a tracking server that is down: said on the page at once, not after minutes
 app = create_app(

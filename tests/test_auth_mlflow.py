@@ -190,3 +190,16 @@ def test_no_callback_shows_bob_a_run_of_an_experiment_he_may_not_read(app, secur
             seen[user] += sum(h in text for h in hidden)
     assert seen["bob"] == 0
     assert seen["alice"] > 0  # the walk does reach team-a's runs for a user who may read them
+
+
+def test_an_app_without_its_own_mlflow_account_says_so_on_the_page(secured, monkeypatch):
+    """Reading through the server with sign-in but no account of the app's own: the page's status line says
+    the server refused the app's credentials (a 200 with the reason, not a 500)."""
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD", raising=False)
+    app = create_app(secured["url"], cache=None, auth=authenticator_from_env({"TRELLIS_MLFLOW_AUTH": secured["url"]}))
+    selection = {"experiments": [secured["ids"]["team-b"]], "searches": []}
+    body = callback_body(app, "ov-download", {"selection.data": selection}, ["ov-export.n_clicks"])
+    response = app.server.test_client().post("/_dash-update-component", json=body, headers=basic("bob"))
+    assert response.status_code == 200
+    assert "refused the app" in response.get_data(as_text=True)

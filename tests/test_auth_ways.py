@@ -32,9 +32,12 @@ def test_users_add_writes_salted_hashes_and_the_app_signs_them_in(store, tmp_pat
     done = trellis("users", "add", "ana", "--file", str(users), "--password-stdin", stdin="pässwört, with comma\n")
     assert done.returncode == 0, done.stderr
     assert "added ana" in done.stdout
-    assert trellis("users", "add", "bo", "--file", str(users), "--password-stdin", stdin="other\n").returncode == 0
+    assert (
+        trellis("users", "add", "bo", "--file", str(users), "--password-stdin", stdin="other password\n").returncode
+        == 0
+    )
     text = users.read_text()
-    assert "pässwört" not in text and "other" not in text  # only hashes are stored
+    assert "pässwört" not in text and "other password" not in text  # only hashes are stored
     hashes = read_users_file(users)
     assert set(hashes) == {"ana", "bo"} and all(h.startswith("$argon2id$") for h in hashes.values())
     assert stat.S_IMODE(os.stat(users).st_mode) == 0o600
@@ -45,12 +48,21 @@ def test_users_add_writes_salted_hashes_and_the_app_signs_them_in(store, tmp_pat
     assert client.get("/", headers=basic("bo", "pässwört, with comma")).status_code == 401
     assert client.get("/").status_code == 401
     # a user added while the app runs signs in without a restart; a password change takes effect at once
-    write_user(users, "cy", "third")
-    write_user(users, "ana", "new one")
-    assert client.get("/", headers=basic("cy", "third")).status_code == 200
+    write_user(users, "cy", "third one")
+    write_user(users, "ana", "new one!")
+    assert client.get("/", headers=basic("cy", "third one")).status_code == 200
     assert client.get("/", headers=basic("ana", "pässwört, with comma")).status_code == 401
-    assert client.get("/", headers=basic("ana", "new one")).status_code == 200
+    assert client.get("/", headers=basic("ana", "new one!")).status_code == 200
     assert refused_everywhere(app.server, app) == []
+    # the file emptied, broken or removed while the app runs: nobody gets in (never the users read before)
+    for broken in ("", "garbage\n", None):
+        if broken is None:
+            users.unlink()
+        else:
+            users.write_text(broken)
+        assert client.get("/", headers=basic("cy", "third one")).status_code == 401
+    write_user(users, "cy", "third one")
+    assert client.get("/", headers=basic("cy", "third one")).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -76,13 +88,26 @@ def test_users_command_refuses_bad_input_in_one_line(tmp_path):
     users = tmp_path / "users"
     for args, stdin, reason in [
         (("users", "add", "a b"), "pw\n", "is not a user name"),
-        (("users", "add", "ana"), "\n", "password: empty"),
+        (("users", "add", "ana"), "\n", "password: at least 8 characters"),
+        (("users", "add", "ana"), "short\n", "password: at least 8 characters"),
         (("users", "remove", "nobody"), "", "cannot read the users file"),
     ]:
         done = trellis(*args, "--file", str(users), "--password-stdin", stdin=stdin)
         assert done.returncode == 2 and reason in done.stderr and "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
+    done = subprocess.run([sys.executable, "-m", "search.cli", "users", "add", "ana", "--file", str(users)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "--password-stdin" in done.stderr and "Traceback" not in done.stderr
     assert not users.exists()  # nothing was written
+
+
+def test_removing_the_last_user_says_the_app_lets_nobody_in(tmp_path):
+    users = tmp_path / "users"
+    assert (
+        trellis("users", "add", "ana", "--file", str(users), "--password-stdin", stdin="long enough\n").returncode == 0
+    )
+    done = trellis("users", "remove", "ana", "--file", str(users))
+    assert done.returncode == 0 and "lets nobody in" in done.stdout
 
 
 def test_a_trusted_proxy_names_the_user_and_nobody_else_can(store):
@@ -98,6 +123,10 @@ def test_a_trusted_proxy_names_the_user_and_nobody_else_can(store):
     assert client.get("/", headers={"X-Forwarded-User": "ana"}, environ_base=outsider).status_code == 403
     with app.server.test_request_context("/", headers={"X-Forwarded-User": "ana"}, environ_base=from_proxy):
         assert app.server.preprocess_request() is None and app.trellis_context.current_user() == "ana"
+    two = client.get("/", headers=[("X-Forwarded-User", "ana"), ("X-Forwarded-User", "bo")], environ_base=from_proxy)
+    assert two.status_code == 401  # two names: none
+    for odd in ("a,b", "<script>", "x" * 257):
+        assert client.get("/", headers={"X-Forwarded-User": odd}, environ_base=from_proxy).status_code == 401
     # every route and callback: refused from outside the proxy, even naming a user, and from it naming nobody
     assert refused_everywhere(app.server, app, (403,), headers={"X-Forwarded-User": "ana"}, environ_base=outsider) == []
     assert refused_everywhere(app.server, app, (401,), environ_base=from_proxy) == []
@@ -116,6 +145,10 @@ def test_plain_users_refuse_every_route_and_callback(store):
         ({"TRELLIS_PROXY_USER_HEADER": "X-Forwarded-User"}, "name the proxy's address"),
         ({"TRELLIS_PROXY_USER_HEADER": "X-User", "TRELLIS_TRUSTED_PROXIES": "proxy.local"}, "not an address"),
         ({"TRELLIS_TRUSTED_PROXIES": "127.0.0.1"}, "without TRELLIS_PROXY_USER_HEADER"),
+        ({"TRELLIS_PROXY_USER_HEADER": "X-User", "TRELLIS_TRUSTED_PROXIES": "0.0.0.0/0"}, "trusts too many"),
+        ({"TRELLIS_PROXY_USER_HEADER": "X-User", "TRELLIS_TRUSTED_PROXIES": "::/0"}, "trusts too many"),
+        ({"TRELLIS_PROXY_USER_HEADER": "Authorization", "TRELLIS_TRUSTED_PROXIES": "10.0.0.5"}, "not a header"),
+        ({"TRELLIS_PROXY_USER_HEADER": "X Bad:Header", "TRELLIS_TRUSTED_PROXIES": "10.0.0.5"}, "not a header"),
         ({"TRELLIS_MLFLOW_AUTH": "mlflow-host:5000"}, "not the http"),
         ({"TRELLIS_USERS_FILE": "/nonexistent/users"}, "cannot read the users file"),
     ],
@@ -133,3 +166,13 @@ def test_serve_with_a_bad_sign_in_setting_says_so_in_one_line(store):
     done = subprocess.run([sys.executable, "-m", "search.cli", "serve", "--tracking-uri", store, "--no-agent"],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "cannot read the users file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_gunicorn_stops_at_once_on_a_wrong_sign_in_setting(tmp_path):
+    """The WSGI module exits with gunicorn's boot-error code (3), so the master stops instead of booting
+    workers forever; one line says why."""
+    (tmp_path / "users").write_text("")
+    env = {**os.environ, "TRELLIS_USERS_FILE": str(tmp_path / "users"), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", "import app.wsgi"], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 3 and "names no user" in done.stderr and "Traceback" not in done.stderr

@@ -35,7 +35,7 @@ def test_bodies_no_page_would_send_are_named(app):
     assert "is not a callback of this app" in body_problems({"output": "nope.children"}, cmap)[0]
     good = callback_body(app, "ov-download", {"selection.data": {"experiments": ["1"], "searches": []}})
     assert body_problems(good, cmap) == []
-    sneaky = {**good, "inputs": good["inputs"] + [{"id": "ctl-launch", "property": "n_clicks", "value": 1}]}
+    sneaky = {**good, "inputs": [{"id": "ctl-launch", "property": "n_clicks", "value": 1}]}  # in place of its own
     assert "'ctl-launch.n_clicks' is not an input here" in body_problems(sneaky, cmap)[0]
     for selection, reason in [
         (None, "an object with experiments and searches"),
@@ -49,6 +49,20 @@ def test_bodies_no_page_would_send_are_named(app):
     client = app.server.test_client()
     response = client.post("/_dash-update-component", json=callback_body(app, "ov-download", {}))
     assert response.status_code == 400 and b"selection.data" in response.data
+
+
+def test_a_malformed_request_shape_is_a_400_and_an_unknown_script_a_404(app):
+    client = app.server.test_client()
+    selection = {"selection.data": {"experiments": [app.fuzz_experiment], "searches": []}}
+    base = callback_body(app, "ov-download", selection, ["ov-export.n_clicks"])
+    assert client.post("/_dash-update-component", json=base).status_code == 200
+    for change in ({"outputs": None}, {"outputs": [{}]}, {"inputs": []}, {"changedPropIds": None},
+                   {"changedPropIds": [{}]}):  # fmt: skip
+        response = client.post("/_dash-update-component", json={**base, **change})
+        assert response.status_code == 400, change
+    deep = client.post("/_dash-update-component", data="[" * 100_000 + "]" * 100_000, content_type="application/json")
+    assert deep.status_code == 400
+    assert client.get("/_dash-component-suites/nope/x.js").status_code == 404
 
 
 JSON = st.recursive(

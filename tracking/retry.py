@@ -82,6 +82,12 @@ def unavailable_reason(exc: BaseException) -> str | None:
         type(e).__name__ in UNAVAILABLE_TYPES or getattr(e, "error_code", None) == "TEMPORARILY_UNAVAILABLE"
         for e in chain
     )
+    refused = [e for e in chain if getattr(e, "error_code", None) in ("UNAUTHENTICATED", "PERMISSION_DENIED")]
+    if refused and not down:  # the store (an MLflow server with sign-in) refuses the app's own account
+        return (
+            "it refused the app's credentials (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD for the "
+            f"app's account): {str(refused[-1]).strip().splitlines()[0][:200]}"
+        )
     if not down:
         return None
     for e in reversed(chain):  # the innermost outage error with words: the driver's, not a wrapper's

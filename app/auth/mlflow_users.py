@@ -46,7 +46,7 @@ class MlflowUsers(Authenticator):
             who = self._signed_in.get(token, lambda: self.server.sign_in(name, password))
         except MlflowUnavailable as exc:
             log.warning("sign-in: %s", exc)
-            return Response(f"The MLflow server that signs users in is not answering ({exc}).\n", 503)
+            return Response("The MLflow server that signs users in is not answering; try again shortly.\n", 503)
         if who is None:
             self._signed_in.forget([token])
             return basic_auth_refusal()

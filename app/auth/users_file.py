@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -22,8 +23,10 @@ from flask import Response, request
 
 from app.auth.base import Authenticator, TimedMemo, basic_auth_refusal
 
+log = logging.getLogger(__name__)
 NAME = re.compile(r"^[^\s:]{1,64}$")
 HASHER = PasswordHasher()
+MIN_PASSWORD = 8
 
 
 class UsersFileError(ValueError):
@@ -61,12 +64,18 @@ def write_user(path: str | Path, name: str, password: str) -> bool:
     """Add ``name`` to the file (created with mode 0600) or replace their hash. True when they were new."""
     if not NAME.match(name or ""):
         raise UsersFileError(f"name: {name!r} is not a user name (1-64 characters, no spaces or ':')")
-    if not password:
-        raise UsersFileError("password: empty")
+    if len(password) < MIN_PASSWORD:
+        raise UsersFileError(f"password: at least {MIN_PASSWORD} characters")
     path = Path(path)
     users = read_users_file(path) if path.exists() and path.stat().st_size else {}
     new = name not in users
     users[name] = HASHER.hash(password)
+    _write(path, users)
+    return new
+
+
+def _write(path: Path, users: dict[str, str]) -> None:
+    """The whole file at once (a reader never sees half of it), mode 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     body = "".join(f"{user}:{hashed}\n" for user, hashed in users.items())
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".users-")
@@ -74,15 +83,16 @@ def write_user(path: str | Path, name: str, password: str) -> bool:
         out.write(body)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
-    return new
 
 
-def remove_user(path: str | Path, name: str) -> None:
+def remove_user(path: str | Path, name: str) -> int:
+    """Remove ``name``; the number of users left (0: the app then lets nobody in)."""
     users = read_users_file(path)
     if name not in users:
         raise UsersFileError(f"{path}: no user {name!r}")
     del users[name]
-    Path(path).write_text("".join(f"{u}:{h}\n" for u, h in users.items()), encoding="utf-8")
+    _write(Path(path), users)
+    return len(users)
 
 
 class HashedUsers(Authenticator):
@@ -93,7 +103,7 @@ class HashedUsers(Authenticator):
         self._key = secrets.token_bytes(32)
         self._checked = TimedMemo(remember_s)
 
-    def _file_stamp(self) -> tuple:
+    def _file_stamp(self) -> tuple | None:
         st = self.path.stat()
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
@@ -103,8 +113,10 @@ class HashedUsers(Authenticator):
             if stamp != self._stamp:  # a user added or removed while the app runs
                 self._users, self._stamp = read_users_file(self.path), stamp
                 self._checked = TimedMemo(self._checked.ttl_s)
-        except (OSError, UsersFileError):
-            pass  # a file being rewritten or broken meanwhile: keep the users read last
+        except (OSError, UsersFileError) as exc:  # emptied, broken or removed while the app runs: nobody gets in
+            if self._users:
+                log.warning("sign-in: refusing everyone until the users file is fixed (%s)", exc)
+            self._users, self._stamp = {}, None
         return self._users
 
     def user(self) -> str | Response:

@@ -14,6 +14,9 @@ DEFAULT_USERS_FILE = ".trellis/users"
 def _password(args: argparse.Namespace) -> str | None:
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        print("error: no terminal to ask for the password: pipe it in with --password-stdin", file=sys.stderr)
+        return None
     first = getpass.getpass(f"password for {args.name}: ")
     if getpass.getpass("again: ") != first:
         print("error: the two passwords differ; nothing written", file=sys.stderr)
@@ -26,8 +29,11 @@ def cmd_users(args: argparse.Namespace) -> int:
 
     try:
         if args.action == "remove":
-            remove_user(args.file, args.name)
-            print(f"removed {args.name} from {args.file}")
+            left = remove_user(args.file, args.name)
+            print(
+                f"removed {args.name} from {args.file}"
+                + ("" if left else ": it names no user now, so the app lets nobody in")
+            )
             return 0
         password = _password(args)
         if password is None:
@@ -36,7 +42,8 @@ def cmd_users(args: argparse.Namespace) -> int:
     except UsersFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{'added' if new else 'updated'} {args.name} in {args.file} (serve with TRELLIS_USERS_FILE={args.file})")
+    where = os.path.abspath(args.file)
+    print(f"{'added' if new else 'updated'} {args.name} in {where} (serve with TRELLIS_USERS_FILE={where})")
     return 0
 
 
