@@ -81,6 +81,11 @@ class TimedMemo:
         self._data[key] = (now, value)
         return value
 
+    def peek(self, key):
+        """The remembered value of ``key`` (even if expired), or None; computes nothing."""
+        hit = self._data.get(key)
+        return None if hit is None else hit[1]
+
     def forget(self, keys: Iterable) -> None:
         for key in keys:
             self._data.pop(key, None)

@@ -53,7 +53,7 @@ class MlflowUsers(Authenticator):
         return who.name
 
     def _is_admin(self, token: bytes) -> bool:
-        who = self._signed_in.get(token, lambda: None)
+        who = self._signed_in.peek(token)  # set by user() earlier in this request
         return bool(who and who.is_admin)
 
     def readable(self, user: str) -> set[str] | None:
