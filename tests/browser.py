@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import ElementClickInterceptedException
+from selenium.common.exceptions import ElementClickInterceptedException, StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -111,7 +111,8 @@ def gunicorn_app(cwd: Path, env: dict[str, str], ready: Callable[[str], object] 
 
 
 def wait(driver: webdriver.Chrome, condition, timeout: float = 30):
-    return WebDriverWait(driver, timeout).until(condition)
+    """Wait for the condition; an element the page redrew between two reads is read again, not a failure."""
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def click(driver: webdriver.Chrome, element_id: str) -> None:
