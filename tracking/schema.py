@@ -78,6 +78,22 @@ EDITS = "trellis.edits"  # JSON list of the edits the runner applied, each with 
 WARM_START_TRIALS = "trellis.warm_start_trials"  # how many of the parent's trials a relaunch learned from
 UNCLAIMED = "none"
 
+# Reproducibility (docs/mlflow-schema.md, "Reproducibility"): on every trial run.
+SEED = "trellis.seed"  # trial: the seed it was given (ctx.seed); search: the search seed trials derive theirs from
+CODE_COMMIT = "trellis.code.commit"  # git commit of the repository holding the trial's module or script
+CODE_DIRTY = "trellis.code.dirty"  # "true" when that repository had uncommitted changes to tracked files
+CODE_REPO = "trellis.code.repo"  # that repository's top folder
+CODE_FILE = "trellis.code.file"  # the trial's module file or script
+CODE_SHA256 = "trellis.code.sha256"  # sha256 of that file
+VERSION_PREFIX = "trellis.version."  # + python, torch, numpy, scikit-learn, mlflow, trellis
+HW_GPU = "trellis.hw.gpu"  # GPU names the search's host shows (comma-separated), absent without CUDA
+HW_CPUS = "trellis.hw.cpus"  # CPU count of the search's host
+RERUN_OF = "trellis.rerun_of"  # `trellis rerun`: the trial run this run reproduces
+MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
+MLFLOW_GIT_BRANCH = "mlflow.source.git.branch"
+MLFLOW_GIT_REPO_URL = "mlflow.source.git.repoURL"
+MLFLOW_GIT_DIRTY = "mlflow.source.git.dirty"
+
 
 class EndReason(StrEnum):
     COMPLETED = "completed"
