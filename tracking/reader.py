@@ -42,8 +42,20 @@ LINEAGE_TAGS = {
     schema.PBT_PARENT: "pbt_parent",
     schema.PBT_GENERATION: "pbt_generation",
     schema.CONFIG_JSON: "trellis_config",
+    schema.ERROR: "error",  # one line: why a trial failed (the search diagnosis counts them)
+    schema.STOPPED_AT_RUNG: "stopped_at_rung",
+    schema.RESUMED_FROM: "resumed_from",  # Stop-and-Go: the step an early-stopped trial went on from
 }
-INT_COLUMNS = ("trial", "budget_reached", "bracket", "rung", "pbt_parent", "pbt_generation")
+INT_COLUMNS = (
+    "trial",
+    "budget_reached",
+    "bracket",
+    "rung",
+    "pbt_parent",
+    "pbt_generation",
+    "stopped_at_rung",
+    "resumed_from",
+)
 BASE_COLUMNS = [
     "run_id",
     "experiment_id",
