@@ -14,7 +14,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from app.auth.base import Authenticator, signed_in_user
-from app.reports import SharedReports
+from app.reports import Pending, SharedReports
 from search.analysis.report import SpaceReport, analyse
 from search.config import SearchConfig
 from search.control.policy import ServerPolicy
@@ -44,6 +44,8 @@ class AppContext:
     max_curve_points: int = 1000
     policy: ServerPolicy = field(default_factory=ServerPolicy)  # what the control page may launch
     access: Authenticator | None = None  # sign-in: who may read which experiments, and edit where
+    # How long a request waits for a search-space analysis before the page shows its progress instead.
+    analysis_wait_s: float = 1.0
     _shared_reports: SharedReports | None = field(init=False, default=None, repr=False)
     _views: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
     _views_lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
@@ -63,17 +65,28 @@ class AppContext:
         return self._client
 
     def space_report(
-        self, selection: dict, metric: str, direction: str, params: list[str] | None, best_quantile: float | None
-    ) -> SpaceReport:
+        self,
+        selection: dict,
+        metric: str,
+        direction: str,
+        params: list[str] | None,
+        best_quantile: float | None,
+        wait_s: float | None = None,
+    ) -> SpaceReport | Pending:
         """The search-space analysis, by the state of the runs it reads: computed once by whichever worker
-        and thread asks first, shared with the others through the cache's store (``app.reports``)."""
+        and thread asks first, shared with the others through the cache's store (``app.reports``). With
+        ``wait_s``, computed in the background: ``Pending`` when it is not ready by then."""
         experiments = self.readable_ids(selection.get("experiments", []))  # the key names only runs read
         view = self.view(experiments, selection.get("searches", []))
         shown = {"experiments": experiments, "searches": list(selection.get("searches", []))}
         key = report_key(shown, view.trials, metric, direction, params, best_quantile)
-        return self.reports.get(
-            key, lambda: analyse(view.table, view.trials, metric, direction, params or None, best_quantile)
-        )
+
+        def compute() -> SpaceReport:
+            return analyse(view.table, view.trials, metric, direction, params or None, best_quantile)
+
+        if wait_s is None:
+            return self.reports.get(key, compute)
+        return self.reports.get_soon(key, compute, wait_s, runs=len(view.trials))
 
     @property
     def reports(self) -> SharedReports:

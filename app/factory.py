@@ -30,6 +30,7 @@ def create_app(
     auth: Authenticator | None = None,
     max_curve_points: int = 1000,
     policy: ServerPolicy | None = None,
+    analysis_wait_s: float = 1.0,
 ) -> Dash:
     """Build the app.
 
@@ -37,6 +38,8 @@ def create_app(
     ``auth``: sign-in for every route and callback (``app.auth.create.authenticator_from_env``), with what
     each user may read and edit; ``users`` (name -> password) is a shorthand for plain basic auth.
     ``policy``: what the control page may launch (trial allow-list, caps); default from the environment.
+    ``analysis_wait_s``: how long a request waits for a search-space analysis before the page shows its
+    progress (it goes on in the background and the page polls for it).
     """
     if auth is None and users:
         auth = PlainUsers(users)
@@ -48,6 +51,7 @@ def create_app(
         max_curve_points,
         policy=policy or ServerPolicy.from_env(),
         access=auth,
+        analysis_wait_s=analysis_wait_s,
     )
     app = Dash(
         __name__,

@@ -10,12 +10,18 @@ result and read it. A lock whose holder died expires (``LOCK_TTL_S``); a waiter 
 computes the report itself. A store that does not answer (Redis down) leaves each worker on its own, still
 computing once per worker.
 
+A page never waits long for it: ``get_soon`` starts the computation on a background thread of the worker and
+waits at most ``wait_s``; past that it answers ``Pending`` (when the computation started, how many runs) and
+the page shows a progress line and asks again every second. Whichever worker a later request reaches finds
+the shared result, or the same computation still going (the lock's entry says since when).
+
 The forests themselves are not kept: the page's marginals (each parameter on ``POINTS``, each pair of the
 importance rows on ``PAIR_POINTS``) are computed with the report and stand in for ``report.fanova``.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import logging
@@ -43,6 +49,19 @@ PAIR_POINTS = POINTS[::4]  # and a pair's, on both axes
 LOCK_TTL_S = 120.0  # a lock outlives its holder at most this long
 WAIT_S = 150.0  # a waiter computes the report itself after this long
 POLL_S = 0.1
+# Reports computed off the request path; two at a time per worker process (the rest queue), so a burst of
+# different analyses cannot take every core from the requests.
+_BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="trellis-report")
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A report being computed: since when (unix seconds, when its computation started), over how many runs,
+    and the report it replaces (the same analysis before a run ended), shown meanwhile when there is one."""
+
+    since: float
+    runs: int
+    previous: SpaceReport | None = None
 
 
 # -- the marginals that stand in for the forest ------------------------------------------------------------
@@ -255,22 +274,40 @@ class _Lock:
 
     def take(self, key: str, token: str) -> bool | None:
         try:
-            return self.backend.add(key, token.encode(), LOCK_TTL_S)
+            return self.backend.add(key, _lock_value(token), LOCK_TTL_S)
         except Exception as exc:  # a store that does not answer: no shared lock
             log.warning("space report: no shared lock (%s)", exc)
             return None
 
     def held(self, key: str) -> bool:
+        return self.since(key) is not None
+
+    def since(self, key: str) -> float | None:
+        """When the holder of the lock took it (unix seconds); None when nobody holds it."""
         try:
-            return self.backend.get(key) is not None
+            value = self.backend.get(key)
         except Exception:
-            return False
+            return None
+        if value is None:
+            return None
+        try:
+            return float(bytes(value).split(b" ", 1)[1])
+        except (IndexError, ValueError, TypeError):
+            return 0.0  # held, by a value of another form: since unknown
 
     def release(self, key: str, token: str) -> None:
         try:
-            self.backend.delete_if(key, token.encode())
+            self.backend.delete_if(key, _lock_value(token))
         except Exception as exc:
             log.warning("space report: lock not released, it expires by itself (%s)", exc)
+
+
+def _lock_value(token: str) -> bytes:
+    """What a lock entry holds: its holder's token and when it was taken (the progress line's start)."""
+    return f"{token} {_STARTED.setdefault(token, time.time()):.3f}".encode()
+
+
+_STARTED: dict[str, float] = {}  # token -> when its lock was first taken, in this process
 
 
 class SharedReports:
@@ -284,6 +321,7 @@ class SharedReports:
         self._entries = entries
         self._guard = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
+        self._jobs: dict[str, tuple[float, concurrent.futures.Future]] = {}  # background computations
         self.stats = {"computed": 0, "shared": 0, "memory": 0, "waited": 0}
 
     def store_key(self, key: tuple) -> str:
@@ -309,6 +347,35 @@ class SharedReports:
                     self._memory.popitem(last=False)
                 self._key_locks.pop(name, None)
             return report
+
+    def get_soon(
+        self, key: tuple, compute: Callable[[], SpaceReport], wait_s: float, runs: int = 0
+    ) -> SpaceReport | Pending:
+        """The report of ``key`` if it is ready within ``wait_s`` seconds, else ``Pending``: its computation
+        (or the wait for another worker's) goes on in the background, and a later call finds it."""
+        name = self.store_key(key)
+        found = self._remembered(name)
+        if found is not None:
+            return found
+        with self._guard:
+            job = self._jobs.get(name)
+            if job is None:
+                job = self._jobs[name] = (time.time(), _BACKGROUND.submit(self.get, key, compute))
+        started, future = job
+        try:
+            report = future.result(timeout=max(0.0, wait_s))
+        except concurrent.futures.TimeoutError:
+            since = self.lock.since(name + ":lock")
+            return Pending(min(started, since) if since else started, runs)
+        except BaseException:
+            with self._guard:  # a failed computation is not kept: the next call tries again
+                if self._jobs.get(name) is job:
+                    del self._jobs[name]
+            raise
+        with self._guard:
+            if self._jobs.get(name) is job:
+                del self._jobs[name]
+        return report
 
     def _remembered(self, name: str) -> SpaceReport | None:
         with self._guard:
@@ -359,3 +426,4 @@ class SharedReports:
         finally:
             if taken:
                 self.lock.release(lock_name, token)
+            _STARTED.pop(token, None)

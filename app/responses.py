@@ -125,6 +125,11 @@ class ResponseCache:
         return response
 
 
+def not_shared() -> None:
+    """Called by a callback whose answer must not be kept for others (a progress line: it is stale at once)."""
+    g.pop("trellis_response_key", None)
+
+
 def _selection_experiments(body: dict) -> list[str] | None:
     """The experiments of the ``selection`` store among a callback's inputs and states; None when it has none
     or they are malformed (such a request is not shared)."""

@@ -337,3 +337,12 @@ def pair_plot(a: Axis, b: Axis, unit_points: np.ndarray, grid: np.ndarray, metri
         xaxis={"title": {"text": a.name}, **({"type": "log"} if a.log else {})},
         yaxis={"title": {"text": b.name}, **({"type": "log"} if b.log else {})},
     )
+
+
+def progress_text(runs: int, seconds: float, updating: bool) -> str:
+    """The line shown while the analysis is computed in the background: over how many runs, for how long."""
+    what = "Updating the analysis (a run ended)" if updating else "Computing the search-space analysis"
+    return (
+        f"{what} of {runs:,} runs in the background: importance, marginals, suggested bounds. "
+        f"{max(0, int(seconds))} s so far; the page fills in by itself when it is done."
+    )

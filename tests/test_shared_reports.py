@@ -14,7 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.reports import PAIR_POINTS, POINTS, Marginals, SharedReports, decode_report, encode_report, with_marginals
+from app.reports import (
+    PAIR_POINTS,
+    POINTS,
+    Marginals,
+    Pending,
+    SharedReports,
+    decode_report,
+    encode_report,
+    with_marginals,
+)
 from benchmarks.load_runs import build_store
 from search.analysis.report import analyse
 from tracking.cache import DiskBackend, MemoryBackend, RedisBackend
@@ -176,3 +185,51 @@ def test_two_worker_processes_compute_the_report_once_and_show_the_same(runs, tm
     reported = [line for out, _ in outputs for line in out.splitlines() if line.startswith("REPORT")]
     assert len(reported) == 2 and reported[0] == reported[1]
     assert counter.read_text().splitlines() == ["computed"]
+
+
+# -- off the request path ---------------------------------------------------------------------------------
+
+
+def test_a_slow_report_is_pending_at_once_then_ready_and_computed_once(runs, tmp_path):
+    _, _, table = runs
+    reports = SharedReports(DiskBackend(str(tmp_path / "cache")), namespace="soon")
+    other_worker = SharedReports(DiskBackend(str(tmp_path / "cache")), namespace="soon")
+    go, calls = threading.Event(), []
+
+    def compute():
+        calls.append(1)
+        assert go.wait(60)
+        return analyse(table, table.trials, "accuracy", "max")
+
+    key = ("slow", "key")
+    before = time.time()
+    first = reports.get_soon(key, compute, wait_s=0.2, runs=300)
+    assert isinstance(first, Pending) and first.runs == 300 and first.previous is None
+    assert before - 1 <= first.since <= time.time()
+    # asked again meanwhile, by this worker and by another: still pending, since the same start, no second run
+    again = reports.get_soon(key, compute, wait_s=0.1, runs=300)
+    elsewhere = other_worker.get_soon(key, lambda: pytest.fail("computed twice"), wait_s=0.3, runs=300)
+    assert isinstance(again, Pending) and again.since == first.since
+    assert isinstance(elsewhere, Pending) and abs(elsewhere.since - first.since) < 1.0
+    go.set()
+    done = reports.get_soon(key, compute, wait_s=60, runs=300)
+    assert not isinstance(done, Pending) and done.importance is not None and calls == [1]
+    shared = other_worker.get_soon(key, lambda: pytest.fail("computed twice"), wait_s=60, runs=300)
+    assert not isinstance(shared, Pending) and shared.refined_yaml == done.refined_yaml
+
+
+def test_a_failed_background_report_says_so_and_the_next_ask_computes_again(runs, tmp_path):
+    _, _, table = runs
+    reports = SharedReports(MemoryBackend(), namespace="fails")
+    calls = []
+
+    def compute():
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("the store went away")
+        return analyse(table, table.trials, "accuracy", "max")
+
+    with pytest.raises(ValueError, match="store went away"):
+        reports.get_soon(("k",), compute, wait_s=30)
+    report = reports.get_soon(("k",), compute, wait_s=60)
+    assert not isinstance(report, Pending) and report.importance is not None and calls == [1, 1]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
+from dataclasses import replace
 
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.context import AppContext
-from app.reports import PAIR_POINTS, POINTS
-from app.responses import register_shared
+from app.reports import PAIR_POINTS, POINTS, Pending
+from app.responses import not_shared, register_shared
 from app.shell import query_objective, with_objective
 from layouts import space as sp
 from layouts.choices import (
@@ -25,6 +27,7 @@ from layouts.choices import (
 from layouts.live import LOADING_DELAY_MS, detail_click, ended_state, kept_choice
 from layouts.style import GRAPH_CONFIG, empty_figure
 from search.analysis.objective import user_metrics
+from search.analysis.report import SpaceReport
 
 QUANTILES = [
     {"label": "all runs", "value": 1.0},
@@ -104,6 +107,10 @@ def layout(context: AppContext) -> html.Div:
                 ],
                 className="g-2 mb-1",
             ),
+            # The analysis computed in the background: its progress, polled while it runs.
+            html.Div(id="sp-progress"),
+            dcc.Interval(id="sp-poll", interval=1000, disabled=True),
+            dcc.Store(id="sp-ready"),  # "ready" or "pending": the parallel coordinates follow it
             dcc.Store(id="sp-brushes", data={}),  # the user's brushes by axis label, kept across redraws
             # The user's parameters and direction for these runs, kept for the browser session.
             dcc.Store(id="sp-kept-params", storage_type="session"),
@@ -169,12 +176,13 @@ class SteadyReports:
     A change of metric, direction, parameters or runs shown is another analysis, computed afresh.
     """
 
-    def __init__(self, context: AppContext, entries: int = 16) -> None:
+    def __init__(self, context: AppContext, entries: int = 16, wait_s: float | None = None) -> None:
         self.context = context
         self._last: OrderedDict = OrderedDict()
         self._entries = entries
+        self.wait_s = wait_s  # None: wait for the analysis; else ``Pending`` past that many seconds
 
-    def __call__(self, selection, metric, direction, params, quantile):
+    def __call__(self, selection, metric, direction, params, quantile) -> SpaceReport | Pending:
         selection = _selection_key(selection)
         direction, quantile = direction or "max", best_quantile(quantile)
         view = self.context.view(selection["experiments"], selection["searches"])
@@ -186,7 +194,12 @@ class SteadyReports:
         if kept_report is not None and kept_report[0] == ended:
             self._last.move_to_end(key)
             return kept_report[1]
-        report = self.context.space_report(selection, metric, direction, params, quantile)
+        if self.wait_s is None:
+            report = self.context.space_report(selection, metric, direction, params, quantile)
+        else:
+            report = self.context.space_report(selection, metric, direction, params, quantile, wait_s=self.wait_s)
+        if isinstance(report, Pending):  # meanwhile the page shows the analysis before the last run ended
+            return replace(report, previous=kept_report[1] if kept_report else None)
         self._last[key] = (ended, report)
         self._last.move_to_end(key)
         while len(self._last) > self._entries:
@@ -196,7 +209,7 @@ class SteadyReports:
 
 def register(app: Dash, context: AppContext) -> None:
     # Every callback here is read-only on the selection's runs: users viewing the same runs share answers.
-    reports = SteadyReports(context)
+    reports = SteadyReports(context, wait_s=context.analysis_wait_s)
     register_shared(app, _register_choices, context)
     register_shared(app, _register_analysis, reports)
     register_shared(app, _register_parcoords, context, reports)
@@ -287,33 +300,53 @@ def _register_analysis(app: Dash, reports: SteadyReports) -> None:
         Output("sp-r2", "children"),
         Output("sp-yaml", "children"),
         Output("sp-notes", "children"),
+        Output("sp-progress", "children"),
+        Output("sp-poll", "disabled"),
+        Output("sp-ready", "data"),
         Input("selection", "data"),
         Input("sp-metric", "value"),
         Input("sp-dir", "value"),
         Input("sp-params", "value"),
         Input("sp-quantile", "value"),
         Input("data-version", "data"),
+        Input("sp-poll", "n_intervals"),
     )
-    def analysis(selection, metric, direction, params, quantile, _version):
+    def analysis(selection, metric, direction, params, quantile, _version, _poll):
         if not metric:
-            return empty_figure("No metrics in these runs"), "", "", ""
-        report = reports(selection, metric, direction, params, quantile)
-        notes = "; ".join(f"{n} {what}" for what, n in report.data.notes.items())
-        if report.problem:
-            return empty_figure(report.problem), dbc.Alert(report.problem, color="warning"), "", notes
-        b = report.bounds
-        trust = r2_trust(b.r2, b.r2_std)
-        r2 = html.Span(
-            [
-                dbc.Badge(trust.text, color=trust.level, id="sp-r2-badge", className="me-2"),
-                f"10-fold cross-validated fit of the forest on {b.n_runs} runs: how far to trust the "
-                "ranges below (and the importance above).",
-            ]
-        )
-        importance = sp.importance_plot(report.importance)
-        # A live refresh of the same analysis: the marginal below keeps the row the user clicked.
-        importance["layout"].update(meta={"refresh": ctx.triggered_id == "data-version"}, uirevision=metric)
-        return importance, r2, report.refined_yaml, notes
+            return empty_figure("No metrics in these runs"), "", "", "", "", True, "ready"
+        found = reports(selection, metric, direction, params, quantile)
+        polled = ctx.triggered_id == "sp-poll"
+        if isinstance(found, Pending):
+            not_shared()  # the progress line is stale at once; the finished analysis is kept
+            progress = _progress(sp.progress_text(found.runs, time.time() - found.since, found.previous is not None))
+            if polled:  # what is drawn stays; only the progress line moves
+                return no_update, no_update, no_update, no_update, progress, False, no_update
+            if found.previous is None:
+                return empty_figure("Computing the analysis…"), "", "", "", progress, False, "pending"
+            return (*_analysis_outputs(found.previous, metric, refresh=True), progress, False, "ready")
+        # Done (a poll ends only here): "ready" again makes the parallel coordinates redraw with it.
+        refresh = ctx.triggered_id in ("data-version", "sp-poll")  # a clicked row stays
+        return (*_analysis_outputs(found, metric, refresh=refresh), "", True, "ready")
+
+
+def _analysis_outputs(report: SpaceReport, metric: str, refresh: bool) -> tuple:
+    """The importance figure, the fit's trust line, the refined space and the notes of a finished analysis."""
+    notes = "; ".join(f"{n} {what}" for what, n in report.data.notes.items())
+    if report.problem:
+        return empty_figure(report.problem), dbc.Alert(report.problem, color="warning"), "", notes
+    b = report.bounds
+    trust = r2_trust(b.r2, b.r2_std)
+    r2 = html.Span(
+        [
+            dbc.Badge(trust.text, color=trust.level, id="sp-r2-badge", className="me-2"),
+            f"10-fold cross-validated fit of the forest on {b.n_runs} runs: how far to trust the "
+            "ranges below (and the importance above).",
+        ]
+    )
+    importance = sp.importance_plot(report.importance)
+    # A live refresh of the same analysis: the marginal below keeps the row the user clicked.
+    importance["layout"].update(meta={"refresh": refresh}, uirevision=metric)
+    return importance, r2, report.refined_yaml, notes
 
 
 def _register_parcoords(app: Dash, context: AppContext, reports: SteadyReports) -> None:
@@ -329,11 +362,16 @@ def _register_parcoords(app: Dash, context: AppContext, reports: SteadyReports) 
         Input("sp-extra-metrics", "value"),
         Input("selected-runs", "data"),
         Input("data-version", "data"),
+        Input("sp-ready", "data"),
         State("sp-brushes", "data"),
     )
-    def parcoords(selection, metric, direction, params, quantile, bands, top_k, extra, selected, _version, brushes):
+    def parcoords(
+        selection, metric, direction, params, quantile, bands, top_k, extra, selected, _version, _ready, brushes
+    ):
         """Drawing never changes the selection: bands and the top-K mask only show as brushes."""
         info = _parcoords_info(context, reports, selection, metric, direction, params, quantile, bands, top_k, extra)
+        if info is PENDING:
+            return empty_figure("The parallel coordinates follow the analysis (ordered by importance)…")
         if info is None:
             return empty_figure("No runs with a finite value of the chosen metric")
         # No uirevision here: the user's brushes are redrawn by parameter (sp-brushes), also when a refresh
@@ -361,7 +399,7 @@ def _register_brushed(app: Dash, context: AppContext, reports: SteadyReports) ->
     def brushed(event, brushes, selection, metric, direction, params, quantile, bands, top_k, extra):
         """A user's brush (and only that) makes the runs inside every brush on screen the selection."""
         info = _parcoords_info(context, reports, selection, metric, direction, params, quantile, bands, top_k, extra)
-        if info is None:
+        if info is None or info is PENDING:
             return no_update, "", no_update
         brushes, on_screen = sp.apply_brush(info, event, brushes or {})
         if not on_screen:
@@ -390,9 +428,9 @@ def _register_detail(app: Dash, reports: SteadyReports) -> None:
         by_click = ctx.triggered_id == "sp-importance" and "clickData" in ctx.triggered[0]["prop_id"]
         refresh = bool(_meta(importance_drawn).get("refresh"))
         # A new analysis shows its most important parameter; a live refresh keeps the row clicked.
-        report = reports(selection, metric, direction, params, quantile)
-        if report.problem or report.fanova is None:
-            return empty_figure(report.problem or ""), ""
+        report = _shown(reports(selection, metric, direction, params, quantile))
+        if report is None or report.problem or report.fanova is None:
+            return empty_figure(report.problem if report else ""), ""
         shown = _meta(detail_drawn).get("params")
         shown = shown if shown and all(p in report.order for p in shown) else None
         click = detail_click(by_click, refresh, click, shown)
@@ -413,6 +451,29 @@ def _register_detail(app: Dash, reports: SteadyReports) -> None:
         return fig, f"Marginal of {metric} over {a}"
 
 
+def _progress(text: str) -> dbc.Alert:
+    return dbc.Alert(
+        [
+            html.Div(text, id="sp-progress-text", className="small mb-1"),
+            dbc.Progress(value=100, striped=True, animated=True, style={"height": "4px"}),
+        ],
+        color="info",
+        className="py-2 mb-2",
+    )
+
+
+PENDING = object()  # the parallel coordinates wait for the analysis (they are ordered by importance)
+
+
+def _shown(found: SpaceReport | Pending) -> SpaceReport | None:
+    """The report a figure draws: the finished one, or while one is computed the one it replaces (that answer
+    is not kept for other users: the finished analysis replaces it in the same run state)."""
+    if isinstance(found, Pending):
+        not_shared()
+        return found.previous
+    return found
+
+
 def _meta(figure: dict | None) -> dict:
     """What a page recorded in a drawn figure's ``layout.meta`` ({} when nothing)."""
     meta = ((figure or {}).get("layout") or {}).get("meta")
@@ -422,7 +483,9 @@ def _meta(figure: dict | None) -> dict:
 def _parcoords_info(context, reports, selection, metric, direction, params, quantile, bands, top_k, extra):
     if not metric:
         return None
-    report = reports(selection, metric, direction, params, quantile)
+    report = _shown(reports(selection, metric, direction, params, quantile))
+    if report is None:
+        return PENDING
     view = context.view(selection["experiments"], selection["searches"])
     trials = view.trials[view.trials["run_id"].isin(report.run_ids or report.data.run_ids)]
     if trials.empty:
