@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import sys
 import time
 
@@ -28,6 +29,19 @@ def quadratic(ctx: TrialContext) -> dict[str, float]:
         loss = base + 2.0**-epoch
         ctx.report(epoch, loss=loss, accuracy=math.exp(-loss))
     return {"n_params": 10.0 * (1 + int(p.get("units", 1)))}
+
+
+def noisy_quadratic(ctx: TrialContext) -> dict[str, float]:
+    """``quadratic``'s loss plus noise drawn from the trial's own seed (``ctx.seed``): two trials of the same
+    configuration differ, a trial run again with its seed (``trellis rerun``) gives exactly its values."""
+    rng = random.Random(ctx.seed)
+    p = ctx.params
+    base = (float(p.get("x", 0.3)) - 0.3) ** 2 + (float(p.get("y", -0.5)) + 0.5) ** 2
+    noise = float(p.get("noise", 0.05))
+    for epoch in ctx.steps():
+        loss = base + 2.0**-epoch + abs(rng.gauss(0.0, noise))
+        ctx.report(epoch, loss=loss, accuracy=math.exp(-loss))
+    return {"draw": rng.random()}
 
 
 SPARSE_BOWL_KINDS = {"a": 0.3, "b": 0.15, "c": 0.05, "d": 0.0}

@@ -62,6 +62,7 @@ class TrialJob:
     wants_decisions: bool = False
     search_id: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    seed: int | None = None  # derived from the search seed and the trial number (search.engine.repro)
 
 
 @dataclass
@@ -84,6 +85,7 @@ class TrialContext:
     def __init__(self, job: TrialJob, reporter: Reporter) -> None:
         self.params = dict(job.params)
         self.number = job.number
+        self.seed = job.seed  # this trial's seed: the same on a resume or a `trellis rerun`
         self.budget_start = job.budget_start
         self.budget_stop = job.budget_stop
         self.resource = job.resource
@@ -344,6 +346,7 @@ def script_config(job: TrialJob) -> dict[str, Any]:
     return {
         "params": job.params,
         "trial": job.number,
+        "seed": job.seed,
         "search_id": job.search_id,
         "budget": {"resource": job.resource, "start": job.budget_start, "stop": job.budget_stop},
         "checkpoint_dir": job.checkpoint_dir,

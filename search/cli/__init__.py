@@ -12,7 +12,15 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from search.cli import agent_commands, app_commands, link_commands, search_commands, space_commands, user_commands
+from search.cli import (
+    agent_commands,
+    app_commands,
+    link_commands,
+    rerun_commands,
+    search_commands,
+    space_commands,
+    user_commands,
+)
 
 
 def _quiet_libraries() -> None:
@@ -32,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     space_commands.add_commands(sub)
     link_commands.add_commands(sub)
     user_commands.add_commands(sub)
+    rerun_commands.add_commands(sub)
     return parser
 
 

@@ -31,6 +31,7 @@ def search_start_tags(config: SearchConfig) -> dict[str, Any]:
         schema.DIRECTION: config.objective.direction,
         schema.SEARCH_STATE: SearchState.RUNNING,
         schema.RELAUNCHED_FROM: config.relaunched_from,
+        schema.SEED: config.algorithm.seed,
         schema.RECORD: ",".join(config.record) or None,
         schema.SCHEMA: schema.SCHEMA_VERSION,
         schema.MLFLOW_SOURCE_NAME: config.source or "trellis",

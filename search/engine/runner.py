@@ -20,7 +20,7 @@ from typing import Any
 from mlflow import MlflowClient
 
 from search.config import SearchConfig
-from search.engine import run_tags, termination
+from search.engine import repro, run_tags, termination
 from search.engine.build import make_executor, make_sampler, make_scheduler
 from search.engine.checkpoints import CheckpointFolders
 from search.engine.job_endings import JobEndings
@@ -59,11 +59,15 @@ class SearchRunner(Restoring, JobEndings, Steering):
         resume: str | None = None,
         on_started: Callable[[str], None] | None = None,
         adopt: str | None = None,
+        seeds: dict[int, int] | None = None,
+        trial_tags: dict[str, str] | None = None,
     ) -> None:
         """``resume``: the id of an interrupted search to continue (see ``search.engine.resume``).
         ``adopt``: the id of a search run an agent claimed: it starts in that run (launched from the app),
         or, with ``resume`` the same id, continues it.
-        ``on_started``: called with the search id as soon as the search run exists."""
+        ``on_started``: called with the search id as soon as the search run exists.
+        ``seeds``: trial number -> seed, instead of the seed derived from the search seed (``trellis rerun``).
+        ``trial_tags``: extra tags for every trial run (``trellis rerun``: the run it reproduces)."""
         self.config = config
         self.resume_id = resume
         self.adopt_id = adopt
@@ -73,6 +77,8 @@ class SearchRunner(Restoring, JobEndings, Steering):
         self.checkpoint_root = checkpoint_root
         self.on_progress = on_progress
         self.on_started = on_started
+        self._seeds = dict(seeds or {})
+        self._extra_trial_tags = dict(trial_tags or {})
         self.client = MlflowClient(tracking_uri=config.tracking.uri)
         with signals_end_the_search(defer=True):  # a signal waits until the store is set up, then ends it
             experiment_id = ensure_experiment(
@@ -138,6 +144,8 @@ class SearchRunner(Restoring, JobEndings, Steering):
             self.search_id = self.recorder.start_search(self.config.to_dict(), run_tags.search_start_tags(self.config))
         self.checkpoints = CheckpointFolders(self.checkpoint_root, self.search_id)
         self._tags = run_tags.trial_common_tags(self.config, self.search_id)
+        self._tags.update({**repro.search_repro_tags(self.config), **self._extra_trial_tags})
+        self._search_seed = repro.search_seed(self.config, self.search_id)
         if self.on_started:
             self.on_started(self.search_id)
         self._learn_from_parent()
@@ -267,6 +275,7 @@ class SearchRunner(Restoring, JobEndings, Steering):
         key = f"{number}.0"
         folder = str(self.checkpoints.folder(number))
         tags = {**self._tags, **extra, **run_tags.trial_start_tags(number, stop, queued, folder)}
+        tags[schema.SEED] = self._seed_of(number)
         started = time.time()
         run_id = self.recorder.start_trial(number, params, tags, started)
         record = TrialRecord(number, params, run_id, key, "", queued, started, stop, last_step=start, tags=extra)
@@ -291,7 +300,11 @@ class SearchRunner(Restoring, JobEndings, Steering):
             wants_decisions=self.scheduler.needs_decisions,
             search_id=self.search_id,
             tags=extra,
+            seed=self._seed_of(record.number),
         )
+
+    def _seed_of(self, number: int) -> int:
+        return self._seeds.get(number, repro.trial_seed(self._search_seed, number))
 
     def _continue(self, number: int, start: int, stop: int, extra: dict[str, str]) -> None:
         """Run an existing trial further, from its checkpoint, in the same MLflow run."""
