@@ -46,6 +46,7 @@ END_REASON = "trellis.end_reason"
 ERROR = "trellis.error"  # one-line reason of a failure or kill
 STDERR_ARTIFACT = "trellis/stderr_tail.txt"
 WORKER = "trellis.worker"
+GPU = "trellis.gpu"  # the GPU ids the trial ran on (its CUDA_VISIBLE_DEVICES, comma-separated); absent without GPUs
 QUEUED_AT = "trellis.time.queued"  # unix seconds
 STARTED_AT = "trellis.time.started"
 ENDED_AT = "trellis.time.ended"
