@@ -29,7 +29,7 @@ from search.engine.records import SearchResult, TrialRecord
 from search.engine.restore import Restoring
 from search.engine.signals import SearchInterrupted, signals_end_the_search
 from search.engine.steering import Steering
-from search.executors.base import Ended, Executor, Report
+from search.executors.base import Ended, Executor, Placed, Report
 from search.samplers.base import Sampler
 from search.schedulers.base import Decision, JobRequest, Scheduler
 from search.trial import TrialJob, TrialOutcome
@@ -120,6 +120,9 @@ class SearchRunner(Restoring, JobEndings, Steering):
         for event in events:
             if isinstance(event, Report):
                 self._on_report(event)
+            elif isinstance(event, Placed):  # where it runs (its GPU): on the trial run while it runs
+                if event.key in self._running:
+                    self.recorder.update_trial(self._running[event.key].run_id, event.tags)
             else:
                 self._on_ended(event)
 

@@ -29,7 +29,16 @@ class Ended:
     at: float
 
 
-Event = Report | Ended
+@dataclass(frozen=True)
+class Placed:
+    """Where a job runs, as tags for its trial run (``trellis.gpu``): sent once it is known (at submit for
+    the local executor, when the task starts on its worker for Dask)."""
+
+    key: str
+    tags: dict[str, str]
+
+
+Event = Report | Ended | Placed
 
 
 class Executor(ABC):
