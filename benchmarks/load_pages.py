@@ -12,7 +12,9 @@ every request a browser makes for one page view:
   states are the props the layout and earlier answers gave, so the server sees a browser's payloads.
 
 The sequence was checked against headless Chromium's own requests for both pages (the same callbacks, in the
-same waves). The browser's static assets (JS, CSS: fingerprinted, cached after the first view) and the live
+same waves). A poll the page turns on (``dcc.Interval``, the search-space analysis computed in the background)
+is fired every interval until the page turns it off: a page view ends when everything is drawn.
+The browser's static assets (JS, CSS: fingerprinted, cached after the first view) and the live
 tick every 4 s are left out. Prints, per page: the first views of ``--cold-users`` users at once on a server
 that has read nothing (each worker used to compute the search-space analysis itself), then per number of
 users: p50/p95/max per request type and per page view, errors, page views/s, gunicorn's CPU-seconds per view
@@ -50,6 +52,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PARALLEL = 6  # requests a browser keeps in flight per host
+POLL_LIMIT_S = 300  # a page view that still polls after this long ends there
 GUNICORN_CONF = ROOT / "app" / "gunicorn_conf.py"
 Transport = Callable[[str, str, bytes | None], tuple[int, bytes]]  # (method, path, body) -> (status, body)
 
@@ -139,6 +142,8 @@ class Browser:
             for i in cb.inputs:
                 self.by_input[i].append(cb)
         self.pool = ThreadPoolExecutor(PARALLEL)  # its connections: up to 6 requests at once
+        # dcc.Interval components that pages start disabled and turn on while something is computed
+        self.polls = {cb_id for cb in self.callbacks for cb_id, prop in cb.outputs if prop == "disabled"}
 
     def close(self) -> None:
         self.pool.shutdown()
@@ -167,6 +172,18 @@ class Browser:
         pending: dict[str, tuple[Callback, set[str]]] = {}
         self._layout_callbacks(set(props), props, pending, changed={"url.pathname", "url.search", "url.href"})
         ok &= self._run(props, pending, record)
+        # A poll the page turned on (the search-space analysis computed in the background): as the browser,
+        # fire it every interval until the page turns it off; the view ends when everything is drawn.
+        deadline = time.monotonic() + POLL_LIMIT_S
+        while ok and time.monotonic() < deadline:
+            polls = [c for c, p in props.items() if c in self.polls and "interval" in p and p.get("disabled") is False]
+            if not polls:
+                break
+            time.sleep(min(props[c].get("interval", 1000) for c in polls) / 1000)
+            for c in polls:
+                props[c]["n_intervals"] = (props[c].get("n_intervals") or 0) + 1
+            self._trigger({f"{c}.n_intervals" for c in polls}, props, pending)
+            ok &= self._run(props, pending, record)
         return ok
 
     def _present(self, cb: Callback, props: dict[str, dict]) -> bool:
