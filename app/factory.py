@@ -68,7 +68,7 @@ def create_app(
         "/curves": SimpleNamespace(layout=curves.layout),
         "/control": SimpleNamespace(layout=control.layout),
     }
-    install_url_checks(app.server, set(pages), context.experiment_exists)
+    install_url_checks(app.server, set(pages), context.experiment_exists, context.search_exists)
     # a body no page would send: 400, before any callback runs
     install_callback_checks(
         app.server, app, lambda: [shell.layout(context), *(p.layout(context) for p in pages.values())]
