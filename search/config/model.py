@@ -70,6 +70,20 @@ class ExecutorConfig:
     kind: str = "local"
     workers: int = 1
     address: str | None = None  # dask: scheduler address; None starts a LocalCluster
+    gpus: tuple[str, ...] | str | None = None  # GPU ids trials share out, "auto" (found at start), None: no GPUs
+    per_gpu: int = 1  # trials at once on one GPU
+    cpus_per_trial: int | None = None  # local: CPUs each trial is pinned to (disjoint sets)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section as written; resource keys only when set (older stored configs stay as they were)."""
+        out: dict[str, Any] = {"kind": self.kind, "workers": self.workers, "address": self.address}
+        if self.gpus is not None:
+            out["gpus"] = self.gpus if isinstance(self.gpus, str) else list(self.gpus)
+        if self.gpus is not None or self.per_gpu != 1:
+            out["per_gpu"] = self.per_gpu
+        if self.cpus_per_trial is not None:
+            out["cpus_per_trial"] = self.cpus_per_trial
+        return out
 
 
 @dataclass(frozen=True)
@@ -131,7 +145,7 @@ class SearchConfig:
             },
             "budget": asdict(self.budget),
             "termination": {k: v for k, v in asdict(self.termination).items() if v is not None},
-            "executor": asdict(self.executor),
+            "executor": self.executor.to_dict(),
             "trial": trial,
             "tracking": {k: v for k, v in asdict(self.tracking).items() if v is not None},
         }

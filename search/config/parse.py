@@ -20,6 +20,7 @@ from search.config.model import (
     TrackingConfig,
 )
 from search.config.problems import Problems, number, section
+from search.config.resources import RESOURCE_KEYS, parse_resources
 from search.config.sections import check_trial_target, parse_early_stopping, parse_trial
 from search.config.space_parse import parse_space
 from search.registry import ALGORITHMS, EXECUTORS
@@ -211,7 +212,7 @@ def _parse_tracking(raw: Mapping[str, Any], name: str, problems: Problems) -> Tr
 
 
 def _parse_executor(raw: Mapping[str, Any], problems: Problems) -> ExecutorConfig:
-    exe = section(raw, "executor", problems, {"kind", "workers", "address"})
+    exe = section(raw, "executor", problems, {"kind", "workers", "address", *RESOURCE_KEYS})
     kind = exe.get("kind", "local")
     spec = EXECUTORS.get(kind) if isinstance(kind, str) else None
     if spec is None:
@@ -225,4 +226,6 @@ def _parse_executor(raw: Mapping[str, Any], problems: Problems) -> ExecutorConfi
         takers = ", ".join(name for name, s in EXECUTORS.items() if s.takes_address)
         problems.add("executor.address", f"is a scheduler address (tcp://host:8786), for kind: {takers} only")
         address = None
-    return ExecutorConfig(kind=kind if spec else "local", workers=workers, address=address)
+    kind = kind if spec else "local"
+    gpus, per_gpu, cpus = parse_resources(exe, kind, address, problems)
+    return ExecutorConfig(kind, workers, address, gpus=gpus, per_gpu=per_gpu, cpus_per_trial=cpus)

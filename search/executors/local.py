@@ -1,11 +1,16 @@
 """``LocalExecutor`` keeps N long-lived worker processes (spawned once, so a trial costs a
 pipe message, not a process start). Each worker leads its own process group: Ctrl-C reaches only the
 runner, and killing a worker takes a script trial's children with it.
+
+With ``executor.gpus`` or ``cpus_per_trial`` each worker has a fixed place (``search.executors.resources``):
+its GPU through ``CUDA_VISIBLE_DEVICES`` and its CPUs through affinity, set before its first trial; a worker
+that dies is replaced on the same place, so its GPU goes on serving later trials.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -14,14 +19,21 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from search.executors.base import Ended, Event, Executor, Report
+from search.config import ExecutorConfig
+from search.executors.base import Ended, Event, Executor, Placed, Report
+from search.executors.resources import Place, describe_cap, enter_place, plan_places, resolve_gpus
 from search.trial import TrialJob, TrialOutcome, die_with_parent, log_tail, run_job
+from tracking import schema
 from tracking.schema import EndReason
 
+log = logging.getLogger(__name__)
 
-def _worker_main(conn: Connection, name: str) -> None:
+
+def _worker_main(conn: Connection, name: str, place: Place | None = None) -> None:
     os.setsid()
     die_with_parent()
+    if place is not None:
+        enter_place(place)
     # The runner decides how trials end: a terminal's or a service manager's signals are for it alone.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
@@ -46,11 +58,12 @@ def _worker_main(conn: Connection, name: str) -> None:
 
 
 class _Slot:
-    def __init__(self, ctx: Any, index: int) -> None:
+    def __init__(self, ctx: Any, index: int, place: Place | None = None) -> None:
         self.index = index
+        self.place = place
         self.name = f"{socket.gethostname()}:local-{index}"
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, self.name), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, self.name, place), daemon=True)
         self.proc.start()
         child.close()
         self.key: str | None = None
@@ -58,13 +71,45 @@ class _Slot:
 
 
 class LocalExecutor(Executor):
-    def __init__(self, workers: int = 1) -> None:
+    @classmethod
+    def from_config(cls, config: ExecutorConfig) -> LocalExecutor:
+        return cls(config.workers, gpus=config.gpus, per_gpu=config.per_gpu, cpus_per_trial=config.cpus_per_trial)
+
+    def __init__(
+        self,
+        workers: int = 1,
+        *,
+        gpus: tuple[str, ...] | str | None = None,
+        per_gpu: int = 1,
+        cpus_per_trial: int | None = None,
+    ) -> None:
         self.workers = workers
+        self.gpus, self.per_gpu, self.cpus_per_trial = gpus, per_gpu, cpus_per_trial
         self._ctx = mp.get_context("spawn")
         self._slots: list[_Slot] = []
+        self._places: list[Place] | None = None  # None: workers without a place (no resources asked for)
+        self._placed: list[Placed] = []  # placements not yet polled
 
     def start(self) -> None:
-        self._slots = [_Slot(self._ctx, i) for i in range(self.workers)]
+        if self.gpus is not None or self.cpus_per_trial:
+            gpus = resolve_gpus(self.gpus)
+            self._places = plan_places(self.workers, gpus, self.per_gpu, self.cpus_per_trial)
+            self._capacity_note(self.workers)
+        self._slots = [self._new_slot(i) for i in range(self._allowed(self.workers))]
+
+    def _allowed(self, workers: int) -> int:
+        """How many worker processes run: one per place at most."""
+        return workers if self._places is None else min(workers, len(self._places))
+
+    def _new_slot(self, index: int) -> _Slot:
+        return _Slot(self._ctx, index, None if self._places is None else self._places[index])
+
+    def _capacity_note(self, workers: int) -> None:
+        if self._places is None:
+            return
+        gpus = resolve_gpus(self.gpus)
+        if self._places and len(self._places) < workers:
+            log.warning(describe_cap(workers, len(self._places), gpus, self.per_gpu, self.cpus_per_trial))
 
     def free_slots(self) -> int:
         busy = sum(1 for s in self._slots if s.key is not None)
@@ -72,30 +117,45 @@ class LocalExecutor(Executor):
 
     def resize(self, workers: int) -> None:
         """More workers start at once; fewer take effect as running trials end (idle spares stay parked)."""
+        if self._places is not None and workers > self.workers:
+            gpus = resolve_gpus(self.gpus)
+            self._places = plan_places(workers, gpus, self.per_gpu, self.cpus_per_trial)
+            self._capacity_note(workers)
         self.workers = workers
         if self._slots:
-            while len(self._slots) < workers:
-                self._slots.append(_Slot(self._ctx, len(self._slots)))
+            while len(self._slots) < self._allowed(workers):
+                self._slots.append(self._new_slot(len(self._slots)))
 
     def submit(self, job: TrialJob) -> str:
         slot = next(s for s in self._slots if s.key is None)
         slot.key, slot.checkpoint_dir = job.key, job.checkpoint_dir
         slot.conn.send(("run", job))
+        if slot.place is not None and slot.place.gpus:
+            self._placed.append(Placed(job.key, {schema.GPU: ",".join(slot.place.gpus)}))
         return slot.name
+
+    def _take_placed(self, key: str | None = None) -> list[Event]:
+        """Placements not yet polled (of ``key`` only, when given)."""
+        taken = [p for p in self._placed if key is None or p.key == key]
+        self._placed = [p for p in self._placed if p not in taken]
+        return list(taken)
 
     def _slot_of(self, key: str) -> _Slot | None:
         return next((s for s in self._slots if s.key == key), None)
 
     def poll(self, timeout: float) -> list[Event]:
+        events: list[Event] = self._take_placed()
         busy = [s for s in self._slots if s.key is not None]
         if not busy:
-            time.sleep(min(timeout, 0.05))
-            return []
+            if not events:
+                time.sleep(min(timeout, 0.05))
+            return events
         waitables: dict[Any, _Slot] = {}
         for s in busy:
             waitables[s.conn] = s
             waitables[s.proc.sentinel] = s
-        events: list[Event] = []
+        if events:
+            timeout = 0.0
         for ready in wait(list(waitables), timeout):
             slot = waitables[ready]
             if slot.key is None:
@@ -145,7 +205,7 @@ class LocalExecutor(Executor):
 
     def _replace(self, slot: _Slot) -> None:
         self._terminate(slot)
-        self._slots[slot.index] = _Slot(self._ctx, slot.index)
+        self._slots[slot.index] = _Slot(self._ctx, slot.index, slot.place)  # the same GPU and CPUs
 
     @staticmethod
     def _terminate(slot: _Slot, close: bool = True) -> None:
@@ -173,7 +233,7 @@ class LocalExecutor(Executor):
         if slot is None:
             return []
         self._terminate(slot, close=False)  # first stop it, then read what it sent up to that moment
-        late: list[Event] = []
+        late: list[Event] = self._take_placed(key)
         with contextlib.suppress(EOFError, OSError):
             self._read(slot, late)
         self._replace(slot)
