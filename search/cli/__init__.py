@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from search.cli import (
     agent_commands,
     app_commands,
+    init_commands,
     link_commands,
     rerun_commands,
     search_commands,
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     link_commands.add_commands(sub)
     user_commands.add_commands(sub)
     rerun_commands.add_commands(sub)
+    init_commands.add_commands(sub)
     return parser
 
 
