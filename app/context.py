@@ -202,6 +202,18 @@ class AppContext:
             # A store that does not answer cannot tell: the page is served and its status line says why.
             return unavailable_reason(exc) is not None
 
+    def search_exists(self, search_id: str, experiment_ids: list[str]) -> bool:
+        """Whether the search has runs in those experiments (without any: in one the user may read)."""
+        try:
+            if experiment_ids:
+                return search_id in self.view(experiment_ids).labels
+            if search_id.startswith("experiment:"):
+                return self.experiment_exists(search_id.split(":", 1)[1])
+            run = self._while_unchanged(("search", search_id), lambda: self.client.get_run(search_id))
+            return self.experiment_exists(run.info.experiment_id)
+        except Exception as exc:  # MLflow raises for an unknown run id
+            return unavailable_reason(exc) is not None
+
     def _exists(self, experiment_id: str) -> bool:
         self.client.get_experiment(experiment_id)  # MLflow raises for an unknown id
         return True

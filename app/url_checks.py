@@ -42,6 +42,13 @@ def missing_experiments(args: Mapping[str, Sequence[str]], exists: Callable[[str
     return [f"exp: no experiment {e} in this store" for e in split(args.get("exp", [])) if not exists(e)]
 
 
+def missing_searches(args: Mapping[str, Sequence[str]], exists: Callable[[str, list[str]], bool]) -> list[str]:
+    """Searches of the query that are not in its experiments (or, without ``exp``, in no readable one)."""
+    exps = split(args.get("exp", []))
+    where = f"experiment {', '.join(exps)}" if exps else "this store"
+    return [f"search: no search {_shown(s)} in {where}" for s in split(args.get("search", [])) if not exists(s, exps)]
+
+
 def _shown(value: str) -> str:
     return repr(value if len(value) <= 40 else value[:40] + "…")
 
@@ -56,9 +63,14 @@ def error_page(problems: list[str]) -> str:
     )
 
 
-def install_url_checks(server, page_paths: set[str], exists: Callable[[str], bool]) -> None:
-    """Before a page is served: its query checked (400), its experiments looked up (404), and a path that is
-    no page a 404 too (Dash would serve any path)."""
+def install_url_checks(
+    server,
+    page_paths: set[str],
+    exists: Callable[[str], bool],
+    search_exists: Callable[[str, list[str]], bool] | None = None,
+) -> None:
+    """Before a page is served: its query checked (400), its experiments and searches looked up (404), and a
+    path that is no page a 404 too (Dash would serve any path)."""
     from flask import Response, request
 
     def page(problems: list[str], status: int) -> Response:
@@ -75,4 +87,6 @@ def install_url_checks(server, page_paths: set[str], exists: Callable[[str], boo
         if problems:
             return page(problems, 400)
         missing = missing_experiments(args, exists)
+        if not missing and search_exists is not None:
+            missing = missing_searches(args, search_exists)
         return page(missing, 404) if missing else None

@@ -38,7 +38,9 @@ def test_good_queries_pass_and_the_shell_keeps_only_valid_values():
 @pytest.fixture
 def app_client(make_config, store):
     result = run_search(make_config(termination={"max_trials": 2}))
-    return create_app(store).server.test_client(), result.experiment_id
+    client = create_app(store).server.test_client()
+    client.search_id = result.search_id
+    return client, result.experiment_id
 
 
 def test_the_server_answers_bad_links_with_4xx_and_the_reason(app_client):
@@ -50,6 +52,24 @@ def test_the_server_answers_bad_links_with_4xx_and_the_reason(app_client):
     assert missing.status_code == 404 and "no experiment 99999" in missing.get_data(as_text=True)
     assert client.get("/nope").status_code == 404
     assert client.get("/_dash-layout").status_code == 200  # the app's own routes are not page links
+
+
+def test_an_unknown_search_is_a_404_that_names_it_and_a_known_one_opens(app_client):
+    client, exp = app_client
+    known = client.search_id
+    assert client.get(f"/space?exp={exp}&search={known}").status_code == 200
+    assert client.get(f"/curves?search={known}").status_code == 200  # found without its experiment too
+    unknown = "ab" * 16
+    for url in (f"/?exp={exp}&search={unknown}", f"/space?search={unknown}", "/?search=experiment:99999"):
+        answer = client.get(url)
+        assert answer.status_code == 404, url
+        assert "no search" in answer.get_data(as_text=True) or "no experiment" in answer.get_data(as_text=True)
+    other = client.get(f"/?exp={exp}&search={known},{unknown}")
+    assert (
+        other.status_code == 404
+        and unknown in other.get_data(as_text=True)
+        and known not in other.get_data(as_text=True)
+    )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
