@@ -203,3 +203,24 @@ def test_an_app_without_its_own_mlflow_account_says_so_on_the_page(secured, monk
     response = app.server.test_client().post("/_dash-update-component", json=body, headers=basic("bob"))
     assert response.status_code == 200
     assert "refused the app" in response.get_data(as_text=True)
+
+
+def test_mlflow_not_answering_gives_a_page_that_says_so_and_retries_never_the_runs(store, tmp_path):
+    """The MLflow server that signs users in is down (nothing listens on its port): every request is a 503,
+    a page one says why and reloads itself, a callback gets the line alone; nothing of the store is shown."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    os.environ.pop("TRELLIS_MLFLOW_AUTH", None)
+    from app.auth.mlflow_users import MlflowUsers
+
+    app = create_app(store, cache=str(tmp_path / "cache"), auth=MlflowUsers(f"http://127.0.0.1:{port}"))
+    client = app.server.test_client()
+    headers = {"Authorization": "Basic " + base64.b64encode(b"alice:secret-pass").decode()}
+    page = client.get("/", headers=headers)
+    assert page.status_code == 503 and page.headers["Retry-After"] == "10"
+    text = page.get_data(as_text=True)
+    assert "http-equiv='refresh'" in text and "not answering" in text and str(port) not in text
+    callback = client.post("/_dash-update-component", json=callback_body(app, "ov-counts", {}), headers=headers)
+    assert callback.status_code == 503 and callback.mimetype == "text/plain" and "<" not in callback.get_data(True)
+    assert client.get("/").status_code == 401  # without credentials: asked for them, as ever

@@ -21,6 +21,24 @@ from tracking.mlflow_permissions import CAN_EDIT, MlflowPermissions, MlflowUnava
 log = logging.getLogger(__name__)
 
 
+RETRY_S = 10
+UNAVAILABLE = "The MLflow server that signs users in is not answering; this page tries again every 10 s."
+
+
+def unavailable_page() -> Response:
+    """503 while MLflow cannot say who the user is: a page that says so and reloads itself (a callback or a
+    download gets the line alone), with ``Retry-After``."""
+    headers = {"Retry-After": str(RETRY_S), "Cache-Control": "no-store"}
+    if request.method == "GET" and not request.path.startswith(("/_", "/assets/")):
+        html = (
+            f"<!doctype html><title>Trellis: sign-in unavailable</title>"
+            f"<meta http-equiv='refresh' content='{RETRY_S}'>"
+            f"<body style='font-family: sans-serif; margin: 2em'><h1>Sign-in unavailable</h1><p>{UNAVAILABLE}</p>"
+        )
+        return Response(html, 503, {**headers, "Content-Type": "text/html; charset=utf-8"})
+    return Response(UNAVAILABLE + "\n", 503, {**headers, "Content-Type": "text/plain; charset=utf-8"})
+
+
 class MlflowUsers(Authenticator):
     def __init__(self, server_url: str, remember_s: float = 30.0) -> None:
         self.server = MlflowPermissions(server_url)
@@ -46,7 +64,7 @@ class MlflowUsers(Authenticator):
             who = self._signed_in.get(token, lambda: self.server.sign_in(name, password))
         except MlflowUnavailable as exc:
             log.warning("sign-in: %s", exc)
-            return Response("The MLflow server that signs users in is not answering; try again shortly.\n", 503)
+            return unavailable_page()
         if who is None:
             self._signed_in.forget([token])
             return basic_auth_refusal()
