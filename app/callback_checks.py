@@ -179,7 +179,7 @@ def body_problems(body, callback_map: dict, widgets: dict | None = None) -> list
     if not isinstance(body, dict) or not isinstance(body.get("output"), str):
         return ["body: a JSON object naming its output"]
     spec = callback_map.get(body["output"])
-    if spec is None:
+    if spec is None or "callback" not in spec:  # a clientside callback runs in the browser only
         return [f"output: {body['output'][:60]!r} is not a callback of this app"]
     problems = _shape_problems(body, spec)
     for kind in ("inputs", "state"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import parse_qs, urlencode
 
 import dash_bootstrap_components as dbc
@@ -191,13 +192,12 @@ def register(app: Dash, context: AppContext, pages: dict) -> None:
     _register_live(app, context)
 
     # The page links keep the query (one callback for all: one request per URL change, not one per link).
-    @app.callback(
+    # The navigation keeps the query (the selection) in the browser: no request per page view for it.
+    app.clientside_callback(
+        f"function(search) {{ return {json.dumps([path for path, _ in PAGES])}.map(p => p + (search || '')); }}",
         [Output(f"nav-{path.strip('/') or 'overview'}", "href") for path, _ in PAGES],
         Input("url", "search"),
-        State("url", "pathname"),
     )
-    def keep_query(search, _pathname):
-        return [path + (search or "") for path, _ in PAGES]
 
 
 def store_fingerprint(context: AppContext, experiments: list[str]) -> list | None:

@@ -134,7 +134,9 @@ class Browser:
 
     def __init__(self, send: Transport, deps: list[dict], layout: dict) -> None:
         self.send = send
-        self.callbacks = [Callback(d) for d in deps]
+        # A clientside callback runs in the browser, no request: its outputs (the navigation's links) lead to
+        # no server callback, so it is left out.
+        self.callbacks = [Callback(d) for d in deps if not d.get("clientside_function")]
         self.shell = layout
         self.read = {p for cb in self.callbacks for p in (*cb.inputs, *cb.state)}
         self.by_input: dict[tuple[str, str], list[Callback]] = defaultdict(list)

@@ -22,6 +22,8 @@ def every_callback(dash_app) -> list[dict]:
     """A request body for each registered callback (as the renderer posts it, inputs empty)."""
     bodies = []
     for output, spec in dash_app.callback_map.items():
+        if "callback" not in spec:
+            continue  # clientside: the browser runs it, the server has nothing to answer
         outputs = [{"id": o.split(".")[0], "property": o.split(".")[-1]} for o in output.strip(".").split("...")]
         bodies.append(
             {
