@@ -8,25 +8,74 @@ receives each report through a Dask queue and answers early-stopping decisions t
 Killing a task: Dask cannot interrupt a running Python function, so a kill sets a per-job Dask event
 that the trial sees at its next report (it then stops), and the runner marks the trial killed at once.
 A LocalCluster is closed with the search, which ends whatever still runs on it.
+
+GPUs: a search with ``executor.gpus`` submits each trial with ``resources={"GPU": 1 / per_gpu}``, so Dask
+places it only on a worker that declares GPUs (``dask worker ADDRESS --resources GPU=1``) and never runs more
+than ``per_gpu`` trials per declared GPU. Inside the task ``CUDA_VISIBLE_DEVICES`` names the worker's GPU: the
+ids in the worker's ``TRELLIS_GPUS`` environment variable, else the first ids of the ``CUDA_VISIBLE_DEVICES``
+it was started with (as ``dask cuda worker`` sets it), else ``0 .. GPU-1``. Trials on one worker share its
+process environment, so give each GPU its own worker process (one GPU per worker). Without an address, a
+search with GPUs starts one local worker per GPU (``per_gpu`` threads each) instead of a LocalCluster.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import functools
 import logging
+import os
+import threading
 import time
 import traceback
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from search.config import ExecutorConfig
-from search.executors.base import Ended, Event, Executor, Report
+from search.executors.base import Ended, Event, Executor, Placed, Report
+from search.executors.resources import CUDA_VISIBLE, describe_cap, resolve_gpus
 from search.trial import TrialJob, TrialOutcome, run_job
+from tracking import schema
 from tracking.schema import EndReason
 
 log = logging.getLogger(__name__)
+GPU_RESOURCE = "GPU"
+GPUS_VARIABLE = "TRELLIS_GPUS"  # a worker's own GPU ids, comma-separated
+_gpu_lock = threading.Lock()
+_gpu_use: collections.Counter[str] = collections.Counter()  # on a worker: trials running per GPU id
 
 
-def _run_on_worker(job: TrialJob, channel: str) -> TrialOutcome:
+@functools.cache
+def _declared_gpus(count: int) -> tuple[str, ...]:
+    """On a worker: the ids of the ``count`` GPUs it declared, read once (before any task changes them)."""
+    raw = os.environ.get(GPUS_VARIABLE) or os.environ.get(CUDA_VISIBLE) or ""
+    ids = [piece.strip() for piece in raw.split(",") if piece.strip() and not piece.strip().startswith("-")]
+    return tuple(ids[:count]) if len(ids) >= count else tuple(str(i) for i in range(count))
+
+
+@contextlib.contextmanager
+def _worker_gpu() -> Iterator[str | None]:
+    """On a worker: the least used of its GPUs for one trial, in ``CUDA_VISIBLE_DEVICES`` while it runs."""
+    from distributed import get_worker
+
+    count = int(get_worker().state.total_resources.get(GPU_RESOURCE, 0))
+    ids = _declared_gpus(count) if count > 0 else ()
+    if not ids:
+        yield None
+        return
+    with _gpu_lock:
+        gpu = min(ids, key=lambda i: _gpu_use[i])
+        _gpu_use[gpu] += 1
+        os.environ[CUDA_VISIBLE] = gpu
+    try:
+        yield gpu
+    finally:
+        with _gpu_lock:
+            _gpu_use[gpu] -= 1
+
+
+def _run_on_worker(job: TrialJob, channel: str, wants_gpu: bool = False) -> TrialOutcome:
     """The Dask task: run one job, streaming reports to the runner's queue (runs on a worker)."""
     from distributed import Event as DaskEvent
     from distributed import Queue
@@ -34,6 +83,15 @@ def _run_on_worker(job: TrialJob, channel: str) -> TrialOutcome:
     events = Queue(f"{channel}-events")
     killed = DaskEvent(f"{channel}-kill-{job.key}")
     decisions = Queue(f"{channel}-decide-{job.key}") if job.wants_decisions else None
+    if not wants_gpu:
+        return _run_reporting(job, events, killed, decisions)
+    with _worker_gpu() as gpu:
+        if gpu is not None:
+            events.put(("placed", job.key, {schema.GPU: gpu}))
+        return _run_reporting(job, events, killed, decisions)
+
+
+def _run_reporting(job: TrialJob, events: Any, killed: Any, decisions: Any) -> TrialOutcome:
 
     def reporter(step: int, metrics: dict[str, float]) -> str:
         events.put(("report", job.key, step, metrics, time.time()))
@@ -49,11 +107,20 @@ def _run_on_worker(job: TrialJob, channel: str) -> TrialOutcome:
 class DaskExecutor(Executor):
     @classmethod
     def from_config(cls, config: ExecutorConfig) -> DaskExecutor:
-        return cls(config.workers, config.address)
+        return cls(config.workers, config.address, gpus=config.gpus, per_gpu=config.per_gpu)
 
-    def __init__(self, workers: int = 1, address: str | None = None) -> None:
+    def __init__(
+        self,
+        workers: int = 1,
+        address: str | None = None,
+        *,
+        gpus: tuple[str, ...] | str | None = None,
+        per_gpu: int = 1,
+    ) -> None:
         self.workers = workers
         self.address = address
+        self.gpus, self.per_gpu = gpus, per_gpu
+        self._gpu_share: float | None = None  # what each trial asks of a worker's GPU resource, when any
         self._channel = f"trellis-{uuid.uuid4().hex[:12]}"
         self._client: Any = None
         self._cluster: Any = None
@@ -65,6 +132,12 @@ class DaskExecutor(Executor):
 
         if self.address:
             self._client = Client(self.address)
+            if self.gpus is not None and self._cluster_declares_gpus():
+                self._gpu_share = 1.0 / self.per_gpu
+        elif self.gpus is not None and resolve_gpus(self.gpus):
+            self._cluster = self._gpu_cluster(resolve_gpus(self.gpus))
+            self._client = Client(self._cluster)
+            self._gpu_share = 1.0 / self.per_gpu
         else:
             self._cluster = LocalCluster(
                 n_workers=self.workers,
@@ -76,11 +149,43 @@ class DaskExecutor(Executor):
             self._client = Client(self._cluster)
         self._events = Queue(f"{self._channel}-events", client=self._client)
 
+    def _cluster_declares_gpus(self) -> bool:
+        workers = self._client.scheduler_info().get("workers", {}).values()
+        if any(w.get("resources", {}).get(GPU_RESOURCE, 0) > 0 for w in workers):
+            return True
+        log.warning("executor.gpus: no worker of %s declares GPUs (resources GPU=N): trials run anywhere", self.address)
+        return False
+
+    def _gpu_cluster(self, gpus: tuple[str, ...]) -> Any:
+        """One local worker process per GPU, declaring it (``TRELLIS_GPUS``), ``per_gpu`` threads each."""
+        from distributed import Nanny, Scheduler, SpecCluster
+
+        cap = describe_cap(self.workers, len(gpus) * self.per_gpu, gpus, self.per_gpu, None)
+        if cap:
+            log.warning(cap)
+        self.workers = min(self.workers, len(gpus) * self.per_gpu)
+        host = {"host": "127.0.0.1"}
+        worker = {"nthreads": self.per_gpu, "resources": {GPU_RESOURCE: 1}, "silence_logs": logging.WARNING, **host}
+        return SpecCluster(
+            scheduler={"cls": Scheduler, "options": {"dashboard_address": None, **host}},
+            workers={f"gpu-{gpu}": {"cls": Nanny, "options": {**worker, "env": {GPUS_VARIABLE: gpu}}} for gpu in gpus},
+            silence_logs=logging.WARNING,
+        )
+
     def free_slots(self) -> int:
         return self.workers - len(self._futures)
 
     def submit(self, job: TrialJob) -> str:
-        future = self._client.submit(_run_on_worker, job, self._channel, key=f"{self._channel}-{job.key}", pure=False)
+        extra: dict[str, Any] = {"resources": {GPU_RESOURCE: self._gpu_share}} if self._gpu_share else {}
+        future = self._client.submit(
+            _run_on_worker,
+            job,
+            self._channel,
+            self._gpu_share is not None,
+            key=f"{self._channel}-{job.key}",
+            pure=False,
+            **extra,
+        )
         self._futures[job.key] = future
         return f"dask:{self.address or 'local-cluster'}"
 
@@ -96,10 +201,12 @@ class DaskExecutor(Executor):
     def _drain(self) -> list[Event]:
         if self._events.qsize() == 0:
             return []
-        return [self._as_report(msg) for msg in self._events.get(batch=True)]
+        return [self._as_event(msg) for msg in self._events.get(batch=True)]
 
     @staticmethod
-    def _as_report(msg: Any) -> Report:
+    def _as_event(msg: Any) -> Report | Placed:
+        if msg[0] == "placed":
+            return Placed(str(msg[1]), {str(k): str(v) for k, v in dict(msg[2]).items()})
         _, key, step, metrics, at = msg
         return Report(key, int(step), dict(metrics), float(at))
 
