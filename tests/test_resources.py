@@ -255,3 +255,12 @@ def test_dask_cluster_with_gpu_resources_by_address(make_config, client):
     trials = list(seen_by_trial(client, result.search_id).values())
     assert len(trials) == 4 and {t["status"] for t in trials} == {"FINISHED"}
     assert {t["cuda"] for t in trials} == {"0"} and {t["tags"][schema.GPU] for t in trials} == {"0"}
+
+
+def test_more_cpus_per_trial_than_this_machine_has_is_refused_before_the_search_starts(make_config, client):
+    from search.engine.runner import SearchRunner
+
+    config = make_config(executor={"kind": "local", "workers": 1, "cpus_per_trial": len(resources.usable_cpus()) + 1})
+    with pytest.raises(ConfigError, match="executor.cpus_per_trial: .* CPUs per trial, but this search may use"):
+        SearchRunner(config)
+    assert client.get_experiment_by_name(config.tracking.experiment) is None  # nothing was written

@@ -53,7 +53,7 @@ def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = N
     except StoreUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except ResumeError as exc:
+    except (ResumeError, ConfigError) as exc:  # ConfigError: what only this machine can tell (its CPUs)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -19,9 +19,9 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from search.config import ExecutorConfig
+from search.config import ConfigError, ExecutorConfig
 from search.executors.base import Ended, Event, Executor, Placed, Report
-from search.executors.resources import Place, describe_cap, enter_place, plan_places, resolve_gpus
+from search.executors.resources import Place, describe_cap, enter_place, plan_places, resolve_gpus, usable_cpus
 from search.trial import TrialJob, TrialOutcome, die_with_parent, log_tail, run_job
 from tracking import schema
 from tracking.schema import EndReason
@@ -73,6 +73,11 @@ class _Slot:
 class LocalExecutor(Executor):
     @classmethod
     def from_config(cls, config: ExecutorConfig) -> LocalExecutor:
+        """Refuses (before the search run exists) more CPUs per trial than this process may use."""
+        usable = len(usable_cpus())
+        if config.cpus_per_trial and config.cpus_per_trial > usable:
+            why = f"{config.cpus_per_trial} CPUs per trial, but this search may use {usable}"
+            raise ConfigError([("executor.cpus_per_trial", why)])
         return cls(config.workers, gpus=config.gpus, per_gpu=config.per_gpu, cpus_per_trial=config.cpus_per_trial)
 
     def __init__(
