@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def _ask(prompt: str) -> str:
 
 def _edit_interactively(s) -> None:
     """Show each proposal; Enter keeps it, anything else replaces it (``scaffold.parse_answer``)."""
-    from search.engine.scaffold import parse_answer
+    from search.engine.scaffold import LOSS_LIKE, parse_answer
 
     print("Each parameter's proposed range: Enter keeps it; or LOW HIGH [log], a,b,c, 'fixed VALUE', '-' to drop.")
     for name in list(s.space):
@@ -60,16 +61,17 @@ def _edit_interactively(s) -> None:
                 s.space[name] = answer
             break
     metric = _ask(f"objective metric [{s.objective[0]}]: ").strip() or s.objective[0]
-    way = _ask(f"direction (max/min) [{s.objective[1]}]: ").strip() or s.objective[1]
+    default_way = s.objective[1] if metric == s.objective[0] else ("min" if LOSS_LIKE.search(metric.lower()) else "max")
+    way = _ask(f"direction (max/min) [{default_way}]: ").strip() or default_way
     s.record = [m for m in (s.objective[0], *s.record) if m != metric]
-    s.objective = (metric, way if way in ("max", "min") else s.objective[1])
+    s.objective = (metric, way if way in ("max", "min") else default_way)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     import yaml
 
     from search.config import ConfigError, load_config
-    from search.engine.scaffold import ScaffoldError, config_for, run_probe, scaffold
+    from search.engine.scaffold import ParamFound, ScaffoldError, config_for, run_probe, scaffold
 
     out = Path(args.out)
     if out.exists() and not args.force:
@@ -92,6 +94,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     except ScaffoldError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if probe.error and not probe.params:
+        print(f"error: the dry run failed before reading any parameter: {probe.error}", file=sys.stderr)
+        return 1
     if probe.error:
         print(f"warning: the dry run failed ({probe.error}); the config holds what it saw until then", file=sys.stderr)
     if args.trial:
@@ -102,7 +107,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         relative = os.path.relpath(script, out.resolve().parent)  # a config's script is relative to the config
         trial = {"script": str(script) if relative.startswith("..") else relative}
         name = args.name or script.stem.replace("_", "-")
-    found = scaffold(probe, name, trial, args.objective, args.direction)
+    seen = {p.name for p in probe.params}
+    extra = [ParamFound(k, v) for k, v in (sample or {}).items() if k not in seen]  # a sample's keys all count
+    found = scaffold(replace(probe, params=probe.params + extra), name, trial, args.objective, args.direction)
     if sys.stdin.isatty() and not args.no_input:
         _edit_interactively(found)
     if not found.space:
