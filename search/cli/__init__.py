@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from search.cli import (
     agent_commands,
     app_commands,
+    diagnose_commands,
     init_commands,
     link_commands,
     rerun_commands,
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent_commands.add_commands(sub, search)
     app_commands.add_commands(sub)
     space_commands.add_commands(sub)
+    diagnose_commands.add_commands(sub)
     link_commands.add_commands(sub)
     user_commands.add_commands(sub)
     rerun_commands.add_commands(sub)

@@ -1,0 +1,163 @@
+"""What every diagnosis rule works on: one finding, and the facts of one search read from the run table.
+
+A rule is a pure function ``rule(facts) -> list[Finding]``. ``SearchFacts`` holds what the app's reader
+already gives for one Trellis search: its trials (one row per run, latest metrics), its stored config
+(``trellis.config``), the objective and its direction, and, where the caller read them, the objective's
+history per step (``tracking.histories.read_histories`` rows).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from search.analysis.objective import final_values
+from tracking.reader import RunTable
+
+SEVERITIES = ("danger", "warning", "info")  # as Bootstrap colours: a broken search, a costly one, a hint
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing to change in a search, with the numbers that say so and the fix.
+
+    ``config_change`` names config keys as in docs/config.md (``space.lr.high``, ``early_stopping.step``,
+    ``algorithm.quantile``) with their new values; empty when the fix is not a config value.
+    """
+
+    rule: str
+    search_id: str
+    severity: str
+    title: str
+    evidence: str
+    fix: str
+    config_change: dict[str, Any] = field(default_factory=dict)
+    run_ids: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["run_ids"] = list(self.run_ids)
+        return out
+
+
+@dataclass
+class SearchFacts:
+    search_id: str
+    label: str
+    config: dict[str, Any]
+    trials: pd.DataFrame  # this search's trial runs
+    metric: str
+    direction: str  # "max" | "min"
+    history: pd.DataFrame | None = None  # rows (run_id, step, value) of the objective, or None when not read
+    table: RunTable | None = None  # the whole table the trials come from (parameter kinds and scales)
+
+    @property
+    def algorithm(self) -> str:
+        return str(self.config.get("algorithm", {}).get("name", ""))
+
+    @property
+    def sign(self) -> float:
+        """Multiply a value by this and larger is better."""
+        return 1.0 if self.direction == "max" else -1.0
+
+    def setting(self, key: str, default: Any = None) -> Any:
+        return self.config.get("algorithm", {}).get(key, default)
+
+    def finals(self) -> pd.Series:
+        """The value each completed trial ended with (run index), as ``trellis search`` counts "best"."""
+        return final_values(self.trials, self.metric)
+
+    def best_row(self) -> pd.Series | None:
+        values = self.finals()
+        if values.empty:
+            return None
+        return self.trials.loc[(values * self.sign).idxmax()]
+
+    def values_at(self, step: int) -> pd.Series:
+        """The objective at ``step``, by run id (runs whose history has no point there are left out)."""
+        if self.history is None or self.history.empty:
+            return pd.Series(dtype=float)
+        rows = self.history[self.history["step"] == step]
+        values = rows.drop_duplicates("run_id", keep="last").set_index("run_id")["value"].astype(float)
+        return values[np.isfinite(values.to_numpy())]
+
+    def numeric_space(self) -> dict[str, dict[str, Any]]:
+        """The searched float and int parameters of the stored space (constants and categoricals left out)."""
+        space = self.config.get("space", {})
+        return {
+            name: spec
+            for name, spec in space.items()
+            if isinstance(spec, dict) and spec.get("type") in ("float", "int") and spec.get("high") != spec.get("low")
+        }
+
+
+def facts_of(
+    table: RunTable, trials: pd.DataFrame, labels: dict[str, str] | None = None, history: pd.DataFrame | None = None
+) -> list[SearchFacts]:
+    """One ``SearchFacts`` per Trellis search among ``trials`` whose config is stored (others: nothing to say)."""
+    runs = table.runs
+    if trials.empty or "trellis_type" not in trials or not (trials["trellis_type"] == "trial").any():
+        return []
+    parents = runs[runs["kind"] == "search"].set_index("run_id") if "kind" in runs else pd.DataFrame()
+    out = []
+    for search_id, group in trials[trials["trellis_type"] == "trial"].groupby("search_id", sort=True):
+        sid = str(search_id)
+        text = parents["trellis_config"].get(sid) if "trellis_config" in parents else None
+        config = _config(text)
+        if config is None:
+            continue
+        objective = config.get("objective", {})
+        metric, direction = objective.get("metric"), objective.get("direction", "max")
+        if not metric:
+            continue
+        hist = None
+        if history is not None and not history.empty:
+            hist = history[(history["key"] == metric) & history["run_id"].isin(group["run_id"])]
+            hist = hist[["run_id", "step", "value"]]
+        label = (labels or {}).get(sid, sid[:8])
+        out.append(SearchFacts(sid, label, config, group, metric, direction, hist, table))
+    return out
+
+
+def _config(text: Any) -> dict[str, Any] | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        config = json.loads(text)
+    except ValueError:
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's rank correlation (average ranks for ties); None when either side is constant or too short."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    ra, rb = pd.Series(a).rank().to_numpy(), pd.Series(b).rank().to_numpy()
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def nice(value: float, digits: int = 3) -> float:
+    """``value`` rounded to a few significant digits, for a bound a person will read and type."""
+    if value == 0 or not math.isfinite(value):
+        return float(value)
+    return float(f"{value:.{digits}g}")
+
+
+def shown(value: Any) -> str:
+    """A parameter value as the findings print it."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def run_number(row: pd.Series) -> str:
+    """``trial 12`` (sampling order) or the run's short id."""
+    trial = row.get("trial")
+    return f"trial {int(trial)}" if trial is not None and not pd.isna(trial) else f"run {str(row['run_id'])[:8]}"
