@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -126,8 +127,7 @@ def test_per_gpu_two_allows_two_trials_on_a_gpu_and_a_script_trial_sees_its_gpu(
 def test_cpus_per_trial_pins_disjoint_cpu_sets_and_gpus_auto_runs_without_gpus(make_config, client, monkeypatch):
     """On this CPU-only machine ``gpus: auto`` finds none: the search runs, no trial gets a GPU or the tag."""
     resources.detect_gpus.cache_clear()
-    monkeypatch.setattr(resources.shutil, "which", lambda name: None)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    cpu_only(monkeypatch)
     usable = set(os.sched_getaffinity(0))
     config = make_config(
         space={"x": {"low": -1.0, "high": 1.0}},
@@ -160,11 +160,30 @@ def test_plan_places_deals_gpus_round_robin_and_cpus_disjoint():
     assert Place(gpus=("2", "5")).environment()["CUDA_VISIBLE_DEVICES"] == "2,5"
 
 
-def test_gpus_auto_on_this_machine(monkeypatch, caplog):
+def cpu_only(monkeypatch) -> None:
+    """Make ``gpus: auto`` see the machine as CPU-only, whatever it has (the runner runs in this process)."""
+    resources.detect_gpus.cache_clear()
+    monkeypatch.setattr(resources, "_nvidia_smi_ids", list)
+    monkeypatch.setattr(resources, "_torch_count", lambda: 0)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has GPUs")
+def test_gpus_auto_on_this_cpu_machine_is_none(caplog):
+    if resources._torch_count():
+        pytest.skip("torch sees CUDA here")
+    resources.detect_gpus.cache_clear()
+    with caplog.at_level(logging.INFO, logger="search.executors.resources"):
+        assert resources.resolve_gpus("auto") == ()
+    assert any("auto found no GPU" in r.getMessage() for r in caplog.records)
+    resources.detect_gpus.cache_clear()
+
+
+def test_gpus_auto_is_said_once_and_follows_the_runners_visible_devices(monkeypatch, caplog):
     """Without CUDA and without nvidia-smi, auto means no GPUs, said once in the log; with a GPU runner's
     own CUDA_VISIBLE_DEVICES (torch counting 2) auto shares out those ids."""
     resources.detect_gpus.cache_clear()
-    monkeypatch.setattr(resources.shutil, "which", lambda name: None)  # this machine has none; be sure
+    monkeypatch.setattr(resources, "_nvidia_smi_ids", list)
     monkeypatch.setattr(resources, "_torch_count", lambda: 0)
     with caplog.at_level(logging.INFO, logger="search.executors.resources"):
         assert resources.resolve_gpus("auto") == ()
@@ -175,6 +194,21 @@ def test_gpus_auto_on_this_machine(monkeypatch, caplog):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6,-1,7")
     monkeypatch.setattr(resources, "_torch_count", lambda: 2)
     assert resources.resolve_gpus("auto") == ("4", "6")
+    resources.detect_gpus.cache_clear()
+
+
+def test_gpus_auto_reads_nvidia_smi_when_torch_sees_no_cuda(monkeypatch, tmp_path):
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text(
+        "#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-aaaa)'\n"
+        "echo 'GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-bbbb)'\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(resources, "_torch_count", lambda: None)  # as without torch
+    resources.detect_gpus.cache_clear()
+    assert resources.resolve_gpus("auto") == ("0", "1")
     resources.detect_gpus.cache_clear()
 
 
@@ -264,3 +298,25 @@ def test_more_cpus_per_trial_than_this_machine_has_is_refused_before_the_search_
     with pytest.raises(ConfigError, match="executor.cpus_per_trial: .* CPUs per trial, but this search may use"):
         SearchRunner(config)
     assert client.get_experiment_by_name(config.tracking.experiment) is None  # nothing was written
+
+
+def test_the_gpus_auto_example_runs_on_this_cpu_only_machine(make_config, client, shared_store, monkeypatch):
+    from search.config import load_config
+
+    resources.detect_gpus.cache_clear()
+    cpu_only(monkeypatch)
+    overrides = {
+        "tracking.uri": shared_store[1],
+        "tracking.experiment": "example-gpus-auto",
+        "termination.max_trials": 2,
+        "budget.max": 2,
+        "executor.workers": 2,
+        "space": {"lr": 0.01, "hidden": 32, "layers": 1, "optimizer": "adam", "dropout": 0.0},
+    }
+    config = load_config(ROOT / "examples" / "configs" / "digits_mlp_gpus.yaml", overrides)
+    assert config.executor.gpus == "auto"
+    result = run_search(config)
+    resources.detect_gpus.cache_clear()
+    runs = child_runs(client, result.search_id)
+    assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"], [r.data.tags.get(schema.ERROR) for r in runs]
+    assert all(r.data.metrics["val_accuracy"] > 0.5 and schema.GPU not in r.data.tags for r in runs)
