@@ -175,6 +175,11 @@ class DaskExecutor(Executor):
     def free_slots(self) -> int:
         return self.workers - len(self._futures)
 
+    def resize(self, workers: int) -> None:
+        """On its own GPU workers, never more trials at once than GPUs x per_gpu (more would wait queued)."""
+        gpus = resolve_gpus(self.gpus) if self._cluster is not None and self._gpu_share else ()
+        self.workers = min(workers, len(gpus) * self.per_gpu) if gpus else workers
+
     def submit(self, job: TrialJob) -> str:
         extra: dict[str, Any] = {"resources": {GPU_RESOURCE: self._gpu_share}} if self._gpu_share else {}
         future = self._client.submit(
