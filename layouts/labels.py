@@ -40,3 +40,21 @@ def long_value_tooltips(rows: list[dict], limit: int = 30) -> list[dict]:
         }
         for row in rows
     ]
+
+
+def rerun_column(
+    rows: list[dict], columns: list[dict], runs: pd.DataFrame, tracking_uri: str
+) -> tuple[list[dict], list[dict]]:
+    """A table of runs with each Trellis trial's command to run it again (``trellis rerun``); other runs get
+    none. The store's password, if its URI holds one, is shown as ``***``."""
+    from tracking.cache import shown_url
+
+    trials = set(runs.loc[runs["kind"] == "trial", "run_id"]) if "kind" in runs else set()
+    if not any(row.get("run_id") in trials for row in rows):
+        return rows, columns
+    uri = shown_url(tracking_uri)
+    out = [
+        {**row, "rerun": f"trellis rerun {row['run_id']} --tracking-uri {uri}" if row.get("run_id") in trials else None}
+        for row in rows
+    ]
+    return out, [*columns, {"name": "re-run", "id": "rerun"}]

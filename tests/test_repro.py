@@ -220,3 +220,40 @@ def test_rerun_refuses_what_is_not_a_trial_in_one_line(searched, capsys):
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: no run 000000") and "Traceback" not in done.stderr
+
+
+def test_the_selected_runs_table_offers_each_trials_rerun_command():
+    import pandas as pd
+
+    from layouts.labels import rerun_column
+
+    runs = pd.DataFrame({"run_id": ["a" * 32, "b" * 32], "kind": ["trial", "run"]})
+    rows = [{"run_id": "a" * 32, "status": "FINISHED"}, {"run_id": "b" * 32, "status": "FINISHED"}]
+    out, columns = rerun_column(rows, [{"name": "run", "id": "run"}], runs, "postgresql://me:secret@db/mlflow")
+    assert out[0]["rerun"] == f"trellis rerun {'a' * 32} --tracking-uri postgresql://me:***@db/mlflow"
+    assert out[1]["rerun"] is None  # not a Trellis trial: nothing to rerun
+    assert columns[-1] == {"name": "re-run", "id": "rerun"}
+    only_foreign = rerun_column(rows[1:], [], runs, "sqlite:///mlruns.db")
+    assert only_foreign == (rows[1:], [])
+
+
+def test_the_overview_shows_a_selected_trials_rerun_command(searched, monkeypatch):
+    """Through the app's own callback: the selected-runs table has the command that reruns the trial."""
+    import json
+
+    from app.factory import create_app
+    from tests.test_control_page import post
+
+    monkeypatch.chdir(searched.folder)
+    app = create_app(searched.uri, cache=None)
+    client = app.server.test_client()
+    deps = json.loads(client.get("/_dash-dependencies").data)
+    trial = child_runs(MlflowClient(searched.uri), searched.result.search_id)[0]
+    values = {
+        "selection.data": {"experiments": [searched.result.experiment_id], "searches": []},
+        "selected-runs.data": [trial.info.run_id],
+        "ov-objective.value": "loss",
+    }
+    table = post(client, deps, "selected-runs.data", values, "ov-table.data")["ov-table"]
+    assert table["data"][0]["rerun"] == f"trellis rerun {trial.info.run_id} --tracking-uri {searched.uri}"
+    assert {"name": "re-run", "id": "rerun"} in table["columns"]

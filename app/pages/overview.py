@@ -10,7 +10,7 @@ from app.responses import register_shared
 from app.shell import query_objective, with_objective
 from layouts import overview as ov
 from layouts.choices import direction_of, overview_defaults, table_metrics
-from layouts.labels import long_value_tooltips
+from layouts.labels import long_value_tooltips, rerun_column
 from layouts.live import kept_choice
 from layouts.selection import hidden_note, in_view
 from layouts.style import GRAPH_CONFIG
@@ -303,6 +303,7 @@ def _register_selected_table(app: Dash, context: AppContext) -> None:
         rows, columns = ov.selected_rows(
             view.table.runs, run_ids, view.table.params, metrics, context.run_link, view.labels
         )
+        rows, columns = rerun_column(rows, columns, view.table.runs, context.tracking_uri)
         title = f"Selected runs ({len(rows)})" if rows else "No runs selected yet"
         if hidden:
             title = [title, html.Span(f" · {hidden_note(hidden)}", id="ov-selection-hidden", className="text-muted")]
