@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import platform
 import shutil
@@ -22,6 +23,7 @@ from pathlib import Path
 from search.config import SearchConfig, TrialSpec
 from tracking import schema
 
+log = logging.getLogger(__name__)
 PACKAGES = ("torch", "numpy", "scikit-learn", "mlflow", "trellis-hpo")
 GIT_TIMEOUT_S = 10.0
 SEED_BITS = 32  # numpy's and torch's seeding both accept any value below 2**32
@@ -204,5 +206,13 @@ def hardware_tags() -> dict[str, str]:
 
 
 def search_repro_tags(config: SearchConfig) -> dict[str, str]:
-    """What every trial run of this search records about code, environment and hardware (computed once)."""
-    return {**code_tags(config.trial), **version_tags(), **hardware_tags()}
+    """What every trial run of this search records about code, environment and hardware (computed once).
+    Finding them never stops a search: what cannot be found (a package ``__init__`` that raises while its
+    module is looked up, say) is left out, with a warning in the log."""
+    tags: dict[str, str] = {}
+    for part in (code_tags, version_tags, hardware_tags):
+        try:
+            tags.update(part(config.trial) if part is code_tags else part())
+        except Exception as exc:  # recording what ran must not cost the search
+            log.warning("reproducibility tags: %s failed (%s: %s)", part.__name__, type(exc).__name__, exc)
+    return tags
