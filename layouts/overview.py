@@ -226,6 +226,14 @@ class TradeoffInfo(NamedTuple):
     dropped: int
     labels: dict[str, str]
     x_log: bool
+    gpus: list[str | None] | None = None  # each point's GPU (``trellis.gpu``); None when no run has one
+
+
+def gpu_values(trials: pd.DataFrame) -> list[str | None] | None:
+    """Each run's GPU ids as recorded (``trellis.gpu``), or None when no run in ``trials`` ran on a GPU."""
+    if "gpu" not in trials or not trials["gpu"].notna().any():
+        return None
+    return [None if pd.isna(v) else str(v) for v in trials["gpu"]]
 
 
 def tradeoff_info(
@@ -239,6 +247,7 @@ def tradeoff_info(
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     mask = pareto_mask(x, y, x_dir, y_dir)
+    gpus = gpu_values(trials)
     front = np.flatnonzero(mask)
     front = front[np.argsort(x[front], kind="stable")]
     x_log = bool(len(x) and x.min() > 0 and x.max() / x.min() >= 100)
@@ -255,6 +264,7 @@ def tradeoff_info(
         int((~keep).sum()),
         labels,
         x_log,
+        None if gpus is None else [g for g, k in zip(gpus, keep, strict=True) if k],
     )
 
 
@@ -271,20 +281,23 @@ def tradeoff_plot(info: TradeoffInfo, selected: list[str] | None = None) -> Figu
     hover = f"{info.x_metric}=%{{x:.4g}}<br>{info.y_metric}=%{{y:.4g}}<br>%{{customdata}}<extra></extra>"
     mask = selected_mask(info.run_ids, selected)
     data = []
+    gpus = np.array(info.gpus, dtype=object) if info.gpus is not None else None
     for s in searches:
         idx = np.flatnonzero(search == s)
-        data.append(
-            {
-                "type": "scattergl",
-                "x": typed(x[idx]),
-                "y": typed(y[idx]),
-                "customdata": run_ids[idx].tolist(),
-                "mode": "markers",
-                "name": info.labels.get(s, s[:8]),
-                "hovertemplate": hover,
-                "marker": {"color": colors[s], "size": 7, "opacity": DIMMED_OPACITY if mask.any() else 0.75},
-            }
-        )
+        trace = {
+            "type": "scattergl",
+            "x": typed(x[idx]),
+            "y": typed(y[idx]),
+            "customdata": run_ids[idx].tolist(),
+            "mode": "markers",
+            "name": info.labels.get(s, s[:8]),
+            "hovertemplate": hover,
+            "marker": {"color": colors[s], "size": 7, "opacity": DIMMED_OPACITY if mask.any() else 0.75},
+        }
+        if gpus is not None:  # the GPU each trial ran on, under its run id
+            trace["text"] = [f"GPU {g}" if g else "no GPU" for g in gpus[idx]]
+            trace["hovertemplate"] = hover.replace("<extra>", "<br>%{text}<extra>")
+        data.append(trace)
     if info.front:
         fx, fy = x[info.front], y[info.front]
         data.append(
@@ -357,14 +370,19 @@ def selected_rows(
         {"name": "search", "id": "search"},
         {"name": "status", "id": "status"},
     ]
+    gpus = gpu_values(chosen)
+    if gpus is not None:
+        columns.append({"name": "GPU", "id": "gpu"})
     rows = []
-    for _, r in chosen.iterrows():
+    for i, (_, r) in enumerate(chosen.iterrows()):
         row = {
             "run_id": r["run_id"],
             "run": f"[{names[r['run_id']]}]({link(r)})",
             "search": search_label(r, search_labels),
             "status": r["status"],
         }
+        if gpus is not None:
+            row["gpu"] = gpus[i]
         for m in metrics:
             v = r.get(f"metrics.{m}")
             row[m] = None if v is None or not np.isfinite(v) else round(float(v), 6)

@@ -320,3 +320,33 @@ def test_the_gpus_auto_example_runs_on_this_cpu_only_machine(make_config, client
     runs = child_runs(client, result.search_id)
     assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"], [r.data.tags.get(schema.ERROR) for r in runs]
     assert all(r.data.metrics["val_accuracy"] > 0.5 and schema.GPU not in r.data.tags for r in runs)
+
+
+def test_the_overview_shows_each_trials_gpu_in_the_table_and_the_tradeoff_hover():
+    import pandas as pd
+
+    from layouts.overview import selected_rows, tradeoff_info, tradeoff_plot
+
+    runs = pd.DataFrame(
+        {
+            "run_id": ["r0", "r1", "r2"],
+            "run_name": ["trial-0000", "trial-0001", "trial-0002"],
+            "search_id": ["s", "s", "s"],
+            "experiment": ["e", "e", "e"],
+            "status": ["FINISHED", "RUNNING", "FINISHED"],
+            "gpu": ["1", "0", None],  # r2 ran before the search had GPUs
+            "metrics.loss": [0.5, 0.2, 0.9],
+            "metrics.seconds": [3.0, 1.0, 2.0],
+        }
+    )
+    rows, columns = selected_rows(runs, ["r0", "r1", "r2"], [], ["loss"], lambda r: "http://x")
+    assert {"name": "GPU", "id": "gpu"} in columns
+    assert [r["gpu"] for r in rows] == ["1", "0", None]
+    info = tradeoff_info(runs, "seconds", "loss", "min", "min", {})
+    assert dict(zip(info.run_ids, info.gpus, strict=True)) == {"r0": "1", "r1": "0", "r2": None}
+    (trace,) = [t for t in tradeoff_plot(info)["data"] if t.get("customdata")]
+    assert dict(zip(trace["customdata"], trace["text"], strict=True)) == {"r0": "GPU 1", "r1": "GPU 0", "r2": "no GPU"}
+    assert "%{text}" in trace["hovertemplate"]
+    plain = runs.drop(columns="gpu")  # runs without GPUs: no column, no hover line
+    assert all(c["id"] != "gpu" for c in selected_rows(plain, ["r0"], [], ["loss"], lambda r: "x")[1])
+    assert "text" not in tradeoff_plot(tradeoff_info(plain, "seconds", "loss", "min", "min", {}))["data"][0]
