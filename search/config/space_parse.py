@@ -6,6 +6,8 @@ import math
 import re
 from typing import Any
 
+from search.architectures.param import KIND as ARCHITECTURE
+from search.architectures.param import parse_spec as parse_architecture_spec
 from search.config.problems import Problems, number
 from search.space import Categorical, Fixed, Float, Int, Param, SearchSpace, SpaceError
 from tracking.limits import param_problem
@@ -36,7 +38,13 @@ def _parse_param(name: str, spec: Any, problems: Problems) -> Param | None:
             problems.add(f"{path}.value", "a fixed parameter needs a string, number or boolean value")
             return None
         return Fixed(name, when=when, value=value)
-    problems.add(f"{path}.type", f"must be float, int, categorical or fixed, got {kind!r}")
+    if kind == ARCHITECTURE:
+        try:
+            return parse_architecture_spec(name, spec, when)
+        except SpaceError as exc:
+            problems.add(exc.path, exc.reason)
+            return None
+    problems.add(f"{path}.type", f"must be float, int, categorical, fixed or architecture, got {kind!r}")
     return None
 
 

@@ -205,6 +205,8 @@ def typed_params(space: SearchSpace, recorded: dict[str, str]) -> dict[str, Valu
         elif isinstance(p, Categorical | Fixed):
             options = p.choices if isinstance(p, Categorical) else (p.value,)
             out[p.name] = next((c for c in options if param_text(c) == text), text)
+        else:  # kinds whose values are texts (architectures)
+            out[p.name] = text
     return out
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from search.space import Categorical, Fixed, Float, Int, SearchSpace, Value
+from search.space import Fixed, Float, Int, SearchSpace, Value
 
 ConfigKey = tuple[tuple[str, Any], ...]
 
@@ -23,7 +23,7 @@ def inside(space: SearchSpace, params: dict[str, Value]) -> bool:
         if isinstance(p, Float | Int):
             if isinstance(value, bool) or not isinstance(value, int | float) or not p.low <= value <= p.high:
                 return False
-        elif isinstance(p, Categorical) and value not in p.choices:
+        elif not p.contains(value):  # a category, or a value of another kind (an architecture)
             return False
     return True
 

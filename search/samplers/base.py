@@ -11,6 +11,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
+
 from search.config import Objective
 from search.space import SearchSpace, Value
 
@@ -18,6 +20,18 @@ if TYPE_CHECKING:
     from search.config import SearchConfig
 
 Config = dict[str, Value]
+
+
+def with_prior_draws(space: SearchSpace, config: Config, rng: np.random.Generator) -> Config:
+    """``config`` plus a draw from its prior for every active parameter a model left out: the kinds it
+    cannot model (an architecture), in the space's order."""
+    out: Config = {}
+    for p in space:
+        if p.name in config:
+            out[p.name] = config[p.name]
+        elif p.is_active(out):
+            out[p.name] = p.sample(rng)
+    return out
 
 
 class Sampler(ABC):

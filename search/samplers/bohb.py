@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from search.config import Objective
-from search.samplers.base import Config, Sampler
+from search.samplers.base import Config, Sampler, with_prior_draws
 from search.space import Categorical, Fixed, Float, Int, SearchSpace
 from tracking import schema
 from tracking.schema import EndReason
@@ -112,6 +112,7 @@ class BOHBSampler(Sampler):
         # hpbandster draws from numpy's global generator; keep our own state so runs are reproducible
         # and nothing else in the process is disturbed.
         self._np_state = np.random.RandomState(seed).get_state()
+        self._prior_rng = np.random.default_rng(seed)  # kinds BOHB does not model (architectures)
         self._encoded: dict[int, dict[str, Any]] = {}
         self.model_based: dict[int, bool] = {}  # trial -> whether BOHB's model (not the prior) proposed it
 
@@ -127,7 +128,7 @@ class BOHBSampler(Sampler):
     def propose(self, number: int, budget: int | None = None) -> Config:
         values, info = self._with_own_rng(self._generator.get_config, float(budget or 1))
         self.model_based[number] = bool(info.get("model_based_pick"))
-        config = from_configspace(self.space, values)
+        config = with_prior_draws(self.space, from_configspace(self.space, values), self._prior_rng)
         self._encoded[number] = {k: _encode(self.space[k], v) for k, v in config.items() if k in values}
         return config
 

@@ -6,8 +6,10 @@ import logging
 import math
 from typing import Any
 
+import numpy as np
+
 from search.config import Objective
-from search.samplers.base import Config, Sampler
+from search.samplers.base import Config, Sampler, with_prior_draws
 from search.space import Categorical, Fixed, Float, Int, SearchSpace
 from tracking.schema import EndReason
 
@@ -39,6 +41,7 @@ class TPESampler(Sampler):
             sampler=sampler, direction="maximize" if objective.direction == "max" else "minimize"
         )
         self._asked: dict[int, Any] = {}
+        self._prior_rng = np.random.default_rng(seed)  # kinds TPE does not model (architectures)
 
     @property
     def study(self) -> Any:
@@ -60,7 +63,7 @@ class TPESampler(Sampler):
             elif isinstance(p, Categorical):
                 config[p.name] = trial.suggest_categorical(p.name, list(p.choices))
         self._asked[number] = trial
-        return config
+        return with_prior_draws(self.space, config, self._prior_rng)
 
     def observe(self, number: int, params: Config, value: float | None, state: str, budget: int | None = None) -> None:
         from optuna.trial import TrialState

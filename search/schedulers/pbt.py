@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from search.architectures.param import ArchitectureParam
 from search.config import Budget, Objective, SearchConfig
 from search.schedulers.base import JobRequest, Scheduler
 from search.space import Categorical, Fixed, Float, Int, SearchSpace, Value
@@ -43,6 +44,8 @@ def explore(
             continue
         if isinstance(p, Fixed):
             out[p.name] = p.value
+        elif isinstance(p, ArchitectureParam) and p.name in params:  # a checkpoint loads into its own model only
+            out[p.name] = params[p.name]
         elif p.name not in params or rng.random() < resample_probability:  # newly active, or redrawn
             out[p.name] = p.sample(rng)
         elif isinstance(p, Categorical):
