@@ -186,7 +186,12 @@ class AppContext:
     def _change_counter(self):
         if self._counter is None:
             path = sqlite_path(self.tracking_uri)
-            self._counter = ChangeCounter(path) if path and os.path.exists(path) else False
+            if path:
+                self._counter = ChangeCounter(path) if os.path.exists(path) else False
+            elif self.tracking_uri.startswith("postgresql"):
+                self._counter = PostgresChangeCounter(self.tracking_uri)
+            else:
+                self._counter = False
         return self._counter or None
 
     def histories(self, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
@@ -293,6 +298,24 @@ class ChangeCounter:
                 self._conn.close()  # a fresh connection next time
                 self._conn = None
                 raise
+
+
+class PostgresChangeCounter:
+    """PostgreSQL's current snapshot (``xmin:xmax:in-progress ids``): the same text means no transaction that
+    writes committed in between (one that began would have moved ``xmax``, one that ended left the list).
+    Cluster-wide, so another database's writes only cost a fresh read; one trivial query instead of the
+    fingerprint's two aggregates over the experiments' runs."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    def __call__(self) -> tuple[str]:
+        from sqlalchemy import text
+
+        from tracking.sql import engine
+
+        with engine(self.uri).connect() as conn:
+            return (str(conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()),)
 
 
 VIEW_ENTRIES = 8  # views kept per process (each shares its table with the run cache)

@@ -49,3 +49,51 @@ def test_reader_sql_path_equals_client_path_on_postgres(make_config, pg_uri, tmp
     pd.testing.assert_frame_equal(fast.runs, slow.runs)
     assert fast.skipped == slow.skipped == {"deleted runs": 1, "non-finite acc": 3}
     assert len(fast.runs) == 5 + 5 + 4
+
+
+def test_the_app_reads_the_fingerprint_again_only_after_a_commit_on_postgres(make_config, tmp_path, monkeypatch):
+    """On PostgreSQL the app asks the server's snapshot (one trivial query) and reuses what it read while no
+    transaction committed; a logged metric, a new run, shows at the very next request. On a server of the
+    test's own: the snapshot is cluster-wide, another client's writes would only cost a fresh read."""
+    import contextlib
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import pytest
+
+    import tracking.cache
+    from app.factory import create_app
+    from tests.own_postgres import OwnPostgres, available
+
+    if (why := available()) is not None:
+        pytest.skip(why)
+    folder = Path(tempfile.mkdtemp(prefix="trellis-pg-"))  # under /tmp: the postgres user must reach it
+    server = OwnPostgres(folder)
+    try:
+        server.init()
+        uri = server.uri
+        config = make_config(
+            tracking={"uri": uri, "experiment": "pg-live", "artifact_location": (tmp_path / "art").as_uri()},
+            termination={"max_trials": 3},
+        )
+        result = SearchRunner(config).run()
+        context = create_app(uri, cache=str(tmp_path / "cache")).trellis_context
+        asked = []
+        real = tracking.cache.fingerprint
+        monkeypatch.setattr("app.context.fingerprint", lambda *a: asked.append(1) or real(*a))
+        exp = [result.experiment_id]
+        first = context.store_state(exp)
+        assert context.store_state(exp) == first and context.store_state(exp) == first
+        assert len(context.view(exp).trials) == 3
+        assert len(asked) == 1  # nothing committed: read once
+        client = MlflowClient(tracking_uri=uri)
+        run = client.create_run(result.experiment_id)
+        client.log_metric(run.info.run_id, "loss", 0.5)
+        after = context.store_state(exp)
+        assert after != first and len(asked) == 2
+        assert run.info.run_id in set(context.view(exp).table.runs["run_id"])  # seen at once, no time to live
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
