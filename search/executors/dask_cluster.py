@@ -121,6 +121,7 @@ class DaskExecutor(Executor):
         self.address = address
         self.gpus, self.per_gpu = gpus, per_gpu
         self._gpu_share: float | None = None  # what each trial asks of a worker's GPU resource, when any
+        self._gpu_slots: int | None = None  # a cluster's GPUs x per_gpu, when its workers declare GPUs
         self._channel = f"trellis-{uuid.uuid4().hex[:12]}"
         self._client: Any = None
         self._cluster: Any = None
@@ -150,11 +151,25 @@ class DaskExecutor(Executor):
         self._events = Queue(f"{self._channel}-events", client=self._client)
 
     def _cluster_declares_gpus(self) -> bool:
+        """Whether the cluster's workers declare GPUs; caps the trials at once to what they hold (a trial
+        submitted beyond would wait in Dask's queue while its run says it started)."""
         workers = self._client.scheduler_info().get("workers", {}).values()
-        if any(w.get("resources", {}).get(GPU_RESOURCE, 0) > 0 for w in workers):
-            return True
-        log.warning("executor.gpus: no worker of %s declares GPUs (resources GPU=N): trials run anywhere", self.address)
-        return False
+        total = sum(float(w.get("resources", {}).get(GPU_RESOURCE, 0)) for w in workers)
+        if total <= 0:
+            log.warning(
+                "executor.gpus: no worker of %s declares GPUs (resources GPU=N): trials run anywhere", self.address
+            )
+            return False
+        self._gpu_slots = int(total) * self.per_gpu
+        if self.workers > self._gpu_slots:
+            log.warning(
+                "executor: %d workers, but the cluster's workers declare %g GPU(s) x per_gpu %d: %d trial(s) at once",
+                self.workers,
+                total,
+                self.per_gpu,
+                self._gpu_slots,
+            )
+        return True
 
     def _gpu_cluster(self, gpus: tuple[str, ...]) -> Any:
         """One local worker process per GPU, declaring it (``TRELLIS_GPUS``), ``per_gpu`` threads each."""
@@ -173,7 +188,7 @@ class DaskExecutor(Executor):
         )
 
     def free_slots(self) -> int:
-        return self.workers - len(self._futures)
+        return min(self.workers, self._gpu_slots or self.workers) - len(self._futures)
 
     def resize(self, workers: int) -> None:
         """On its own GPU workers, never more trials at once than GPUs x per_gpu (more would wait queued)."""
