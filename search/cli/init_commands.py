@@ -67,9 +67,25 @@ def _edit_interactively(s) -> None:
     s.objective = (metric, way if way in ("max", "min") else default_way)
 
 
-def cmd_init(args: argparse.Namespace) -> int:
+def config_yaml(config: dict[str, Any]) -> str:
+    """The config as YAML, one line per parameter (``lr: {type: float, low: 0.0001, high: 0.01, log: true}``)."""
     import yaml
 
+    parts = []
+    for key, value in config.items():
+        if key != "space":
+            flow = None if isinstance(value, dict | list) else False  # a bare value: `name: x`, not `{name: x}`
+            parts.append(yaml.safe_dump({key: value}, sort_keys=False, default_flow_style=flow, width=110))
+            continue
+        lines = [
+            yaml.safe_dump({name: spec}, sort_keys=False, default_flow_style=True, width=10_000).strip()[1:-1]
+            for name, spec in value.items()
+        ]
+        parts.append("space:\n" + "".join(f"  {line}\n" for line in lines))
+    return "".join(parts)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
     from search.config import ConfigError, load_config
     from search.engine.scaffold import ParamFound, ScaffoldError, config_for, run_probe, scaffold
 
@@ -123,7 +139,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         f"{skipped}\n"
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=110))
+    out.write_text(header + config_yaml(config))
     try:
         load_config(out)
     except ConfigError as exc:

@@ -82,6 +82,11 @@ def plan_rerun(client: MlflowClient, run_id: str, budget: int | None = None) -> 
     seed_text = tags.get(schema.SEED)
     seed = int(seed_text) if seed_text and seed_text.lstrip("-").isdigit() else None
     warnings = code_changes(tags, repro.code_tags(config.trial), repro.version_tags())
+    if tags.get(schema.PBT_PARENT) or tags.get(schema.RESUMED_FROM):
+        warnings.append(
+            f"run {run.info.run_id} went on from a checkpoint it did not start with (PBT exploit or Stop-and-Go): "
+            "the rerun trains its configuration from scratch"
+        )
     if seed is None:
         warnings.append(f"run {run.info.run_id} recorded no seed ({schema.SEED}): the rerun gets a new one")
     value = run.data.metrics.get(original.objective.metric)
