@@ -350,3 +350,16 @@ def test_the_overview_shows_each_trials_gpu_in_the_table_and_the_tradeoff_hover(
     plain = runs.drop(columns="gpu")  # runs without GPUs: no column, no hover line
     assert all(c["id"] != "gpu" for c in selected_rows(plain, ["r0"], [], ["loss"], lambda r: "x")[1])
     assert "text" not in tradeoff_plot(tradeoff_info(plain, "seconds", "loss", "min", "min", {}))["data"][0]
+
+
+def test_a_workers_edit_adds_workers_on_free_gpus_only():
+    from search.executors.local import LocalExecutor
+
+    executor = LocalExecutor(1, gpus=("0", "1"), per_gpu=1)
+    executor.start()
+    try:
+        assert executor.free_slots() == 1 and [s.place.gpus for s in executor._slots] == [("0",)]
+        executor.resize(4)  # an edit from the app: 2 GPUs x per_gpu 1 still allow two trials at once
+        assert executor.free_slots() == 2 and [s.place.gpus for s in executor._slots] == [("0",), ("1",)]
+    finally:
+        executor.shutdown()
