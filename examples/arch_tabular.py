@@ -1,0 +1,11 @@
+"""An MLP on scikit-learn's breast-cancer table (30 features, 2 classes) whose layers are the
+``architecture`` parameter (``{type: architecture, input: breast_cancer}``), as a Trellis trial."""
+
+from __future__ import annotations
+
+from examples.arch_training import train_architecture
+from search.trial import TrialContext
+
+
+def train(ctx: TrialContext) -> dict[str, float]:
+    return train_architecture(ctx, "breast_cancer")
