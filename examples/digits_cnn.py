@@ -8,6 +8,7 @@ from search.trial import TrialContext
 
 def train(ctx: TrialContext) -> dict[str, float]:
     p = ctx.params
+    digits.torch.manual_seed(0 if ctx.seed is None else ctx.seed)  # the initial weights: `trellis rerun` repeats them
     model = digits.cnn(
         channels=int(p.get("channels", 8)),
         kernel=int(p.get("kernel", 3)),

@@ -16,7 +16,8 @@ def build(params: dict) -> digits.nn.Module:
 
 
 def train(ctx: TrialContext) -> dict[str, float]:
-    digits.torch.manual_seed(0)  # the initial weights too: one configuration, one result, in any worker
+    # The initial weights from the trial's seed: one trial, one result, in any worker and on `trellis rerun`.
+    digits.torch.manual_seed(0 if ctx.seed is None else ctx.seed)
     model = build(ctx.params)
     state = ctx.load_checkpoint() if ctx.budget_start > 0 else None
     if ctx.budget_start > 0 and state is None:

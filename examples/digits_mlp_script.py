@@ -14,6 +14,7 @@ def main(config_path: str) -> None:
     with open(config_path) as fh:
         config = json.load(fh)
     params, budget = config["params"], config["budget"]
+    digits.torch.manual_seed(config.get("seed") or 0)  # the initial weights from the trial's seed
     model = digits.mlp(int(params.get("hidden", 64)), int(params.get("layers", 1)), float(params.get("dropout", 0.0)))
 
     def report(epoch: int, **metrics: float) -> None:
