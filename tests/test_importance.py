@@ -7,7 +7,7 @@ from search.analysis.fanova import FastFANOVA
 from search.analysis.fanova_reference import reference_importance
 
 ISHIGAMI_TRUTH = {"x1": 0.3139, "x2": 0.4424, "x3": 0.0, ("x1", "x3"): 0.2437, ("x1", "x2"): 0.0, ("x2", "x3"): 0.0}
-TOLERANCE = 0.07  # absolute, on shares in [0, 1], with 3000 runs and 64 trees (seen: 0.053 at worst)
+TOLERANCE = 0.05  # absolute, on shares in [0, 1], with 3000 runs (the per-tree forest was off by 0.053 here)
 
 
 def ishigami(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +25,7 @@ def test_ishigami_variance_shares_within_tolerance():
     ranking = [label for label, _, _ in imp.ranked()]
     assert ranking[:3] == ["x2", "x1", "x1 × x3"]
     assert 0.85 <= sum(got.values()) <= 1.0 + 1e-9  # the rest is higher-order and forest error
-    assert all(s >= 0 for s in imp.single_std.values()) and imp.n_trees_used == 64
+    assert all(s >= 0 for s in imp.single_std.values()) and imp.n_trees_used >= 4  # trees over the boosted ensembles
 
 
 def test_additive_linear_function_has_exact_shares():
@@ -40,7 +40,7 @@ def test_additive_linear_function_has_exact_shares():
 def test_agrees_with_the_fanova_package_on_the_same_data():
     unit, y = ishigami(300, seed=1)
     names = ["x1", "x2", "x3"]
-    ours = FastFANOVA(unit, y, names, n_trees=16, seed=0).importance()
+    ours = FastFANOVA(unit, y, names, n_trees=16, seed=0, method="forest").importance()  # the package's estimator
     ref = reference_importance(unit, y, names, n_trees=16, seed=0, pairs=[("x1", "x3")])
     for name in names:
         assert abs(ours.single_mean[name] - ref[name]) <= 0.05, (name, ours.single_mean[name], ref[name])
