@@ -32,6 +32,20 @@ class SpaceReport:
         return sorted(self.data.names, key=lambda n: -self.importance.single_mean.get(n, 0.0))
 
 
+def active_masks(trials: pd.DataFrame, data: AnalysisData) -> dict[str, np.ndarray]:
+    """Per parameter missing from some of the analysed runs (a conditional one, e.g. momentum only with
+    sgd): the runs where it is set, in ``data``'s row order. fANOVA then analyses it where it is set."""
+    rows = trials.drop_duplicates("run_id").set_index("run_id").reindex(data.run_ids)
+    out = {}
+    for name in data.names:
+        column = f"params.{name}"
+        if column in rows:
+            present = rows[column].notna().to_numpy()
+            if not present.all():
+                out[name] = present
+    return out
+
+
 def analyse(
     table: RunTable,
     trials: pd.DataFrame,
@@ -53,7 +67,7 @@ def analyse(
     if len(data.y) < 4 or not data.axes:
         why = f"need at least 4 runs with a finite {metric} and one varying parameter (have {len(data.y)} runs)"
         return SpaceReport(data, None, None, None, None, why, all_runs)
-    fan = FastFANOVA(data.X, data.y, data.names, n_trees=n_trees, seed=seed)
+    fan = FastFANOVA(data.X, data.y, data.names, n_trees=n_trees, seed=seed, active=active_masks(trials, data))
     importance = fan.importance(pairs=True)
     bounds = suggest_bounds(data, seed=seed)
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f}"

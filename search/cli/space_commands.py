@@ -43,9 +43,11 @@ def _load(args: argparse.Namespace):
 
 def cmd_importance(args: argparse.Namespace) -> int:
     from search.analysis.fanova import FastFANOVA
+    from search.analysis.report import active_masks
 
-    _, data = _load(args)
-    fan = FastFANOVA(data.X, data.y, data.names, n_trees=args.trees, seed=args.seed)
+    table, data = _load(args)
+    active = active_masks(table.trials, data)
+    fan = FastFANOVA(data.X, data.y, data.names, n_trees=args.trees, seed=args.seed, active=active)
     imp = fan.importance(pairs=args.pairs)
     if args.json:
         out = {
