@@ -6,6 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 
 from app.context import AppContext
+from app.diagnosis import register_panel
 from app.responses import register_shared
 from app.shell import query_objective, with_objective
 from layouts import overview as ov
@@ -39,6 +40,7 @@ def layout(context: AppContext) -> html.Div:
     """The page as one declarative component tree, read top to bottom like the page (long by nature)."""
     return html.Div(
         [
+            html.Div(id="ov-diagnosis"),  # the search diagnosis (app.diagnosis), filled by its own callback
             html.Div(id="ov-counts", className="mb-2"),
             dbc.Row(
                 [
@@ -170,6 +172,7 @@ def register(app: Dash, context: AppContext) -> None:
     # Read-only callbacks of the selection's runs: users viewing the same runs share their answers.
     for register_part in (_register_metric_choices, _register_render, _register_select_runs, _register_selected_table):
         register_shared(app, register_part, context)
+    register_shared(app, register_panel, context, "ov-diagnosis")
     _register_export(app, context)
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from search.analysis.diagnosis.base import Finding, SearchFacts, run_number, spearman
 from search.schedulers.hyperband import hyperband_brackets
 
-CORR_MIN_TRIALS = 6  # a rank correlation over fewer trials swings by ±0.5 on one trial
+CORR_MIN_TRIALS = 5  # fewer and one trial swings the correlation by ±0.5 (5: what R=9, eta=3 Hyperband runs to the end)
 LOW_RANK_CORRELATION = 0.5  # below it the early ranking explains less than a quarter of the final one's variance
 GOOD_RANK_CORRELATION = 0.8  # the step to suggest: where the early ranking mostly agrees with the end
 OVERTAKE_SHARE = 0.5  # a slow starter ended better than at least half of the trials that were ahead of it
@@ -168,7 +168,7 @@ def slow_starters(facts: SearchFacts) -> list[Finding]:
             severity="warning",
             title=f"Early stopping at step {step} cut off slow starters",
             evidence=(
-                f"{len(overtakers)} trials were behind the median at step {step} and still ended among the better half "
+                f"{_trials(len(overtakers))} behind the median at step {step} and still ended among the better half "
                 f"({how}; {run_number(rows.loc[best])} ended with {facts.metric} = {finals[best]:.4g}); "
                 f"{len(cut)} trials stopped at step {step} had started no worse than the slowest of them."
             ),
@@ -177,3 +177,7 @@ def slow_starters(facts: SearchFacts) -> list[Finding]:
             run_ids=tuple(str(r) for r in [*overtakers, *cut]),
         )
     ]
+
+
+def _trials(n: int) -> str:
+    return "1 trial was" if n == 1 else f"{n} trials were"

@@ -1,0 +1,275 @@
+"""Search diagnosis: each rule fires on a search the engine ran that was built to trigger it, and stays quiet on
+a healthy search of the same algorithm. Synthetic trials (tests/diagnosis_trials.py, examples/synthetic.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from scipy.stats import spearmanr
+
+from search.analysis.diagnosis import Finding, diagnose, history_request
+from search.analysis.diagnosis.base import spearman
+from search.analysis.diagnosis.edges import _widened
+from search.analysis.diagnosis.population import founders
+from search.config import parse_config
+from search.engine.runner import run_search
+from tests.conftest import BASE, child_runs, module_store
+from tracking import schema
+from tracking.histories import read_histories
+from tracking.reader import read_runs
+
+ES = {"rule": "median", "step": 1, "min_trials": 6}
+QUADRATIC = {"x": {"type": "float", "low": -1.0, "high": 1.0}, "y": {"type": "float", "low": -1.0, "high": 1.0}}
+
+
+class Lab:
+    """Runs each named search once into one store (its own experiment) and diagnoses it as the CLI does."""
+
+    def __init__(self, folder, uri: str) -> None:
+        self.folder, self.uri = folder, uri
+        self.client = MlflowClient(tracking_uri=uri)
+        self._done: dict[str, tuple[str, list[Finding]]] = {}
+
+    def run(self, name: str, **changes: Any) -> tuple[str, list[Finding]]:
+        if name not in self._done:
+            raw = copy.deepcopy(BASE)
+            raw.update(name=name, executor={"kind": "local", "workers": 1})
+            raw.update(changes)
+            raw["tracking"] = {"uri": self.uri, "experiment": name}
+            with contextlib.chdir(self.folder):
+                search_id = run_search(parse_config(raw)).search_id
+            self._done[name] = (search_id, self.diagnose(name))
+        return self._done[name]
+
+    def diagnose(self, name: str) -> list[Finding]:
+        table = read_runs(self.uri, [self.client.get_experiment_by_name(name).experiment_id])
+        run_ids, keys = history_request(table, table.trials)
+        history = read_histories(self.uri, run_ids, keys, max_points=100_000) if run_ids else None
+        return diagnose(table, table.trials, history=history)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Lab:
+    return Lab(*module_store(tmp_path_factory, "diagnosis"))
+
+
+def _rules(findings: list[Finding]) -> set[str]:
+    return {f.rule for f in findings}
+
+
+def _one(findings: list[Finding], rule: str) -> Finding:
+    found = [f for f in findings if f.rule == rule]
+    assert len(found) == 1, [f.title for f in findings]
+    return found[0]
+
+
+def edge_search(lab: Lab):
+    """Random search on the quadratic bowl (optimum x = 0.3) over x in [-1, 0], plus an inert parameter u."""
+    space = {"x": {"type": "float", "low": -1.0, "high": 0.0}, "u": {"type": "float", "low": 0.0, "high": 1.0}}
+    return lab.run("edge", space={**space, "y": -0.5}, termination={"max_trials": 24})
+
+
+def healthy_random(lab: Lab):
+    return lab.run("healthy-random", space=QUADRATIC, termination={"max_trials": 24})
+
+
+def test_best_values_at_the_high_edge_are_found_and_the_widened_range_holds_the_optimum(lab):
+    search_id, findings = edge_search(lab)
+    edge = _one(findings, "range_edge")
+    assert edge.search_id == search_id and edge.config_change.keys() == {"space.x.high"}
+    new_high = edge.config_change["space.x.high"]
+    assert new_high == pytest.approx(0.5)  # half the range again: past the optimum at 0.3
+    assert new_high > 0.3 and "x" in edge.title and "[-1, 0]" in edge.evidence
+    # The runs it names are the best trials near the edge: each has x in the top tenth of [-1, 0].
+    xs = [float(lab.client.get_run(r).data.params["x"]) for r in edge.run_ids]
+    assert xs and all(x >= -0.1 for x in xs)
+    assert "range_edge" not in _rules(healthy_random(lab)[1])  # optimum inside [-1, 1]: nothing to widen
+
+
+def test_a_parameter_the_objective_ignores_is_fixed_at_the_best_value(lab):
+    search_id, findings = edge_search(lab)
+    negligible = _one(findings, "negligible_parameter")
+    assert negligible.title.startswith("u ") and negligible.config_change.keys() == {"space.u"}
+    best = min(
+        (r for r in child_runs(lab.client, search_id) if r.data.tags[schema.END_REASON] == "completed"),
+        key=lambda r: r.data.metrics["loss"],
+    )
+    assert negligible.config_change["space.u"] == pytest.approx(float(best.data.params["u"]), rel=1e-5)
+    assert "R²" in negligible.evidence
+    assert "negligible_parameter" not in _rules(healthy_random(lab)[1])  # x and y both shape the bowl
+
+
+def test_many_failed_trials_give_the_commonest_error_and_the_failed_runs(lab):
+    search_id, findings = lab.run(
+        "failing",
+        trial={"function": "tests.diagnosis_trials:fragile"},
+        space=QUADRATIC,
+        termination={"max_trials": 10},
+    )
+    failed = _one(findings, "failed_trials")
+    runs = child_runs(lab.client, search_id)
+    failed_ids = {r.info.run_id for r in runs if r.info.status == "FAILED"}
+    assert set(failed.run_ids) == failed_ids and len(failed_ids) >= 2
+    assert f"{len(failed_ids)} of {len(runs)} trials failed" == failed.title
+    assert "RuntimeError: CUDA out of memory (synthetic)" in failed.evidence
+    # Every failure had x > 0.5 and none that worked did: the fix leaves out x above the highest that worked.
+    worked = max(float(r.data.params["x"]) for r in runs if r.info.run_id not in failed_ids)
+    assert failed.config_change == {"space.x.high": pytest.approx(worked, rel=1e-5)}
+    assert "failed_trials" not in _rules(healthy_random(lab)[1])
+
+
+def slow_starters_search(lab: Lab):
+    """Early stopping at step 1 on curves whose best configurations start worst (tests/diagnosis_trials.py)."""
+    return lab.run(
+        "slow-starters",
+        trial={"function": "tests.diagnosis_trials:slow_starter"},
+        space={"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        budget={"resource": "epochs", "min": 1, "max": 9},
+        termination={"max_trials": 14},
+        early_stopping=ES,
+    )
+
+
+def healthy_early_stopping(lab: Lab):
+    return lab.run(
+        "healthy-es",
+        space={"x": {"type": "float", "low": -1.0, "high": 1.0}, "y": -0.5},
+        budget={"resource": "epochs", "min": 1, "max": 9},
+        termination={"max_trials": 14},
+        early_stopping=ES,
+    )
+
+
+def test_early_stopping_step_that_ranks_trials_against_their_end_is_raised_to_where_ranks_agree(lab):
+    _, findings = slow_starters_search(lab)
+    low = _one(findings, "low_rung_correlation")
+    # loss = (1 - x) + 2.5x/epoch: steps 1 and 2 rank exactly against the end (rho = -1); from step 3 on the
+    # ranking is the final one.
+    assert "-1.00" in low.evidence
+    assert low.config_change == {"early_stopping.step": 3}
+    assert "low_rung_correlation" not in _rules(healthy_early_stopping(lab)[1])
+
+
+def test_slow_starters_cut_off_by_early_stopping_are_found(lab):
+    search_id, findings = slow_starters_search(lab)
+    slow = _one(findings, "slow_starters")
+    runs = {r.info.run_id: r for r in child_runs(lab.client, search_id)}
+    named = [runs[r] for r in slow.run_ids]
+    stopped = [r for r in named if r.data.tags[schema.END_REASON] == "early_stopped"]
+    ran_on = [r for r in named if r.data.tags[schema.END_REASON] == "completed"]
+    assert stopped and ran_on
+    # The slow starters that ran on are among the first min_trials trials (nobody to compare with yet); each
+    # stopped trial named started no worse than the slowest of them (a loss at step 1 rising with x: no larger x).
+    assert all(int(r.data.tags[schema.TRIAL_NUMBER]) < ES["min_trials"] for r in ran_on)
+    slowest = max(float(r.data.params["x"]) for r in ran_on)
+    assert all(float(r.data.params["x"]) <= slowest + 1e-12 for r in stopped)
+    assert slow.config_change == {"early_stopping.step": 3}
+    assert "slow_starters" not in _rules(healthy_early_stopping(lab)[1])
+
+
+def test_hyperband_first_rung_that_does_not_predict_the_last_raises_budget_min(lab):
+    budget = {"resource": "epochs", "min": 1, "max": 9}
+    _, findings = lab.run(
+        "hyperband-slow",
+        trial={"function": "tests.diagnosis_trials:slow_starter"},
+        algorithm={"name": "hyperband", "seed": 0},
+        space={"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        budget=budget,
+        termination={},
+    )
+    assert _one(findings, "low_rung_correlation").config_change == {"budget.min": 3}
+    _, healthy = lab.run(
+        "hyperband-healthy",
+        trial={"function": "examples.synthetic:resumable"},
+        algorithm={"name": "hyperband", "seed": 0},
+        space={"x": {"type": "float", "low": -1.0, "high": 1.0}},
+        budget=budget,
+        termination={},
+    )
+    assert "low_rung_correlation" not in _rules(healthy)
+
+
+def _pbt(lab: Lab, name: str, budget_max: int, **settings):
+    return lab.run(
+        name,
+        trial={"function": "examples.synthetic:pbt_member"},
+        objective={"metric": "score", "direction": "max"},
+        algorithm={"name": "pbt", "seed": 0, **settings},
+        space={"lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}},
+        budget={"resource": "epochs", "min": 1, "max": budget_max},
+        termination={},
+    )
+
+
+def test_pbt_population_collapsing_onto_one_founder_is_found(lab):
+    search_id, findings = _pbt(lab, "pbt-collapse", 8, population_size=6, quantile=0.5, resample_probability=0.0)
+    collapse = _one(findings, "pbt_collapse")
+    assert collapse.config_change["algorithm.quantile"] < 0.5
+    assert collapse.config_change["algorithm.resample_probability"] > 0.0
+    # The founder it names: walk the lineage tags in MLflow from every member that ended the search.
+    runs = child_runs(lab.client, search_id)
+    by_trial = {int(r.data.tags[schema.TRIAL_NUMBER]): r for r in runs}
+    last = [r for r in runs if r.data.tags[schema.END_REASON] == "completed"]
+    assert len(last) == 6
+
+    def founder(run) -> str:
+        while schema.PBT_PARENT in run.data.tags:
+            run = by_trial[int(run.data.tags[schema.PBT_PARENT])]
+        return run.info.run_id
+
+    roots = pd.Series([founder(r) for r in last]).value_counts()
+    assert collapse.run_ids == (roots.index[0],) and roots.iloc[0] / len(last) >= 0.75
+    assert f"{roots.iloc[0]} of the 6 members" in collapse.evidence
+    _, healthy = _pbt(lab, "pbt-healthy", 3, population_size=8, quantile=0.25)
+    assert "pbt_collapse" not in _rules(healthy)
+
+
+def test_tpe_no_better_than_its_random_start_is_found_on_a_structureless_objective(lab):
+    tpe = {"name": "tpe", "seed": 0, "n_startup_trials": 8}
+    budget = {"resource": "epochs", "min": 1, "max": 1}
+    _, rough = lab.run(
+        "tpe-rough",
+        trial={"function": "tests.diagnosis_trials:rough"},
+        algorithm=tpe,
+        space=QUADRATIC,
+        budget=budget,
+        termination={"max_trials": 24},
+    )
+    finding = _one(rough, "tpe_no_better")
+    assert finding.config_change == {"termination.max_trials": 48}
+    assert "Mann-Whitney" in finding.evidence and "8 random start-up trials" in finding.evidence
+    # A structureless objective gives the forest nothing to fit: the importance rule keeps quiet.
+    assert "negligible_parameter" not in _rules(rough)
+    _, bowl = lab.run(
+        "tpe-bowl", algorithm=tpe, space={**QUADRATIC, "shape": "bowl"}, budget=budget, termination={"max_trials": 24}
+    )
+    assert "tpe_no_better" not in _rules(bowl)
+
+
+# -- pure pieces -----------------------------------------------------------------------------------------
+
+
+def test_spearman_matches_scipy_and_is_none_for_constant_input():
+    rng = np.random.default_rng(0)
+    a, b = rng.random(20), rng.random(20)
+    b[:5] = b[0]  # ties
+    assert spearman(a, b) == pytest.approx(spearmanr(a, b).statistic)
+    assert spearman(a, np.ones(20)) is None and spearman(a[:2], b[:2]) is None
+
+
+def test_widening_is_on_the_parameter_scale():
+    assert _widened({"type": "float", "low": 1e-4, "high": 1e-2, "log": True}, "high") == pytest.approx(1e-1)
+    assert _widened({"type": "float", "low": 1e-4, "high": 1e-2, "log": True}, "low") == pytest.approx(1e-5)
+    assert _widened({"type": "int", "low": 8, "high": 13, "log": False}, "high") == 16  # 13 + 2.5, rounded out
+    assert _widened({"type": "float", "low": 0.0, "high": 1.0}, "low") == -0.5
+
+
+def test_founders_follow_parents_back_to_the_initial_population():
+    frame = pd.DataFrame({"trial": [0, 1, 2, 3, 4], "pbt_parent": [None, None, 0, 2, 1]})
+    assert founders(frame) == {0: 0, 1: 1, 2: 0, 3: 0, 4: 1}
