@@ -50,8 +50,8 @@ def model_for(params: dict[str, Any], dataset: str) -> nn.Module:
 
 def train_architecture(ctx: TrialContext, dataset: str) -> dict[str, float]:
     """Train the run's architecture on ``dataset`` for the trial's epochs, reporting ``val_accuracy``,
-    ``val_loss`` and ``train_loss`` each epoch; the held-out predictions go to ``predictions.json`` in the
-    trial's checkpoint folder. Returns ``n_params`` and ``n_layers``."""
+    ``val_loss`` and ``train_loss`` each epoch; the last epoch's held-out predictions are kept with the run
+    (artifact ``trial/predictions.json``). Returns ``n_params`` and ``n_layers``."""
     torch.set_num_threads(1)  # several workers share the cores
     seed = int(ctx.seed or 0)
     torch.manual_seed(seed)  # the initial weights too: one configuration, one result, in any worker
@@ -92,7 +92,7 @@ def train_architecture(ctx: TrialContext, dataset: str) -> dict[str, float]:
         ctx.save_checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": epoch})
         ctx.report(epoch, val_accuracy=val_acc, val_loss=val_loss, train_loss=total / max(count, 1))
     if logits is not None:
-        save_predictions(ctx.checkpoint_dir, logits.argmax(1).cpu().numpy(), y_va.cpu().numpy())
+        save_predictions(ctx.artifact_dir, logits.argmax(1).cpu().numpy(), y_va.cpu().numpy())
     n_layers = len(parse_architecture(str(ctx.params["architecture"])))
     return {"n_params": float(torch_parameter_count(model)), "n_layers": float(n_layers)}
 

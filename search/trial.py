@@ -36,6 +36,7 @@ from tracking.schema import EndReason
 REPORT_PREFIX = "TRELLIS "
 TAIL_LINES = 60
 ENTRY_POINT_GROUP = "trellis.trials"
+ARTIFACTS_FOLDER = "artifacts"  # in a trial's checkpoint folder: files stored with its MLflow run
 
 
 class TrialStopped(Exception):
@@ -118,6 +119,15 @@ class TrialContext:
 
     def checkpoint_file(self, step: int) -> Path:
         return self.checkpoint_dir / f"step-{int(step):06d}.pt"
+
+    @property
+    def artifact_dir(self) -> Path:
+        """A folder for files to keep with the trial's MLflow run (held-out predictions, a plot): what it holds
+        when the job ends is stored under the run's ``trial/`` artifacts (a continued trial's files replace
+        those of its earlier segment). Script trials find it as ``artifacts/`` in their checkpoint folder."""
+        path = self.checkpoint_dir / ARTIFACTS_FOLDER
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @property
     def checkpoint_path(self) -> Path:

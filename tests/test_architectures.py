@@ -19,7 +19,7 @@ from tracking import schema
 CONFIG = ROOT / "examples" / "configs" / "arch_digits.yaml"
 
 
-def test_an_architecture_search_on_digits_records_rebuildable_models(store, client):
+def test_an_architecture_search_on_digits_records_rebuildable_models(store, client, tmp_path):
     config = load_config(
         CONFIG, {"tracking.uri": store, "termination.max_trials": 3, "budget.max": 2, "executor.workers": 1}
     )
@@ -36,7 +36,8 @@ def test_an_architecture_search_on_digits_records_rebuildable_models(store, clie
         assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
         history = client.get_metric_history(run.info.run_id, "val_accuracy")
         assert sorted(m.step for m in history) == [1, 2]
-        predicted, labels = load_predictions(Path(run.data.tags[schema.CHECKPOINT]))
+        folder = client.download_artifacts(run.info.run_id, schema.TRIAL_ARTIFACTS, str(tmp_path / run.info.run_id))
+        predicted, labels = load_predictions(Path(folder))  # the run's artifact, as the app will read it
         assert len(labels) == 449  # the fixed held-out quarter of the 1797 digits
         assert np.mean(predicted == labels) == pytest.approx(run.data.metrics["val_accuracy"])
 

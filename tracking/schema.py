@@ -45,6 +45,7 @@ BUDGET_REACHED = "trellis.budget.reached"
 END_REASON = "trellis.end_reason"
 ERROR = "trellis.error"  # one-line reason of a failure or kill
 STDERR_ARTIFACT = "trellis/stderr_tail.txt"
+TRIAL_ARTIFACTS = "trial"  # the files a trial left in its artifact folder (search.trial.ARTIFACTS_FOLDER)
 WORKER = "trellis.worker"
 GPU = "trellis.gpu"  # the GPU ids the trial ran on (its CUDA_VISIBLE_DEVICES, comma-separated); absent without GPUs
 QUEUED_AT = "trellis.time.queued"  # unix seconds

@@ -200,21 +200,30 @@ class SearchRecorder:
         final_step: int = 0,
         stderr_tail: str | None = None,
         at: float | None = None,
+        artifacts: Path | None = None,
     ) -> None:
+        """Close a trial's run. ``artifacts``: a folder whose files (if any) are stored under ``trial/``."""
         if final_metrics:
             self.log_metrics(run_id, final_step, final_metrics, at or time.time())
         pending = self._run(run_id)
         pending.tags.update(_tag_values(tags))
         pending.end = (status, _ms(at))
-        if stderr_tail:
+        files = artifacts is not None and artifacts.is_dir() and any(p.is_file() for p in artifacts.iterdir())
+        if stderr_tail or files:
             self.flush(wait=False)  # the artifact store looks the run up
-            if run_id in self._pending:  # the store is down: the run is closed later, without its tail
-                log.warning("the stderr tail of %s is not stored: the tracking store is unavailable", run_id)
+            if run_id in self._pending:  # the store is down: the run is closed later, without its files
+                log.warning("the stderr tail and files of %s are not stored: the tracking store is unavailable", run_id)
                 return
+        if stderr_tail:
             try:
                 self.client.log_text(run_id, stderr_tail, schema.STDERR_ARTIFACT)
             except Exception as exc:  # the run is closed either way
                 log.warning("could not store the stderr tail of %s: %s", run_id, exc)
+        if files:
+            try:
+                self.client.log_artifacts(run_id, str(artifacts), schema.TRIAL_ARTIFACTS)
+            except Exception as exc:
+                log.warning("could not store the files of %s: %s", run_id, exc)
 
     # -- buffering ------------------------------------------------------------------------------
     # A write the store refuses for its data is isolated to the run that holds it: the batch is written again

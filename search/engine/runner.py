@@ -32,7 +32,7 @@ from search.engine.steering import Steering
 from search.executors.base import Ended, Executor, Placed, Report
 from search.samplers.base import Sampler
 from search.schedulers.base import Decision, JobRequest, Scheduler
-from search.trial import TrialJob, TrialOutcome
+from search.trial import ARTIFACTS_FOLDER, TrialJob, TrialOutcome
 from tracking import schema
 from tracking.links import public_app_url
 from tracking.schema import STATUS_FOR_REASON, EndReason, SearchState
@@ -371,7 +371,10 @@ class SearchRunner(Restoring, JobEndings, Steering):
             final[schema.RUNG] = float(record.tags[schema.RUNG])
         record.metric_keys.update(final)
         tags.update(run_tags.missing_metrics_tag(self.config.record, record.metric_keys, reason))
-        self.recorder.end_trial(record.run_id, STATUS_FOR_REASON[reason], tags, final, step, stderr_tail=tail, at=at)
+        files = self.checkpoints.folder(record.number) / ARTIFACTS_FOLDER
+        self.recorder.end_trial(
+            record.run_id, STATUS_FOR_REASON[reason], tags, final, step, stderr_tail=tail, at=at, artifacts=files
+        )
         value = record.value if reason is EndReason.COMPLETED else None
         if tell_search:
             self.sampler.observe(record.number, record.params, value, run_tags.sampler_state(reason), budget=step)
