@@ -3,6 +3,7 @@ rebuilt from its MLflow params."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from examples.arch_training import load_predictions, model_for
-from search.architectures.layers import parse_architecture
+from search.architectures.layers import count_parameters, parse_architecture
 from search.config import load_config
 from search.engine.runner import run_search
 from tests.conftest import ROOT, child_runs
@@ -60,3 +61,35 @@ def test_an_architecture_trial_on_a_table(store, client):
         sum(p.numel() for p in model_for(run.data.params, "breast_cancer").parameters()) == run.data.metrics["n_params"]
     )
     assert run.data.metrics["val_accuracy"] > 0.6  # two classes, 63% benign: a trained MLP beats chance
+
+
+def size_trial(ctx):
+    """No training: a score that favours small architectures, with checkpoints so Hyperband continues it."""
+    text = ctx.params["architecture"]
+    n = count_parameters(parse_architecture(text), (1, 8, 8), 10)
+    if ctx.budget_start > 0:
+        assert ctx.load_checkpoint()["architecture"] == text  # a continuation runs the same model
+    for step in ctx.steps():
+        ctx.save_checkpoint({"architecture": text, "step": step})
+        ctx.report(step, score=-math.log(n) + 0.01 * step)
+    return {"n_params": float(n)}
+
+
+def test_hyperband_continues_architectures_and_promotes_small_ones(make_config, client):
+    config = make_config(
+        objective={"metric": "score", "direction": "max"},
+        space={"architecture": {"type": "architecture", "max_layers": 6, "max_params": 50_000}},
+        algorithm={"name": "hyperband", "seed": 1, "eta": 3},
+        trial={"function": "tests.test_architectures:size_trial"},
+        executor={"kind": "local", "workers": 1},
+    )
+    runs = child_runs(client, run_search(config).search_id)
+    assert len(runs) >= 4 and all(r.info.status == "FINISHED" for r in runs), [r.data.tags for r in runs]
+    reached = {r.info.run_id: int(r.data.tags[schema.BUDGET_REACHED]) for r in runs}
+    assert sorted(set(reached.values())) == [1, 3]  # some stopped at the first rung, some continued to 3
+    smallest = min(runs, key=lambda r: r.data.metrics["n_params"])
+    assert reached[smallest.info.run_id] == 3  # the best of its bracket is always promoted
+    continued = [r for r in runs if reached[r.info.run_id] == 3]
+    for run in continued:
+        steps = sorted(m.step for m in client.get_metric_history(run.info.run_id, "score"))
+        assert steps == [1, 2, 3]
