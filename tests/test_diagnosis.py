@@ -273,3 +273,43 @@ def test_widening_is_on_the_parameter_scale():
 def test_founders_follow_parents_back_to_the_initial_population():
     frame = pd.DataFrame({"trial": [0, 1, 2, 3, 4], "pbt_parent": [None, None, 0, 2, 1]})
     assert founders(frame) == {0: 0, 1: 1, 2: 0, 3: 0, 4: 1}
+
+
+def test_noise_in_a_large_early_stopping_search_is_no_slow_starter_and_no_low_correlation():
+    """600 trials whose curves keep their ranking up to noise: some trials swap places by chance, which neither
+    early-decision rule may take for slow starters or a step that does not predict the end."""
+    from search.analysis.diagnosis.base import SearchFacts
+    from search.analysis.diagnosis.budget import low_rung_correlation, slow_starters
+
+    rng = np.random.default_rng(0)
+    n, top = 600, 12
+    x = rng.random(n)
+    final = (x - 0.3) ** 2 + rng.normal(0, 0.01, n)
+    completed = rng.random(n) < 0.4
+    ids = [f"{i:032x}" for i in range(n)]
+    trials = pd.DataFrame(
+        {
+            "run_id": ids,
+            "trial": np.arange(n),
+            "status": "FINISHED",
+            "end_reason": np.where(completed, "completed", "early_stopped"),
+            "budget_reached": np.where(completed, top, 2),
+            "params.x": x,
+            "metrics.loss": final,
+        }
+    )
+    rows = [
+        (ids[i], s, final[i] + 1 / s + rng.normal(0, 0.03))
+        for i in range(n)
+        for s in (range(1, top + 1) if completed[i] else (1, 2))
+    ]
+    history = pd.DataFrame(rows, columns=["run_id", "step", "value"])
+    config = {
+        "algorithm": {"name": "random"},
+        "budget": {"min": 1, "max": top},
+        "early_stopping": {"rule": "median", "step": 2},
+        "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        "objective": {"metric": "loss", "direction": "min"},
+    }
+    facts = SearchFacts("s" * 32, "s", config, trials, "loss", "min", history)
+    assert slow_starters(facts) == [] and low_rung_correlation(facts) == []

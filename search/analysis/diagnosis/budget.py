@@ -23,6 +23,7 @@ LOW_RANK_CORRELATION = 0.5  # below it the early ranking explains less than a qu
 GOOD_RANK_CORRELATION = 0.8  # the step to suggest: where the early ranking mostly agrees with the end
 OVERTAKE_SHARE = 0.5  # a slow starter ended better than at least half of the trials that were ahead of it
 MIN_AHEAD = 2  # ... and at least two were ahead (one swap among neighbours is noise)
+SLOW_MIN_SHARE = 0.25  # a quarter of the trials that ran on from behind did so: more than noise reorders
 
 
 def early_step(facts: SearchFacts) -> tuple[int, str] | None:
@@ -122,14 +123,15 @@ def slow_starters(facts: SearchFacts) -> list[Finding]:
     early, final = at_step[both] * sign, finals[both] * sign  # larger is better from here on
     median = float(np.median(at_step.to_numpy() * sign))
     final_median = float(np.median(final.to_numpy()))
-    overtakers = []
-    for run in both:
-        ahead = early.index[early > early[run]]
-        if early[run] >= median or len(ahead) < MIN_AHEAD or final[run] < final_median:
-            continue
-        if (final[ahead] < final[run]).mean() >= OVERTAKE_SHARE:
-            overtakers.append(run)
-    if not overtakers:
+    e, f = early.to_numpy(), final.to_numpy()
+    ahead = e[None, :] > e[:, None]  # [i, j]: j was ahead of i at the step
+    n_ahead = ahead.sum(axis=1)
+    overtook = (ahead & (f[None, :] < f[:, None])).sum(axis=1)
+    behind = e < median
+    passed = overtook >= OVERTAKE_SHARE * np.maximum(n_ahead, 1)
+    chosen = behind & (n_ahead >= MIN_AHEAD) & (f >= final_median) & passed
+    overtakers = list(both[chosen])
+    if not overtakers or len(overtakers) < SLOW_MIN_SHARE * behind.sum():
         return []
     rows = facts.trials.set_index("run_id", drop=False)
     reason = rows["end_reason"] if "end_reason" in rows else pd.Series(None, index=rows.index, dtype=object)
