@@ -299,7 +299,7 @@ def test_noise_in_a_large_early_stopping_search_is_no_slow_starter_and_no_low_co
         }
     )
     rows = [
-        (ids[i], s, final[i] + 1 / s + rng.normal(0, 0.03))
+        (ids[i], s, final[i] + 1 / s + rng.normal(0, 0.05))
         for i in range(n)
         for s in (range(1, top + 1) if completed[i] else (1, 2))
     ]
