@@ -3,6 +3,8 @@ the search space, ablations, variations and the structural distance."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -231,3 +233,35 @@ def test_structural_distance_is_zero_symmetric_and_grows_with_the_edit():
     much_wider = BASELINE.replace(6, Dense(1024))
     assert 0 < structural_distance(BASELINE, wider) < structural_distance(BASELINE, much_wider)
     assert structural_distance(BASELINE, much_wider) < structural_distance(BASELINE, one)
+
+
+def test_listed_children_are_the_only_values_and_grid_runs_each_once(make_config):
+    from search.samplers.grid import GridSampler
+
+    children = [child for child, _ in ablations(BASELINE, DIGITS)]
+    listed = [json.loads(children[0].to_text()), *(c.to_text() for c in children[1:])]  # lists or texts
+    config = make_config(
+        space={"architecture": {"type": "architecture", "input": "digits", "choices": listed}},
+        algorithm={"name": "grid"},
+    )
+    sampler = GridSampler(config.space, config.objective)
+    proposed = [sampler.propose(i) for i in range(len(children) + 1)]
+    assert proposed[-1] is None
+    assert [parse_architecture(p["architecture"]) for p in proposed[:-1]] == children
+    assert not config.space["architecture"].contains(BASELINE.to_text())  # valid, but not listed
+    assert config.space["architecture"].to_dict()["choices"] == [c.to_text() for c in children]
+
+
+@pytest.mark.parametrize(
+    ("choices", "where", "reason"),
+    [
+        ([], "choices", "non-empty"),
+        (['[["dense",16],["conv",4,3]]'], "choices[0]", "needs an image"),
+        (['[["dense",16]]', [["dense", 16]]], "choices[1]", "repeats choice 0"),
+        (["not json"], "choices[0]", "not JSON"),
+    ],
+)
+def test_bad_choices_name_their_index(make_config, choices, where, reason):
+    with pytest.raises(ConfigError) as caught:
+        make_config(space={"architecture": {"type": "architecture", "choices": choices}})
+    assert f"space.architecture.{where}" in str(caught.value) and reason in str(caught.value)

@@ -3,13 +3,16 @@
 Its values are architecture texts (compact JSON strings, see ``layers``), so they are logged, compared and
 read back like any other string parameter. ``sample`` walks REMAP's Markov chain with the search's
 generator; ``grid`` is a fixed set of ``points`` chain draws (seed 0), so grid search runs over them.
+With ``choices`` (a list of architectures: the children of an ablation or a variation) the parameter
+takes only those: grid search runs each once, in order.
 Samplers that model only numbers and categories (TPE, BOHB) draw this parameter from its prior; PBT keeps
 a member's architecture (a checkpoint only loads into the same model).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +40,7 @@ class ArchitectureParam(Param):
     classes: int | None = None  # needed when ``input`` is a shape
     max_layers: int = 8
     max_params: int = DEFAULT_MAX_PARAMS
+    choices: tuple[str, ...] = ()  # a fixed set (an ablation's or variation's children): no chain draws
 
     kind = KIND
 
@@ -49,6 +53,8 @@ class ArchitectureParam(Param):
         return input_of(self.input if isinstance(self.input, str) else list(self.input), self.classes)[1]
 
     def sample(self, rng: np.random.Generator) -> str:
+        if self.choices:
+            return self.choices[int(rng.integers(len(self.choices)))]
         arch = sample_architecture(self.input_shape, self.n_classes, rng, self.max_layers, self.max_params)
         return arch.to_text()
 
@@ -60,12 +66,16 @@ class ArchitectureParam(Param):
             arch = parse_architecture(value)
         except ArchitectureError as exc:
             return str(exc)
+        if self.choices and arch.to_text() not in self.choices:
+            return "not one of the architectures listed in choices"
         return problem(arch, self.input_shape, self.n_classes, self.max_layers, self.max_params)
 
     def contains(self, value: Any) -> bool:
         return self.problem(value) is None
 
     def grid(self, points: int) -> list[str]:
+        if self.choices:
+            return list(self.choices)
         rng = np.random.default_rng(0)
         seen: dict[str, None] = {}
         for _ in range(max(points, 1) * 20):
@@ -83,10 +93,12 @@ class ArchitectureParam(Param):
         }
         if self.classes is not None:
             out["classes"] = self.classes
+        if self.choices:
+            out["choices"] = list(self.choices)
         return out
 
 
-SPEC_KEYS = {"input", "classes", "max_layers", "max_params"}
+SPEC_KEYS = {"input", "classes", "max_layers", "max_params", "choices"}
 
 
 def parse_spec(name: str, spec: dict[str, Any], when: dict[str, tuple[Any, ...]]) -> ArchitectureParam:
@@ -122,4 +134,25 @@ def parse_spec(name: str, spec: dict[str, Any], when: dict[str, tuple[Any, ...]]
     head = count_parameters(smallest, param.input_shape, param.n_classes)
     if head > param.max_params:
         raise SpaceError(f"{path}.max_params", f"even the classifier head alone has {head} parameters")
+    if "choices" in spec:
+        return replace(param, choices=_parse_choices(spec["choices"], param, path))
     return param
+
+
+def _parse_choices(raw: Any, param: ArchitectureParam, path: str) -> tuple[str, ...]:
+    """Listed architectures (JSON texts or lists of layers), each valid for the parameter, as compact texts."""
+    if not isinstance(raw, list) or not raw:
+        raise SpaceError(f"{path}.choices", "must be a non-empty list of architectures")
+    texts: list[str] = []
+    for i, item in enumerate(raw):
+        try:
+            text = parse_architecture(item if isinstance(item, str) else json.dumps(item)).to_text()
+        except ArchitectureError as exc:
+            raise SpaceError(f"{path}.choices[{i}]", str(exc)) from None
+        reason = param.problem(text)  # bounds and input (param has no choices yet)
+        if reason:
+            raise SpaceError(f"{path}.choices[{i}]", reason)
+        if text in texts:
+            raise SpaceError(f"{path}.choices[{i}]", f"repeats choice {texts.index(text)}")
+        texts.append(text)
+    return tuple(texts)
