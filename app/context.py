@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -10,12 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+import msgpack
 import pandas as pd
 from mlflow import MlflowClient
 
 from app.auth.base import Authenticator, signed_in_user
 from app.reports import Pending, SharedReports
 from search.analysis.report import SpaceReport, analyse
+from search.analysis.surrogate import MIN_RUNS as SURROGATE_MIN_RUNS
+from search.analysis.surrogate import Surrogate, fit_surrogate
 from search.config import SearchConfig
 from search.control.policy import ServerPolicy
 from search.engine.resume import ResumeError, recorded_config
@@ -52,6 +56,7 @@ class AppContext:
     _unchanged: dict = field(init=False, default_factory=dict, repr=False)  # key -> (change counter, value)
     _counter: ChangeCounter | bool | None = field(init=False, default=None, repr=False)
     _client: MlflowClient | None = field(init=False, default=None, repr=False)
+    _surrogates: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
 
     @property
     def client(self) -> MlflowClient:
@@ -87,6 +92,36 @@ class AppContext:
         if wait_s is None:
             return self.reports.get(key, compute)
         return self.reports.get_soon(key, compute, wait_s, runs=len(view.trials))
+
+    def space_surrogate(
+        self, selection: dict, metric: str, direction: str, params: list[str] | None, best_quantile: float | None
+    ) -> Surrogate | None:
+        """The surrogate of the report's runs (``search.analysis.surrogate``): fitted once per report state, kept
+        in the cache's shared store as msgpack of plain values (never pickled), and in this process. None when
+        the report has a problem or too few runs."""
+        report = self.space_report(selection, metric, direction, params, best_quantile)
+        if isinstance(report, Pending) or report.problem or len(report.data.y) < SURROGATE_MIN_RUNS:
+            return None
+        experiments = self.readable_ids(selection.get("experiments", []))
+        shown = {"experiments": experiments, "searches": list(selection.get("searches", []))}
+        view = self.view(experiments, selection.get("searches", []))
+        name = self.reports.store_key(("surrogate", *report_key(shown, view.trials, metric, direction, params,
+                                                                 best_quantile)))  # fmt: skip
+        with self._views_lock:
+            found = self._surrogates.get(name)
+        if found is not None:
+            return found
+        found = _decode_surrogate(_store_get(self.cache.store, name))
+        if found is None:
+            found = fit_surrogate(report.data)
+            blob = SURROGATE_MAGIC + msgpack.packb(found.to_plain(), use_bin_type=True)
+            with contextlib.suppress(Exception):  # a store that does not answer: kept in this process only
+                self.cache.store.set(name, blob)
+        with self._views_lock:
+            self._surrogates[name] = found
+            while len(self._surrogates) > 4:
+                self._surrogates.popitem(last=False)
+        return found
 
     @property
     def reports(self) -> SharedReports:
@@ -319,6 +354,24 @@ class PostgresChangeCounter:
 
 
 VIEW_ENTRIES = 8  # views kept per process (each shares its table with the run cache)
+SURROGATE_MAGIC = b"trellis-surrogate-1\n"
+
+
+def _store_get(store, name: str) -> bytes | None:
+    try:
+        return store.get(name)
+    except Exception:  # a store that does not answer is a miss
+        return None
+
+
+def _decode_surrogate(blob: bytes | None) -> Surrogate | None:
+    """A shared surrogate back from plain msgpack, or None for anything else (never code run)."""
+    if not isinstance(blob, bytes) or not blob.startswith(SURROGATE_MAGIC):
+        return None
+    try:
+        return Surrogate.from_plain(msgpack.unpackb(blob[len(SURROGATE_MAGIC) :], raw=False, strict_map_key=True))
+    except Exception:
+        return None
 
 
 def _request_memo(name: str) -> dict | None:

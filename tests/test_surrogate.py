@@ -74,3 +74,22 @@ def test_a_refined_space_around_the_optimum_predicts_better_than_the_original():
     cmp = compare_spaces(s, refined)
     assert cmp.refined[1] < cmp.original[0]  # the refined median beats the original's best quarter
     assert cmp.refined[0] <= cmp.refined[1] <= cmp.refined[2]
+
+
+def test_the_app_fits_it_once_per_report_and_shares_it_as_plain_data(make_config, store, tmp_path):
+    """Two workers (two contexts on one cache folder): the second reads the first's surrogate back."""
+    from app.context import SURROGATE_MAGIC, AppContext
+    from search.engine.runner import run_search
+    from tracking.cache import DiskBackend, RunCache
+
+    result = run_search(make_config(termination={"max_trials": 30}))
+    selection = {"experiments": [result.experiment_id]}
+    first = AppContext(store, RunCache(store, DiskBackend(str(tmp_path / "cache"))))
+    s = first.space_surrogate(selection, "loss", "min", None, None)
+    assert s is not None and s.metric == "loss" and s.n_runs == 30
+    assert first.space_surrogate(selection, "loss", "min", None, None) is s  # kept in this process
+    other = AppContext(store, RunCache(store, DiskBackend(str(tmp_path / "cache"))))
+    back = other.space_surrogate(selection, "loss", "min", None, None)
+    assert back is not s and predict(back, s.best) == pytest.approx(predict(s, s.best))
+    blobs = [first.cache.store.get(k) for k in first._surrogates]
+    assert all(b.startswith(SURROGATE_MAGIC) for b in blobs)
