@@ -3,12 +3,17 @@ restart under a running search; the machine's own server is never touched."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 
 def _bin(name: str) -> str | None:
@@ -54,3 +59,20 @@ def available() -> str | None:
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         return "running as root without runuser"
     return None
+
+
+@contextlib.contextmanager
+def own_server() -> Iterator[OwnPostgres]:
+    """A started server of the test's own in a temporary folder, stopped and removed after (the test is
+    skipped, with the reason, where one cannot be started)."""
+    if (why := available()) is not None:
+        pytest.skip(why)
+    folder = Path(tempfile.mkdtemp(prefix="trellis-pg-"))  # under /tmp: the postgres user must reach it
+    server = OwnPostgres(folder)
+    try:
+        server.init()
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -134,20 +133,10 @@ def flask_page(app, experiment_id: str) -> tuple[Page, object]:
 
 @pytest.fixture(scope="module")
 def own_pg():
-    from tests.own_postgres import OwnPostgres, available
+    from tests.own_postgres import own_server
 
-    if (why := available()) is not None:
-        pytest.skip(why)
-    folder = Path(tempfile.mkdtemp(prefix="trellis-pg-"))  # under /tmp: the postgres user must reach it
-    server = OwnPostgres(folder)
-    try:
-        server.init()
-        experiment_id = log_runs(server.uri)
-        yield server, experiment_id
-    finally:
-        with contextlib.suppress(Exception):
-            server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+    with own_server() as server:
+        yield server, log_runs(server.uri)
 
 
 def test_postgresql_stopped_then_started_pages_say_so_and_recover(own_pg, tmp_path):

@@ -55,23 +55,11 @@ def test_the_app_reads_the_fingerprint_again_only_after_a_commit_on_postgres(mak
     """On PostgreSQL the app asks the server's snapshot (one trivial query) and reuses what it read while no
     transaction committed; a logged metric, a new run, shows at the very next request. On a server of the
     test's own: the snapshot is cluster-wide, another client's writes would only cost a fresh read."""
-    import contextlib
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    import pytest
-
     import tracking.cache
     from app.factory import create_app
-    from tests.own_postgres import OwnPostgres, available
+    from tests.own_postgres import own_server
 
-    if (why := available()) is not None:
-        pytest.skip(why)
-    folder = Path(tempfile.mkdtemp(prefix="trellis-pg-"))  # under /tmp: the postgres user must reach it
-    server = OwnPostgres(folder)
-    try:
-        server.init()
+    with own_server() as server:
         uri = server.uri
         config = make_config(
             tracking={"uri": uri, "experiment": "pg-live", "artifact_location": (tmp_path / "art").as_uri()},
@@ -93,7 +81,3 @@ def test_the_app_reads_the_fingerprint_again_only_after_a_commit_on_postgres(mak
         after = context.store_state(exp)
         assert after != first and len(asked) == 2
         assert run.info.run_id in set(context.view(exp).table.runs["run_id"])  # seen at once, no time to live
-    finally:
-        with contextlib.suppress(Exception):
-            server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
