@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from search.architectures.chain import TRANSITIONS, sample_architecture
-from search.architectures.distance import structural_distance
+from search.architectures.distance import distance_matrix, structural_distance
 from search.architectures.generators import CHANGES, ablations, variations
 from search.architectures.layers import (
     MAX_CHANNELS,
@@ -28,6 +28,7 @@ from search.architectures.layers import (
     problem,
 )
 from search.architectures.param import ArchitectureParam
+from search.architectures.projection import classical_mds, prediction_distance
 from search.architectures.torch_model import build_model, torch_parameter_count
 from search.config import ConfigError
 from search.engine.resume import typed_params
@@ -265,3 +266,23 @@ def test_bad_choices_name_their_index(make_config, choices, where, reason):
     with pytest.raises(ConfigError) as caught:
         make_config(space={"architecture": {"type": "architecture", "choices": choices}})
     assert f"space.architecture.{where}" in str(caught.value) and reason in str(caught.value)
+
+
+def test_projection_places_a_child_near_its_parent_without_moving_the_others():
+    archs = list(dict.fromkeys(_samples(DIGITS, 30, seed=11)))
+    projection = classical_mds(distance_matrix(archs))
+    assert projection.coords.shape == (len(archs), 2)
+    again = projection.place(distance_matrix(archs))  # an embedded model placed anew lands on itself
+    assert np.allclose(again, projection.coords, atol=1e-6)
+    parent = archs[0]
+    child = variations(parent, 1, DIGITS, np.random.default_rng(2), allowed={"reparameterize"})[0][0]
+    (spot,) = projection.place(np.array([structural_distance(child, a) for a in archs]))
+    gaps = np.linalg.norm(projection.coords - spot, axis=1)
+    assert gaps[0] < np.median(gaps[1:])  # nearer its parent than to most models
+
+
+def test_prediction_distance_counts_disagreements():
+    assert prediction_distance(np.array([1, 2, 3, 4]), np.array([1, 2, 0, 0])) == 0.5
+    assert prediction_distance(np.array([1, 2]), np.array([1, 2])) == 0.0
+    with pytest.raises(ValueError):
+        prediction_distance(np.array([1, 2]), np.array([1, 2, 3]))
