@@ -93,3 +93,28 @@ def test_the_app_fits_it_once_per_report_and_shares_it_as_plain_data(make_config
     assert back is not s and predict(back, s.best) == pytest.approx(predict(s, s.best))
     blobs = [first.cache.store.get(k) for k in first._surrogates]
     assert all(b.startswith(SURROGATE_MAGIC) for b in blobs)
+
+
+def test_the_page_form_is_prefilled_with_the_best_run_and_reads_back():
+    from layouts.space_predict import (
+        INPUT_TYPE,
+        comparison_text,
+        config_of,
+        form_rows,
+        prediction_text,
+        refined_comparison,
+    )
+
+    X, y, axes = bowl_noisy(200, 4)
+    s = fit_surrogate(_data(X, y, axes))
+    rows = form_rows(s)
+    fields = [row.children[1] for row in rows]
+    assert [f.id for f in fields] == [{"type": INPUT_TYPE, "name": n} for n in ("a", "b", "c", "k")]
+    assert [f.value for f in fields] == [str(s.best[n]) for n in ("a", "b", "c", "k")]
+    config = config_of([f.id for f in fields], [f.value for f in fields])
+    assert "±" in prediction_text(predict(s, config), s)
+    refined = "# Suggested by Trellis\nspace:\n  a: {type: float, low: 0.2, high: 0.4}\n  k: {type: fixed, value: p}\n"
+    c = refined_comparison(s, refined)
+    assert c is not None and c.refined[1] < c.original[1]
+    assert comparison_text(c, s).startswith("refined space: predicted loss median ")
+    assert refined_comparison(s, "# No refined space is offered: too few runs.\n") is None
