@@ -82,14 +82,14 @@ def most_at_once(records: list[dict]) -> int:
 def test_each_trial_sees_one_gpu_never_shared_and_a_dead_trial_frees_its_gpu(make_config, client):
     config = make_config(
         space={"x": {"low": -1.0, "high": 1.0}, "die_at": 2},
-        termination={"max_trials": 8},
+        termination={"max_trials": 6},
         budget={"max": 1},
         executor={"kind": "local", "workers": 4, "gpus": [0, 1], "per_gpu": 1},
         trial=RECORD,
     )
     result = run_search(config)
     trials = seen_by_trial(client, result.search_id)
-    assert len(trials) == 8
+    assert len(trials) == 6
     dead = trials.pop(2)
     assert dead["status"] == "FAILED" and "worker process died" in dead["tags"][schema.ERROR]
     assert dead["tags"][schema.GPU] in {"0", "1"}  # placed before it died
@@ -308,9 +308,9 @@ def test_the_gpus_auto_example_runs_on_this_cpu_only_machine(make_config, client
     overrides = {
         "tracking.uri": shared_store[1],
         "tracking.experiment": "example-gpus-auto",
-        "termination.max_trials": 2,
-        "budget.max": 2,
-        "executor.workers": 2,
+        "termination.max_trials": 1,
+        "budget.max": 1,
+        "executor.workers": 1,
         "space": {"lr": 0.01, "hidden": 32, "layers": 1, "optimizer": "adam", "dropout": 0.0},
     }
     config = load_config(ROOT / "examples" / "configs" / "digits_mlp_gpus.yaml", overrides)
@@ -318,8 +318,8 @@ def test_the_gpus_auto_example_runs_on_this_cpu_only_machine(make_config, client
     result = run_search(config)
     resources.detect_gpus.cache_clear()
     runs = child_runs(client, result.search_id)
-    assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"], [r.data.tags.get(schema.ERROR) for r in runs]
-    assert all(r.data.metrics["val_accuracy"] > 0.5 and schema.GPU not in r.data.tags for r in runs)
+    assert [r.info.status for r in runs] == ["FINISHED"], [r.data.tags.get(schema.ERROR) for r in runs]
+    assert runs[0].data.metrics["val_accuracy"] > 0.3 and schema.GPU not in runs[0].data.tags  # chance: 0.1
 
 
 def test_the_overview_shows_each_trials_gpu_in_the_table_and_the_tradeoff_hover():
