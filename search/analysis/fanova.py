@@ -33,6 +33,8 @@ marginal is the whole fit's: its effect where set, averaged with none where unse
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import combinations
 
@@ -298,13 +300,19 @@ class FastFANOVA:
         else:
             points = qmc.Sobol(X.shape[1], seed=seed).random_base2(VARIANCE_POINTS_LOG2)
             edges = snap_edges(X)
-            self.trees, self.n_trees, predictions = [], 0, []
-            for k in range(members):
+
+            def member(k: int):
                 model, parts = _boosted_member(X, y, seed + k, rounds)
-                self.trees.append(_snapped(parts, edges))
-                predictions.append(model.predict(points))
-                self.variances.append(float(np.var(predictions[-1])))
-                self.n_trees += len(model.estimators_)
+                return _snapped(parts, edges), model.predict(points), len(model.estimators_)
+
+            # Threads: sklearn builds trees without the GIL. Each member has its own seed: same result in any order.
+            workers = max(1, min(members, n_jobs if n_jobs and n_jobs > 0 else os.cpu_count() or 1))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                fitted = list(pool.map(member, range(members)))
+            self.trees = [parts for parts, _, _ in fitted]
+            predictions = [p for _, p, _ in fitted]
+            self.variances = [float(np.var(p)) for p in predictions]
+            self.n_trees = sum(n for _, _, n in fitted)
             self.mean_parts = TreeParts(
                 np.vstack([t.lo for t in self.trees]),
                 np.vstack([t.hi for t in self.trees]),
