@@ -34,6 +34,7 @@ RULES = {
     "negligible_parameter": "a parameter hardly matters",
 }
 MAX_HISTORY_RUNS = 2000  # runs per search whose history the early-decision rules read (a seeded sample beyond)
+MAX_HISTORY_TOTAL = 8000  # and in all: one SQL query binds each id (SQLite allows 32766); later searches go without
 
 
 def history_request(table: RunTable, trials: pd.DataFrame) -> tuple[list[str], list[str]]:
@@ -47,6 +48,8 @@ def history_request(table: RunTable, trials: pd.DataFrame) -> tuple[list[str], l
         ids = facts.trials["run_id"]
         if len(ids) > MAX_HISTORY_RUNS:
             ids = ids.sample(MAX_HISTORY_RUNS, random_state=0)
+        if len(run_ids) + len(ids) > MAX_HISTORY_TOTAL:
+            break
         run_ids += [str(r) for r in ids]
         keys.append(facts.metric)
     return run_ids, list(dict.fromkeys(keys))

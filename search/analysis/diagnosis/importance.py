@@ -36,8 +36,8 @@ def negligible_parameters(facts: SearchFacts, report_for: ReportFor | None = Non
     if len(facts.finals()) < MIN_TRIALS or len(searched) < 2:
         return []
     report = (report_for or own_report)(facts)
-    if report is None or report.importance is None or report.bounds is None:
-        return []
+    if getattr(report, "importance", None) is None or getattr(report, "bounds", None) is None:
+        return []  # none, or not computed yet (the app's shared report may answer Pending)
     if untrusted_reason(report.bounds) or report.bounds.r2 is None or report.bounds.r2 < MIN_R2:
         return []
     imp = report.importance
