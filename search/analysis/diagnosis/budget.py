@@ -148,7 +148,7 @@ def slow_starters(facts: SearchFacts) -> list[Finding]:
     how = (
         f"{n_resumed} of them resumed by Stop-and-Go"
         if n_resumed
-        else "they ran on before enough trials reached the step"
+        else "they ran on because too few trials had reached the step to compare with"
     )
     better = suggested_step(correlations(facts), step)
     top = int(facts.config["budget"]["max"])

@@ -109,11 +109,12 @@ def pbt_collapse(facts: SearchFacts) -> list[Finding]:
         change["algorithm.quantile"] = new_quantile
     if new_resample > resample:
         change["algorithm.resample_probability"] = new_resample
-    parts = [f"algorithm.quantile {quantile:g} → {new_quantile:g}" if "algorithm.quantile" in change else ""]
-    parts.append(
-        f"resample_probability {resample:g} → {new_resample:g}" if "algorithm.resample_probability" in change else ""
-    )
-    what = " and ".join(p for p in parts if p) or "a larger population"
+    parts = []
+    if "algorithm.quantile" in change:
+        parts.append(f"algorithm.quantile {quantile:g} → {new_quantile:g}")
+    if "algorithm.resample_probability" in change:
+        parts.append(f"algorithm.resample_probability {resample:g} → {new_resample:g}")
+    what = " and ".join(parts) or "a larger population (algorithm.population_size)"
     founder_run = trials.loc[trials["trial"] == founder, "run_id"]
     return [
         Finding(
