@@ -313,3 +313,23 @@ def test_noise_in_a_large_early_stopping_search_is_no_slow_starter_and_no_low_co
     }
     facts = SearchFacts("s" * 32, "s", config, trials, "loss", "min", history)
     assert slow_starters(facts) == [] and low_rung_correlation(facts) == []
+
+
+def test_findings_panel_groups_by_search_and_links_only_failed_runs():
+    from layouts.diagnosis import finding_links, findings_panel
+
+    failed = Finding("failed_trials", "a" * 32, "danger", "2 of 4 failed", "50% failed", "fix it", {}, ("r1", "r2"))
+    edge = Finding("range_edge", "b" * 32, "warning", "x at edge", "3 of 3", "widen", {"space.x.high": 2.0}, ("r3",))
+    runs = pd.DataFrame({"run_id": ["r1", "r2", "r3"], "experiment_id": ["7", "7", "7"]})
+    labels = {"a" * 32: "first · aaaaaa", "b" * 32: "second · bbbbbb"}
+    links = finding_links([failed, edge], runs, "http://ui:5000", labels)
+    assert links.runs["r1"] == "http://ui:5000/#/experiments/7/runs/r1"
+    text = str(findings_panel([failed, edge], links, 2).to_plotly_json())
+    assert "first · aaaaaa" in text and "second · bbbbbb" in text  # a heading per search when there are several
+    assert "http://ui:5000/#/experiments/7/runs/r2" in text and "/runs/r3" not in text  # only failed runs linked
+    assert "space.x.high: 2.0" in text and "Search diagnosis (2)" in text
+    without_ui = str(findings_panel([failed], finding_links([failed], runs, None, labels), 1).to_plotly_json())
+    assert "http" not in without_ui and "r1" in without_ui  # no MLflow UI address: the ids, no broken links
+    quiet = str(findings_panel([], links, 3).to_plotly_json())
+    assert "nothing to change" in quiet and "3 searches" in quiet
+    assert findings_panel([], links, 0).children is None  # no Trellis search: nothing at all
