@@ -8,11 +8,13 @@ which the analysis must keep (a refined space must not turn a log parameter line
 from __future__ import annotations
 
 import ast
+import math
 import re
 
 import numpy as np
 
 SUFFIX = "_distribution"
+LOG_EVIDENCE = 1.0  # nats by which a log-uniform must explain a parameter's values better to call it log
 _CALL = re.compile(r"^(FloatDistribution|IntDistribution|CategoricalDistribution)\((.*)\)$", re.S)
 
 
@@ -55,3 +57,51 @@ def declared_spaces(wide_tags: dict[str, np.ndarray]) -> dict[str, dict]:
                 have["low"], have["high"] = min(have["low"], spec["low"]), max(have["high"], spec["high"])
                 have["log"] = have["log"] or spec["log"]
     return spaces
+
+
+# -- the scale of a parameter no tool recorded a space for: read from the samples themselves -------------
+
+
+def uniform_distance(values: np.ndarray) -> float:
+    """Kolmogorov–Smirnov distance of the sample to a uniform on [min, max] (0: evenly spread, ~1: bunched)."""
+    v = np.sort(np.asarray(values, dtype=float))
+    n = len(v)
+    if n < 2 or v[-1] <= v[0]:
+        return 0.0
+    u = (v - v[0]) / (v[-1] - v[0])
+    ranks = np.arange(1, n + 1) / n
+    return float(max(np.max(ranks - u), np.max(u - (ranks - 1.0 / n))))
+
+
+def looks_log_uniform(values: np.ndarray) -> bool:
+    """Whether the values were sampled on a log scale: all positive, and uniform on [min, max] in log space
+    explains them better than uniform in linear space, by a likelihood ratio of at least e (``LOG_EVIDENCE``
+    nats; below that, linear). Not their span: uniform samples near zero span decades (0.0008 .. 0.7 is a
+    linear dropout), and a grid 1, 10, 100 fills two decades evenly in log space.
+
+    The two densities on [a, b]: 1 / (b - a), and 1 / (x ln(b / a)); both with the sample's ends."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    distinct = np.unique(v)
+    if len(distinct) < 3 or v.min() <= 0:
+        return False  # two values sit at both ends on either scale: nothing says log
+    if len(distinct) <= len(v) / 2:
+        v = distinct  # a grid (or a few repeated values): how its values are spaced, not how often each came
+    low, high = float(v.min()), float(v.max())
+    linear = -len(v) * math.log(high - low)
+    log = -float(np.log(v).sum()) - len(v) * math.log(math.log(high / low))
+    return log - linear > LOG_EVIDENCE
+
+
+def written_as_integers(texts) -> bool:
+    """Whether every value was logged as an integer literal ("32", not "32.0" or "3e1")."""
+    return all(str(text).strip().lstrip("+-").isdigit() for text in texts)  # a float column stops at its first
+
+
+def low_end(low: float, high: float, n: int) -> float:
+    """The low end of a linear parameter's sampled range seen from ``n`` values in [low, high]: 0 when the
+    values are non-negative and the smallest lies within two average gaps of 0 (a dropout sampled on
+    [0, 0.7] rarely logs 0 itself, yet 0 was possible), else the smallest value seen."""
+    if n >= 2 and 0 < low <= 2 * (high - low) / (n - 1):
+        return 0.0
+    return low

@@ -21,7 +21,7 @@ import pandas as pd
 
 from tracking import schema
 from tracking.foreign_spaces import SUFFIX as DIST_SUFFIX
-from tracking.foreign_spaces import declared_spaces
+from tracking.foreign_spaces import declared_spaces, looks_log_uniform, written_as_integers
 from tracking.sql import engine, fetch, in_clause
 from tracking.uris import is_database_uri
 
@@ -72,7 +72,6 @@ BASE_COLUMNS = [
 MISSING = {"", "None", "none", "null", "NaN", "nan"}
 BOOL_STRINGS = {"True", "False", "true", "false"}
 FLOAT_MAX = 1.7976931348623157e308
-LOG_SPAN = 100.0  # positive values spanning two decades or more are shown on a log axis
 
 
 @dataclass
@@ -83,7 +82,8 @@ class RunTable:
     params: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     numeric_params: set[str] = field(default_factory=set)
-    log_params: set[str] = field(default_factory=set)
+    log_params: set[str] = field(default_factory=set)  # recorded as log, else sampled evenly in log space
+    int_params: set[str] = field(default_factory=set)  # numeric params every run logged as an integer literal
     skipped: dict[str, int] = field(default_factory=dict)
     declared_spaces: dict[str, dict] = field(default_factory=dict)  # other tools' recorded spaces (Optuna)
 
@@ -345,9 +345,11 @@ def shape(raw, skipped_deleted: int) -> RunTable:
             table.params.append(key)
             if numeric:
                 table.numeric_params.add(key)
-                positive = parsed.dropna()
-                span = positive.max() / positive.min() if len(positive) and positive.min() > 0 else 0
-                if hints.get(key, span >= LOG_SPAN) and len(positive) and positive.min() > 0:
+                present = parsed.dropna().to_numpy(dtype=float)
+                if written_as_integers(t for t in pd.unique(wide[key]) if isinstance(t, str) and t not in MISSING):
+                    table.int_params.add(key)
+                log = hints[key] if key in hints else looks_log_uniform(present)  # a recorded scale wins
+                if log and len(present) and present.min() > 0:
                     table.log_params.add(key)
     if len(metrics):
         rows = evaluations.get_indexer(metrics["run_id"].to_numpy(dtype=object))

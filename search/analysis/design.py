@@ -1,8 +1,10 @@
 """From runs to the design matrix that importance and bounds work on.
 
 Every parameter is mapped to [0, 1] on its own scale: log parameters in log space, categoricals as equal
-slices ((code + 0.5) / k), over the search space's bounds where a Trellis search recorded them (the
-measure fANOVA integrates over), else over the values seen. Parameters constant over the chosen runs
+slices ((code + 0.5) / k), over the search space's bounds where a Trellis search (or Optuna) recorded them (the
+measure fANOVA integrates over), else over the values seen, on the scale and type they were sampled on
+(``tracking.foreign_spaces``: log when the values look uniform in log space, int when logged as integers; a
+linear range whose smallest value lies near 0 starts at 0). Parameters constant over the chosen runs
 carry no information and are left out; missing values (inactive conditional parameters, runs of
 another tool) sit at the low end and are counted.
 """
@@ -16,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from search import space
+from tracking.foreign_spaces import low_end
 from tracking.reader import RunTable, spaces_of
 
 
@@ -113,11 +116,13 @@ def _axis_for(name: str, raw: pd.Series, table: RunTable, spec: dict | None) -> 
         return None  # constant here: nothing to learn
     if name in table.numeric_params:
         values = present.to_numpy(dtype=float)
-        kind = "int" if np.all(np.mod(values, 1) == 0) else "float"
         if spec and spec.get("type") in ("float", "int"):
+            kind = spec["type"]
             low, high, log = float(spec["low"]), float(spec["high"]), bool(spec.get("log"))
-        else:
+        else:  # no recorded space: the type and scale the values were sampled on (tracking.foreign_spaces)
+            kind = "int" if name in table.int_params else "float"
             low, high, log = float(values.min()), float(values.max()), name in table.log_params
+            low = low if log or kind == "int" else low_end(low, high, len(values))
         low, high = min(low, float(values.min())), max(high, float(values.max()))
         log = log and low > 0
         return Axis(name, kind, low, high, log)

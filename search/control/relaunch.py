@@ -11,6 +11,7 @@ Form state is plain JSON so the page can keep it: ``name``, ``rows`` (one per pa
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -233,7 +234,8 @@ def config_yaml(config: SearchConfig) -> str:
 # -- refinements ----------------------------------------------------------------------------------
 def fill_from_space(form: Mapping[str, Any], space: Mapping[str, Any]) -> dict[str, Any]:
     """Searched rows take the ranges of a config-format ``space`` (e.g. ``refined_space`` of the suggested
-    bounds); other rows are left as they are."""
+    bounds); other rows are left as they are. A row keeps its own type and scale: a refinement narrows a
+    range, it never turns a log parameter linear or an int a float (an int row's bounds are rounded outwards)."""
     out = copy.deepcopy(dict(form))
     for row in out["rows"]:
         spec = space.get(row["name"])
@@ -242,7 +244,12 @@ def fill_from_space(form: Mapping[str, Any], space: Mapping[str, Any]) -> dict[s
         if spec.get("type") == "categorical" and row["type"] == "categorical":
             row["choices"] = _text(spec["choices"])
         elif spec.get("type") in ("float", "int") and row["type"] in ("float", "int"):
-            row.update(low=spec["low"], high=spec["high"], log=bool(spec.get("log", row.get("log"))))
+            low, high = spec["low"], spec["high"]
+            if row["type"] == "int":
+                low, high = math.floor(low), math.ceil(high)
+            if row.get("log") and not low > 0:
+                continue  # a log row cannot take a range reaching 0: its own range stays
+            row.update(low=low, high=high)
     return out
 
 
