@@ -18,7 +18,13 @@ from tracking.retry import unavailable_reason
 
 LIVE_TICK_MS = 4000  # how often an open page asks whether the store changed (a cheap query)
 
-PAGES = [("/", "Overview"), ("/space", "Search space"), ("/curves", "Learning curves"), ("/control", "Control")]
+PAGES = [
+    ("/", "Overview"),
+    ("/space", "Search space"),
+    ("/curves", "Learning curves"),
+    ("/exploration", "Exploration"),
+    ("/control", "Control"),
+]
 
 
 def parse_query(search: str | None) -> tuple[list[str], list[str]]:

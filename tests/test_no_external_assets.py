@@ -13,7 +13,7 @@ import pytest
 from app.factory import create_app
 from layouts.style import GRAPH_CONFIG
 
-PAGES = ("/", "/space", "/curves", "/control")
+PAGES = ("/", "/space", "/curves", "/exploration", "/control")
 ABSOLUTE = re.compile(r"""(?:https?:)?//[a-z0-9.-]+""", re.I)
 # What a JSON answer may name that is no fetch: XML namespaces, which browsers never load.
 NAMESPACES = ("http://www.w3.org", "https://www.w3.org")

@@ -1,0 +1,318 @@
+"""Exploration page (``/exploration``): how each search explored each hyperparameter (HyperTendril's exploration
+overview), why trials ended, the hierarchy, a 2-D map of the configurations and the rung correlation.
+
+Callbacks look up their inputs, call ``search.analysis.exploration_load.load_page`` (memoised per store state:
+two reads of the store per new state) and the ``layouts.exploration*`` figure builders. The colour range and the
+hover highlight run in the browser (clientside callbacks restyling the drawn figures): no round trip.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
+
+from app.context import AppContext
+from app.responses import register_shared
+from app.shell import query_objective
+from layouts.choices import direction_of, objective_choice
+from layouts.exploration import _get_history_plot, _get_monitor_plot
+from layouts.exploration_views import (
+    _get_correlation_plot,
+    _get_durations_plot,
+    _get_hierarchy_plot,
+    _get_projection_plot,
+)
+from layouts.live import LOADING_DELAY_MS
+from layouts.style import GRAPH_CONFIG
+from search.analysis.exploration_info import PageInfo
+from search.analysis.exploration_load import load_page
+from search.analysis.objective import user_metrics
+
+GRAPHS = ["ex-monitor", "ex-history", "ex-durations", "ex-hierarchy", "ex-projection", "ex-correlation"]
+MEMO_ENTRIES = 4
+
+
+def _graph(id_: str) -> dcc.Loading:
+    return dcc.Loading(dcc.Graph(id=id_, config=GRAPH_CONFIG), delay_show=LOADING_DELAY_MS)
+
+
+def _section(title: str, help_text: str) -> html.Div:
+    return html.Div([html.H6(title, className="mt-3 mb-0"), html.Div(help_text, className="small text-muted")])
+
+
+def layout(context: AppContext) -> html.Div:
+    return html.Div(
+        [
+            html.Div(id="ex-findings"),  # the search diagnosis' findings go here
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            dbc.Label("Objective", className="small mb-0"),
+                            dcc.Dropdown(id="ex-objective", clearable=False),
+                        ],
+                        md=3,
+                    ),
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id="ex-direction",
+                            options=[{"label": "max", "value": "max"}, {"label": "min", "value": "min"}],
+                            value="max",
+                            inline=True,
+                            className="small mt-4",
+                        ),
+                        md=1,
+                    ),
+                    dbc.Col(
+                        [
+                            dbc.Label("Colour range (drag, or type the ends)", className="small mb-0"),
+                            dcc.RangeSlider(id="ex-range", min=0, max=1, value=[0, 1], marks=None, allowCross=False),
+                        ],
+                        md=5,
+                    ),
+                    dbc.Col(dbc.Input(id="ex-lo", type="number", size="sm", className="mt-4", debounce=True), md=1),
+                    dbc.Col(dbc.Input(id="ex-hi", type="number", size="sm", className="mt-4", debounce=True), md=1),
+                ],
+                className="g-2 mb-2",
+            ),
+            html.Div(id="ex-info", className="small text-muted"),
+            _section("Performance monitor", "The best value so far, by sampling order; its colour is the score."),
+            _graph("ex-monitor"),
+            _section(
+                "Exploration history",
+                "One plot per hyperparameter (rows) and search (columns). Small points: evaluations at a rung or "
+                "generation; larger: a trial's last one. Dashed: a trial's rungs (promotions); solid curves: a PBT "
+                "member copied from its parent. Shaded bands: brackets or generations. Hover a point to follow "
+                "its trial and lineage.",
+            ),
+            _graph("ex-history"),
+            _section("Training durations", "The last step each trial reached, coloured by why it ended."),
+            _graph("ex-durations"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            _section("Hierarchy", "PBT: members under their parents. Hyperband: brackets and rungs."),
+                            _graph("ex-hierarchy"),
+                        ],
+                        md=6,
+                    ),
+                    dbc.Col(
+                        [
+                            _section("Configurations in 2-D", "Similar configurations lie close; colour = score."),
+                            _graph("ex-projection"),
+                        ],
+                        md=6,
+                    ),
+                ]
+            ),
+            _section(
+                "Rung correlation",
+                "Spearman's rank correlation between the objective at each rung or stopping step and at the final "
+                "step, over the trials that reached it: low values mean early decisions were close to guesses.",
+            ),
+            _graph("ex-correlation"),
+            dcc.Store(id="ex-colour-done"),
+            dcc.Store(id="ex-hovered"),
+        ]
+    )
+
+
+class PageMemo:
+    """The exploration info of the last few (store state, searches, objective) asked, per process: the reads
+    and the projection are done once per state; figures are built per request from it."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, context: AppContext, selection: dict, objective: str, direction: str) -> PageInfo:
+        experiments = context.readable_ids(selection.get("experiments", []))
+        searches = list(selection.get("searches", []))
+        view = context.view(experiments, searches)
+        state = context.data_state(experiments)
+        key = None if state is None else (tuple(state), tuple(searches), objective, direction)
+        with self._lock:
+            found = self._entries.get(key) if key is not None else None
+        if found is not None:
+            return found
+        info = load_page(context.tracking_uri, view.table, view.trials, view.labels, searches, objective, direction)
+        if key is not None:
+            with self._lock:
+                self._entries[key] = info
+                while len(self._entries) > MEMO_ENTRIES:
+                    self._entries.popitem(last=False)
+        return info
+
+
+def render_exploration(info: PageInfo, score_range: list[float] | None = None) -> list:
+    """Every figure of the page for one info (a plain function: the benchmark times it)."""
+    return [
+        _get_monitor_plot(info, score_range),
+        _get_history_plot(info, score_range),
+        _get_durations_plot(info),
+        _get_hierarchy_plot(info, score_range),
+        _get_projection_plot(info, score_range),
+        _get_correlation_plot(info),
+    ]
+
+
+def info_line(info: PageInfo) -> str:
+    parts = [f"{s.label}: {len(s.order.run_ids)} trials ({s.kind})" for s in info.searches]
+    if info.projection.note:
+        parts.append(info.projection.note)
+    if info.note:
+        parts.append(info.note)
+    if any(s.order.foreign for s in info.searches):
+        parts.append("runs without Trellis' trial numbers are in start-time order, with no lineage")
+    return " · ".join(parts)
+
+
+def register(app: Dash, context: AppContext) -> None:
+    memo = PageMemo()
+    register_shared(app, _register_choices, context)
+    register_shared(app, _register_render, context, memo)
+    _register_clientside(app)
+
+
+def _register_choices(app: Dash, context: AppContext) -> None:
+    @app.callback(
+        Output("ex-objective", "options"),
+        Output("ex-objective", "value"),
+        Input("selection", "data"),
+        Input("data-version", "data"),
+        State("url", "search"),
+        State("ex-objective", "value"),
+    )
+    def objective_choices(selection, _version, search, current):
+        view = context.view(selection["experiments"], selection["searches"])
+        metrics = user_metrics(view.table.metrics)
+        wanted = current if ctx.triggered_id == "data-version" and current in metrics else query_objective(search)
+        return metrics, objective_choice(view.trials, metrics, wanted)
+
+    @app.callback(Output("ex-direction", "value"), Input("ex-objective", "value"), State("selection", "data"))
+    def follow_objective(objective, selection):
+        return direction_of(context.view(selection["experiments"], selection["searches"]).trials, objective)
+
+
+def _register_render(app: Dash, context: AppContext, memo: PageMemo) -> None:
+    @app.callback(
+        *[Output(g, "figure") for g in GRAPHS],
+        Output("ex-info", "children"),
+        Output("ex-range", "min"),
+        Output("ex-range", "max"),
+        Output("ex-range", "step"),
+        Output("ex-range", "value"),
+        Input("selection", "data"),
+        Input("ex-objective", "value"),
+        Input("ex-direction", "value"),
+        Input("data-version", "data"),
+        State("ex-range", "value"),
+        State("ex-range", "min"),
+        State("ex-range", "max"),
+    )
+    def render(selection, objective, direction, _version, current, old_lo, old_hi):
+        if not objective:
+            return [no_update] * len(GRAPHS) + ["No metrics in these runs", no_update, no_update, no_update, no_update]
+        info = memo.get(context, selection, objective, direction or "max")
+        lo, hi = info.score_range or (0.0, 1.0)
+        hi = hi if hi > lo else lo + 1.0
+        keep = ctx.triggered_id == "data-version" and current and old_lo == lo and old_hi == hi
+        value = list(current) if keep else [lo, hi]
+        figures = render_exploration(info, value)
+        return [*figures, info_line(info), lo, hi, (hi - lo) / 200, value]
+
+
+# In the browser: the drawn figures are restyled in place (Plotly.restyle), nothing is sent to the server.
+_COLOUR_JS = """
+function(range, lo, hi) {
+    const nu = window.dash_clientside.no_update;
+    const trig = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
+    let r = range;
+    if (trig.startsWith("ex-lo") || trig.startsWith("ex-hi")) {
+        if (typeof lo !== "number" || typeof hi !== "number" || !(lo < hi)) { return [nu, nu, nu, nu]; }
+        r = [lo, hi];
+    }
+    if (!r || r.length !== 2 || !window.Plotly) { return [nu, nu, nu, nu]; }
+    for (const id of ["ex-monitor", "ex-history", "ex-durations", "ex-hierarchy", "ex-projection"]) {
+        const gd = document.querySelector("#" + id + " .js-plotly-plot");
+        if (!gd || !gd.data) { continue; }
+        const heat = [], marked = [];
+        gd.data.forEach((t, i) => {
+            if (t.type === "heatmap") { heat.push(i); }
+            else if (t.marker && t.marker.cmin !== undefined) { marked.push(i); }
+        });
+        if (heat.length) { window.Plotly.restyle(gd, {zmin: r[0], zmax: r[1]}, heat); }
+        if (marked.length) { window.Plotly.restyle(gd, {"marker.cmin": r[0], "marker.cmax": r[1]}, marked); }
+    }
+    return [r, r[0], r[1], r];
+}
+"""
+
+_HOVER_JS = """
+function(hist, dur, proj) {
+    const nu = window.dash_clientside.no_update;
+    const trig = window.dash_clientside.callback_context.triggered[0];
+    if (!trig || !trig.value || !trig.value.points || !trig.value.points.length || !window.Plotly) { return nu; }
+    const decode = (v) => {
+        if (!v || Array.isArray(v) || ArrayBuffer.isView(v)) { return v || []; }
+        if (!v.bdata) { return []; }
+        const bin = atob(v.bdata), bytes = new Uint8Array(bin.length);
+        for (let i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+        const T = {f4: Float32Array, f8: Float64Array, i4: Int32Array, u1: Uint8Array}[v.dtype] || Float64Array;
+        return new T(bytes.buffer);
+    };
+    const src = document.querySelector("#" + trig.prop_id.split(".")[0] + " .js-plotly-plot");
+    const gd = document.querySelector("#ex-history .js-plotly-plot");
+    const p = trig.value.points[0];
+    if (!src || !gd || !gd.data || !src.data[p.curveNumber]) { return nu; }
+    const meta = src.data[p.curveNumber].meta || {};
+    if (meta.role !== "eval" || p.customdata === undefined) { return nu; }
+    const col = meta.col, idx = Number(p.customdata);
+    const parents = (((gd.layout.meta || {}).parents) || [])[col] || [];
+    const keep = new Set([idx]);
+    let t = idx;
+    while (parents[t] >= 0 && !keep.has(parents[t])) { t = parents[t]; keep.add(t); }
+    const xs = [], ys = [], which = [];
+    gd.data.forEach((h, i) => {
+        if (!h.meta || h.meta.role !== "highlight" || h.meta.col !== col) { return; }
+        const ev = gd.data.find((e) => e.meta && e.meta.role === "eval" && e.meta.col === col && e.xaxis === h.xaxis);
+        const pts = [];
+        if (ev) {
+            const ex = decode(ev.x), ey = decode(ev.y), ec = decode(ev.customdata);
+            for (let k = 0; k < ec.length; k++) { if (keep.has(ec[k])) { pts.push([ex[k], ey[k]]); } }
+        }
+        pts.sort((a, b) => a[0] - b[0]);
+        xs.push(pts.map((q) => q[0]));
+        ys.push(pts.map((q) => q[1]));
+        which.push(i);
+    });
+    if (which.length) { window.Plotly.restyle(gd, {x: xs, y: ys}, which); }
+    return {col: col, trial: idx, lineage: Array.from(keep)};
+}
+"""
+
+
+def _register_clientside(app: Dash) -> None:
+    app.clientside_callback(
+        _COLOUR_JS,
+        Output("ex-range", "value", allow_duplicate=True),
+        Output("ex-lo", "value"),
+        Output("ex-hi", "value"),
+        Output("ex-colour-done", "data"),
+        Input("ex-range", "value"),
+        Input("ex-lo", "value"),
+        Input("ex-hi", "value"),
+        prevent_initial_call=True,
+    )
+    app.clientside_callback(
+        _HOVER_JS,
+        Output("ex-hovered", "data"),
+        Input("ex-history", "hoverData"),
+        Input("ex-durations", "hoverData"),
+        Input("ex-projection", "hoverData"),
+        prevent_initial_call=True,
+    )
