@@ -105,6 +105,8 @@ def test_the_overview_shows_the_findings_first_and_links_the_failed_runs(failing
     assert f"{len(failing.failed)} of 8 trials failed" in panel and "space.x.high" in panel
     run_link = f"http://mlflow.example:5000/#/experiments/{failing.experiment}/runs/{failing.failed[0]}"
     assert run_link in panel
+    exploration = json.dumps(post(client, deps, "selection.data", values, "ex-findings.children"))
+    assert exploration.replace("ex-findings", "ov-diagnosis") == panel  # the same panel atop the exploration page
     foreign = client.get("/").status_code  # the page itself is served as before
     assert foreign == 200
     experiments = MlflowClient(failing.uri).get_experiment_by_name("foreign").experiment_id

@@ -15,6 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from app.context import AppContext
+from app.diagnosis import register_panel
 from app.responses import register_shared
 from app.shell import query_objective
 from layouts.choices import direction_of, objective_choice
@@ -175,6 +176,7 @@ def register(app: Dash, context: AppContext) -> None:
     memo = PageMemo()
     register_shared(app, _register_choices, context)
     register_shared(app, _register_render, context, memo)
+    register_shared(app, register_panel, context, "ex-findings")  # the search diagnosis (app.diagnosis)
     _register_clientside(app)
 
 
