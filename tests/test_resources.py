@@ -24,6 +24,7 @@ from search.executors.resources import Place, plan_places
 from tests.conftest import BASE, child_runs, module_store
 from tests.resource_trials import SEEN
 from tracking import schema
+from tracking.reader import read_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = {"function": "tests.resource_trials:record"}
@@ -62,7 +63,7 @@ def seen_by_trial(client, search_id: str) -> dict[int, dict]:
         number = int(run.data.tags[schema.TRIAL_NUMBER])
         path = Path(run.data.tags[schema.CHECKPOINT]) / SEEN
         seen = json.loads(path.read_text()) if path.exists() else {}
-        out[number] = {**seen, "tags": run.data.tags, "status": run.info.status}
+        out[number] = {**seen, "tags": run.data.tags, "status": run.info.status, "run_id": run.info.run_id}
     return out
 
 
@@ -79,7 +80,7 @@ def most_at_once(records: list[dict]) -> int:
     return peak
 
 
-def test_each_trial_sees_one_gpu_never_shared_and_a_dead_trial_frees_its_gpu(make_config, client):
+def test_each_trial_sees_one_gpu_never_shared_and_a_dead_trial_frees_its_gpu(make_config, client, shared_store):
     config = make_config(
         space={"x": {"low": -1.0, "high": 1.0}, "die_at": 2},
         termination={"max_trials": 6},
@@ -105,6 +106,10 @@ def test_each_trial_sees_one_gpu_never_shared_and_a_dead_trial_frees_its_gpu(mak
     died_at = float(dead["tags"][schema.ENDED_AT])
     after = [t for t in trials.values() if t["cuda"] == dead["cuda"] and t["start"] > died_at]
     assert after and all(t["pid"] != dead["pid"] for t in after)
+    # The app's run table reads the tag: the GPU column the overview shows.
+    table = read_runs(shared_store[1], [result.experiment_id])
+    gpu_of = dict(zip(table.trials["run_id"], table.trials["gpu"], strict=True))
+    assert all(gpu_of[t["run_id"]] == t["cuda"] for t in [*trials.values(), dead])
 
 
 def test_per_gpu_two_allows_two_trials_on_a_gpu_and_a_script_trial_sees_its_gpu(make_config, client):

@@ -45,6 +45,7 @@ LINEAGE_TAGS = {
     schema.ERROR: "error",  # one line: why a trial failed (the search diagnosis counts them)
     schema.STOPPED_AT_RUNG: "stopped_at_rung",
     schema.RESUMED_FROM: "resumed_from",  # Stop-and-Go: the step an early-stopped trial went on from
+    schema.GPU: "gpu",  # the GPU ids the trial ran on (the overview's table and hover show them)
 }
 INT_COLUMNS = (
     "trial",
