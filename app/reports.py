@@ -187,6 +187,8 @@ def encode_report(report: SpaceReport) -> bytes | None:
             "r2": None if b.r2 is None else float(b.r2),
             "r2_std": None if b.r2_std is None else float(b.r2_std),
             "n_runs": int(b.n_runs),
+            "unimportant": [[n, _plain(v)] for n, v in b.unimportant.items()],
+            "narrowed": bool(b.narrowed),
         },
         "refined_yaml": report.refined_yaml,
         "problem": report.problem,
@@ -249,6 +251,8 @@ def decode_report(blob: bytes | None) -> SpaceReport | None:
                 None if bd["r2"] is None else float(bd["r2"]),
                 None if bd["r2_std"] is None else float(bd["r2_std"]),
                 int(bd["n_runs"]),
+                {str(n): v for n, v in bd.get("unimportant", [])},
+                bool(bd.get("narrowed", True)),
             )
         )
         text, problem, run_ids = body["refined_yaml"], body["problem"], body["run_ids"]

@@ -19,7 +19,7 @@ def _answer(client, app, output: str, values: dict, changed: list[str]) -> dict:
 
 
 def test_the_page_shows_progress_then_the_analysis_without_a_reload(make_config, store, tmp_path):
-    result = run_search(make_config(termination={"max_trials": 12}))
+    result = run_search(make_config(termination={"max_trials": 40}))  # enough runs to rank
     app = create_app(store, cache=str(tmp_path / "cache"), analysis_wait_s=0.0)
     client = app.server.test_client()
     values = {
@@ -31,7 +31,7 @@ def test_the_page_shows_progress_then_the_analysis_without_a_reload(make_config,
     first = _answer(client, app, "sp-importance", values, ["selection.data"])
     assert first["sp-poll"]["disabled"] is False and first["sp-ready"]["data"] == "pending"
     progress = json.dumps(first["sp-progress"]["children"])
-    assert "Computing the search-space analysis of 12 runs" in progress and "s so far" in progress
+    assert "Computing the search-space analysis of 40 runs" in progress and "s so far" in progress
     assert not first["sp-importance"]["figure"]["data"]  # nothing drawn before the analysis exists
     waiting = _answer(client, app, "sp-parcoords", {**values, "sp-ready.data": "pending"}, ["sp-ready.data"])
     assert "follow the analysis" in json.dumps(waiting["sp-parcoords"]["figure"]["layout"])

@@ -1,24 +1,44 @@
 """Suggested bounds (guided-tuning dashboard, ../shared/seeds/001_*): where does the forest say to look?
 
-Fit a random forest from hyperparameters to the metric; in each tree take the leaf with the best
-prediction and the box its path implies; combine the boxes over trees into one range per parameter
-(median of the trees' lower and upper ends; where those cross, the middle half of the trees' box
-centres), or a set of categories (those inside at least half of the trees' boxes). The forest's
-10-fold cross-validated R² says how far to trust the ranges.
+Fit a random forest from hyperparameters (each on [0, 1] of its own scale) to the metric, and predict it at
+the runs and at a few thousand uniform points of the space. The region to look in is where the predicted
+mean comes near the best prediction: within a small fraction of the typical gap (best to median), or within
+what the forest cannot tell apart (0.7 standard errors of a leaf's mean, from its out-of-bag residuals),
+whichever is wider: the noisier the runs, the wider the region. A parameter whose value does not change the
+prediction there (scrambling it among the best points costs under a tenth of their gain over the space) is
+flagged as without effect: it keeps its whole range and is suggested to be fixed (at the best run's value),
+rather than being given a narrow range by chance. Every other parameter gets the extent of the region along
+its axis (5% of its points trimmed at either end; for a categorical, the choices found in it); an end within
+2% of the range's edge goes to the edge.
+
+Below a trust threshold nothing is narrowed or flagged: fewer than ``MIN_RUNS`` runs or
+``RUNS_PER_PARAMETER`` per parameter, or a forest whose 10-fold cross-validated R² is under ``MIN_R2``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import yaml
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import KFold, cross_val_predict
 
 from search.analysis.design import AnalysisData
-from search.analysis.fanova import leaf_boxes
+
+MIN_RUNS = 20  # below this no forest is trusted to rank or narrow anything
+RUNS_PER_PARAMETER = 5
+MIN_R2 = 0.2  # the forest's cross-validated R² under which nothing is ranked or narrowed
+CANDIDATES = 4096  # uniform points of the space the forest is asked about, besides the runs
+MIN_LEAF, LEAF = 4, 0.01  # the forest's smallest leaf: 4 runs, or 1% of them
+NEAR_BEST = 0.01  # the region: within this fraction of the best-to-median gap of the best prediction ...
+UNSURE = 0.7  # ... or within this many standard errors of a leaf's mean (the forest's out-of-bag residuals)
+NO_EFFECT = 0.1  # scrambling a parameter among the best points costs under this fraction of their gain
+TOP_POINTS = 64  # at least this many of the best points judge whether a parameter has an effect
+TRIM = 0.05  # a range spans the region's points but this fraction of them at either end (strays)
+EDGE = 0.02  # a range end this close (in [0, 1]) to its edge goes to the edge
 
 
 @dataclass
@@ -29,6 +49,8 @@ class SuggestedBounds:
     r2: float | None
     r2_std: float | None
     n_runs: int
+    unimportant: dict[str, Any] = field(default_factory=dict)  # without effect here -> the best run's value
+    narrowed: bool = True  # False below the trust threshold: every range is the whole one
 
 
 def _cross_validated_r2(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[float | None, float | None]:
@@ -51,50 +73,114 @@ def _cross_validated_r2(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[float 
     return float(pooled), float(np.std(per_fold)) if per_fold else None
 
 
+def runs_needed(n_params: int) -> int:
+    return max(MIN_RUNS, RUNS_PER_PARAMETER * n_params)
+
+
 def suggest_bounds(data: AnalysisData, n_trees: int = 100, seed: int = 0, with_r2: bool = True) -> SuggestedBounds:
+    """Ranges to search next; the whole ranges (``narrowed`` False) below the trust threshold. ``with_r2``
+    False skips the cross-validation (then only the run count decides whether to narrow)."""
     n, d = data.X.shape
     if n < 4 or d == 0:
         raise ValueError(f"need at least 4 runs and one varying parameter (have {n} runs, {d} parameters)")
-    leaf = max(2, round(0.03 * n))  # a best leaf must stand on a few runs, not one lucky point
-    forest = RandomForestRegressor(
-        n_estimators=n_trees, min_samples_leaf=leaf, max_features=1.0, random_state=seed, n_jobs=-1
-    ).fit(data.X, data.y)
-    lows, highs = [], []
-    for tree in forest.estimators_:
-        parts = leaf_boxes(tree, d)
-        best = int(np.argmax(parts.value) if data.direction == "max" else np.argmin(parts.value))
-        lows.append(parts.lo[best])
-        highs.append(parts.hi[best])
-    lows, highs = np.array(lows), np.array(highs)
-    ranges, categories, unit_ranges = {}, {}, {}
-    for i, axis in enumerate(data.axes):
-        lo, hi = float(np.median(lows[:, i])), float(np.median(highs[:, i]))
-        if lo >= hi:
-            centres = (lows[:, i] + highs[:, i]) / 2
-            lo, hi = float(np.quantile(centres, 0.25)), float(np.quantile(centres, 0.75))
-        unit_ranges[axis.name] = (lo, hi)
-        if axis.kind == "categorical":
-            inside = [axis.categories_in(a, b) for a, b in zip(lows[:, i], highs[:, i])]
-            votes = {c: sum(c in chosen for chosen in inside) for c in axis.categories}
-            categories[axis.name] = [c for c in axis.categories if votes[c] >= len(inside) / 2] or [
-                max(votes, key=votes.get)
-            ]
-            continue
-        low, high = axis.from_unit(lo), axis.from_unit(hi)
-        if axis.kind == "int":
-            low, high = math.floor(low), math.ceil(high)
-        ranges[axis.name] = (low, high)
     r2, r2_std = _cross_validated_r2(data.X, data.y, seed) if with_r2 else (None, None)
-    return SuggestedBounds(ranges, categories, unit_ranges, r2, r2_std, n)
+    trusted = n >= runs_needed(d) and (not with_r2 or (r2 is not None and r2 >= MIN_R2))
+    if not trusted:
+        lo, hi, flat, inside = np.zeros(d), np.ones(d), set(), np.full((1, d), 0.5)
+    else:
+        lo, hi, flat, inside = _region(data, n_trees, seed)
+    ranges, categories, unit_ranges, unimportant = {}, {}, {}, {}
+    best_row = data.X[int(np.argmax(data.y) if data.direction == "max" else np.argmin(data.y))]
+    for i, axis in enumerate(data.axes):
+        unit_ranges[axis.name] = (float(lo[i]), float(hi[i]))
+        if axis.kind == "categorical":
+            k = len(axis.categories)
+            codes = np.minimum((inside[:, i] * k).astype(int), k - 1)
+            share = np.bincount(codes, minlength=k) / len(codes)
+            kept = [c for c, part in zip(axis.categories, share) if part >= min(TRIM, share.max())]  # in the region
+            categories[axis.name] = kept if trusted and i not in flat else list(axis.categories)
+            if i in flat:
+                unimportant[axis.name] = axis.categories[min(int(best_row[i] * k), k - 1)]
+            continue
+        low, high = axis.from_unit(lo[i]), axis.from_unit(hi[i])
+        if axis.kind == "int":  # the whole numbers nearest the region's ends
+            low, high = (math.floor(low), math.ceil(high)) if i in flat else (round(low), round(high))
+        ranges[axis.name] = (low, high)
+        if i in flat:
+            best = axis.from_unit(best_row[i])
+            unimportant[axis.name] = int(round(best)) if axis.kind == "int" else float(f"{best:.6g}")
+    return SuggestedBounds(ranges, categories, unit_ranges, r2, r2_std, n, unimportant, trusted)
+
+
+def _region(data: AnalysisData, n_trees: int, seed: int) -> tuple[np.ndarray, np.ndarray, set[int], np.ndarray]:
+    """Per parameter, the region's extent in [0, 1] (the whole of it for a parameter without effect), the
+    parameters without effect (column indices), and the region's points."""
+    n, d = data.X.shape
+    sign = -1.0 if data.direction == "max" else 1.0  # lower is better below
+    leaf = max(MIN_LEAF, round(LEAF * n))
+    forest = RandomForestRegressor(
+        n_estimators=n_trees, min_samples_leaf=leaf, max_features=1.0, oob_score=True, random_state=seed, n_jobs=-1
+    ).fit(data.X, sign * data.y)
+    noise = float(np.std(sign * data.y - forest.oob_prediction_))  # what the forest cannot explain
+    rng = np.random.default_rng(seed)
+    points = np.vstack([data.X, rng.random((CANDIDATES, d))])
+    mean = forest.predict(points)
+    best = float(mean.min())
+    # Near the best: a small part of the typical gap, or what a leaf's mean cannot tell from the best.
+    within = max(NEAR_BEST * (float(np.median(mean)) - best), UNSURE * noise / math.sqrt(leaf))
+    region = mean <= best + within
+    # A parameter without effect: scrambled among the best points, the prediction barely moves.
+    top = np.argsort(mean)[: max(TOP_POINTS, int(region.sum()))]
+    gain = float(mean[n:].mean() - mean[top].mean())
+    flat = set()
+    for i in range(d):
+        scrambled = points[top].copy()
+        scrambled[:, i] = rng.random(len(scrambled))
+        if forest.predict(scrambled).mean() - mean[top].mean() < NO_EFFECT * gain:
+            flat.add(i)
+    lo, hi = np.quantile(points[region], TRIM, axis=0), np.quantile(points[region], 1 - TRIM, axis=0)
+    lo, hi = np.where(lo <= EDGE, 0.0, lo), np.where(hi >= 1 - EDGE, 1.0, hi)
+    for i in flat:
+        lo[i], hi[i] = 0.0, 1.0
+    return lo, hi, flat, points[region]
 
 
 def untrusted_reason(bounds: SuggestedBounds) -> str | None:
-    """Why the bounds must not be offered as a refinement, or None when they may be."""
+    """Why the analysis must not rank, narrow or fix anything (said instead), or None when it may."""
+    n, d = bounds.n_runs, len(bounds.ranges) + len(bounds.categories)
+    r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.2f}"
+    head = f"too few runs to rank or narrow: {n} runs, fit R² {r2}"
+    if n < runs_needed(d):
+        return f"{head} (trusted from {runs_needed(d)} runs for {d} parameters, with R² ≥ {MIN_R2})"
     if bounds.r2 is None:
-        return "too few runs (or no variation in the metric) to cross-validate the forest"
+        return f"{head} (too few runs, or no variation in the metric, to cross-validate the forest)"
     if bounds.r2 < 0:
-        return f"the forest predicts the metric worse than its mean does (cross-validated R² {bounds.r2:.2f} < 0)"
+        return f"{head}: the forest predicts the metric worse than its mean does (cross-validated R² < 0)"
+    if bounds.r2 < MIN_R2:
+        return f"{head}: the forest explains too little of the metric (cross-validated R² < {MIN_R2})"
     return None
+
+
+def fix_notes(bounds: SuggestedBounds) -> list[str]:
+    """One line per parameter without effect near the best runs: fix it (at the best run's value)."""
+    return [
+        f"{name}: no measurable effect near the best runs; fix it, e.g. at {value!r} (the best run's value)"
+        for name, value in bounds.unimportant.items()
+    ]
+
+
+def refined_yaml(bounds: SuggestedBounds, data: AnalysisData, original: dict[str, dict] | None = None) -> str:
+    """The refined ``space`` as YAML; a parameter without effect keeps its whole range, with a comment above it
+    suggesting to fix it."""
+    text = yaml.safe_dump({"space": refined_space(bounds, data, original)}, sort_keys=False)
+    lines = []
+    for line in text.splitlines(keepends=True):
+        name = line.strip().rstrip(":")
+        if line.startswith("  ") and not line.startswith("   ") and name in bounds.unimportant:
+            value = bounds.unimportant[name]
+            lines.append(f"  # {name}: no measurable effect near the best runs: fix it, e.g. at {value!r}\n")
+        lines.append(line)
+    return "".join(lines)
 
 
 def refined_space(bounds: SuggestedBounds, data: AnalysisData, original: dict[str, dict] | None = None) -> dict:

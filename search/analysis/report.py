@@ -6,9 +6,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from search.analysis.bounds import SuggestedBounds, refined_space, suggest_bounds, untrusted_reason
+from search.analysis.bounds import SuggestedBounds, refined_yaml, suggest_bounds, untrusted_reason
 from search.analysis.design import AnalysisData, prepare
 from search.analysis.fanova import FastFANOVA, Importance
 from tracking.reader import RunTable, spaces_of
@@ -67,14 +66,19 @@ def analyse(
     if len(data.y) < 4 or not data.axes:
         why = f"need at least 4 runs with a finite {metric} and one varying parameter (have {len(data.y)} runs)"
         return SpaceReport(data, None, None, None, None, why, all_runs)
-    fan = FastFANOVA(data.X, data.y, data.names, n_trees=n_trees, seed=seed, active=active_masks(trials, data))
-    importance = fan.importance(pairs=True)
     bounds = suggest_bounds(data, seed=seed)
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f}"
     header = f"# Suggested by Trellis from {bounds.n_runs} runs ({metric}, {direction}); forest 10-fold R^2 = {r2}\n"
     why_not = untrusted_reason(bounds)
-    if why_not:
+    if why_not:  # nothing ranked, narrowed or fixed: the page says why instead
         text = header + f"# No refined space is offered: {why_not}.\n# Run more trials, or widen the runs analysed.\n"
-    else:
-        text = header + yaml.safe_dump({"space": refined_space(bounds, data, spaces_of(table))}, sort_keys=False)
+        return SpaceReport(data, None, None, bounds, text, why_not, all_runs)
+    fan = FastFANOVA(data.X, data.y, data.names, n_trees=n_trees, seed=seed, active=active_masks(trials, data))
+    importance = fan.importance(pairs=True)
+    if bounds.unimportant:
+        names = ", ".join(bounds.unimportant)
+        data.notes[f"parameters without measurable effect near the best runs ({names}): fix them"] = len(
+            bounds.unimportant
+        )
+    text = header + refined_yaml(bounds, data, spaces_of(table))
     return SpaceReport(data, fan, importance, bounds, text, run_ids=all_runs)

@@ -6,8 +6,6 @@ import argparse
 import json
 import sys
 
-import yaml
-
 from search.cli.arguments import fraction, positive_int, store_ok
 from tracking.uris import DEFAULT_TRACKING_URI
 
@@ -42,6 +40,7 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_importance(args: argparse.Namespace) -> int:
+    from search.analysis.bounds import runs_needed
     from search.analysis.fanova import FastFANOVA
     from search.analysis.report import active_masks
 
@@ -66,11 +65,13 @@ def cmd_importance(args: argparse.Namespace) -> int:
         print(f"  {label:<40} {mean:7.3f} ± {std:.3f}  {'█' * int(round(mean * 40))}")
     for note, count in data.notes.items():
         print(f"  note: {count} {note}")
+    if len(data.y) < runs_needed(len(data.names)):
+        print(f"  note: too few runs to rank: {len(data.y)} runs (trusted from {runs_needed(len(data.names))})")
     return 0
 
 
 def cmd_bounds(args: argparse.Namespace) -> int:
-    from search.analysis.bounds import refined_space, suggest_bounds, untrusted_reason
+    from search.analysis.bounds import refined_space, refined_yaml, suggest_bounds, untrusted_reason
     from tracking.reader import spaces_of
 
     table, data = _load(args)
@@ -87,6 +88,7 @@ def cmd_bounds(args: argparse.Namespace) -> int:
                     "r2": bounds.r2,
                     "r2_std": bounds.r2_std,
                     "space": space,
+                    "fix": None if why_not else bounds.unimportant,  # without effect near the best runs
                     "not_offered": why_not,
                 },
                 indent=2,
@@ -99,7 +101,7 @@ def cmd_bounds(args: argparse.Namespace) -> int:
     if why_not:
         print(f"# No refined space is offered: {why_not}.")
         return 0
-    sys.stdout.write(yaml.safe_dump({"space": space}, sort_keys=False))
+    sys.stdout.write(refined_yaml(bounds, data, spaces_of(table)))  # with a comment on what to fix
     return 0
 
 
