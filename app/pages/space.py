@@ -7,10 +7,11 @@ from collections import OrderedDict
 from dataclasses import replace
 
 import dash_bootstrap_components as dbc
-from dash import ALL, Dash, Input, Output, State, ctx, dcc, html, no_update
+from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from app.context import AppContext
+from app.pages.space_predict import register_prediction
 from app.reports import PAIR_POINTS, POINTS, Pending
 from app.responses import not_shared, register_shared
 from app.shell import query_objective, with_objective
@@ -29,7 +30,6 @@ from layouts.live import LOADING_DELAY_MS, detail_click, ended_state, kept_choic
 from layouts.style import GRAPH_CONFIG, empty_figure
 from search.analysis.objective import user_metrics
 from search.analysis.report import SpaceReport
-from search.analysis.surrogate import Surrogate, predict
 
 QUANTILES = [
     {"label": "all runs", "value": 1.0},
@@ -219,7 +219,7 @@ def register(app: Dash, context: AppContext) -> None:
     register_shared(app, _register_parcoords, context, reports)
     register_shared(app, _register_brushed, context, reports)
     register_shared(app, _register_detail, reports)
-    register_shared(app, _register_prediction, context)
+    register_shared(app, register_prediction, context)
 
 
 def _register_choices(app: Dash, context: AppContext) -> None:
@@ -500,55 +500,3 @@ def _parcoords_info(context, reports, selection, metric, direction, params, quan
     unit_bands = report.bounds.unit_ranges if (report.bounds and bands and "on" in bands) else None
     metrics = [metric] + [m for m in (extra or []) if m != metric]
     return sp.parcoords_info(trials, axes, metrics, direction or "max", unit_bands, int(top_k) if top_k else None)
-
-
-def _surrogate(context: AppContext, selection, metric, direction, params, quantile) -> Surrogate | None:
-    """The report's surrogate (``AppContext.space_surrogate``); no update for a metric the runs lack."""
-    selection = _selection_key(selection)
-    view = context.view(selection["experiments"], selection["searches"])
-    if not metric or f"metrics.{metric}" not in view.trials:
-        raise PreventUpdate
-    return context.space_surrogate(selection, metric, direction or "max", params or None, best_quantile(quantile))
-
-
-def _register_prediction(app: Dash, context: AppContext) -> None:
-    analysed = [
-        State("selection", "data"),
-        State("sp-metric", "value"),
-        State("sp-dir", "value"),
-        State("sp-params", "value"),
-        State("sp-quantile", "value"),
-    ]
-
-    @app.callback(
-        Output("sp-predict-inputs", "children"),
-        Output("sp-refined-prediction", "children"),
-        Input("sp-yaml", "children"),
-        *analysed,
-    )
-    def prediction_form(refined_yaml, selection, metric, direction, params, quantile):
-        """Once an analysis is shown: the form prefilled with the best run, the refined space's prediction."""
-        if not refined_yaml:
-            return [], ""
-        surrogate = _surrogate(context, selection, metric, direction, params, quantile)
-        if surrogate is None:
-            return [], "No predictions: too few runs for a surrogate."
-        compared = spp.refined_comparison(surrogate, refined_yaml if isinstance(refined_yaml, str) else None)
-        return spp.form_rows(surrogate), spp.comparison_text(compared, surrogate) if compared else ""
-
-    @app.callback(
-        Output("sp-predict-out", "children"),
-        Input("sp-predict-go", "n_clicks"),
-        State({"type": spp.INPUT_TYPE, "name": ALL}, "value"),
-        *analysed,
-        prevent_initial_call=True,
-    )
-    def predicted(_clicks, values, selection, metric, direction, params, quantile):
-        surrogate = _surrogate(context, selection, metric, direction, params, quantile)
-        if surrogate is None:
-            return "No predictions: too few runs for a surrogate."
-        ids = [item.get("id") for item in ctx.states_list[0]] if ctx.states_list else []
-        try:
-            return spp.prediction_text(predict(surrogate, spp.config_of(ids, values or [])), surrogate)
-        except ValueError as exc:
-            return html.Span(str(exc), className="text-danger")
