@@ -31,6 +31,11 @@ REASON_COLORS = {
 MAX_GROUP_BANDS = 60  # bracket runs shaded per column; more would be noise
 CURVE_POINTS = 9  # points per exploit curve
 MONITOR_BINS = 400
+SVG_POINTS = 1500  # point traces up to this size are SVG (crisp, hover everywhere); larger ones WebGL
+
+
+def point_type(n: int) -> str:
+    return "scatter" if n <= SVG_POINTS else "scattergl"
 
 
 def typed32(values: Any, dtype: str = "f4") -> dict:
@@ -267,7 +272,7 @@ def _history_traces(search: ExplorationInfo, c: int, r: int, axis, cell: dict, c
         value_fmt = "%{text}" if text else "category"
     traces.append(
         {
-            "type": "scattergl",
+            "type": point_type(int(active.sum())),
             "x": typed32(x[active]),
             "y": typed32(y[active]),
             "customdata": typed32(trial[active], "i4"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from layouts.exploration import REASON_COLORS, _apply_axes, _grid, colour_axis, typed32
+from layouts.exploration import REASON_COLORS, _apply_axes, _grid, colour_axis, point_type, typed32
 from layouts.style import Figure, empty_figure, figure, search_colors
 from search.analysis.exploration_info import PageInfo
 
@@ -53,7 +53,7 @@ def _get_durations_plot(info: PageInfo) -> Figure:
             )
             data.append(
                 {
-                    "type": "scattergl",
+                    "type": point_type(len(x)),
                     "x": typed32(x),
                     "y": typed32(y),
                     "customdata": typed32(x, "i4"),
@@ -124,7 +124,7 @@ def _get_projection_plot(info: PageInfo, score_range: list[float] | None = None)
         start += n
         data.append(
             {
-                "type": "scattergl",
+                "type": point_type(n),
                 "x": typed32(projection.x[part]),
                 "y": typed32(projection.y[part]),
                 "customdata": typed32(np.arange(n), "i4"),

@@ -272,8 +272,11 @@ function(hist, dur, proj) {
     const p = trig.value.points[0];
     if (!src || !gd || !gd.data || !src.data[p.curveNumber]) { return nu; }
     const meta = src.data[p.curveNumber].meta || {};
-    if (meta.role !== "eval" || p.customdata === undefined) { return nu; }
-    const col = meta.col, idx = Number(p.customdata);
+    // Dash's hoverData leaves typed-array customdata out: read the trial from the trace itself
+    const ids = decode(src.data[p.curveNumber].customdata);
+    const idx = Number(p.customdata !== undefined ? p.customdata : ids[p.pointNumber]);
+    if (meta.role !== "eval" || !Number.isFinite(idx)) { return nu; }
+    const col = meta.col;
     const parents = (((gd.layout.meta || {}).parents) || [])[col] || [];
     const keep = new Set([idx]);
     let t = idx;

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -173,7 +174,9 @@ def _get_projection_info(matrix: np.ndarray, seed: int = 0) -> ProjectionInfo:
         from sklearn.manifold import MDS
 
         mds = MDS(n_components=2, n_init=1, max_iter=200, random_state=seed, normalized_stress="auto")
-        points = mds.fit_transform(matrix)
+        with warnings.catch_warnings():  # a square matrix of configurations is still one row per trial
+            warnings.simplefilter("ignore", UserWarning)
+            points = mds.fit_transform(matrix)
         return ProjectionInfo(points[:, 0], points[:, 1], "MDS", "metric MDS of the scaled configurations")
     from sklearn.decomposition import PCA
 
