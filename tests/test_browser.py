@@ -26,13 +26,17 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+TRIALS = 12  # per search: two searches of 12 are enough runs for the space page to rank (3 parameters)
+ALL = str(2 * TRIALS)
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     tmp, uri = module_store(tmp_path_factory, "app")
     with contextlib.chdir(tmp):
         searches = []
         for name, algo in (("quad-random", {"name": "random", "seed": 1}), ("quad-tpe", {"name": "tpe", "seed": 2})):
-            raw = {**BASE, "name": name, "algorithm": algo, "termination": {"max_trials": 8}, "budget": {"max": 4}}
+            raw = {**BASE, "name": name, "algorithm": algo, "termination": {"max_trials": TRIALS}, "budget": {"max": 4}}
             config = parse_config({**raw, "tracking": {"uri": uri, "experiment": "browser"}})
             searches.append(run_search(config))
         dirty_exp, _ = foreign.dirty(uri)
@@ -71,7 +75,7 @@ def test_overview_loads_with_counts_figures_and_no_console_errors(served):
     driver.get(base + "/")
     _wait(driver, lambda d: "?exp=" in d.current_url)  # a default selection is made and written to the URL
     driver.get(f"{base}/?exp={searches[0].experiment_id}")
-    _wait(driver, lambda d: _text(d, "ov-total") == "16")
+    _wait(driver, lambda d: _text(d, "ov-total") == ALL)
     _wait(driver, lambda d: _trace_count(d, "ov-tradeoff") >= 3)  # two searches + Pareto front
     assert _trace_count(driver, "ov-best") == 4  # per search: points and best-so-far line
     best = min(s.progress.best_value for s in searches)
@@ -83,14 +87,14 @@ def test_search_in_url_narrows_the_view(served):
     base, driver, searches = served
     exp = searches[0].experiment_id
     driver.get(f"{base}/?exp={exp}&search={searches[1].search_id}")
-    _wait(driver, lambda d: _text(d, "ov-total") == "8")
+    _wait(driver, lambda d: _text(d, "ov-total") == str(TRIALS))
     assert console_errors(driver) == []
 
 
 def test_top_k_selects_runs_links_to_mlflow_and_curves_show_them(served):
     base, driver, searches = served
     driver.get(f"{base}/?exp={searches[0].experiment_id}")
-    _wait(driver, lambda d: _text(d, "ov-total") == "16")
+    _wait(driver, lambda d: _text(d, "ov-total") == ALL)
     k = driver.find_element(By.ID, "ov-k")
     k.clear()
     k.send_keys("3")
@@ -136,7 +140,7 @@ def test_box_select_on_trade_off_plot_selects_runs(served):
     for _ in range(10):
         chain = chain.move_by_offset((w - 6) // 10, (h - 6) // 10).pause(0.05)
     chain.release().perform()
-    _wait(driver, lambda d: "Selected runs (16)" in _text(d, "ov-selected-title"))
+    _wait(driver, lambda d: f"Selected runs ({ALL})" in _text(d, "ov-selected-title"))
     _click(driver, "ov-clear")
     _wait(driver, lambda d: "No runs selected" in _text(d, "ov-selected-title"))
     assert console_errors(driver) == []
@@ -146,14 +150,14 @@ def test_csv_export_downloads_all_runs(served, tmp_path):
     base, driver, searches = served
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
     driver.get(f"{base}/?exp={searches[0].experiment_id}")
-    _wait(driver, lambda d: _text(d, "ov-total") == "16")
+    _wait(driver, lambda d: _text(d, "ov-total") == ALL)
     _click(driver, "ov-export")
     target = Path(tmp_path) / "trellis-runs.csv"
     _wait(driver, lambda d: target.exists() and target.stat().st_size > 0)
     import pandas as pd
 
     frame = pd.read_csv(target)
-    assert len(frame) == 16 and {"run_id", "params.x", "metrics.loss", "search_id"} <= set(frame.columns)
+    assert len(frame) == 2 * TRIALS and {"run_id", "params.x", "metrics.loss", "search_id"} <= set(frame.columns)
 
 
 def test_dirty_experiment_renders_and_says_what_was_left_out(served):
@@ -205,7 +209,7 @@ def test_search_space_page_importance_bounds_and_brushing(served):
     _brush_first_axis(driver)
     _wait(driver, lambda d: "inside the brushed ranges" in _text(d, "sp-brushed"))
     brushed = int(_text(driver, "sp-brushed").split()[0])
-    assert 0 < brushed < 16
+    assert 0 < brushed < 2 * TRIALS
     _click(driver, "nav-overview")
     _wait(driver, lambda d: f"Selected runs ({brushed})" in _text(d, "ov-selected-title"))
     assert console_errors(driver) == []
@@ -290,7 +294,7 @@ def _stored_selection(driver):
 
 def _top_k(driver, base, exp, k):
     driver.get(f"{base}/?exp={exp}")
-    _wait(driver, lambda d: _text(d, "ov-total") == "16")
+    _wait(driver, lambda d: _text(d, "ov-total") == ALL)
     _click(driver, "ov-clear")
     _wait(driver, lambda d: "No runs selected" in _text(d, "ov-selected-title"))
     field = driver.find_element(By.ID, "ov-k")
@@ -308,7 +312,7 @@ def test_top_k_is_highlighted_on_three_plots_and_the_picker_scopes_the_selection
     _wait(driver, lambda d: sorted(_overlay_runs(d, "ov-best")) == sorted(chosen))
     _click(driver, "nav-space")
     _wait(driver, lambda d: _parcoords_highlighted(d) == 3, timeout=60)
-    assert _parcoords(driver, "return t.line.color.length") == 16  # the other 13 drawn grey
+    assert _parcoords(driver, "return t.line.color.length") == 2 * TRIALS  # the others drawn grey
 
     # Narrow the picker to the search holding fewer of the selected runs: the others are hidden, and counted.
     _click(driver, "nav-overview")
@@ -318,7 +322,7 @@ def test_top_k_is_highlighted_on_three_plots_and_the_picker_scopes_the_selection
     narrowed, visible = (searches[1], in_tpe) if in_tpe <= 1 else (searches[0], 3 - in_tpe)
     hidden = 3 - visible
     driver.execute_script(f"window.dash_clientside.set_props('search-picker', {{value: ['{narrowed.search_id}']}})")
-    _wait(driver, lambda d: _text(d, "ov-total") == "8")
+    _wait(driver, lambda d: _text(d, "ov-total") == str(TRIALS))
     note = f"{hidden} selected run{'s are' if hidden != 1 else ' is'} in searches not shown"
     _wait(driver, lambda d: note in _text(d, "ov-selected-title"))
     _wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#ov-table td[data-dash-column='search']")) == visible)
@@ -355,7 +359,7 @@ def test_display_switches_never_change_the_selection_and_the_controls_survive_na
     _click(driver, "nav-overview")
     _wait(driver, lambda d: "Selected runs (2)" in _text(d, "ov-selected-title"))
     _click(driver, "nav-space")
-    _wait(driver, lambda d: _parcoords(d, "return t.line.color.length") == 16, timeout=60)
+    _wait(driver, lambda d: _parcoords(d, "return t.line.color.length") == 2 * TRIALS, timeout=60)
     assert driver.execute_script("return document.querySelector('#sp-bands input').checked") is True
     assert driver.find_element(By.ID, "sp-topk").get_attribute("value") == "5"
     assert _parcoords(driver, "return t.dimensions[t.dimensions.length - 1].constraintrange") is not None
@@ -369,9 +373,9 @@ def test_display_switches_never_change_the_selection_and_the_controls_survive_na
     _brush_first_axis(driver)
     _wait(driver, lambda d: "inside the brushed ranges" in _text(d, "sp-brushed"))
     brushed, label = _stored_selection(driver), _parcoords(driver, "return t.dimensions[0].label")
-    assert brushed != chosen and 0 < len(brushed) < 16
+    assert brushed != chosen and 0 < len(brushed) < 2 * TRIALS
     driver.execute_script("window.dash_clientside.set_props('sp-quantile', {value: 0.5})")
-    _wait(driver, lambda d: _parcoords(d, "return t.line.color.length") == 8, timeout=60)
+    _wait(driver, lambda d: _parcoords(d, "return t.line.color.length") == TRIALS, timeout=60)  # the best half
     # The axes may be reordered by the new importance: the brush follows its parameter.
     assert _parcoords(driver, f"return t.dimensions.find(x => x.label === '{label}').constraintrange") is not None
     assert _stored_selection(driver) == brushed
