@@ -4,6 +4,7 @@ a PBT search's lineage curves, and a mouse hover that highlights one trial's his
 import contextlib
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
@@ -67,23 +68,38 @@ def test_bohb_rungs_are_dashed_paths_and_hovering_highlights_one_trial(served):
     )
     assert n >= 2  # a trial BOHB promoted at least once
     size = graph.size
-    ActionChains(driver).move_to_element_with_offset(
-        graph, int(rel[0] - size["width"] / 2), int(rel[1] - size["height"] / 2)
-    ).pause(0.3).move_by_offset(1, 0).perform()
-    highlighted = _wait(
-        driver,
-        lambda d: d.execute_script(
-            """
-            const gd = document.querySelector('#ex-history .js-plotly-plot');
-            const h = gd.data.find((t) => (t.meta || {}).role === 'highlight');
-            return h && h.x && h.x.length ? h.x.length : null;
-            """
-        ),
-        timeout=20,
+    driver.execute_script(
+        "window._hovered = null; arguments[0].on('plotly_hover', (e) => { const p = e.points[0];"
+        " window._hovered = Array.from(p.data.customdata ? p.fullData.customdata : [])[p.pointNumber]; });",
+        graph,
     )
-    assert highlighted == n  # every evaluation of that one trial, no other
+    expected = None
+    for _ in range(3):  # a redraw (the page settling) may wipe a highlight: hover again, as a person would
+        ActionChains(driver).move_to_element_with_offset(
+            graph, 5 - size["width"] // 2, 5 - size["height"] // 2
+        ).move_to_element_with_offset(graph, int(rel[0] - size["width"] / 2), int(rel[1] - size["height"] / 2)).pause(
+            0.3
+        ).move_by_offset(1, 0).perform()
+        try:
+            expected, highlighted = _wait(driver, lambda d: d.execute_script(HIGHLIGHT), timeout=8)
+            break
+        except TimeoutException:
+            continue
+    assert expected is not None, "hovering a point highlighted nothing"
+    assert highlighted == expected  # every evaluation of the hovered trial, in iteration order, and no other
     assert not [e for e in console_errors(driver) if "favicon" not in e]
-    del trial
+    del trial, n
+
+
+HIGHLIGHT = """
+const gd = document.querySelector('#ex-history .js-plotly-plot');
+const h = gd.data.find((t) => (t.meta || {}).role === 'highlight');
+const i = gd.data.findIndex((t) => (t.meta || {}).role === 'eval');
+if (!h || !h.x || !h.x.length || window._hovered === null || window._hovered === undefined) { return null; }
+const ev = gd._fullData[i], ids = Array.from(ev.customdata), xs = Array.from(ev.x);
+const mine = xs.filter((x, k) => ids[k] === window._hovered).sort((a, b) => a - b);
+return [mine, Array.from(h.x)];
+"""
 
 
 def test_pbt_lineage_curves_are_drawn(served):
