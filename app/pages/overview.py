@@ -211,11 +211,21 @@ def _register_metric_choices(app: Dash, context: AppContext) -> None:
         return tuple(out)
 
     # Each direction follows its metric (what the search recorded, else the name); the user may then flip it.
-    for metric_id in ("ov-objective", "ov-x", "ov-y"):
+    # One callback for the three (one request per page view, not three): only a changed metric's direction moves.
+    pickers = ("ov-objective", "ov-x", "ov-y")
 
-        @app.callback(Output(f"{metric_id}-dir", "value"), Input(metric_id, "value"), State("selection", "data"))
-        def follow_metric(metric, selection):
-            return direction_of(context.view(selection["experiments"], selection["searches"]).trials, metric)
+    @app.callback(
+        [Output(f"{metric_id}-dir", "value") for metric_id in pickers],
+        [Input(metric_id, "value") for metric_id in pickers],
+        State("selection", "data"),
+    )
+    def follow_metrics(objective, x, y, selection):
+        changed = {p.split(".")[0] for p in ctx.triggered_prop_ids} if ctx.triggered_id else set(pickers)
+        trials = context.view(selection["experiments"], selection["searches"]).trials
+        return [
+            direction_of(trials, metric) if metric_id in changed else no_update
+            for metric_id, metric in zip(pickers, (objective, x, y), strict=True)
+        ]
 
     @app.callback(
         Output("url", "search", allow_duplicate=True),
