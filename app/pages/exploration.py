@@ -197,6 +197,8 @@ def _register_choices(app: Dash, context: AppContext) -> None:
 
     @app.callback(Output("ex-direction", "value"), Input("ex-objective", "value"), State("selection", "data"))
     def follow_objective(objective, selection):
+        if not isinstance(objective, str):
+            return "max"
         return direction_of(context.view(selection["experiments"], selection["searches"]).trials, objective)
 
 
@@ -217,12 +219,14 @@ def _register_render(app: Dash, context: AppContext, memo: PageMemo) -> None:
         State("ex-range", "max"),
     )
     def render(selection, objective, direction, _version, current, old_lo, old_hi):
-        if not objective:
+        view = context.view(selection["experiments"], selection["searches"])
+        if not isinstance(objective, str) or objective not in view.table.metrics:
             return [no_update] * len(GRAPHS) + ["No metrics in these runs", no_update, no_update, no_update, no_update]
-        info = memo.get(context, selection, objective, direction or "max")
+        info = memo.get(context, selection, objective, direction if direction in ("max", "min") else "max")
         lo, hi = info.score_range or (0.0, 1.0)
         hi = hi if hi > lo else lo + 1.0
-        keep = ctx.triggered_id == "data-version" and current and old_lo == lo and old_hi == hi
+        valid = isinstance(current, list) and len(current) == 2 and all(isinstance(v, int | float) for v in current)
+        keep = ctx.triggered_id == "data-version" and valid and old_lo == lo and old_hi == hi
         value = list(current) if keep else [lo, hi]
         figures = render_exploration(info, value)
         return [*figures, info_line(info), lo, hi, (hi - lo) / 200, value]
