@@ -87,7 +87,10 @@ class AppContext:
         key = report_key(shown, view.trials, metric, direction, params, best_quantile)
 
         def compute() -> SpaceReport:
-            return analyse(view.table, view.trials, metric, direction, params or None, best_quantile)
+            report = analyse(view.table, view.trials, metric, direction, params or None, best_quantile)
+            if wait_s is not None:  # for the page: its prediction form's surrogate in the same background job
+                self._surrogate_of(self.reports.store_key(("surrogate", *key)), report)
+            return report
 
         if wait_s is None:
             return self.reports.get(key, compute)
@@ -96,7 +99,8 @@ class AppContext:
     def space_surrogate(
         self, selection: dict, metric: str, direction: str, params: list[str] | None, best_quantile: float | None
     ) -> Surrogate | None:
-        """The surrogate of the report's runs (``search.analysis.surrogate``): fitted once per report state, kept
+        """The surrogate of the report's runs (``search.analysis.surrogate``): fitted once per report state (for
+        the page, with the report in its background job), kept
         in the cache's shared store as msgpack of plain values (never pickled), and in this process. None when
         the report has a problem or too few runs."""
         report = self.space_report(selection, metric, direction, params, best_quantile)
@@ -107,10 +111,27 @@ class AppContext:
         view = self.view(experiments, selection.get("searches", []))
         name = self.reports.store_key(("surrogate", *report_key(shown, view.trials, metric, direction, params,
                                                                  best_quantile)))  # fmt: skip
+        return self._surrogate_of(name, report)
+
+    def _surrogate_of(self, name: str, report: SpaceReport) -> Surrogate | None:
+        """The surrogate kept under ``name`` (this process, then the shared store), else fitted and kept."""
+        if report.problem or len(report.data.y) < SURROGATE_MIN_RUNS:
+            return None
         with self._views_lock:
             found = self._surrogates.get(name)
         if found is not None:
             return found
+        found = _decode_surrogate(_store_get(self.cache.store, name))
+        if found is None:
+            found = fit_surrogate(report.data)
+            blob = SURROGATE_MAGIC + msgpack.packb(found.to_plain(), use_bin_type=True)
+            with contextlib.suppress(Exception):  # a store that does not answer: kept in this process only
+                self.cache.store.set(name, blob)
+        with self._views_lock:
+            self._surrogates[name] = found
+            while len(self._surrogates) > 4:
+                self._surrogates.popitem(last=False)
+        return found
         found = _decode_surrogate(_store_get(self.cache.store, name))
         if found is None:
             found = fit_surrogate(report.data)

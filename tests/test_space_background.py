@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import time
 
+import app.context as app_context
 from app.factory import create_app
+from layouts.choices import best_quantile
 from search.engine.runner import run_search
 from tests.auth_walk import callback_body
 
@@ -18,8 +20,11 @@ def _answer(client, app, output: str, values: dict, changed: list[str]) -> dict:
     return json.loads(response.data)["response"]
 
 
-def test_the_page_shows_progress_then_the_analysis_without_a_reload(make_config, store, tmp_path):
+def test_the_page_shows_progress_then_the_analysis_without_a_reload(make_config, store, tmp_path, monkeypatch):
     result = run_search(make_config(termination={"max_trials": 40}))  # enough runs to rank
+    fits = []
+    real_fit = app_context.fit_surrogate
+    monkeypatch.setattr(app_context, "fit_surrogate", lambda data: fits.append(1) or real_fit(data))
     app = create_app(store, cache=str(tmp_path / "cache"), analysis_wait_s=0.0)
     client = app.server.test_client()
     values = {
@@ -51,6 +56,10 @@ def test_the_page_shows_progress_then_the_analysis_without_a_reload(make_config,
     assert "space:" in polled["sp-yaml"]["children"]
     drawn = _answer(client, app, "sp-parcoords", {**values, "sp-ready.data": "ready"}, ["sp-ready.data"])
     assert drawn["sp-parcoords"]["figure"]["data"][0]["type"] == "parcoords"
+    # the prediction form's surrogate was fitted in the same background job: its request fits nothing
+    assert fits == [1]
+    surrogate = app.trellis_context.space_surrogate(values["selection.data"], "loss", "min", None, best_quantile(1.0))
+    assert surrogate is not None and fits == [1]
     # the pending answers were not kept: the first request asked again now draws the analysis
     again = _answer(client, app, "sp-importance", values, ["selection.data"])
     assert again["sp-poll"]["disabled"] is True and again["sp-importance"]["figure"]["data"]
