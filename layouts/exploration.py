@@ -121,16 +121,23 @@ def _get_monitor_plot(info: PageInfo, score_range: list[float] | None = None) ->
         cell = cells[(0, c)]
         best = search.best
         x = np.arange(len(best), dtype=float)
+        known = np.flatnonzero(np.isfinite(best))
+        if not len(known):
+            continue
+        x, best = x[known[0] :], best[known[0] :]  # from the first completed trial on
         if len(best) > MONITOR_BINS:  # the running best at each bin's end
-            edges = np.linspace(0, len(best) - 1, MONITOR_BINS).round().astype(int)
-            x, best = x[edges], best[edges]
+            ends = np.linspace(0, len(best) - 1, MONITOR_BINS).round().astype(int)
+            x, best = x[ends], best[ends]
+        edges = np.r_[x[0] - 0.5, (x[:-1] + x[1:]) / 2, x[-1] + 0.5]
+        # better is up: for a minimised objective the axis is reversed and the mask covers the lower values
+        top = hi + pad if search.direction == "max" else lo - pad
         axes = {"xaxis": cell["x"], "yaxis": cell["y"]}
         data.append(
             {
                 "type": "heatmap",
-                "x": typed32(x),
+                "x": typed32(edges),
                 "y": [lo - pad, hi + pad],
-                "z": [[None if not np.isfinite(b) else float(b) for b in best]] * 2,
+                "z": [[float(b) for b in best]] * 2,
                 "zmin": colours["cmin"],
                 "zmax": colours["cmax"],
                 "colorscale": SCALE,
@@ -145,10 +152,10 @@ def _get_monitor_plot(info: PageInfo, score_range: list[float] | None = None) ->
         data.append(
             {
                 "type": "scatter",
-                "x": typed32(x),
-                "y": typed32(np.full(len(x), hi + pad)),
+                "x": typed32(edges),
+                "y": typed32(np.full(len(edges), top)),
                 "mode": "lines",
-                "line": {"width": 0},
+                "line": {"width": 0, "shape": "hv"},
                 "hoverinfo": "skip",
                 "showlegend": False,
                 **axes,
@@ -157,21 +164,24 @@ def _get_monitor_plot(info: PageInfo, score_range: list[float] | None = None) ->
         data.append(
             {
                 "type": "scatter",
-                "x": typed32(x),
-                "y": typed32(best),
+                "x": typed32(edges),
+                "y": typed32(np.r_[best, best[-1]]),
                 "mode": "lines",
                 "fill": "tonexty",
                 "fillcolor": "white",
                 "line": {"color": "#333", "width": 1.5, "shape": "hv"},
                 "name": f"best so far · {search.label}",
-                "hovertemplate": "after trial %{x}: best %{y:.4g}<extra></extra>",
+                "hovertemplate": "from trial %{x:.0f}: best %{y:.4g}<extra></extra>",
                 "showlegend": False,
                 **axes,
             }
         )
     fig = figure(data, height=220, margin={"l": 60, "r": 20, "t": 30, "b": 40})
     titles = {(0, c): f"sampling order · {s.label}" for c, s in enumerate(info.searches)}
-    extra = {(0, c): {"range": [lo - pad, hi + pad]} for c in range(len(info.searches))}
+    extra = {
+        (0, c): {"range": [lo - pad, hi + pad] if s.direction == "max" else [hi + pad, lo - pad]}
+        for c, s in enumerate(info.searches)
+    }
     _apply_axes(fig, cells, titles, {(0, 0): f"best {info.searches[0].objective}"}, extra)
     return fig
 

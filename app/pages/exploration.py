@@ -72,10 +72,8 @@ def layout(context: AppContext) -> html.Div:
                             dbc.Label("Colour range (drag, or type the ends)", className="small mb-0"),
                             dcc.RangeSlider(id="ex-range", min=0, max=1, value=[0, 1], marks=None, allowCross=False),
                         ],
-                        md=5,
+                        md=7,
                     ),
-                    dbc.Col(dbc.Input(id="ex-lo", type="number", size="sm", className="mt-4", debounce=True), md=1),
-                    dbc.Col(dbc.Input(id="ex-hi", type="number", size="sm", className="mt-4", debounce=True), md=1),
                 ],
                 className="g-2 mb-2",
             ),
@@ -233,16 +231,11 @@ def _register_render(app: Dash, context: AppContext, memo: PageMemo) -> None:
 
 
 # In the browser: the drawn figures are restyled in place (Plotly.restyle), nothing is sent to the server.
+# The range slider has its own input boxes for typing the ends (Dash 4).
 _COLOUR_JS = """
-function(range, lo, hi) {
+function(r) {
     const nu = window.dash_clientside.no_update;
-    const trig = (window.dash_clientside.callback_context.triggered[0] || {}).prop_id || "";
-    let r = range;
-    if (trig.startsWith("ex-lo") || trig.startsWith("ex-hi")) {
-        if (typeof lo !== "number" || typeof hi !== "number" || !(lo < hi)) { return [nu, nu, nu, nu]; }
-        r = [lo, hi];
-    }
-    if (!r || r.length !== 2 || !window.Plotly) { return [nu, nu, nu, nu]; }
+    if (!r || r.length !== 2 || !window.Plotly) { return nu; }
     for (const id of ["ex-monitor", "ex-history", "ex-durations", "ex-hierarchy", "ex-projection"]) {
         const gd = document.querySelector("#" + id + " .js-plotly-plot");
         if (!gd || !gd.data) { continue; }
@@ -254,7 +247,7 @@ function(range, lo, hi) {
         if (heat.length) { window.Plotly.restyle(gd, {zmin: r[0], zmax: r[1]}, heat); }
         if (marked.length) { window.Plotly.restyle(gd, {"marker.cmin": r[0], "marker.cmax": r[1]}, marked); }
     }
-    return [r, r[0], r[1], r];
+    return r;
 }
 """
 
@@ -308,13 +301,8 @@ function(hist, dur, proj) {
 def _register_clientside(app: Dash) -> None:
     app.clientside_callback(
         _COLOUR_JS,
-        Output("ex-range", "value", allow_duplicate=True),
-        Output("ex-lo", "value"),
-        Output("ex-hi", "value"),
         Output("ex-colour-done", "data"),
         Input("ex-range", "value"),
-        Input("ex-lo", "value"),
-        Input("ex-hi", "value"),
         prevent_initial_call=True,
     )
     app.clientside_callback(
