@@ -48,7 +48,7 @@ def control(tmp_path_factory):
             "space": {name: BASE["space"][name] for name in ("x", "y")},
             "algorithm": {"name": "tpe", "seed": 21, "n_startup_trials": 8},
             "budget": {"resource": "epochs", "min": 1, "max": 2},
-            "termination": {"max_trials": 16},
+            "termination": {"max_trials": 24},
             "executor": one_worker,
             "tracking": tracking,
         }

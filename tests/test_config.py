@@ -43,7 +43,7 @@ def _problems(raw) -> dict[str, str]:
         ({"space": {"lr": {"type": "float", "low": 0.0, "high": 1.0, "log": True}}}, "space.lr.low", "> 0 on a log"),
         ({"space": {"lr": {"type": "float", "low": "a", "high": 1.0}}}, "space.lr.low", "must be a number"),
         ({"space": {"o": {"type": "categorical", "choices": []}}}, "space.o.choices", "non-empty"),
-        ({"space": {"o": {"type": "weird"}}}, "space.o.type", "float, int, categorical or fixed"),
+        ({"space": {"o": {"type": "weird"}}}, "space.o.type", "float, int, categorical, fixed or architecture"),
         ({"space": {"m": {"low": 0.0, "high": 1.0, "when": {"nope": "x"}}}}, "space.m.when.nope", "not in the space"),
         ({"space": {"o": [1, 2]}}, "space.o", "ambiguous"),
         ({"algorithm": {"name": "genetic"}}, "algorithm.name", "must be one of"),
