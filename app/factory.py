@@ -12,7 +12,7 @@ from app.auth.base import Authenticator, install_auth
 from app.auth.plain import PlainUsers
 from app.callback_checks import install_callback_checks
 from app.context import AppContext
-from app.pages import control, curves, exploration, overview, space
+from app.pages import control, curves, exploration, models, overview, space
 from app.responses import install_response_cache
 from app.url_checks import install_url_checks
 from search.control.policy import ServerPolicy
@@ -67,6 +67,7 @@ def create_app(
         "/space": SimpleNamespace(layout=space.layout),
         "/curves": SimpleNamespace(layout=curves.layout),
         "/exploration": SimpleNamespace(layout=exploration.layout),
+        "/models": SimpleNamespace(layout=models.layout),
         "/control": SimpleNamespace(layout=control.layout),
     }
     install_url_checks(app.server, set(pages), context.experiment_exists, context.search_exists)
@@ -81,6 +82,7 @@ def create_app(
     curves.register(app, context)
     space.register(app, context)
     exploration.register(app, context)
+    models.register(app, context)
     control.register(app, context)
     app.trellis_responses = install_response_cache(app, context)  # last: after sign-in's hooks
     app.trellis_context = context  # for tests and benchmarks: the same context the callbacks use

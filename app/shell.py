@@ -23,6 +23,7 @@ PAGES = [
     ("/space", "Search space"),
     ("/curves", "Learning curves"),
     ("/exploration", "Exploration"),
+    ("/models", "Models"),
     ("/control", "Control"),
 ]
 

@@ -46,6 +46,8 @@ LINEAGE_TAGS = {
     schema.STOPPED_AT_RUNG: "stopped_at_rung",
     schema.RESUMED_FROM: "resumed_from",  # Stop-and-Go: the step an early-stopped trial went on from
     schema.GPU: "gpu",  # the GPU ids the trial ran on (the overview's table and hover show them)
+    schema.ORIGIN_MODEL: "origin_model",  # an ablation's or variation's child: its parent model's run id
+    schema.ORIGIN_CHANGE: "origin_change",  # ... and the change that made it
 }
 INT_COLUMNS = (
     "trial",

@@ -70,6 +70,11 @@ RETRIED_BY = "trellis.retried_by"  # on the interrupted trial: the number of the
 STOP_REQUESTED = "trellis.stop_requested"  # on a search run: `trellis search stop` asks the runner to stop
 RESUMED_FROM = "trellis.resumed_from"
 
+# Architecture searches (config key ``origin``): the model an ablation's or variation's children come from.
+ORIGIN_MODEL = "trellis.origin.model"  # on the search and its trials: the parent model's run id
+ORIGIN_KIND = "trellis.origin.kind"  # on the search: ablation | variation
+ORIGIN_CHANGE = "trellis.origin.change"  # on a trial: what changed from the parent ("removed dense(64) at 2")
+
 # The control panel and agents (docs/mlflow-schema.md, "Launching from the app").
 LAUNCHED_BY = "trellis.launched_by"  # on a search run: the signed-in user (or "cli"/"anonymous") who launched it
 CLAIM = "trellis.claim"  # on a search run an agent runs: "none" while waiting, then the claiming agent's token

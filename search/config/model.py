@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from search.config.origin import Origin
 from search.space import SearchSpace
 from tracking.uris import DEFAULT_TRACKING_URI
 
@@ -127,6 +128,7 @@ class SearchConfig:
     source: str | None = None
     early_stopping: EarlyStopping | None = None
     warm_start: bool = False  # a relaunch: the sampler first learns from the parent's trials inside the space
+    origin: Origin | None = None  # an ablation's or variation's children: their model and changes
 
     def to_dict(self) -> dict[str, Any]:
         """The normalised config, loadable again by ``parse_config`` (stored with every search)."""
@@ -155,6 +157,8 @@ class SearchConfig:
             out["early_stopping"] = asdict(self.early_stopping)
         if self.warm_start:
             out["warm_start"] = True
+        if self.origin:
+            out["origin"] = self.origin.to_dict()
         return out
 
     def replace(self, **changes: Any) -> SearchConfig:

@@ -19,6 +19,7 @@ from search.config.model import (
     Termination,
     TrackingConfig,
 )
+from search.config.origin import parse_origin
 from search.config.problems import Problems, number, section
 from search.config.resources import RESOURCE_KEYS, parse_resources
 from search.config.sections import check_trial_target, parse_early_stopping, parse_trial
@@ -42,6 +43,7 @@ TOP_KEYS = {
     "relaunched_from",
     "early_stopping",
     "warm_start",
+    "origin",
 }
 MAX_WORKERS = 1024  # beyond any one machine or sensible cluster share: a typo
 DIRECTION_ALIASES = {"maximize": "max", "minimize": "min", "descending": "max", "ascending": "min"}
@@ -115,6 +117,7 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
     if relaunched_from is not None and not isinstance(relaunched_from, str):
         problems.add("relaunched_from", "must be a search id (string)")
     warm_start = _parse_warm_start(raw, algorithm.name, relaunched_from, problems)
+    origin = parse_origin(raw.get("origin"), None if space is None else space.names, problems)
     if not problems.items and check_target:
         check_trial_target(trial, problems)
     if problems.items:
@@ -135,6 +138,7 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
         source=source,
         early_stopping=early,
         warm_start=warm_start,
+        origin=origin,
     )
 
 

@@ -35,6 +35,8 @@ def search_start_tags(config: SearchConfig) -> dict[str, Any]:
         schema.RECORD: ",".join(config.record) or None,
         schema.SCHEMA: schema.SCHEMA_VERSION,
         schema.MLFLOW_SOURCE_NAME: config.source or "trellis",
+        schema.ORIGIN_MODEL: config.origin.model if config.origin else None,
+        schema.ORIGIN_KIND: config.origin.kind if config.origin else None,
     }
 
 
@@ -99,3 +101,11 @@ def search_end_tags(progress: Progress, state: str, stop_reason: str) -> dict[st
 def sampler_state(end_reason: str) -> str:
     """What a sampler is told: early-stopped and pruned trials are both 'pruned' to it."""
     return "pruned" if end_reason in (EndReason.EARLY_STOPPED, EndReason.PRUNED) else str(end_reason)
+
+
+def origin_tags(config: SearchConfig, params: dict[str, Any]) -> dict[str, str]:
+    """An ablation's or variation's trial: its parent model and the change that made its architecture."""
+    change = config.origin.change_of(params) if config.origin else None
+    if change is None:
+        return {}
+    return {schema.ORIGIN_MODEL: config.origin.model, schema.ORIGIN_CHANGE: change}

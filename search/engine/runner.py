@@ -279,6 +279,7 @@ class SearchRunner(Restoring, JobEndings, Steering):
         folder = str(self.checkpoints.folder(number))
         tags = {**self._tags, **extra, **run_tags.trial_start_tags(number, stop, queued, folder)}
         tags[schema.SEED] = self._seed_of(number)
+        tags.update(run_tags.origin_tags(self.config, params))
         started = time.time()
         run_id = self.recorder.start_trial(number, params, tags, started)
         record = TrialRecord(number, params, run_id, key, "", queued, started, stop, last_step=start, tags=extra)

@@ -1,0 +1,334 @@
+"""Model overview page (``/models``): the trained architectures by score and size, their Pareto front and a map
+by structure; pick a model to see its layers (glyphs), its children and to launch its ablation or variations
+(a search an agent runs, as from the control panel: the same sign-in, permission and allow-list checks).
+
+Callbacks look up their inputs, call ``search.analysis.models`` (memoised per store state) and ``layouts.models``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+
+import dash_bootstrap_components as dbc
+from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html
+
+from app.context import AppContext
+from app.pages.control_relaunch import signed_in_refusal
+from app.responses import register_shared
+from app.shell import query_objective
+from layouts.choices import direction_of, objective_choice
+from layouts.live import LOADING_DELAY_MS
+from layouts.models import _get_map_plot, _get_overview_plot, glyph, glyph_legend
+from layouts.style import GRAPH_CONFIG, empty_figure
+from search.analysis.models import ModelsInfo, _get_models_info, children_of
+from search.analysis.objective import user_metrics
+from search.control.model_children import MAX_VARIATIONS, ChildrenError, children_config
+from search.control.policy import trial_target
+from search.control.queue import submit_search
+from search.control.relaunch import validate_launch
+from search.engine.resume import ResumeError
+from tracking.links import run_url
+
+MEMO_ENTRIES = 4
+SMALL_TABLE = {"fontSize": 12, "textAlign": "left", "minWidth": 60, "maxWidth": 420, "whiteSpace": "normal"}
+
+
+def _graph(id_: str) -> dcc.Loading:
+    return dcc.Loading(dcc.Graph(id=id_, config=GRAPH_CONFIG), delay_show=LOADING_DELAY_MS)
+
+
+def layout(context: AppContext) -> html.Div:
+    return html.Div(
+        [
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [dbc.Label("Score", className="small mb-0"), dcc.Dropdown(id="md-objective", clearable=False)],
+                        md=3,
+                    ),
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id="md-direction",
+                            options=[{"label": "max", "value": "max"}, {"label": "min", "value": "min"}],
+                            value="max",
+                            inline=True,
+                            className="small mt-4",
+                        ),
+                        md=2,
+                    ),
+                    dbc.Col(glyph_legend(), md=7, className="mt-4"),
+                ],
+                className="g-2 mb-2",
+            ),
+            html.Div(id="md-info", className="small text-muted"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        [
+                            html.H6("Score against size", className="mt-3 mb-0"),
+                            html.Div(
+                                "Darker: better; larger: more parameters; the line is the Pareto front. "
+                                "Diamonds are children of an ablation or variation. Click a model to pick it.",
+                                className="small text-muted",
+                            ),
+                            _graph("md-overview"),
+                        ],
+                        md=7,
+                    ),
+                    dbc.Col(
+                        [
+                            html.H6("Architectures by structure", className="mt-3 mb-0"),
+                            html.Div(
+                                "Close: few layer edits apart (MDS over an edit distance of the layer sequences).",
+                                className="small text-muted",
+                            ),
+                            _graph("md-map"),
+                        ],
+                        md=5,
+                    ),
+                ]
+            ),
+            html.Div(id="md-card", className="mt-2"),
+            dbc.Row(
+                [
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id="md-kind",
+                            options=[
+                                {"label": "ablation (each layer removed in turn)", "value": "ablation"},
+                                {"label": "variations (one random change each)", "value": "variation"},
+                            ],
+                            value="ablation",
+                            className="small",
+                        ),
+                        md=4,
+                    ),
+                    dbc.Col(
+                        [
+                            dbc.Label("Variations", className="small mb-0"),
+                            dbc.Input(id="md-n", type="number", min=1, max=MAX_VARIATIONS, step=1, value=6, size="sm"),
+                        ],
+                        md=2,
+                    ),
+                    dbc.Col(
+                        dbc.Button("Train the children", id="md-launch", size="sm", color="primary", disabled=True),
+                        md=3,
+                        className="mt-3",
+                    ),
+                ],
+                className="g-2 mt-2",
+            ),
+            html.Div(id="md-launch-msg", className="mt-2"),
+            dcc.Store(id="md-selected"),
+        ]
+    )
+
+
+class InfoMemo:
+    """The models info of the last few (store state, selection, score) asked, per process."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, context: AppContext, selection: dict, objective: str, direction: str) -> ModelsInfo | str:
+        experiments = context.readable_ids(selection.get("experiments", []))
+        searches = list(selection.get("searches", []))
+        view = context.view(experiments, searches)
+        state = context.data_state(experiments)
+        key = None if state is None else (tuple(state), tuple(searches), objective, direction)
+        with self._lock:
+            found = self._entries.get(key) if key is not None else None
+        if found is not None:
+            return found
+        runs = view.table.runs
+        configs = runs.loc[runs["kind"] == "search", "trellis_config"]
+        info = _get_models_info(view.trials, view.table.params, objective, direction, configs)
+        if key is not None:
+            with self._lock:
+                self._entries[key] = info
+                while len(self._entries) > MEMO_ENTRIES:
+                    self._entries.popitem(last=False)
+        return info
+
+
+def register(app: Dash, context: AppContext) -> None:
+    memo = InfoMemo()
+    register_shared(app, _register_choices, context)
+    register_shared(app, _register_render, context, memo)
+    _register_launch(app, context, memo)
+
+
+def _register_choices(app: Dash, context: AppContext) -> None:
+    @app.callback(
+        Output("md-objective", "options"),
+        Output("md-objective", "value"),
+        Input("selection", "data"),
+        Input("data-version", "data"),
+        State("url", "search"),
+        State("md-objective", "value"),
+    )
+    def objective_choices(selection, _version, search, current):
+        view = context.view(selection["experiments"], selection["searches"])
+        metrics = user_metrics(view.table.metrics)
+        wanted = current if ctx.triggered_id == "data-version" and current in metrics else query_objective(search)
+        return metrics, objective_choice(view.trials, metrics, wanted)
+
+    @app.callback(Output("md-direction", "value"), Input("md-objective", "value"), State("selection", "data"))
+    def follow_objective(objective, selection):
+        if not isinstance(objective, str):
+            return "max"
+        return direction_of(context.view(selection["experiments"], selection["searches"]).trials, objective)
+
+
+def _picked(click, current):
+    """The run id a click on either graph names (a point of the models traces), else the current one."""
+    points = (click or {}).get("points") or []
+    run_id = points[0].get("customdata") if points else None
+    return run_id if isinstance(run_id, str) else current
+
+
+def _register_render(app: Dash, context: AppContext, memo: InfoMemo) -> None:
+    @app.callback(
+        Output("md-overview", "figure"),
+        Output("md-map", "figure"),
+        Output("md-info", "children"),
+        Output("md-card", "children"),
+        Output("md-launch", "disabled"),
+        Input("selection", "data"),
+        Input("md-objective", "value"),
+        Input("md-direction", "value"),
+        Input("md-selected", "data"),
+        Input("data-version", "data"),
+    )
+    def render(selection, objective, direction, selected, _version):
+        if not isinstance(objective, str):
+            empty = empty_figure("No metrics in these runs")
+            return empty, empty, "No metrics in these runs", None, True
+        info = memo.get(context, selection, objective, direction if direction in ("max", "min") else "max")
+        if isinstance(info, str):
+            empty = empty_figure(info)
+            return empty, empty, info, None, True
+        selected = selected if selected in info.run_ids else None
+        return (
+            _get_overview_plot(info, selected),
+            _get_map_plot(info, selected),
+            info_line(info),
+            model_card(context, info, selected),
+            selected is None,
+        )
+
+    @app.callback(
+        Output("md-selected", "data"),
+        Input("md-overview", "clickData"),
+        Input("md-map", "clickData"),
+        State("md-selected", "data"),
+    )
+    def pick(overview_click, map_click, current):
+        return _picked(overview_click if ctx.triggered_id == "md-overview" else map_click, current)
+
+
+def info_line(info: ModelsInfo) -> str:
+    children = sum(1 for o in info.origin_model if o)
+    parts = [f"{len(info.run_ids)} models ({children} children)", f"{int(info.pareto.sum())} on the Pareto front"]
+    if info.note:
+        parts.append(info.note)
+    return " · ".join(parts)
+
+
+def model_card(context: AppContext, info: ModelsInfo, selected: str | None):
+    """The picked model: its glyph and layers, score and size, parent, and its trained children."""
+    if selected is None:
+        return html.Div(
+            "Pick a model in either plot to see its layers and train its children.", className="small text-muted"
+        )
+    i = info.run_ids.index(selected)
+    arch = info.archs[i]
+    head = [
+        html.Span(f"Model {selected[:8]} ", className="fw-bold"),
+        glyph(arch, info.input_shape, id_="md-glyph"),
+        html.Span(
+            f"  {info.objective} {info.score[i]:.4g} · {info.n_params[i]:,.0f} parameters · {len(arch)} layers",
+            className="small ms-2",
+        ),
+    ]
+    lines = [html.Div(head), html.Div(arch.describe(), className="small text-muted font-monospace")]
+    if info.origin_model[i]:
+        lines.append(html.Div(f"Child of {info.origin_model[i][:8]}: {info.origin_change[i]}", className="small"))
+    rows = children_of(info, selected)
+    if rows:
+        lines.append(html.H6("Its children (the change that hurt most first)", className="mt-2 mb-1"))
+        lines.append(
+            dash_table.DataTable(
+                id="md-children",
+                columns=[{"name": n, "id": n} for n in ("change", "score", "Δ (better > 0)", "parameters", "run")],
+                data=[
+                    {
+                        "change": r.change,
+                        "score": round(r.score, 4),
+                        "Δ (better > 0)": round(r.delta, 4),
+                        "parameters": f"{r.n_params:,.0f}",
+                        "run": r.run_id[:8],
+                    }
+                    for r in rows
+                ],
+                style_cell=SMALL_TABLE,
+                style_data_conditional=[
+                    {"if": {"filter_query": "{Δ (better > 0)} < 0"}, "backgroundColor": "#fbe9e7"},
+                ],
+            )
+        )
+    return dbc.Card(dbc.CardBody(lines), id="md-model")
+
+
+def _register_launch(app: Dash, context: AppContext, memo: InfoMemo) -> None:
+    @app.callback(
+        Output("md-launch-msg", "children"),
+        Input("md-launch", "n_clicks"),
+        State("md-selected", "data"),
+        State("md-kind", "value"),
+        State("md-n", "value"),
+        State("selection", "data"),
+        prevent_initial_call=True,
+    )
+    def launch(_clicks, selected, kind, n, selection):
+        return launch_children(context, selected, kind, n, selection)
+
+
+def launch_children(context: AppContext, run_id, kind, n, selection) -> dbc.Alert:
+    """Submit the children search of the picked model for an agent; an alert says what happened."""
+    if not isinstance(run_id, str) or not run_id:
+        return dbc.Alert("Pick a model first.", color="warning")
+    view = context.view((selection or {}).get("experiments", []), (selection or {}).get("searches", []))
+    rows = view.trials[view.trials["run_id"] == run_id]
+    if rows.empty:  # not a run of this view (or not one the user may read): nothing is looked up further
+        return dbc.Alert("That model is not among the runs shown.", color="danger")
+    search_id = str(rows["search_id"].iloc[0])
+    refusal = signed_in_refusal(context, search_id)
+    if refusal is not None:
+        return refusal
+    try:
+        parent = context.search_config(search_id)
+        recorded = context.client.get_run(run_id).data.params
+        raw = children_config(parent, run_id, dict(recorded), str(kind), int(n or 1), secrets.randbelow(2**31))
+    except (ResumeError, ChildrenError, ValueError, TypeError) as exc:
+        return dbc.Alert(f"Cannot make children of this model: {str(exc).splitlines()[0]}", color="danger")
+    raw["tracking"] = {**(raw.get("tracking") or {}), "uri": context.tracking_uri}
+    config, problems = validate_launch(raw, [], context.policy, trial_target(parent.trial))
+    if problems:
+        return dbc.Alert(["Not launchable: ", "; ".join(f"{p}: {r}" for p, r in problems)], color="danger")
+    new_id = submit_search(config, launched_by=context.current_user() or "anonymous")
+    experiment = str(rows["experiment_id"].iloc[0])
+    n_children = len(config.origin.changes)
+    return dbc.Alert(
+        [
+            f"{n_children} children of {run_id[:8]} launched as search ",
+            html.A(new_id[:8], href=f"/control?exp={experiment}&search={new_id}", id="md-launched-link"),
+            " (an agent trains them; they appear here as they finish). ",
+            html.A("run in MLflow", href=run_url(context.mlflow_ui_url, experiment, run_id), target="_blank"),
+        ],
+        color="success",
+        id="md-launched",
+    )

@@ -1,0 +1,94 @@
+"""An ablation or a variation of one model, as a search config an agent runs (REMAP §5.4).
+
+The children are the parent's architecture with one change each (``search.architectures.generators``); every
+other parameter is fixed at the model's own value so only the architecture differs; grid search trains each
+child once, in order, to the parent search's full budget. The config's ``origin`` names the model and each
+child's change, so its trials carry them as tags (``trellis.origin.*``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from search.architectures.generators import CHANGES, ablations, variations
+from search.architectures.layers import ArchitectureError, parse_architecture
+from search.architectures.param import ArchitectureParam
+from search.config import SearchConfig
+from search.engine.resume import typed_params
+
+KINDS = ("ablation", "variation")
+MAX_VARIATIONS = 32
+
+
+class ChildrenError(ValueError):
+    """Why no children can be made from this model (the message is shown as is)."""
+
+
+def architecture_param(config: SearchConfig) -> ArchitectureParam:
+    """The search's architecture parameter (the first, when several)."""
+    found = [p for p in config.space if isinstance(p, ArchitectureParam)]
+    if not found:
+        raise ChildrenError(f"search {config.name!r} has no architecture parameter")
+    return found[0]
+
+
+def children_config(
+    parent: SearchConfig,
+    run_id: str,
+    recorded_params: dict[str, str],
+    kind: str,
+    n: int = 8,
+    seed: int = 0,
+    allowed: tuple[str, ...] = CHANGES,
+) -> dict[str, Any]:
+    """The raw config of the search that trains the model's children (validate it as any launch)."""
+    if kind not in KINDS:
+        raise ChildrenError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    param = architecture_param(parent)
+    text = recorded_params.get(param.name)
+    if text is None:
+        raise ChildrenError(f"run {run_id[:8]} has no {param.name!r} parameter")
+    try:
+        arch = parse_architecture(text)
+    except ArchitectureError as exc:
+        raise ChildrenError(f"run {run_id[:8]}: {exc}") from None
+    # The children are the listed choices: drop them from the space while generating (they are not yet valid).
+    open_param = ArchitectureParam(
+        param.name, input=param.input, classes=param.classes, max_layers=param.max_layers, max_params=param.max_params
+    )
+    if kind == "ablation":
+        made = ablations(arch, open_param)
+    else:
+        count = min(max(int(n), 1), MAX_VARIATIONS)
+        made = variations(arch, count, open_param, np.random.default_rng(seed), allowed or CHANGES)
+    if not made:
+        raise ChildrenError(f"no valid {kind} of this model ({arch.describe()}): nothing to train")
+    values = typed_params(parent.space, recorded_params)
+    raw = parent.to_dict()
+    space = raw["space"]
+    for p in parent.space:
+        if p.name == param.name:
+            space[p.name] = {**open_param.to_dict(), "choices": [child.to_text() for child, _ in made]}
+        elif p.name in values:  # what the model was trained with (no condition: it was active)
+            space[p.name] = {"type": "fixed", "value": values[p.name]}
+        else:  # inactive for this model: not part of its children
+            space.pop(p.name)
+    budget_max = raw["budget"]["max"]
+    raw.update(
+        name=f"{parent.name}-{kind}-{run_id[:8]}",
+        algorithm={"name": "grid", "seed": seed},
+        budget={**raw["budget"], "min": budget_max},
+        termination={"max_trials": len(made)},
+        origin={
+            "model": run_id,
+            "kind": kind,
+            "param": param.name,
+            "changes": {child.to_text(): change.description for child, change in made},
+        },
+    )
+    raw.pop("relaunched_from", None)
+    raw.pop("early_stopping", None)
+    raw.pop("warm_start", None)
+    return raw

@@ -1,0 +1,200 @@
+"""The model overview (issue 17): its pure parts against known truths, then the page's callbacks on a real
+architecture search, an ablation launched from the page and trained by a real agent."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from search.analysis.models import (
+    _get_models_info,
+    architecture_param,
+    children_of,
+    pareto_front,
+    structural_map,
+)
+from search.architectures.layers import parse_architecture
+from search.config import ConfigError, parse_config
+from search.control.model_children import ChildrenError, children_config
+from tests.conftest import ROOT, module_store
+from tests.test_control_page import post
+from tracking import schema
+from tracking.reader import read_runs
+
+CONFIG = yaml.safe_load((ROOT / "examples/configs/arch_digits.yaml").read_text())
+A = '[["conv",8,3],["relu"],["pool",2],["dense",32],["relu"]]'
+
+
+# -- pure parts -------------------------------------------------------------------------------------------
+
+
+def test_pareto_front_keeps_exactly_the_undominated_models():
+    score = np.array([0.9, 0.8, 0.95, 0.7, 0.9])
+    size = np.array([10.0, 5.0, 100.0, 50.0, 20.0])
+    assert pareto_front(score, size, "max").tolist() == [True, True, True, False, False]
+    # Minimised: the lowest loss for its size.
+    assert pareto_front(-score, size, "min").tolist() == [True, True, True, False, False]
+
+
+def test_children_are_placed_without_moving_the_models_already_drawn():
+    roots = [parse_architecture(t) for t in (A, '[["dense",64],["relu"]]', '[["conv",4,5],["tanh"],["dense",16]]')]
+    child = roots[0].replace(1, None)
+    twin = roots[1]  # a child equal to a drawn model lands on it
+    score = np.array([0.9, 0.8, 0.7, 0.85, 0.8])
+    alone = structural_map(roots, np.zeros(3, dtype=bool), score[:3], "max")
+    both = structural_map([*roots, child, twin], np.array([False] * 3 + [True] * 2), score, "max")
+    assert np.allclose(both[:3], alone)
+    assert np.allclose(both[4], both[1], atol=1e-6)
+    assert not np.allclose(both[3], both[0])  # one edit away: near, not on it
+
+
+def test_origin_in_a_config_is_checked_key_by_key():
+    base = {**copy.deepcopy(CONFIG), "tracking": {"uri": "sqlite:///unused.db"}}
+    bad = [
+        ({"model": "r", "kind": "mutation", "changes": {A: "x"}}, "origin.kind"),
+        ({"kind": "ablation", "changes": {A: "x"}}, "origin.model"),
+        ({"model": "r", "kind": "ablation", "param": "lr2", "changes": {A: "x"}}, "origin.param"),
+        ({"model": "r", "kind": "ablation", "changes": {}}, "origin.changes"),
+        ({"model": "r", "kind": "ablation", "changes": {A: "x"}, "colour": 1}, "origin.colour"),
+    ]
+    for origin, path in bad:
+        with pytest.raises(ConfigError) as info:
+            parse_config({**base, "origin": origin}, check_target=False)
+        assert path in dict(info.value.problems), (origin, info.value.problems)
+    good = parse_config({**base, "origin": {"model": "r", "kind": "ablation", "changes": {A: "removed"}}})
+    assert (
+        good.origin.change_of({"architecture": A}) == "removed"
+        and good.origin.change_of({"architecture": "[]"}) is None
+    )
+    assert parse_config(good.to_dict()).origin == good.origin  # stored and read back
+
+
+def test_an_ablation_config_trains_each_child_once_with_everything_else_fixed():
+    parent = parse_config({**copy.deepcopy(CONFIG), "tracking": {"uri": "sqlite:///unused.db"}})
+    recorded = {"architecture": A, "lr": "0.003", "optimizer": "adam", "batch_size": "64"}
+    raw = children_config(parent, "f" * 32, recorded, "ablation")
+    config = parse_config(raw)
+    children = config.space["architecture"].choices
+    assert len(children) == 5 and A not in children and len(set(children)) == 5
+    assert config.algorithm.name == "grid" and config.termination.max_trials == 5
+    assert config.budget.min == config.budget.max == parent.budget.max
+    assert {c for _, c in config.origin.changes} == {
+        f"removed {d} at {i}" for i, d in enumerate(["conv(8,3x3)", "relu", "maxpool(2)", "dense(32)", "relu"])
+    }
+    assert config.space["lr"].kind == "fixed" and config.space["lr"].value == 0.003
+    variations = parse_config(children_config(parent, "f" * 32, recorded, "variation", n=4, seed=3))
+    assert len(variations.space["architecture"].choices) == 4 and variations.origin.kind == "variation"
+    with pytest.raises(ChildrenError, match="no valid ablation"):
+        children_config(parent, "f" * 32, {**recorded, "architecture": "[]"}, "ablation")
+    with pytest.raises(ChildrenError, match="kind must be"):
+        children_config(parent, "f" * 32, recorded, "rewrite")
+
+
+# -- the page on a real architecture search ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from app.factory import create_app
+    from search.engine.runner import run_search
+
+    tmp, uri = module_store(tmp_path_factory, "models")
+    raw = {
+        **copy.deepcopy(CONFIG),
+        "budget": {"resource": "epochs", "min": 1, "max": 2},
+        "termination": {"max_trials": 6},
+        "executor": {"kind": "local", "workers": 1},
+        "tracking": {"uri": uri, "experiment": "arch"},
+    }
+    raw["space"]["architecture"]["max_layers"] = 4
+    with contextlib.chdir(tmp):
+        search = run_search(parse_config(raw))
+    app = create_app(uri, cache=None)
+    http = app.server.test_client()
+    deps = json.loads(http.get("/_dash-dependencies").data)
+    selection = {"experiments": [search.experiment_id], "searches": []}
+    return SimpleNamespace(tmp=tmp, uri=uri, search=search, http=http, deps=deps, selection=selection)
+
+
+def _render(s, selected=None):
+    values = {"selection.data": s.selection, "md-objective.value": "val_accuracy", "md-direction.value": "max"}
+    return post(s.http, s.deps, "md-selected.data", {**values, "md-selected.data": selected}, "md-overview.figure")
+
+
+def test_the_page_draws_every_model_and_its_front(served):
+    table = read_runs(served.uri, [served.search.experiment_id])
+    assert architecture_param(table.trials, table.params) == "architecture"
+    info = _get_models_info(table.trials, table.params, "val_accuracy", "max")
+    assert len(info.run_ids) == 6 and info.pareto.any()
+    assert np.all(np.isfinite(info.n_params))  # recorded by the trial as n_params
+    out = _render(served)
+    overview = out["md-overview"]["figure"]
+    assert sum(len(t.get("customdata", [])) for t in overview["data"]) == 6
+    assert any(t["name"] == "Pareto front" for t in overview["data"])
+    assert "6 models (0 children)" in out["md-info"]["children"]
+    assert out["md-launch"]["disabled"] is True  # nothing picked yet
+    assert _get_models_info(table.trials, ["lr"], "val_accuracy", "max").startswith("No architecture parameter")
+
+
+def test_pick_a_model_run_its_ablation_through_an_agent_and_see_which_layers_matter(served):
+    from search.control.agent import Agent
+
+    s, client = served, MlflowClient(served.uri)
+    table = read_runs(s.uri, [s.search.experiment_id])
+    trials = table.trials.assign(n=table.trials["params.architecture"].map(lambda t: len(parse_architecture(t))))
+    pick = str(trials[trials["n"] >= 2].sort_values("n")["run_id"].iloc[0])
+    layers = parse_architecture(str(trials.set_index("run_id").loc[pick, "params.architecture"]))
+
+    clicked = post(
+        s.http, s.deps, "md-overview.clickData", {"md-overview.clickData": {"points": [{"customdata": pick}]}}
+    )
+    assert clicked["md-selected"]["data"] == pick
+    card = _render(s, pick)
+    assert card["md-launch"]["disabled"] is False and "md-glyph" in json.dumps(card["md-card"])
+    assert layers.describe() in json.dumps(card["md-card"])
+
+    searches = lambda: client.search_runs([s.search.experiment_id], f"tags.`{schema.TYPE}` = 'search'")  # noqa: E731
+    before = len(searches())
+    launch = {"md-selected.data": "0" * 32, "md-kind.value": "ablation", "md-n.value": 3, "selection.data": s.selection}
+    refused = post(s.http, s.deps, "md-launch.n_clicks", {**launch, "md-launch.n_clicks": 1})
+    assert "not among the runs shown" in json.dumps(refused) and len(searches()) == before
+
+    launched = post(s.http, s.deps, "md-launch.n_clicks", {**launch, "md-selected.data": pick, "md-launch.n_clicks": 1})
+    assert "launched as search" in json.dumps(launched), launched
+    child_search = next(r for r in searches() if r.data.tags.get(schema.ORIGIN_MODEL) == pick)
+    assert child_search.data.tags[schema.ORIGIN_KIND] == "ablation" and child_search.info.status == "SCHEDULED"
+
+    with contextlib.chdir(s.tmp):
+        agent = Agent(s.uri, poll_s=0.2, log_dir=s.tmp / "agent-logs", echo=lambda *_: None)
+        assert agent.step() == [child_search.info.run_id]
+        deadline = time.time() + 240
+        while agent.children and time.time() < deadline:
+            time.sleep(0.5)
+            agent.step()
+    assert not agent.children, (s.tmp / "agent-logs").iterdir()
+    query = f"tags.`{schema.SEARCH_ID}` = '{child_search.info.run_id}' and tags.`{schema.TYPE}` = 'trial'"
+    children = client.search_runs([s.search.experiment_id], query)
+    repeats = sum(1 for i in range(1, len(layers)) if layers.layers[i] == layers.layers[i - 1])
+    assert len(children) == len(layers) - repeats  # one per removable layer (a repeated layer gives one child)
+    assert all(c.data.tags[schema.ORIGIN_MODEL] == pick for c in children)
+    assert {c.data.tags[schema.ORIGIN_CHANGE] for c in children} <= {
+        f"removed {layer.describe()} at {i}" for i, layer in enumerate(layers.layers)
+    }
+
+    table = read_runs(s.uri, [s.search.experiment_id])
+    info = _get_models_info(table.trials, table.params, "val_accuracy", "max")
+    rows = children_of(info, pick)
+    assert len(rows) == len(children) and rows == sorted(rows, key=lambda r: r.delta)
+    parent_score = info.score[info.run_ids.index(pick)]
+    assert all(np.isclose(r.delta, r.score - parent_score) for r in rows)
+    page = _render(s, pick)
+    assert "Its children" in json.dumps(page["md-card"]) and rows[0].change in json.dumps(page["md-card"])
+    assert f"({len(children)} children)" in page["md-info"]["children"]
