@@ -16,11 +16,18 @@ from search.registry import ALGORITHMS
 from tracking.uris import DEFAULT_TRACKING_URI
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "configs"
-DEMO_CONFIGS = ("digits_mlp_random.yaml", "digits_mlp_tpe.yaml", "digits_mlp_bohb.yaml", "digits_mlp_pbt.yaml")
+DEMO_CONFIGS = (
+    "digits_mlp_random.yaml",
+    "digits_mlp_tpe.yaml",
+    "digits_mlp_bohb.yaml",
+    "digits_mlp_pbt.yaml",
+    "arch_digits.yaml",  # the model overview's architectures: about 20 small CNNs
+)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Four small real searches on the digits MLP (random, TPE, BOHB, PBT) into the local store, and the app.
+    """Small real searches into the local store (the digits MLP by random, TPE, BOHB and PBT; about 20 small
+    CNNs for the model overview), and the app.
 
     The app opens at once: the searches are launched for the agent that ``serve`` starts beside it, and fill
     in live. ``--no-serve`` runs them here instead, one after the other, and returns."""
