@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import re
 import time
 from types import SimpleNamespace
 
@@ -171,6 +172,8 @@ def test_pick_a_model_run_its_ablation_through_an_agent_and_see_which_layers_mat
     assert "launched as search" in json.dumps(launched), launched
     child_search = next(r for r in searches() if r.data.tags.get(schema.ORIGIN_MODEL) == pick)
     assert child_search.data.tags[schema.ORIGIN_KIND] == "ablation" and child_search.info.status == "SCHEDULED"
+    queued = json.dumps(_render(s, pick)["md-card"])
+    assert re.search(r"0 of (\d+) children ended, \1 waiting \(scheduled\)", queued), queued
 
     with contextlib.chdir(s.tmp):
         agent = Agent(s.uri, poll_s=0.2, log_dir=s.tmp / "agent-logs", echo=lambda *_: None)
@@ -198,3 +201,4 @@ def test_pick_a_model_run_its_ablation_through_an_agent_and_see_which_layers_mat
     page = _render(s, pick)
     assert "Its children" in json.dumps(page["md-card"]) and rows[0].change in json.dumps(page["md-card"])
     assert f"({len(children)} children)" in page["md-info"]["children"]
+    assert f"{len(children)} of {len(children)} children ended, none waiting" in json.dumps(page["md-card"])

@@ -22,7 +22,7 @@ from layouts.choices import direction_of, objective_choice
 from layouts.live import LOADING_DELAY_MS
 from layouts.models import _get_map_plot, _get_overview_plot, glyph, glyph_legend
 from layouts.style import GRAPH_CONFIG, empty_figure
-from search.analysis.models import ModelsInfo, _get_models_info, children_of
+from search.analysis.models import ModelsInfo, _get_models_info, children_of, children_queue
 from search.analysis.objective import user_metrics
 from search.control.model_children import MAX_VARIATIONS, ChildrenError, children_config
 from search.control.policy import trial_target
@@ -212,11 +212,12 @@ def _register_render(app: Dash, context: AppContext, memo: InfoMemo) -> None:
             empty = empty_figure(info)
             return empty, empty, info, None, True
         selected = selected if selected in info.run_ids else None
+        runs = context.view(selection["experiments"], selection["searches"]).table.runs
         return (
             _get_overview_plot(info, selected),
             _get_map_plot(info, selected),
             info_line(info),
-            model_card(context, info, selected),
+            model_card(info, selected, children_queue(runs, selected) if selected else []),
             selected is None,
         )
 
@@ -238,8 +239,9 @@ def info_line(info: ModelsInfo) -> str:
     return " · ".join(parts)
 
 
-def model_card(context: AppContext, info: ModelsInfo, selected: str | None):
-    """The picked model: its glyph and layers, score and size, parent, and its trained children."""
+def model_card(info: ModelsInfo, selected: str | None, queue: list):
+    """The picked model: its glyph and layers, score and size, parent, its children's searches (the queue) and
+    its trained children."""
     if selected is None:
         return html.Div(
             "Pick a model in either plot to see its layers and train its children.", className="small text-muted"
@@ -257,6 +259,18 @@ def model_card(context: AppContext, info: ModelsInfo, selected: str | None):
     lines = [html.Div(head), html.Div(arch.describe(), className="small text-muted font-monospace")]
     if info.origin_model[i]:
         lines.append(html.Div(f"Child of {info.origin_model[i][:8]}: {info.origin_change[i]}", className="small"))
+    for q in queue:
+        state = f"{q.waiting} waiting" if q.waiting else "none waiting"
+        lines.append(
+            html.Div(
+                [
+                    f"{q.kind.capitalize()} ",
+                    html.A(q.search_id[:8], href=f"/control?exp={q.experiment_id}&search={q.search_id}"),
+                    f": {q.ended} of {q.expected} children ended, {state} ({q.status.lower()})",
+                ],
+                className="small md-queue",
+            )
+        )
     rows = children_of(info, selected)
     if rows:
         lines.append(html.H6("Its children (the change that hurt most first)", className="mt-2 mb-1"))

@@ -207,3 +207,34 @@ def children_of(info: ModelsInfo, run_id: str) -> list[ChildRow]:
         if info.origin_model[i] == run_id
     ]
     return sorted(rows, key=lambda r: r.delta)
+
+
+class QueueRow(NamedTuple):
+    search_id: str
+    experiment_id: str
+    kind: str  # ablation | variation
+    status: str  # the search run's MLflow status
+    expected: int  # children it trains
+    ended: int  # children that ended (trained, failed or stopped)
+
+    @property
+    def waiting(self) -> int:
+        return 0 if self.status in ("FINISHED", "FAILED", "KILLED") else max(self.expected - self.ended, 0)
+
+
+def children_queue(runs: pd.DataFrame, run_id: str) -> list[QueueRow]:
+    """The searches training children of one model, with how many of their children ended."""
+    if "origin_model" not in runs:
+        return []
+    searches = runs[(runs["kind"] == "search") & (runs["origin_model"] == run_id)]
+    out = []
+    for _, row in searches.iterrows():
+        try:
+            config = json.loads(row["trellis_config"])
+            expected, kind = int(config["termination"]["max_trials"]), str(config["origin"]["kind"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        trials = runs[(runs["search_id"] == row["run_id"]) & (runs["kind"] != "search")]
+        ended = int(trials["status"].isin(["FINISHED", "FAILED", "KILLED"]).sum())
+        out.append(QueueRow(str(row["run_id"]), str(row["experiment_id"]), kind, str(row["status"]), expected, ended))
+    return out
