@@ -14,6 +14,7 @@ import numpy as np
 from dash import html
 
 from layouts.style import COLORS, Figure, empty_figure, figure, typed
+from search.analysis.model_inspection import InspectionInfo
 from search.analysis.models import ModelsInfo, activation_sizes
 from search.architectures.layers import Architecture
 
@@ -54,8 +55,14 @@ def _hover(info: ModelsInfo) -> list[str]:
     return out
 
 
-def _get_overview_plot(info: ModelsInfo, selected: str | None = None) -> Figure:
-    """Score vs parameters (log x), the Pareto front; ``selected`` ringed with its children."""
+def _get_overview_plot(
+    info: ModelsInfo, selected: str | None = None, colour: np.ndarray | None = None, colour_label: str = ""
+) -> Figure:
+    """Score vs parameters (log x), the Pareto front; ``selected`` ringed with its children. ``colour``: another
+    value per model for the darkness (a class's accuracy), else the score."""
+    colour = info.score if colour is None else colour
+    colour_label = colour_label or info.objective
+    reverse = info.direction == "min" and colour is info.score
     sized = np.isfinite(info.n_params)
     if not sized.any():
         return empty_figure("No model's size is known (log n_params, or record the architecture's input)")
@@ -78,16 +85,16 @@ def _get_overview_plot(info: ModelsInfo, selected: str | None = None) -> Figure:
                 "mode": "markers",
                 "name": name,
                 "marker": {
-                    "color": typed(info.score[part]),
+                    "color": typed(colour[part]),
                     "colorscale": SCALE,
-                    "reversescale": info.direction == "min",
-                    "cmin": float(np.nanmin(info.score[idx])),
-                    "cmax": float(np.nanmax(info.score[idx])),
+                    "reversescale": reverse,
+                    "cmin": _finite_or(np.nanmin, colour[idx], 0.0),
+                    "cmax": _finite_or(np.nanmax, colour[idx], 1.0),
                     "size": typed(_marker_sizes(info.n_params)[part]),
                     "symbol": symbol,
                     "line": {"width": 0.5, "color": "#444"},
                     "showscale": not is_child,
-                    "colorbar": {"title": {"text": info.objective}, "thickness": 12},
+                    "colorbar": {"title": {"text": colour_label}, "thickness": 12},
                 },
             }
         )
@@ -114,6 +121,11 @@ def _get_overview_plot(info: ModelsInfo, selected: str | None = None) -> Figure:
         yaxis={"title": {"text": info.objective}},
         uirevision="models",
     )
+
+
+def _finite_or(reduce, values: np.ndarray, default: float) -> float:
+    finite = values[np.isfinite(values)]
+    return float(reduce(finite)) if len(finite) else default
 
 
 def _selection_traces(info: ModelsInfo, selected: str, at) -> list[dict]:
@@ -151,39 +163,54 @@ def _selection_traces(info: ModelsInfo, selected: str, at) -> list[dict]:
     return traces
 
 
-def _get_map_plot(info: ModelsInfo, selected: str | None = None) -> Figure:
-    """The architectures by structural distance (MDS); colour = score."""
-    if len(info.run_ids) < 2:
-        return empty_figure("The map needs two models or more")
+def _get_map_plot(
+    info: ModelsInfo,
+    selected: str | None = None,
+    coords: np.ndarray | None = None,
+    drawn: np.ndarray | None = None,
+    axis: str = "structure",
+) -> Figure:
+    """The models in 2-D: by structural distance (``info.coords``) or by the ``coords`` given (prediction
+    distance, only the ``drawn`` models); colour = score."""
+    coords = info.coords if coords is None else coords
+    drawn = np.ones(len(info.run_ids), dtype=bool) if drawn is None else drawn
+    if drawn.sum() < 2:
+        return empty_figure(
+            "The map needs two models or more"
+            + ("" if axis == "structure" else " with held-out predictions (artifact trial/predictions.json)")
+        )
     hover = _hover(info)
+    keep = np.flatnonzero(drawn)
     data = [
         {
             "type": "scatter",
-            "x": typed(info.coords[:, 0]),
-            "y": typed(info.coords[:, 1]),
-            "customdata": info.run_ids,
-            "text": hover,
+            "x": typed(coords[keep, 0]),
+            "y": typed(coords[keep, 1]),
+            "customdata": [info.run_ids[i] for i in keep],
+            "text": [hover[i] for i in keep],
             "hovertemplate": "%{text}<extra></extra>",
             "mode": "markers",
             "name": "models",
             "marker": {
-                "color": typed(info.score),
+                "color": typed(info.score[keep]),
                 "colorscale": SCALE,
                 "reversescale": info.direction == "min",
-                "size": typed(_marker_sizes(info.n_params)),
-                "symbol": ["diamond" if o else "circle" for o in info.origin_model],
+                "size": typed(_marker_sizes(info.n_params)[keep]),
+                "symbol": ["diamond" if info.origin_model[i] else "circle" for i in keep],
                 "line": {"width": 0.5, "color": "#444"},
             },
         }
     ]
-    if selected in info.run_ids:
-        data.extend(_selection_traces(info, selected, lambda i: (info.coords[i, 0], info.coords[i, 1])))
+    if selected in info.run_ids and drawn[info.run_ids.index(selected)]:
+        shown = set(keep)
+        sub = info._replace(origin_model=[o if i in shown else "" for i, o in enumerate(info.origin_model)])
+        data.extend(_selection_traces(sub, selected, lambda i: (coords[i, 0], coords[i, 1])))
     return figure(
         data,
         height=440,
         showlegend=False,
-        xaxis={"title": {"text": "structure 1"}, "zeroline": False},
-        yaxis={"title": {"text": "structure 2"}, "zeroline": False},
+        xaxis={"title": {"text": f"{axis} 1"}, "zeroline": False},
+        yaxis={"title": {"text": f"{axis} 2"}, "zeroline": False},
         uirevision="models",
     )
 
@@ -221,4 +248,47 @@ def glyph_legend() -> html.Div:
             for kind, (colour, letter) in GLYPH_STYLE.items()
         ],
         className="small text-muted",
+    )
+
+
+def _get_confusion_plot(info: InspectionInfo) -> Figure:
+    """Rows: the true class; columns: the predicted one; each cell the share of its row."""
+    support = info.confusion.sum(axis=1, keepdims=True)
+    share = np.divide(info.confusion, support, out=np.zeros(info.confusion.shape), where=support > 0)
+    labels = [str(c) for c in info.classes]
+    return figure(
+        [
+            {
+                "type": "heatmap",
+                "z": share.round(3).tolist(),
+                "x": labels,
+                "y": labels,
+                "customdata": info.confusion.tolist(),
+                "colorscale": "Blues",
+                "zmin": 0,
+                "zmax": 1,
+                "hovertemplate": "true %{y} → predicted %{x}: %{customdata} (%{z:.0%})<extra></extra>",
+                "colorbar": {"thickness": 10},
+            }
+        ],
+        height=320,
+        xaxis={"title": {"text": "predicted"}, "type": "category"},
+        yaxis={"title": {"text": "true class"}, "type": "category", "autorange": "reversed"},
+    )
+
+
+def _get_class_accuracy_plot(info: InspectionInfo) -> Figure:
+    return figure(
+        [
+            {
+                "type": "bar",
+                "x": [str(c) for c in info.classes],
+                "y": typed(np.nan_to_num(info.per_class, nan=0.0)),
+                "marker": {"color": COLORS["front"]},
+                "hovertemplate": "class %{x}: %{y:.1%}<extra></extra>",
+            }
+        ],
+        height=320,
+        xaxis={"title": {"text": "class"}, "type": "category"},
+        yaxis={"title": {"text": "accuracy on the class"}, "range": [0, 1]},
     )

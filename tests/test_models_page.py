@@ -15,6 +15,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
+from search.analysis.model_inspection import _get_inspection_info, class_accuracy, prediction_map
 from search.analysis.models import (
     _get_models_info,
     architecture_param,
@@ -28,6 +29,7 @@ from search.control.model_children import ChildrenError, children_config
 from tests.conftest import ROOT, module_store
 from tests.test_control_page import post
 from tracking import schema
+from tracking.predictions import parse_predictions
 from tracking.reader import read_runs
 
 CONFIG = yaml.safe_load((ROOT / "examples/configs/arch_digits.yaml").read_text())
@@ -202,3 +204,63 @@ def test_pick_a_model_run_its_ablation_through_an_agent_and_see_which_layers_mat
     assert "Its children" in json.dumps(page["md-card"]) and rows[0].change in json.dumps(page["md-card"])
     assert f"({len(children)} children)" in page["md-info"]["children"]
     assert f"{len(children)} of {len(children)} children ended, none waiting" in json.dumps(page["md-card"])
+
+
+# -- held-out predictions -------------------------------------------------------------------------------------
+
+
+def test_confusion_per_class_accuracy_and_the_prediction_map_on_known_predictions():
+    labels = np.array([0, 0, 1, 1, 2, 2, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 2, 2, 0, 2])
+    info = _get_inspection_info(predicted, labels)
+    assert info.confusion.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 3]]
+    assert info.per_class.tolist() == [0.5, 1.0, 0.75] and info.accuracy == 6 / 8
+    perfect, wrong = labels.copy(), (labels + 1) % 3
+    preds = {"a": (predicted, labels), "b": (perfect, labels), "c": (wrong, labels), "d": None, "e": (perfect, labels)}
+    ids = ["a", "b", "c", "d", "e"]
+    got = class_accuracy(preds, ids, 2)
+    assert got[:3].tolist() == [0.75, 1.0, 0.0] and np.isnan(got[3]) and got[4] == 1.0
+    children = np.array([False, False, False, False, True])
+    coords, drawn = prediction_map(preds, ids, children)
+    assert drawn.tolist() == [True, True, True, False, True]
+    assert np.allclose(coords[4], coords[1], atol=1e-9)  # the same predictions: the same place
+    alone, _ = prediction_map({k: preds[k] for k in "abc"}, ["a", "b", "c"], np.zeros(3, dtype=bool))
+    assert np.allclose(coords[:3], alone)  # a child never moves the others
+    # b and c disagree everywhere, a and b on two examples in eight: the map keeps that order
+    dist = lambda i, j: np.linalg.norm(coords[i] - coords[j])  # noqa: E731
+    assert dist(1, 2) > dist(0, 1)
+    for bad in ([], {"predicted": [1, 2]}, {"predicted": [1], "labels": [1, 2]}, {"predicted": ["x"], "labels": [1]}):
+        assert parse_predictions(bad) is None
+    assert parse_predictions({"predicted": [1, 0], "labels": [1, 1]})[0].tolist() == [1, 0]
+
+
+def test_the_page_shows_the_picked_models_predictions_and_colours_by_class(served):
+    s = served
+    table = read_runs(s.uri, [s.search.experiment_id])
+    pick = str(table.trials["run_id"].iloc[0])
+    values = {"md-selected.data": pick, "md-objective.value": "val_accuracy", "selection.data": s.selection}
+    shown = post(s.http, s.deps, "md-selected.data", values, "md-confusion.figure")
+    confusion = shown["md-confusion"]["figure"]["data"][0]["customdata"]
+    assert len(confusion) == 10 and "held-out examples" in shown["md-inspect-note"]["children"]
+    n = sum(map(sum, confusion))
+    assert f"{n} held-out examples" in shown["md-inspect-note"]["children"]
+    assert {t["name"] for t in shown["md-curves"]["figure"]["data"]}  # the curves of the picked run
+    crafted = post(
+        s.http, s.deps, "md-selected.data", {**values, "md-selected.data": "../../etc"}, "md-confusion.figure"
+    )
+    assert "Pick a model" in json.dumps(crafted["md-confusion"]) and crafted["md-inspect-note"]["children"] == ""
+
+    render = {
+        "selection.data": s.selection,
+        "md-objective.value": "val_accuracy",
+        "md-direction.value": "max",
+        "md-selected.data": None,
+        "md-colour.value": "3",
+        "md-map-kind.value": "predictions",
+    }
+    out = post(s.http, s.deps, "md-colour.value", render, "md-overview.figure")
+    assert [o["value"] for o in out["md-colour"]["options"]] == ["score", *map(str, range(10))]
+    marker = out["md-overview"]["figure"]["data"][0]["marker"]
+    assert marker["colorbar"]["title"]["text"] == "class 3"
+    assert len(out["md-map"]["figure"]["data"][0]["customdata"]) == len(table.trials.drop_duplicates("run_id"))
+    assert out["md-map"]["figure"]["layout"]["xaxis"]["title"]["text"] == "predictions 1"

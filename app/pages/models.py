@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 
 import dash_bootstrap_components as dbc
+import numpy as np
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html
 
 from app.context import AppContext
@@ -19,9 +20,18 @@ from app.pages.control_relaunch import signed_in_refusal
 from app.responses import register_shared
 from app.shell import query_objective
 from layouts.choices import direction_of, objective_choice
+from layouts.curves import curves_info, curves_plot
 from layouts.live import LOADING_DELAY_MS
-from layouts.models import _get_map_plot, _get_overview_plot, glyph, glyph_legend
+from layouts.models import (
+    _get_class_accuracy_plot,
+    _get_confusion_plot,
+    _get_map_plot,
+    _get_overview_plot,
+    glyph,
+    glyph_legend,
+)
 from layouts.style import GRAPH_CONFIG, empty_figure
+from search.analysis.model_inspection import _get_inspection_info, class_accuracy, prediction_map
 from search.analysis.models import ModelsInfo, _get_models_info, children_of, children_queue
 from search.analysis.objective import user_metrics
 from search.control.model_children import MAX_VARIATIONS, ChildrenError, children_config
@@ -30,8 +40,11 @@ from search.control.queue import submit_search
 from search.control.relaunch import validate_launch
 from search.engine.resume import ResumeError
 from tracking.links import run_url
+from tracking.predictions import PredictionsReader
 
 MEMO_ENTRIES = 4
+SCORE_OPTION = [{"label": "the score", "value": "score"}]
+CURVE_METRICS = ("train_loss", "val_loss")
 SMALL_TABLE = {"fontSize": 12, "textAlign": "left", "minWidth": 60, "maxWidth": 420, "whiteSpace": "normal"}
 
 
@@ -58,11 +71,31 @@ def layout(context: AppContext) -> html.Div:
                         ),
                         md=2,
                     ),
-                    dbc.Col(glyph_legend(), md=7, className="mt-4"),
+                    dbc.Col(
+                        [
+                            dbc.Label("Darkness", className="small mb-0"),
+                            dcc.Dropdown(id="md-colour", value="score", clearable=False, options=SCORE_OPTION),
+                        ],
+                        md=2,
+                    ),
+                    dbc.Col(
+                        dbc.RadioItems(
+                            id="md-map-kind",
+                            options=[
+                                {"label": "map by structure", "value": "structure"},
+                                {"label": "by predictions", "value": "predictions"},
+                            ],
+                            value="structure",
+                            inline=True,
+                            className="small mt-4",
+                        ),
+                        md=4,
+                    ),
                 ],
                 className="g-2 mb-2",
             ),
             html.Div(id="md-info", className="small text-muted"),
+            glyph_legend(),
             dbc.Row(
                 [
                     dbc.Col(
@@ -79,9 +112,10 @@ def layout(context: AppContext) -> html.Div:
                     ),
                     dbc.Col(
                         [
-                            html.H6("Architectures by structure", className="mt-3 mb-0"),
+                            html.H6("Architectures in 2-D", className="mt-3 mb-0"),
                             html.Div(
-                                "Close: few layer edits apart (MDS over an edit distance of the layer sequences).",
+                                "By structure: close when few layer edits apart (an edit distance of the layer "
+                                "sequences). By predictions: close when they label the held-out examples alike.",
                                 className="small text-muted",
                             ),
                             _graph("md-map"),
@@ -121,6 +155,19 @@ def layout(context: AppContext) -> html.Div:
                 className="g-2 mt-2",
             ),
             html.Div(id="md-launch-msg", className="mt-2"),
+            html.Div(
+                [
+                    html.H6("The picked model on the held-out examples", className="mt-3 mb-0"),
+                    html.Div(id="md-inspect-note", className="small text-muted"),
+                    dbc.Row(
+                        [
+                            dbc.Col(_graph("md-confusion"), md=4),
+                            dbc.Col(_graph("md-classes"), md=4),
+                            dbc.Col(_graph("md-curves"), md=4),
+                        ]
+                    ),
+                ]
+            ),
             dcc.Store(id="md-selected"),
         ]
     )
@@ -156,8 +203,10 @@ class InfoMemo:
 
 def register(app: Dash, context: AppContext) -> None:
     memo = InfoMemo()
+    reader = PredictionsReader(context.client)
     register_shared(app, _register_choices, context)
-    register_shared(app, _register_render, context, memo)
+    register_shared(app, _register_render, context, memo, reader)
+    register_shared(app, _register_inspection, context, reader)
     _register_launch(app, context, memo)
 
 
@@ -190,35 +239,55 @@ def _picked(click, current):
     return run_id if isinstance(run_id, str) else current
 
 
-def _register_render(app: Dash, context: AppContext, memo: InfoMemo) -> None:
+def _register_render(app: Dash, context: AppContext, memo: InfoMemo, reader: PredictionsReader) -> None:
     @app.callback(
         Output("md-overview", "figure"),
         Output("md-map", "figure"),
         Output("md-info", "children"),
         Output("md-card", "children"),
         Output("md-launch", "disabled"),
+        Output("md-colour", "options"),
         Input("selection", "data"),
         Input("md-objective", "value"),
         Input("md-direction", "value"),
         Input("md-selected", "data"),
+        Input("md-colour", "value"),
+        Input("md-map-kind", "value"),
         Input("data-version", "data"),
     )
-    def render(selection, objective, direction, selected, _version):
+    def render(selection, objective, direction, selected, colour, map_kind, _version):
         if not isinstance(objective, str):
             empty = empty_figure("No metrics in these runs")
-            return empty, empty, "No metrics in these runs", None, True
+            return empty, empty, "No metrics in these runs", None, True, SCORE_OPTION
         info = memo.get(context, selection, objective, direction if direction in ("max", "min") else "max")
         if isinstance(info, str):
             empty = empty_figure(info)
-            return empty, empty, info, None, True
+            return empty, empty, info, None, True, SCORE_OPTION
         selected = selected if selected in info.run_ids else None
         runs = context.view(selection["experiments"], selection["searches"]).table.runs
+        best = info.run_ids[int(np.nanargmax(info.score if info.direction == "max" else -info.score))]
+        sample = reader.get(selected or best)
+        classes = [] if sample is None else sorted(set(sample[1].tolist()))
+        options = SCORE_OPTION + [{"label": f"accuracy on class {c}", "value": str(c)} for c in classes]
+        overview = _get_overview_plot(info, selected)
+        if isinstance(colour, str) and colour.isdigit() and int(colour) in classes:
+            predictions = {r: reader.get(r) for r in info.run_ids}
+            by_class = class_accuracy(predictions, info.run_ids, int(colour))
+            overview = _get_overview_plot(info, selected, by_class, f"class {colour}")
+        if map_kind == "predictions":
+            predictions = {r: reader.get(r) for r in info.run_ids}
+            children = np.array([bool(o) for o in info.origin_model])
+            coords, drawn = prediction_map(predictions, info.run_ids, children)
+            map_figure = _get_map_plot(info, selected, coords, drawn, "predictions")
+        else:
+            map_figure = _get_map_plot(info, selected)
         return (
-            _get_overview_plot(info, selected),
-            _get_map_plot(info, selected),
+            overview,
+            map_figure,
             info_line(info),
             model_card(info, selected, children_queue(runs, selected) if selected else []),
             selected is None,
+            options,
         )
 
     @app.callback(
@@ -229,6 +298,35 @@ def _register_render(app: Dash, context: AppContext, memo: InfoMemo) -> None:
     )
     def pick(overview_click, map_click, current):
         return _picked(overview_click if ctx.triggered_id == "md-overview" else map_click, current)
+
+
+def _register_inspection(app: Dash, context: AppContext, reader: PredictionsReader) -> None:
+    @app.callback(
+        Output("md-confusion", "figure"),
+        Output("md-classes", "figure"),
+        Output("md-curves", "figure"),
+        Output("md-inspect-note", "children"),
+        Input("md-selected", "data"),
+        Input("md-objective", "value"),
+        State("selection", "data"),
+    )
+    def inspect(selected, objective, selection):
+        view = context.view(selection["experiments"], selection["searches"])
+        rows = view.trials[view.trials["run_id"] == selected] if isinstance(selected, str) else view.trials.iloc[:0]
+        if rows.empty:  # nothing picked, or not a run of this view: nothing is read
+            empty = empty_figure("Pick a model")
+            return empty, empty, empty, ""
+        found = reader.get(selected)
+        metrics = [m for m in (objective, *CURVE_METRICS) if isinstance(m, str) and m in view.table.metrics]
+        curves = curves_plot(
+            curves_info(context.histories([selected], metrics), rows, metrics, search_labels=view.labels)
+        )
+        if found is None:
+            none = empty_figure("This run kept no held-out predictions (artifact trial/predictions.json)")
+            return none, none, curves, ""
+        info = _get_inspection_info(*found)
+        note = f"{info.n} held-out examples, accuracy {info.accuracy:.1%}; curves: {', '.join(metrics)}"
+        return _get_confusion_plot(info), _get_class_accuracy_plot(info), curves, note
 
 
 def info_line(info: ModelsInfo) -> str:

@@ -1,0 +1,66 @@
+"""Held-out predictions a trial kept as an artifact (``trial/predictions.json``: ``{"predicted": [...],
+"labels": [...]}``, written by ``examples.arch_training``), read as plain JSON (nothing read can run code),
+memoised per run: a finished run's artifacts do not change."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+
+import numpy as np
+from mlflow import MlflowClient
+
+PATH = "trial/predictions.json"
+MAX_VALUES = 1_000_000  # a bigger file is not a small model's held-out set: refused, not parsed
+MEMO = 2048
+
+
+class PredictionsReader:
+    def __init__(self, client: MlflowClient) -> None:
+        self.client = client
+        self._memo: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(predicted, labels) of the run, or None when it kept none (or they do not read as predictions)."""
+        with self._lock:
+            if run_id in self._memo:
+                self._memo.move_to_end(run_id)
+                return self._memo[run_id]
+        found = self._read(run_id)
+        if found is None:  # not written yet (a running trial), or never: asked again next time
+            return None
+        with self._lock:
+            self._memo[run_id] = found
+            while len(self._memo) > MEMO:
+                self._memo.popitem(last=False)
+        return found
+
+    def _read(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                path = self.client.download_artifacts(run_id, PATH, folder)
+                if os.path.getsize(path) > MAX_VALUES * 8:
+                    return None
+                with open(path, encoding="utf-8") as fh:
+                    raw = json.load(fh)
+        except Exception:  # no such artifact, or a store hiccup: the model has no predictions to show
+            return None
+        return parse_predictions(raw)
+
+
+def parse_predictions(raw) -> tuple[np.ndarray, np.ndarray] | None:
+    """Two equal-length lists of class indices, or None."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        predicted = np.asarray(raw.get("predicted"), dtype=np.int64)
+        labels = np.asarray(raw.get("labels"), dtype=np.int64)
+    except (TypeError, ValueError):
+        return None
+    if predicted.ndim != 1 or predicted.shape != labels.shape or not len(labels) or predicted.min() < 0:
+        return None
+    return predicted, labels
