@@ -264,3 +264,29 @@ def test_the_page_shows_the_picked_models_predictions_and_colours_by_class(serve
     assert marker["colorbar"]["title"]["text"] == "class 3"
     assert len(out["md-map"]["figure"]["data"][0]["customdata"]) == len(table.trials.drop_duplicates("run_id"))
     assert out["md-map"]["figure"]["layout"]["xaxis"]["title"]["text"] == "predictions 1"
+
+
+def test_the_drawer_keeps_picks_and_drops_models(served):
+    s = served
+    table = read_runs(s.uri, [s.search.experiment_id])
+    first, second = (str(r) for r in table.trials["run_id"].iloc[:2])
+    keep = {"md-selected.data": first, "md-drawer.data": [], "md-keep.n_clicks": 1}
+    drawer = post(s.http, s.deps, "md-keep.n_clicks", keep)["md-drawer"]["data"]
+    drawer = post(s.http, s.deps, "md-keep.n_clicks", {**keep, "md-selected.data": second, "md-drawer.data": drawer})
+    drawer = drawer["md-drawer"]["data"]
+    assert drawer == [first, second]
+    values = {
+        "md-drawer.data": [*drawer, "0" * 32],  # a kept model not in this view is not listed
+        "selection.data": s.selection,
+        "md-objective.value": "val_accuracy",
+        "md-direction.value": "max",
+        "md-selected.data": second,
+    }
+    shown = post(s.http, s.deps, "md-drawer.data", values, "md-drawer-list.options")
+    options = shown["md-drawer-list"]["options"]
+    assert [o["value"] for o in options] == [first, second] and shown["md-drawer-list"]["value"] == second
+    assert "trellis-glyph" in json.dumps(options[0]["label"]) and first[:8] in json.dumps(options[0]["label"])
+    picked = post(s.http, s.deps, "md-drawer-list.value", {"md-drawer-list.value": first, "md-selected.data": second})
+    assert picked["md-selected"]["data"] == first
+    dropped = post(s.http, s.deps, "md-drop.n_clicks", {**keep, "md-drawer.data": drawer, "md-drop.n_clicks": 1})
+    assert dropped["md-drawer"]["data"] == [second]

@@ -16,6 +16,7 @@ import numpy as np
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html
 
 from app.context import AppContext
+from app.pages import models_drawer
 from app.pages.control_relaunch import signed_in_refusal
 from app.responses import register_shared
 from app.shell import query_objective
@@ -148,9 +149,10 @@ def layout(context: AppContext) -> html.Div:
                     ),
                     dbc.Col(
                         dbc.Button("Train the children", id="md-launch", size="sm", color="primary", disabled=True),
-                        md=3,
+                        md=2,
                         className="mt-3",
                     ),
+                    models_drawer.buttons(),
                 ],
                 className="g-2 mt-2",
             ),
@@ -168,6 +170,7 @@ def layout(context: AppContext) -> html.Div:
                     ),
                 ]
             ),
+            models_drawer.section(),
             dcc.Store(id="md-selected"),
         ]
     )
@@ -207,6 +210,9 @@ def register(app: Dash, context: AppContext) -> None:
     register_shared(app, _register_choices, context)
     register_shared(app, _register_render, context, memo, reader)
     register_shared(app, _register_inspection, context, reader)
+    models_drawer.register(
+        app, lambda selection, objective, direction: memo.get(context, selection, objective, _direction(direction))
+    )
     _register_launch(app, context, memo)
 
 
@@ -230,6 +236,10 @@ def _register_choices(app: Dash, context: AppContext) -> None:
         if not isinstance(objective, str):
             return "max"
         return direction_of(context.view(selection["experiments"], selection["searches"]).trials, objective)
+
+
+def _direction(value) -> str:
+    return value if value in ("max", "min") else "max"
 
 
 def _picked(click, current):
@@ -259,7 +269,7 @@ def _register_render(app: Dash, context: AppContext, memo: InfoMemo, reader: Pre
         if not isinstance(objective, str):
             empty = empty_figure("No metrics in these runs")
             return empty, empty, "No metrics in these runs", None, True, SCORE_OPTION
-        info = memo.get(context, selection, objective, direction if direction in ("max", "min") else "max")
+        info = memo.get(context, selection, objective, _direction(direction))
         if isinstance(info, str):
             empty = empty_figure(info)
             return empty, empty, info, None, True, SCORE_OPTION
@@ -294,9 +304,12 @@ def _register_render(app: Dash, context: AppContext, memo: InfoMemo, reader: Pre
         Output("md-selected", "data"),
         Input("md-overview", "clickData"),
         Input("md-map", "clickData"),
+        Input("md-drawer-list", "value"),
         State("md-selected", "data"),
     )
-    def pick(overview_click, map_click, current):
+    def pick(overview_click, map_click, drawer_choice, current):
+        if ctx.triggered_id == "md-drawer-list":
+            return drawer_choice if isinstance(drawer_choice, str) else current
         return _picked(overview_click if ctx.triggered_id == "md-overview" else map_click, current)
 
 
