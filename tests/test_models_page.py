@@ -25,7 +25,7 @@ from search.analysis.models import (
 )
 from search.architectures.layers import parse_architecture
 from search.config import ConfigError, parse_config
-from search.control.model_children import ChildrenError, children_config
+from search.control.model_children import ChildrenError, allowed_changes, children_config
 from tests.conftest import ROOT, module_store
 from tests.test_control_page import post
 from tracking import schema
@@ -290,3 +290,18 @@ def test_the_drawer_keeps_picks_and_drops_models(served):
     assert picked["md-selected"]["data"] == first
     dropped = post(s.http, s.deps, "md-drop.n_clicks", {**keep, "md-drawer.data": drawer, "md-drop.n_clicks": 1})
     assert dropped["md-drawer"]["data"] == [second]
+
+
+def test_variations_change_only_the_layers_and_kinds_asked_for():
+    parent = parse_config({**copy.deepcopy(CONFIG), "tracking": {"uri": "sqlite:///unused.db"}})
+    recorded = {"architecture": A, "lr": "0.003", "optimizer": "adam", "batch_size": "64"}
+    allowed, problem = allowed_changes(["reparameterize"], "0, 3")
+    assert problem is None and allowed == {0: ("reparameterize",), 3: ("reparameterize",)}
+    config = parse_config(children_config(parent, "f" * 32, recorded, "variation", n=6, seed=2, allowed=allowed))
+    changes = [what for _, what in config.origin.changes]
+    assert changes and all(re.fullmatch(r"reparameterized \S+ at [03] to \S+", what) for what in changes), changes
+    assert allowed_changes([], "")[1].startswith("changes:")
+    assert allowed_changes(["add"], "one")[1].startswith("layers:")
+    assert allowed_changes(["add", "explode"], "")[1].startswith("changes:")
+    assert allowed_changes(["add"], "-1")[1].startswith("layers:")
+    assert allowed_changes(None, None) == (("add", "remove", "replace", "reparameterize"), None)

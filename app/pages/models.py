@@ -35,7 +35,7 @@ from layouts.style import GRAPH_CONFIG, empty_figure
 from search.analysis.model_inspection import _get_inspection_info, class_accuracy, prediction_map
 from search.analysis.models import ModelsInfo, _get_models_info, children_of, children_queue
 from search.analysis.objective import user_metrics
-from search.control.model_children import MAX_VARIATIONS, ChildrenError, children_config
+from search.control.model_children import CHANGES, MAX_VARIATIONS, ChildrenError, allowed_changes, children_config
 from search.control.policy import trial_target
 from search.control.queue import submit_search
 from search.control.relaunch import validate_launch
@@ -144,8 +144,21 @@ def layout(context: AppContext) -> html.Div:
                         [
                             dbc.Label("Variations", className="small mb-0"),
                             dbc.Input(id="md-n", type="number", min=1, max=MAX_VARIATIONS, step=1, value=6, size="sm"),
+                            dbc.Checklist(
+                                id="md-changes",
+                                options=[{"label": c, "value": c} for c in CHANGES],
+                                value=list(CHANGES),
+                                inline=True,
+                                className="small",
+                            ),
+                            dbc.Input(
+                                id="md-layers",
+                                placeholder="layers that may change, e.g. 0,2 (empty: all)",
+                                size="sm",
+                                debounce=True,
+                            ),
                         ],
-                        md=2,
+                        md=3,
                     ),
                     dbc.Col(
                         dbc.Button("Train the children", id="md-launch", size="sm", color="primary", disabled=True),
@@ -415,17 +428,22 @@ def _register_launch(app: Dash, context: AppContext, memo: InfoMemo) -> None:
         State("md-selected", "data"),
         State("md-kind", "value"),
         State("md-n", "value"),
+        State("md-changes", "value"),
+        State("md-layers", "value"),
         State("selection", "data"),
         prevent_initial_call=True,
     )
-    def launch(_clicks, selected, kind, n, selection):
-        return launch_children(context, selected, kind, n, selection)
+    def launch(_clicks, selected, kind, n, changes, layers, selection):
+        return launch_children(context, selected, kind, n, selection, changes, layers)
 
 
-def launch_children(context: AppContext, run_id, kind, n, selection) -> dbc.Alert:
+def launch_children(context: AppContext, run_id, kind, n, selection, changes=None, layers=None) -> dbc.Alert:
     """Submit the children search of the picked model for an agent; an alert says what happened."""
     if not isinstance(run_id, str) or not run_id:
         return dbc.Alert("Pick a model first.", color="warning")
+    allowed, problem = allowed_changes(changes, layers)
+    if problem:
+        return dbc.Alert(problem, color="danger")
     view = context.view((selection or {}).get("experiments", []), (selection or {}).get("searches", []))
     rows = view.trials[view.trials["run_id"] == run_id]
     if rows.empty:  # not a run of this view (or not one the user may read): nothing is looked up further
@@ -437,7 +455,8 @@ def launch_children(context: AppContext, run_id, kind, n, selection) -> dbc.Aler
     try:
         parent = context.search_config(search_id)
         recorded = context.client.get_run(run_id).data.params
-        raw = children_config(parent, run_id, dict(recorded), str(kind), int(n or 1), secrets.randbelow(2**31))
+        seed = secrets.randbelow(2**31)
+        raw = children_config(parent, run_id, dict(recorded), str(kind), int(n or 1), seed, allowed)
     except (ResumeError, ChildrenError, ValueError, TypeError) as exc:
         return dbc.Alert(f"Cannot make children of this model: {str(exc).splitlines()[0]}", color="danger")
     raw["tracking"] = {**(raw.get("tracking") or {}), "uri": context.tracking_uri}

@@ -8,6 +8,7 @@ child's change, so its trials carry them as tags (``trellis.origin.*``).
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,27 @@ class ChildrenError(ValueError):
     """Why no children can be made from this model (the message is shown as is)."""
 
 
+def allowed_changes(changes: Any, layers: Any) -> tuple[Collection[str] | Mapping[int, Collection[str]], str | None]:
+    """What a variation may change, from the form: the change types (at least one) and
+    the layer indices (``"0, 2"``; empty: every layer); or a message saying what is wrong."""
+    if changes is None:
+        changes = list(CHANGES)
+    if not isinstance(changes, list) or not changes or not set(changes) <= set(CHANGES):
+        return CHANGES, f"changes: tick at least one of {', '.join(CHANGES)}"
+    text = (layers or "").strip() if isinstance(layers, str | type(None)) else None
+    if text is None:
+        return CHANGES, "layers: a comma-separated list of layer numbers"
+    if not text:
+        return tuple(changes), None
+    try:
+        indices = sorted({int(part) for part in text.replace(" ", "").split(",") if part})
+    except ValueError:
+        return CHANGES, f"layers: {text[:40]!r} is not a comma-separated list of layer numbers"
+    if not indices or min(indices) < 0 or max(indices) > 64:
+        return CHANGES, "layers: numbers from 0 (the first layer) up"
+    return {i: tuple(changes) for i in indices}, None
+
+
 def architecture_param(config: SearchConfig) -> ArchitectureParam:
     """The search's architecture parameter (the first, when several)."""
     found = [p for p in config.space if isinstance(p, ArchitectureParam)]
@@ -41,7 +63,7 @@ def children_config(
     kind: str,
     n: int = 8,
     seed: int = 0,
-    allowed: tuple[str, ...] = CHANGES,
+    allowed: Collection[str] | Mapping[int, Collection[str]] = CHANGES,
 ) -> dict[str, Any]:
     """The raw config of the search that trains the model's children (validate it as any launch)."""
     if kind not in KINDS:
