@@ -84,8 +84,9 @@ def test_pick_a_model_train_its_ablation_and_see_its_children(models):
     children = int(re.search(r"(\d+) of \1 children ended", queue(driver)).group(1))
     wait(driver, lambda d: f"({children} children)" in text(d, "md-info"))
     wait(driver, lambda d: d.find_elements(By.ID, "md-children"))
-    rows = driver.find_elements(By.CSS_SELECTOR, "#md-children tr td[data-dash-column=change]")
+    rows = driver.find_elements(By.CSS_SELECTOR, "#md-children td.md-change")
     assert len(rows) == children and all(r.text.startswith("removed ") for r in rows)
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#md-children .trellis-glyph")) == children
     diamonds = driver.find_elements(By.CSS_SELECTOR, "#md-overview .scatterlayer .trace:nth-child(2) path.point")
     assert len(diamonds) == children
     assert not console_errors(driver)

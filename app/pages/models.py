@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 import dash_bootstrap_components as dbc
 import numpy as np
-from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html
+from dash import Dash, Input, Output, State, ctx, dcc, html
 
 from app.context import AppContext
 from app.pages import models_drawer
@@ -46,7 +46,6 @@ from tracking.predictions import PredictionsReader
 MEMO_ENTRIES = 4
 SCORE_OPTION = [{"label": "the score", "value": "score"}]
 CURVE_METRICS = ("train_loss", "val_loss")
-SMALL_TABLE = {"fontSize": 12, "textAlign": "left", "minWidth": 60, "maxWidth": 420, "whiteSpace": "normal"}
 
 
 def _graph(id_: str) -> dcc.Loading:
@@ -398,27 +397,28 @@ def model_card(info: ModelsInfo, selected: str | None, queue: list):
     rows = children_of(info, selected)
     if rows:
         lines.append(html.H6("Its children (the change that hurt most first)", className="mt-2 mb-1"))
-        lines.append(
-            dash_table.DataTable(
-                id="md-children",
-                columns=[{"name": n, "id": n} for n in ("change", "score", "Δ (better > 0)", "parameters", "run")],
-                data=[
-                    {
-                        "change": r.change,
-                        "score": round(r.score, 4),
-                        "Δ (better > 0)": round(r.delta, 4),
-                        "parameters": f"{r.n_params:,.0f}",
-                        "run": r.run_id[:8],
-                    }
-                    for r in rows
-                ],
-                style_cell=SMALL_TABLE,
-                style_data_conditional=[
-                    {"if": {"filter_query": "{Δ (better > 0)} < 0"}, "backgroundColor": "#fbe9e7"},
-                ],
-            )
-        )
+        lines.append(children_table(info, rows))
     return dbc.Card(dbc.CardBody(lines), id="md-model")
+
+
+def children_table(info: ModelsInfo, rows) -> dbc.Table:
+    """The trained children, each with its glyph; a change that made the model worse is shaded."""
+    head = html.Thead(
+        html.Tr([html.Th(n) for n in ("layers", "change", "score", "Δ (better > 0)", "parameters", "run")])
+    )
+    body = []
+    for r in rows:
+        i = info.run_ids.index(r.run_id)
+        cells = [
+            html.Td(glyph(info.archs[i], info.input_shape)),
+            html.Td(r.change, className="md-change"),
+            html.Td(f"{r.score:.4g}"),
+            html.Td(f"{r.delta:+.4g}"),
+            html.Td(f"{r.n_params:,.0f}"),
+            html.Td(r.run_id[:8]),
+        ]
+        body.append(html.Tr(cells, className="table-danger" if r.delta < 0 else ""))
+    return dbc.Table([head, html.Tbody(body)], id="md-children", size="sm", className="small")
 
 
 def _register_launch(app: Dash, context: AppContext, memo: InfoMemo) -> None:
