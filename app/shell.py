@@ -13,6 +13,7 @@ from app.context import AppContext
 from app.url_checks import EXPERIMENT_ID, MAX_EXPERIMENTS, MAX_SEARCHES, SEARCH_ID
 from layouts.choices import search_choices
 from layouts.live import live_step, next_version
+from search.control.fixes import FixError, decode_fix
 from tracking.links import experiment_url
 from tracking.retry import unavailable_reason
 
@@ -36,6 +37,24 @@ def parse_query(search: str | None) -> tuple[list[str], list[str]]:
         return [v for value in query.get(key, []) for v in value.split(",") if v and valid.fullmatch(v)]
 
     return items("exp", EXPERIMENT_ID)[:MAX_EXPERIMENTS], items("search", SEARCH_ID)[:MAX_SEARCHES]
+
+
+def query_fix(search: str | None) -> tuple[str, dict] | None:
+    """``?search=S&fix=...`` (a diagnosis' "relaunch with this fix" link) -> (S, the config change), else None
+    (the server refused a bad ``fix``; one left over is ignored)."""
+    query = parse_qs((search or "").lstrip("?"))
+    searches = parse_query(search)[1]
+    if len(searches) != 1 or not query.get("fix"):
+        return None
+    try:
+        return searches[0], decode_fix(query["fix"][0])
+    except FixError:
+        return None
+
+
+def fix_link_search(search: str | None) -> str | None:
+    found = query_fix(search)
+    return found[0] if found else None
 
 
 def query_objective(search: str | None) -> str | None:

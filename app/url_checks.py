@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
+from search.control.fixes import FixError, decode_fix
 from tracking.limits import metric_problem
 
 MAX_EXPERIMENTS = 50
@@ -31,6 +32,11 @@ def query_problems(args: Mapping[str, Sequence[str]]) -> list[str]:
         problems.append(f"search: at most {MAX_SEARCHES} searches, got {len(searches)}")
     bad = [s for s in searches[:MAX_SEARCHES] if not SEARCH_ID.fullmatch(s)]
     problems += [f"search: {_shown(s)} is not a search id" for s in bad]
+    for fix in args.get("fix", [])[:1]:
+        try:
+            decode_fix(fix)
+        except FixError as exc:
+            problems.append(f"fix: {exc}")
     for objective in args.get("objective", [])[:1]:
         reason = metric_problem(objective, 0.0, 0)
         if reason:

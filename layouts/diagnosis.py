@@ -13,6 +13,7 @@ import pandas as pd
 from dash import html
 
 from search.analysis.diagnosis import Finding
+from search.control.fixes import encode_fix
 from tracking.links import run_url
 from tracking.schema import STDERR_ARTIFACT
 
@@ -24,26 +25,39 @@ class FindingLinks(NamedTuple):
 
     runs: dict[str, str]
     labels: dict[str, str]
+    experiments: dict[str, str] = {}  # search id -> its experiment id (the relaunch-with-this-fix links)
 
 
 def finding_links(
     findings: Sequence[Finding], runs: pd.DataFrame, ui_base: str | None, labels: dict[str, str]
 ) -> FindingLinks:
-    """Links for the runs the findings name, through ``tracking.links.run_url`` (none without a UI address)."""
+    """Links for the runs the findings name, through ``tracking.links.run_url`` (none without a UI address),
+    and the experiment of each search (for its relaunch link)."""
+    searches = {f.search_id for f in findings}
+    experiments = {}
+    if not runs.empty and searches:
+        rows = runs[runs["run_id"].isin(searches)]
+        experiments = {str(r): str(e) for r, e in zip(rows["run_id"], rows["experiment_id"], strict=True)}
     wanted = {r for f in findings for r in f.run_ids}
     if not ui_base or not wanted or runs.empty:
-        return FindingLinks({}, dict(labels))
+        return FindingLinks({}, dict(labels), experiments)
     rows = runs[runs["run_id"].isin(wanted)]
     pairs = zip(rows["run_id"], rows["experiment_id"], strict=True)
     urls = {str(r): run_url(ui_base, str(e), str(r)) for r, e in pairs}
-    return FindingLinks(urls, dict(labels))
+    return FindingLinks(urls, dict(labels), experiments)
 
 
-def _config_line(change: dict) -> html.Div | None:
+def _config_line(finding: Finding, links: FindingLinks) -> html.Div | None:
+    change = finding.config_change
     if not change:
         return None
     text = ", ".join(f"{key}: {json.dumps(value)}" for key, value in change.items())
-    return html.Div(["In the config: ", html.Code(text, className="diag-config")], className="small")
+    parts: list = ["In the config: ", html.Code(text, className="diag-config")]
+    experiment = links.experiments.get(finding.search_id)
+    if experiment is not None:
+        href = f"/control?exp={experiment}&search={finding.search_id}&fix={encode_fix(change)}"
+        parts += [" · ", html.A("Relaunch with this fix", href=href, className="diag-relaunch")]
+    return html.Div(parts, className="small")
 
 
 def _run_links(finding: Finding, links: FindingLinks) -> html.Div | None:
@@ -66,7 +80,7 @@ def finding_item(finding: Finding, links: FindingLinks, index: int) -> dbc.Alert
         html.Div(finding.title, className="fw-bold"),
         html.Div(finding.evidence, className="small"),
         html.Div(["Fix: ", finding.fix], className="small"),
-        _config_line(finding.config_change),
+        _config_line(finding, links),
         _run_links(finding, links),
     ]
     return dbc.Alert(

@@ -9,6 +9,7 @@ import os
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 from mlflow import MlflowClient
@@ -19,8 +20,10 @@ MEMO = 2048
 
 
 class PredictionsReader:
-    def __init__(self, client: MlflowClient) -> None:
-        self.client = client
+    """``client_of``: gives the MLflow client when a read happens (the app's is made on first use)."""
+
+    def __init__(self, client_of: Callable[[], MlflowClient]) -> None:
+        self.client_of = client_of
         self._memo: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -42,7 +45,7 @@ class PredictionsReader:
     def _read(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         try:
             with tempfile.TemporaryDirectory() as folder:
-                path = self.client.download_artifacts(run_id, PATH, folder)
+                path = self.client_of().download_artifacts(run_id, PATH, folder)
                 if os.path.getsize(path) > MAX_VALUES * 8:
                     return None
                 with open(path, encoding="utf-8") as fh:

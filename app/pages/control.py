@@ -11,6 +11,7 @@ from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_upda
 from app.context import AppContext
 from app.pages import control_relaunch
 from app.pages.control_relaunch import signed_in_refusal
+from app.shell import fix_link_search
 from layouts import control as lc
 from search.control.queue import SEARCH_RUNS, cancel_or_stop, request_edit, request_resume
 from search.engine.resume import ResumeError
@@ -113,9 +114,22 @@ def _register_table(app: Dash, context: AppContext) -> None:
 
 
 def _register_pick(app: Dash, context: AppContext) -> None:
-    @app.callback(Output("ctl-pick", "value"), Input("ctl-table", "active_cell"), prevent_initial_call=True)
-    def pick_row(cell):
-        return cell.get("row_id") if cell and cell.get("row_id") else no_update
+    @app.callback(
+        Output("ctl-pick", "value"),
+        Input("ctl-table", "active_cell"),
+        Input("ctl-table", "data"),
+        State("url", "search"),
+        State("ctl-pick", "value"),
+        prevent_initial_call=True,
+    )
+    def pick_row(cell, rows, url_query, current):
+        if "ctl-table.active_cell" in ctx.triggered_prop_ids:
+            return cell.get("row_id") if cell and cell.get("row_id") else no_update
+        # A link with a diagnosis' fix names its search: picked once the table lists it (the form applies the fix).
+        wanted = fix_link_search(url_query)
+        if current or wanted is None or not any(r.get("id") == wanted for r in rows or []):
+            return no_update
+        return wanted
 
     @app.callback(
         Output("ctl-stop", "disabled"),

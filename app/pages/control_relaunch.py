@@ -10,8 +10,10 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 
 from app.context import AppContext
+from app.shell import query_fix
 from layouts import control as lc
 from search.analysis.bounds import refined_space, untrusted_reason
+from search.control.fixes import apply_fix
 from search.control.policy import trial_target
 from search.control.queue import submit_search
 from search.control.relaunch import (
@@ -216,9 +218,10 @@ def _register_fill(app: Dash, context: AppContext) -> None:
         *[State(i, p) for i, p in WIDGET_PROPS],
         State("selection", "data"),
         State("selected-runs", "data"),
+        State("url", "search"),
     )
     def fill(search_id, _bounds, _runs, algorithm, *state):
-        *values, selection, selected = state
+        *values, selection, selected, url_query = state
         unchanged = [no_update] * len(WIDGET_PROPS)
         if not search_id:
             return *unchanged, "", "Pick a search above to relaunch it with a refined space."
@@ -245,10 +248,20 @@ def _register_fill(app: Dash, context: AppContext) -> None:
             params = lc.param_table(filled["rows"])
             return no_update, params, *unchanged[2:], html.Span(note, className="text-success"), no_update
         trials = context.view((selection or {}).get("experiments", []), [search_id]).trials
-        form = form_from_config(parent, lc.best_params(trials, search_id, metric, direction))
+        fix = query_fix(url_query)
+        fixed = fix is not None and fix[0] == search_id
+        form = form_from_config(
+            apply_fix(parent, fix[1]) if fixed else parent, lc.best_params(trials, search_id, metric, direction)
+        )
         form["seed"] = secrets.randbelow(2**31)  # drawn once: the preview, the YAML and the launch agree
         widgets = lc.widgets_from_form(form)
         note = f"From search {config.name} ({search_id[:8]}): its trial ({trial_target(config.trial)}) and store."
+        if fixed:
+            changes = ", ".join(f"{k}: {v}" for k, v in fix[1].items())
+            note = [
+                note,
+                html.Div(f"With the search diagnosis' fix: {changes}", id="ctl-fix-note", className="text-success"),
+            ]
         return *[widgets[k] for k in lc.WIDGETS], "", note
 
 

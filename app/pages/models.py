@@ -210,7 +210,7 @@ class InfoMemo:
 
 def register(app: Dash, context: AppContext) -> None:
     memo = InfoMemo()
-    reader = PredictionsReader(context.client)
+    reader = PredictionsReader(lambda: context.client)
     register_shared(app, _register_choices, context)
     register_shared(app, _register_render, context, memo, reader)
     register_shared(app, _register_inspection, context, reader)
