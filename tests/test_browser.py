@@ -172,7 +172,8 @@ def test_dirty_experiment_renders_and_says_what_was_left_out(served):
         lambda d: (
             "3 without a finite acc left out"
             in d.execute_script(
-                "return document.querySelector('#ov-distribution .js-plotly-plot').layout.xaxis.title.text"
+                "const p = document.querySelector('#ov-distribution .js-plotly-plot');"
+                "return (p && p.layout && p.layout.xaxis && p.layout.xaxis.title && p.layout.xaxis.title.text) || ''"
             )
         ),
     )
