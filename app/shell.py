@@ -63,7 +63,9 @@ def query_objective(search: str | None) -> str | None:
     return values[0] if values else None
 
 
-def build_query(experiments: list[str] | None, searches: list[str] | None, objective: str | None = None) -> str:
+def build_query(
+    experiments: list[str] | None, searches: list[str] | None, objective: str | None = None, fix: str | None = None
+) -> str:
     parts = {}
     if experiments:
         parts["exp"] = ",".join(experiments)
@@ -71,7 +73,17 @@ def build_query(experiments: list[str] | None, searches: list[str] | None, objec
         parts["search"] = ",".join(searches)
     if objective:
         parts["objective"] = objective
+    if fix:
+        parts["fix"] = fix
     return "?" + urlencode(parts, safe=",:") if parts else ""
+
+
+def kept_fix(search: str | None, searches: list[str]) -> str | None:
+    """The ``fix`` of a "relaunch with this fix" link, kept in the URL while its one search stays picked."""
+    found = query_fix(search)
+    if found is None or searches != [found[0]]:
+        return None
+    return parse_qs((search or "").lstrip("?"))["fix"][0]
 
 
 def with_objective(search: str | None, objective: str | None) -> str:
@@ -201,7 +213,7 @@ def register(app: Dash, context: AppContext, pages: dict) -> None:
             new_exps, new_searches = exps or [], searches or []
         view = context.view(new_exps)
         options, new_searches = search_choices(view.table.trials, view.labels, new_searches)
-        query = build_query(new_exps, new_searches, query_objective(search))
+        query = build_query(new_exps, new_searches, query_objective(search), kept_fix(search, new_searches))
         link = experiment_url(context.mlflow_ui_url, new_exps[0]) if new_exps and context.mlflow_ui_url else None
         selection = {"experiments": new_exps, "searches": new_searches}
         # Only the objective in the URL changed (a page's metric picker wrote it): the runs shown stay.

@@ -271,3 +271,15 @@ def test_edit_refine_launch_stop_and_resume_from_the_page(control):
     _wait(driver, lambda d: "resume of search" in _text(d, "ctl-action-msg"))
     _wait(driver, lambda d: _status(d, c.slow_id) == "running", timeout=30)
     assert console_errors(driver) == []
+
+
+def test_a_diagnosis_fix_link_opens_the_form_filled_with_the_fix(control):
+    from search.control.fixes import encode_fix
+
+    c, driver = control, control.driver
+    fix = encode_fix({"space.x.high": 0.5})
+    driver.get(f"{c.base}/control?exp={c.parent.experiment_id}&search={c.parent.search_id}&fix={fix}")
+    _wait(driver, lambda d: d.find_elements(By.ID, "ctl-fix-note"))
+    assert "space.x.high: 0.5" in _text(driver, "ctl-fix-note")
+    _wait(driver, lambda d: _bounds(d) == ["-1", "0.5"])
+    assert f"fix={fix}" in driver.current_url  # the shell kept it while the search stays picked
