@@ -175,7 +175,8 @@ def main() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     from app.context import AppContext
-    from app.pages.exploration import PageMemo, render_exploration
+    from app.page_parts import StateMemo
+    from app.pages.exploration import info_loader, render_exploration
     from app.pages.overview import render_overview
     from tracking.cache import RunCache
 
@@ -192,7 +193,7 @@ def main() -> None:
             return render_overview(view, "loss", "min", "loss", "min", "loss", "min", "loss", context)[1:]
 
         ref_s, ref_figures = timed(overview, repeat=5)
-        memo = PageMemo()
+        memo = StateMemo(info_loader(context))
         cold_s, info = timed(lambda: memo.get(context, selection, "loss", "min"))
 
         def exploration():

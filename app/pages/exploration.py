@@ -8,17 +8,13 @@ hover highlight run in the browser (clientside callbacks restyling the drawn fig
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
 from app.context import AppContext
 from app.diagnosis import register_panel
+from app.page_parts import StateMemo, register_objective_choices
 from app.responses import register_shared
-from app.shell import query_objective
-from layouts.choices import direction_of, objective_choice
 from layouts.exploration import _get_history_plot, _get_monitor_plot
 from layouts.exploration_views import (
     _get_correlation_plot,
@@ -30,7 +26,6 @@ from layouts.live import LOADING_DELAY_MS
 from layouts.style import GRAPH_CONFIG
 from search.analysis.exploration_info import PageInfo
 from search.analysis.exploration_load import load_page
-from search.analysis.objective import user_metrics
 
 GRAPHS = ["ex-monitor", "ex-history", "ex-durations", "ex-hierarchy", "ex-projection", "ex-correlation"]
 MEMO_ENTRIES = 4
@@ -120,31 +115,11 @@ def layout(context: AppContext) -> html.Div:
     )
 
 
-class PageMemo:
-    """The exploration info of the last few (store state, searches, objective) asked, per process: the reads
-    and the projection are done once per state; figures are built per request from it."""
+def info_loader(context: AppContext):
+    def compute(view, searches, objective, direction) -> PageInfo:
+        return load_page(context.tracking_uri, view.table, view.trials, view.labels, searches, objective, direction)
 
-    def __init__(self) -> None:
-        self._entries: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, context: AppContext, selection: dict, objective: str, direction: str) -> PageInfo:
-        experiments = context.readable_ids(selection.get("experiments", []))
-        searches = list(selection.get("searches", []))
-        view = context.view(experiments, searches)
-        state = context.data_state(experiments)
-        key = None if state is None else (tuple(state), tuple(searches), objective, direction)
-        with self._lock:
-            found = self._entries.get(key) if key is not None else None
-        if found is not None:
-            return found
-        info = load_page(context.tracking_uri, view.table, view.trials, view.labels, searches, objective, direction)
-        if key is not None:
-            with self._lock:
-                self._entries[key] = info
-                while len(self._entries) > MEMO_ENTRIES:
-                    self._entries.popitem(last=False)
-        return info
+    return compute
 
 
 def render_exploration(info: PageInfo, score_range: list[float] | None = None) -> list:
@@ -171,36 +146,14 @@ def info_line(info: PageInfo) -> str:
 
 
 def register(app: Dash, context: AppContext) -> None:
-    memo = PageMemo()
-    register_shared(app, _register_choices, context)
+    memo = StateMemo(info_loader(context), MEMO_ENTRIES)
+    register_shared(app, register_objective_choices, context, "ex-objective", "ex-direction")
     register_shared(app, _register_render, context, memo)
     register_shared(app, register_panel, context, "ex-findings")  # the search diagnosis (app.diagnosis)
     _register_clientside(app)
 
 
-def _register_choices(app: Dash, context: AppContext) -> None:
-    @app.callback(
-        Output("ex-objective", "options"),
-        Output("ex-objective", "value"),
-        Input("selection", "data"),
-        Input("data-version", "data"),
-        State("url", "search"),
-        State("ex-objective", "value"),
-    )
-    def objective_choices(selection, _version, search, current):
-        view = context.view(selection["experiments"], selection["searches"])
-        metrics = user_metrics(view.table.metrics)
-        wanted = current if ctx.triggered_id == "data-version" and current in metrics else query_objective(search)
-        return metrics, objective_choice(view.trials, metrics, wanted)
-
-    @app.callback(Output("ex-direction", "value"), Input("ex-objective", "value"), State("selection", "data"))
-    def follow_objective(objective, selection):
-        if not isinstance(objective, str):
-            return "max"
-        return direction_of(context.view(selection["experiments"], selection["searches"]).trials, objective)
-
-
-def _register_render(app: Dash, context: AppContext, memo: PageMemo) -> None:
+def _register_render(app: Dash, context: AppContext, memo: StateMemo) -> None:
     @app.callback(
         *[Output(g, "figure") for g in GRAPHS],
         Output("ex-info", "children"),

@@ -7,18 +7,14 @@ Callbacks look up their inputs, call ``search.analysis.models`` (memoised per st
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Dash, Input, Output, State, ctx, dcc, html
 
 from app.context import AppContext
+from app.page_parts import StateMemo, register_objective_choices
 from app.pages import models_card, models_drawer
 from app.responses import register_shared
-from app.shell import query_objective
-from layouts.choices import direction_of, objective_choice
 from layouts.curves import curves_info, curves_plot
 from layouts.live import LOADING_DELAY_MS
 from layouts.models import (
@@ -31,7 +27,6 @@ from layouts.models import (
 from layouts.style import GRAPH_CONFIG, empty_figure
 from search.analysis.model_inspection import _get_inspection_info, class_accuracy, prediction_map
 from search.analysis.models import ModelsInfo, _get_models_info, children_queue
-from search.analysis.objective import user_metrics
 from search.control.model_children import CHANGES, MAX_VARIATIONS
 from tracking.predictions import PredictionsReader
 
@@ -180,66 +175,22 @@ def layout(context: AppContext) -> html.Div:
     )
 
 
-class InfoMemo:
-    """The models info of the last few (store state, selection, score) asked, per process."""
-
-    def __init__(self) -> None:
-        self._entries: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, context: AppContext, selection: dict, objective: str, direction: str) -> ModelsInfo | str:
-        experiments = context.readable_ids(selection.get("experiments", []))
-        searches = list(selection.get("searches", []))
-        view = context.view(experiments, searches)
-        state = context.data_state(experiments)
-        key = None if state is None else (tuple(state), tuple(searches), objective, direction)
-        with self._lock:
-            found = self._entries.get(key) if key is not None else None
-        if found is not None:
-            return found
-        runs = view.table.runs
-        configs = runs.loc[runs["kind"] == "search", "trellis_config"]
-        info = _get_models_info(view.trials, view.table.params, objective, direction, configs)
-        if key is not None:
-            with self._lock:
-                self._entries[key] = info
-                while len(self._entries) > MEMO_ENTRIES:
-                    self._entries.popitem(last=False)
-        return info
+def _models_info(view, _searches, objective: str, direction: str) -> ModelsInfo | str:
+    runs = view.table.runs
+    configs = runs.loc[runs["kind"] == "search", "trellis_config"]
+    return _get_models_info(view.trials, view.table.params, objective, direction, configs)
 
 
 def register(app: Dash, context: AppContext) -> None:
-    memo = InfoMemo()
+    memo = StateMemo(_models_info, MEMO_ENTRIES)
     reader = PredictionsReader(lambda: context.client)
-    register_shared(app, _register_choices, context)
+    register_shared(app, register_objective_choices, context, "md-objective", "md-direction")
     register_shared(app, _register_render, context, memo, reader)
     register_shared(app, _register_inspection, context, reader)
     models_drawer.register(
         app, lambda selection, objective, direction: memo.get(context, selection, objective, _direction(direction))
     )
     models_card.register_launch(app, context)
-
-
-def _register_choices(app: Dash, context: AppContext) -> None:
-    @app.callback(
-        Output("md-objective", "options"),
-        Output("md-objective", "value"),
-        Input("selection", "data"),
-        Input("data-version", "data"),
-        State("url", "search"),
-        State("md-objective", "value"),
-    )
-    def objective_choices(selection, _version, search, current):
-        view = context.view(selection["experiments"], selection["searches"])
-        metrics = user_metrics(view.table.metrics)
-        wanted = current if ctx.triggered_id == "data-version" and current in metrics else query_objective(search)
-        return metrics, objective_choice(view.trials, metrics, wanted)
-
-    @app.callback(Output("md-direction", "value"), Input("md-objective", "value"), State("selection", "data"))
-    def follow_objective(objective, selection):
-        if not isinstance(objective, str):
-            return "max"
-        return direction_of(context.view(selection["experiments"], selection["searches"]).trials, objective)
 
 
 def _direction(value) -> str:
@@ -253,7 +204,7 @@ def _picked(click, current):
     return run_id if isinstance(run_id, str) else current
 
 
-def _register_render(app: Dash, context: AppContext, memo: InfoMemo, reader: PredictionsReader) -> None:
+def _register_render(app: Dash, context: AppContext, memo: StateMemo, reader: PredictionsReader) -> None:
     @app.callback(
         Output("md-overview", "figure"),
         Output("md-map", "figure"),
