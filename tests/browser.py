@@ -110,7 +110,7 @@ def gunicorn_app(cwd: Path, env: dict[str, str], ready: Callable[[str], object] 
         server.wait(timeout=20)
 
 
-def wait(driver: webdriver.Chrome, condition, timeout: float = 30):
+def wait(driver: webdriver.Chrome, condition, timeout: float = 60):
     """Wait for the condition; an element the page redrew between two reads is read again, not a failure."""
     return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
@@ -119,7 +119,7 @@ def click(driver: webdriver.Chrome, element_id: str) -> None:
     """Scroll the element to the middle of the window first, as a person would before clicking."""
     element = driver.find_element(By.ID, element_id)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-    wait(driver, EC.element_to_be_clickable((By.ID, element_id)), timeout=10)
+    wait(driver, EC.element_to_be_clickable((By.ID, element_id)), timeout=30)
     try:
         element.click()
     except ElementClickInterceptedException:  # the page moved under the pointer (a re-render): click the element

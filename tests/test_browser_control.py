@@ -176,7 +176,7 @@ def _click_cell(driver, table, key_column, key, column):
             return False  # the table redrew between the scroll and the click (its periodic refresh): again
         return True
 
-    _wait(driver, click, timeout=10)
+    _wait(driver, click, timeout=30)
 
 
 def _status(driver, search_id):
@@ -254,10 +254,10 @@ def test_edit_refine_launch_stop_and_resume_from_the_page(control):
     _pick(driver, c.slow_id, "running")
     _click(driver, "ctl-stop")
     _wait(driver, lambda d: "is stopping" in _text(d, "ctl-action-msg"))
-    _wait(driver, lambda d: _status(d, c.slow_id) == "stopped", timeout=30)
+    _wait(driver, lambda d: _status(d, c.slow_id) == "stopped", timeout=60)
     _wait(driver, lambda d: _status(d, new_id) == "finished", timeout=60)
     # The page's recorder of status changes has seen the last one too (it notes each as the table redraws).
-    _wait(driver, lambda d: d.execute_script("return window.__seen")[new_id[:8]][-1:] == ["finished"], timeout=10)
+    _wait(driver, lambda d: d.execute_script("return window.__seen")[new_id[:8]][-1:] == ["finished"], timeout=30)
     seen = driver.execute_script("return window.__seen")[new_id[:8]]
     # Scheduled, then finished, on the same page without a reload. Running shows in between when the table's
     # 2 s refresh falls inside the run (150 quick trials take about that long here; the slow search above was
@@ -269,7 +269,7 @@ def test_edit_refine_launch_stop_and_resume_from_the_page(control):
     _pick(driver, c.slow_id, "stopped")
     _click(driver, "ctl-resume")
     _wait(driver, lambda d: "resume of search" in _text(d, "ctl-action-msg"))
-    _wait(driver, lambda d: _status(d, c.slow_id) == "running", timeout=30)
+    _wait(driver, lambda d: _status(d, c.slow_id) == "running", timeout=60)
     assert console_errors(driver) == []
 
 

@@ -115,7 +115,7 @@ def test_overview_shows_a_new_search_while_it_runs_without_a_reload(served):
         second = run_search(_config(uri, "quad-second", {"name": "random", "seed": 7}, 5))
     assert second.experiment_id == first.experiment_id
 
-    _wait(driver, lambda d: _text(d, "ov-total") == "11", timeout=20)  # a few ticks, no reload
+    _wait(driver, lambda d: _text(d, "ov-total") == "11", timeout=40)  # a few ticks, no reload
     _wait(driver, lambda d: _points(d, "ov-tradeoff") == 11)
     _wait(driver, lambda d: any("quad-second" in label for label in _picker_labels(d)))  # joins the picker
     assert driver.execute_script("return window.trellisLiveMarker") == 1  # the same page: nothing reloaded
