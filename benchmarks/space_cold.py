@@ -103,9 +103,8 @@ def main() -> None:
     print(f"store: {args.runs} runs x 10 parameters")
     print(f"reference, overview render (warm):        {overview:6.2f} s")
     print(f"search-space first look (cold, min of 3): {cold:6.2f} s (target <= 2), {cold / overview:.1f}x the overview")
-    print(
-        f"  the page says: {sample or 'every run used'}; importance of lr {report.importance.single_mean.get('lr', 0):.2f}"
-    )
+    lr = report.importance.single_mean.get("lr", 0.0)
+    print(f"  the page says: {sample or 'every run used'}; importance of lr {lr:.2f}")
     print(f"same analysis on every run:               {every:6.2f} s ({every / cold:.1f}x the sampled first look)")
 
 
