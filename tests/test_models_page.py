@@ -305,3 +305,82 @@ def test_variations_change_only_the_layers_and_kinds_asked_for():
     assert allowed_changes(["add", "explode"], "")[1].startswith("changes:")
     assert allowed_changes(["add"], "-1")[1].startswith("layers:")
     assert allowed_changes(None, None) == (("add", "remove", "replace", "reparameterize"), None)
+
+
+def test_grid_requeue_orders_and_drops_what_is_not_yet_proposed():
+    from search.config import Objective
+    from search.samplers.grid import GridSampler
+    from search.space import Categorical, SearchSpace
+
+    sampler = GridSampler(SearchSpace([Categorical("a", choices=("p", "q", "r", "s"))]), Objective("loss", "min"))
+    assert sampler.propose(0) == {"a": "p"}
+    assert sampler.requeue("a", ["s", "q"]) == ["r"]  # r left out: dropped; p already proposed: untouched
+    assert [sampler.propose(i) for i in (1, 2, 3)] == [{"a": "s"}, {"a": "q"}, None]
+
+
+def test_waiting_children_are_reordered_and_cancelled_from_the_page_and_the_runner_follows(served):
+    from app.pages.models_card import new_orders
+    from search.control.agent import Agent
+
+    s, client = served, MlflowClient(served.uri)
+    table = read_runs(s.uri, [s.search.experiment_id])
+    trials = table.trials[table.trials["origin_model"].isna()]
+    trials = trials.assign(n=trials["params.architecture"].map(lambda t: len(parse_architecture(t))))
+    pick = str(trials.sort_values("n")["run_id"].iloc[-1])  # the deepest model: the most children
+    launch = {"md-selected.data": pick, "md-kind.value": "ablation", "md-n.value": 3, "selection.data": s.selection}
+    assert "launched as search" in json.dumps(
+        post(s.http, s.deps, "md-launch.n_clicks", {**launch, "md-launch.n_clicks": 1})
+    )
+    search = next(
+        r
+        for r in client.search_runs([s.search.experiment_id], f"tags.`{schema.ORIGIN_MODEL}` = '{pick}'")
+        if r.data.tags.get(schema.TYPE) == "search"
+    )
+    card = _render(s, pick)["md-card"]
+    rows = _find(card, "md-waiting")["data"]
+    assert len(rows) >= 3 and all(r["search_id"] == search.info.run_id for r in rows)
+
+    cancelled, moved = rows[0], rows[-1]
+    remaining = rows[1:]
+    gone = post(s.http, s.deps, "md-waiting.data", {"md-waiting.data": remaining, "md-waiting.data_previous": rows})
+    assert "Queue updated" in json.dumps(gone)
+    first = post(
+        s.http,
+        s.deps,
+        "md-first.n_clicks",
+        {"md-waiting.data": remaining, "md-first.n_clicks": 1, "md-waiting.selected_rows": [len(remaining) - 1]},
+    )
+    assert "Queue updated" in json.dumps(first)
+    assert new_orders(remaining, None, None) == {}  # a re-render writes nothing
+    shown = _find(_render(s, pick)["md-card"], "md-waiting")["data"]
+    assert [r["arch"] for r in shown] == [moved["arch"], *[r["arch"] for r in remaining[:-1]]]
+
+    with contextlib.chdir(s.tmp):
+        agent = Agent(s.uri, poll_s=0.2, log_dir=s.tmp / "agent-logs", echo=lambda *_: None)
+        assert agent.step() == [search.info.run_id]
+        deadline = time.time() + 240
+        while agent.children and time.time() < deadline:
+            time.sleep(0.5)
+            agent.step()
+    query = f"tags.`{schema.SEARCH_ID}` = '{search.info.run_id}' and tags.`{schema.TYPE}` = 'trial'"
+    children = client.search_runs([s.search.experiment_id], query)
+    trained = {c.data.params["architecture"] for c in children}
+    assert cancelled["arch"] not in trained and trained == {r["arch"] for r in remaining}
+    first_trial = next(c for c in children if c.data.tags[schema.TRIAL_NUMBER] == "0")
+    assert first_trial.data.params["architecture"] == moved["arch"]  # moved to the front before it started
+    ended = client.get_run(search.info.run_id)
+    assert json.loads(ended.data.tags[schema.ORIGIN_CANCELLED]) == [cancelled["change"]]
+    assert ended.info.status == "FINISHED"
+
+
+def _find(component, id_):
+    """The props of the component with this id inside a rendered layout (JSON as Dash sends it)."""
+    if isinstance(component, dict):
+        props = component.get("props", component)  # a component, or an output's {"children": ...}
+        if props.get("id") == id_:
+            return props
+        children = props.get("children")
+        return _find(children, id_) if children is not None else None
+    if isinstance(component, list):
+        return next((found for c in component if (found := _find(c, id_)) is not None), None)
+    return None

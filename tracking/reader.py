@@ -48,6 +48,7 @@ LINEAGE_TAGS = {
     schema.GPU: "gpu",  # the GPU ids the trial ran on (the overview's table and hover show them)
     schema.ORIGIN_MODEL: "origin_model",  # an ablation's or variation's child: its parent model's run id
     schema.ORIGIN_CHANGE: "origin_change",  # ... and the change that made it
+    schema.ORIGIN_QUEUE: "origin_queue",  # on a children search: its waiting children's order
 }
 INT_COLUMNS = (
     "trial",

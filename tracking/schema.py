@@ -74,6 +74,10 @@ RESUMED_FROM = "trellis.resumed_from"
 ORIGIN_MODEL = "trellis.origin.model"  # on the search and its trials: the parent model's run id
 ORIGIN_KIND = "trellis.origin.kind"  # on the search: ablation | variation
 ORIGIN_CHANGE = "trellis.origin.change"  # on a trial: what changed from the parent ("removed dense(64) at 2")
+ORIGIN_QUEUE = "trellis.origin.queue"  # on a children search: the order its waiting children are to train in
+# (JSON list of their positions in the config's origin.changes), written by the models page; one left out is
+# cancelled
+ORIGIN_CANCELLED = "trellis.origin.cancelled"  # on a children search: JSON list of the changes cancelled
 
 # The control panel and agents (docs/mlflow-schema.md, "Launching from the app").
 LAUNCHED_BY = "trellis.launched_by"  # on a search run: the signed-in user (or "cli"/"anonymous") who launched it

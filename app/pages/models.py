@@ -26,8 +26,9 @@ from layouts.models import (
 )
 from layouts.style import GRAPH_CONFIG, empty_figure
 from search.analysis.model_inspection import _get_inspection_info, class_accuracy, prediction_map
-from search.analysis.models import ModelsInfo, _get_models_info, children_queue
+from search.analysis.models import ModelsInfo, _get_models_info, active_children_searches, children_queue
 from search.control.model_children import CHANGES, MAX_VARIATIONS
+from tracking import schema
 from tracking.predictions import PredictionsReader
 
 MEMO_ENTRIES = 4
@@ -112,6 +113,7 @@ def layout(context: AppContext) -> html.Div:
                 ]
             ),
             html.Div(id="md-card", className="mt-2"),
+            html.Div(id="md-queue-msg", className="mt-1"),
             dbc.Row(
                 [
                     dbc.Col(
@@ -191,6 +193,19 @@ def register(app: Dash, context: AppContext) -> None:
         app, lambda selection, objective, direction: memo.get(context, selection, objective, _direction(direction))
     )
     models_card.register_launch(app, context)
+    models_card.register_queue(app, context)
+
+
+def _queue(context: AppContext, runs, selected: str) -> list:
+    """The picked model's children searches; the queue of those still to run read fresh from the store (a
+    reorder changes only a tag, which the run cache does not see)."""
+    queues = {}
+    for search_id in active_children_searches(runs, selected):
+        try:
+            queues[search_id] = context.client.get_run(search_id).data.tags.get(schema.ORIGIN_QUEUE, "")
+        except Exception:  # a store hiccup: the cached order is shown
+            continue
+    return children_queue(runs, selected, queues)
 
 
 def _direction(value) -> str:
@@ -219,8 +234,9 @@ def _register_render(app: Dash, context: AppContext, memo: StateMemo, reader: Pr
         Input("md-colour", "value"),
         Input("md-map-kind", "value"),
         Input("data-version", "data"),
+        Input("md-queue-msg", "children"),  # a reorder or cancel: the card shows the new queue at once
     )
-    def render(selection, objective, direction, selected, colour, map_kind, _version):
+    def render(selection, objective, direction, selected, colour, map_kind, _version, _queued):
         if not isinstance(objective, str):
             empty = empty_figure("No metrics in these runs")
             return empty, empty, "No metrics in these runs", None, True, SCORE_OPTION
@@ -250,7 +266,7 @@ def _register_render(app: Dash, context: AppContext, memo: StateMemo, reader: Pr
             overview,
             map_figure,
             info_line(info),
-            models_card.model_card(info, selected, children_queue(runs, selected) if selected else []),
+            models_card.model_card(info, selected, _queue(context, runs, selected) if selected else []),
             selected is None,
             options,
         )

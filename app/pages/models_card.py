@@ -6,15 +6,15 @@ from __future__ import annotations
 import secrets
 
 import dash_bootstrap_components as dbc
-from dash import Dash, Input, Output, State, html
+from dash import Dash, Input, Output, State, ctx, dash_table, html, no_update
 
 from app.context import AppContext
 from app.pages.control_relaunch import signed_in_refusal
 from layouts.models import glyph
-from search.analysis.models import ModelsInfo, children_of
+from search.analysis.models import ModelsInfo, QueueRow, children_of
 from search.control.model_children import ChildrenError, allowed_changes, children_config
 from search.control.policy import trial_target
-from search.control.queue import submit_search
+from search.control.queue import request_children_order, submit_search
 from search.control.relaunch import validate_launch
 from search.engine.resume import ResumeError
 from tracking.links import run_url
@@ -52,11 +52,57 @@ def model_card(info: ModelsInfo, selected: str | None, queue: list):
                 className="small md-queue",
             )
         )
+    waiting = waiting_rows(queue)
+    if waiting:
+        lines += [
+            html.Div(
+                "Waiting children, in the order they will train: pick one and press *Train it next*, or remove "
+                "one (×) to cancel it.",
+                className="small text-muted mt-1",
+            ),
+            dash_table.DataTable(
+                id="md-waiting",
+                columns=[{"name": "change", "id": "change"}, {"name": "search", "id": "search"}],
+                data=waiting,
+                row_deletable=True,
+                row_selectable="single",
+                style_cell={"fontSize": 12, "textAlign": "left"},
+                style_table={"maxWidth": 640},
+            ),
+            dbc.Button("Train it next", id="md-first", size="sm", outline=True, className="mt-1"),
+        ]
     rows = children_of(info, selected)
     if rows:
         lines.append(html.H6("Its children (the change that hurt most first)", className="mt-2 mb-1"))
         lines.append(children_table(info, rows))
     return dbc.Card(dbc.CardBody(lines), id="md-model")
+
+
+def waiting_rows(queue: list[QueueRow]) -> list[dict]:
+    """One row per waiting child of the searches still to run them (the order they will train in)."""
+    return [
+        {"change": what, "search": q.search_id[:8], "search_id": q.search_id, "arch": text}
+        for q in queue
+        if q.waiting
+        for text, what in q.waiting_children
+    ]
+
+
+def new_orders(rows: list[dict], previous: list[dict] | None, first: int | None) -> dict[str, list[str]]:
+    """Per children search, the order its waiting children should now train in: the table's rows after a
+    removal (against ``previous``), or with row ``first`` moved to the front of its search's."""
+    rows = [r for r in rows or [] if isinstance(r, dict)]
+    if first is not None and 0 <= first < len(rows):
+        picked = rows[first]
+        rows = [picked, *[r for i, r in enumerate(rows) if i != first]]
+        searches = {picked.get("search_id")}
+    elif previous is not None and len(previous) > len(rows):
+        searches = {r.get("search_id") for r in previous}
+    else:
+        return {}
+    return {
+        str(s): [str(r.get("arch")) for r in rows if r.get("search_id") == s] for s in searches if isinstance(s, str)
+    }
 
 
 def children_table(info: ModelsInfo, rows) -> dbc.Table:
@@ -77,6 +123,41 @@ def children_table(info: ModelsInfo, rows) -> dbc.Table:
         ]
         body.append(html.Tr(cells, className="table-danger" if r.delta < 0 else ""))
     return dbc.Table([head, html.Tbody(body)], id="md-children", size="sm", className="small")
+
+
+def register_queue(app: Dash, context: AppContext) -> None:
+    @app.callback(
+        Output("md-queue-msg", "children"),
+        Input("md-waiting", "data"),
+        Input("md-first", "n_clicks"),
+        State("md-waiting", "data_previous"),
+        State("md-waiting", "selected_rows"),
+        prevent_initial_call=True,
+    )
+    def reorder(rows, _first, previous, selected):
+        first = selected[0] if ctx.triggered_id == "md-first" and selected else None
+        if ctx.triggered_id == "md-first" and first is None:
+            return dbc.Alert("Pick a waiting child first.", color="warning")
+        return requeue_children(context, new_orders(rows, previous, first if isinstance(first, int) else None))
+
+
+def requeue_children(context: AppContext, orders: dict[str, list[str]]):
+    """Write each children search's new order (its runner applies it within seconds); a message says what."""
+    if not orders:
+        return no_update
+    done = []
+    for search_id, order in orders.items():
+        refusal = signed_in_refusal(context, search_id)
+        if refusal is not None:
+            return refusal
+        try:
+            request_children_order(context.client, search_id, order)
+        except ResumeError as exc:
+            return dbc.Alert(str(exc).splitlines()[0], color="danger")
+        done.append(f"{search_id[:8]}: {len(order)} waiting")
+    return dbc.Alert(
+        f"Queue updated ({'; '.join(done)}); the search applies it within seconds.", color="info", id="md-queued"
+    )
 
 
 def register_launch(app: Dash, context: AppContext) -> None:

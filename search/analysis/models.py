@@ -25,6 +25,7 @@ from search.architectures.layers import (
     shapes,
 )
 from search.architectures.projection import classical_mds
+from search.config.origin import parse_queue
 
 MAX_LANDMARKS = 200  # embedded by MDS (the best ones); the rest are placed out of sample
 MAX_MODELS = 2000
@@ -216,14 +217,17 @@ class QueueRow(NamedTuple):
     status: str  # the search run's MLflow status
     expected: int  # children it trains
     ended: int  # children that ended (trained, failed or stopped)
+    waiting_children: tuple[tuple[str, str], ...] = ()  # (architecture, change) not started, in training order
 
     @property
     def waiting(self) -> int:
-        return 0 if self.status in ("FINISHED", "FAILED", "KILLED") else max(self.expected - self.ended, 0)
+        return 0 if self.status in ("FINISHED", "FAILED", "KILLED") else len(self.waiting_children)
 
 
-def children_queue(runs: pd.DataFrame, run_id: str) -> list[QueueRow]:
-    """The searches training children of one model, with how many of their children ended."""
+def children_queue(runs: pd.DataFrame, run_id: str, queues: dict[str, str] | None = None) -> list[QueueRow]:
+    """The searches training children of one model: how many ended, and the waiting ones in the order they
+    will train (the models page's reordering, ``trellis.origin.queue``, when there is one; ``queues``: fresher
+    values of that tag by search id, read from the store)."""
     if "origin_model" not in runs:
         return []
     searches = runs[(runs["kind"] == "search") & (runs["origin_model"] == run_id)]
@@ -231,10 +235,26 @@ def children_queue(runs: pd.DataFrame, run_id: str) -> list[QueueRow]:
     for _, row in searches.iterrows():
         try:
             config = json.loads(row["trellis_config"])
-            expected, kind = int(config["termination"]["max_trials"]), str(config["origin"]["kind"])
-        except (ValueError, KeyError, TypeError):
+            expected, origin = int(config["termination"]["max_trials"]), config["origin"]
+            changes = list(origin["changes"].items())
+            param, kind = str(origin.get("param", "architecture")), str(origin["kind"])
+        except (ValueError, KeyError, TypeError, AttributeError):
             continue
         trials = runs[(runs["search_id"] == row["run_id"]) & (runs["kind"] != "search")]
         ended = int(trials["status"].isin(["FINISHED", "FAILED", "KILLED"]).sum())
-        out.append(QueueRow(str(row["run_id"]), str(row["experiment_id"]), kind, str(row["status"]), expected, ended))
+        started = set(trials[f"params.{param}"].dropna().astype(str)) if f"params.{param}" in trials else set()
+        order = parse_queue((queues or {}).get(str(row["run_id"]), row.get("origin_queue")), len(changes))
+        queued = tuple(changes[i] for i in order) if order is not None else tuple(changes)
+        waiting = tuple((text, what) for text, what in queued if text not in started)
+        out.append(
+            QueueRow(str(row["run_id"]), str(row["experiment_id"]), kind, str(row["status"]), expected, ended, waiting)
+        )
     return out
+
+
+def active_children_searches(runs: pd.DataFrame, run_id: str) -> list[str]:
+    """The children searches of one model still waiting or running (their queue can still change)."""
+    if "origin_model" not in runs:
+        return []
+    rows = runs[(runs["kind"] == "search") & (runs["origin_model"] == run_id)]
+    return rows.loc[rows["status"].isin(["RUNNING", "SCHEDULED"]), "run_id"].astype(str).tolist()

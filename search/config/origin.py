@@ -8,6 +8,7 @@ write it too.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -68,3 +69,17 @@ def parse_origin(raw: Any, space_names: list[str] | None, problems: Problems) ->
     if len(problems.items) > before:
         return None
     return Origin(model.strip(), kind, param, tuple((str(t), str(w)) for t, w in changes.items()))
+
+
+def parse_queue(text: object, n_children: int) -> list[int] | None:
+    """A children search's queue (``trellis.origin.queue``: JSON positions in ``origin.changes``, in training
+    order) as that list, or None when it is not one."""
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(raw, list) or not all(type(v) is int and 0 <= v < n_children for v in raw):
+        return None
+    return raw

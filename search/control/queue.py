@@ -119,6 +119,24 @@ def cancel_or_stop(client: MlflowClient, search_id: str) -> str:
     return "stopping"
 
 
+def request_children_order(client: MlflowClient, search_id: str, order: list[str]) -> None:
+    """Ask a waiting or running children search (config ``origin``) to train its waiting children in this order
+    (their architecture texts); a waiting child left out is cancelled. Its runner applies it within seconds,
+    or as it starts. Stored as the children's positions in ``origin.changes`` (short)."""
+    from search.engine.resume import recorded_config
+
+    run = search_run(client, search_id)
+    if run.info.status not in ("RUNNING", "SCHEDULED"):
+        raise ResumeError(f"search {search_id} is not waiting or running (status {run.info.status})")
+    origin = recorded_config(client, search_id).origin
+    if origin is None:
+        raise ResumeError(f"search {search_id} does not train the children of a model")
+    position = {text: i for i, (text, _) in enumerate(origin.changes)}
+    if not all(isinstance(t, str) and t in position for t in order) or len(set(order)) != len(order):
+        raise ResumeError("the order names architectures that are not this search's children")
+    client.set_tag(search_id, schema.ORIGIN_QUEUE, json.dumps([position[t] for t in order], separators=(",", ":")))
+
+
 def request_edit(client: MlflowClient, search_id: str, limits: dict) -> None:
     """Ask a running search to change its max_trials, max_time_s or workers (validated by the caller)."""
     run = search_run(client, search_id)

@@ -154,6 +154,7 @@ class SearchRunner(Restoring, JobEndings, Steering):
         self._learn_from_parent()
         if self.resume_id:
             self._restore()
+        self._apply_queue_at_start()
         with self._signals.held():
             self.executor.start()
 

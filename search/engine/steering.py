@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from search.config.origin import parse_queue
 from search.engine import run_tags
 from search.engine.warm_start import config_key, known_results, warm_start_set
 from tracking import schema
@@ -44,6 +45,7 @@ class Steering:
 
     _parent_results: dict = {}
     _applied_edit: str | None = None
+    _applied_queue: str | None = None
 
     def _stop_requested(self) -> bool:
         """Whether a stop was asked for; applies a new edit request on the way (both every STOP_POLL_S)."""
@@ -60,7 +62,34 @@ class Steering:
         if edit and edit != self._applied_edit:
             self._applied_edit = edit
             self._apply_edit(parse_edit(edit), json.loads(tags.get(schema.EDITS, "[]") or "[]"))
+        self._apply_queue(tags)
         return schema.STOP_REQUESTED in tags
+
+    def _apply_queue_at_start(self) -> None:
+        """A children search reordered or trimmed while it waited for an agent starts in that order."""
+        if self.config.origin is None:
+            return
+        try:
+            self._apply_queue(self.client.get_run(self.search_id).data.tags)
+        except Exception as exc:  # a store hiccup: the next poll applies it
+            log.warning("could not read the children's queue: %s", exc)
+
+    def _apply_queue(self, tags: dict[str, str]) -> None:
+        """The models page's order for an ablation's or variation's waiting children (those left out: cancelled)."""
+        text, origin = tags.get(schema.ORIGIN_QUEUE), self.config.origin
+        requeue = getattr(self.sampler, "requeue", None)
+        if not text or text == self._applied_queue or origin is None or requeue is None:
+            return
+        self._applied_queue = text
+        order = parse_queue(text, len(origin.changes))
+        if order is None:
+            return
+        dropped = requeue(origin.param, [origin.changes[i][0] for i in order])
+        changes = dict(origin.changes)
+        cancelled = json.loads(tags.get(schema.ORIGIN_CANCELLED, "[]") or "[]")
+        cancelled += [changes.get(value, str(value)[:80]) for value in dropped]
+        self.recorder.update_search({schema.ORIGIN_CANCELLED: json.dumps(cancelled)[:MAX_TAG_LEN]})
+        log.info("search %s: children requeued, %d cancelled", self.search_id, len(dropped))
 
     def _apply_edit(self, edit: dict[str, Any], history: list) -> None:
         if not edit:

@@ -37,6 +37,16 @@ class GridSampler(Sampler):
     def skip(self, n: int) -> None:
         self._next += n
 
+    def requeue(self, param: str, order: list[Any]) -> list[Any]:
+        """The configurations not yet proposed, by ``param``'s value in ``order`` (an ablation's queue, edited
+        from the models page); those whose value is left out are dropped. Returns the dropped values."""
+        by_value: dict[Any, list[Config]] = {}
+        for config in self._grid[self._next :]:
+            by_value.setdefault(config.get(param), []).append(config)
+        kept = [config for value in order for config in by_value.pop(value, [])]
+        self._grid = self._grid[: self._next] + kept
+        return list(by_value)
+
 
 MAX_GRID = 1_000_000
 
