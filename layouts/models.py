@@ -44,11 +44,22 @@ def _marker_sizes(n_params: np.ndarray) -> np.ndarray:
     return 7 + 11 * ((logs - low) / (high - low) if high > low else np.zeros_like(logs))
 
 
+def hover_glyph(arch: Architecture) -> str:
+    """The glyph as a hover card can draw it: one coloured block and letter per layer."""
+    parts = []
+    for layer in arch.layers:
+        colour, letter = GLYPH_STYLE.get(layer.kind, ("#666666", "?"))
+        parts.append(f"<span style='color:{colour}'>■{letter}</span>")
+    return " ".join(parts) or "(head only)"
+
+
 def _hover(info: ModelsInfo) -> list[str]:
     out = []
     for i, arch in enumerate(info.archs):
         size = info.n_params[i]
-        line = f"{arch.describe()}<br>{info.objective} {info.score[i]:.4g} · {size:,.0f} parameters"
+        line = (
+            f"{hover_glyph(arch)}<br>{arch.describe()}<br>{info.objective} {info.score[i]:.4g} · {size:,.0f} parameters"
+        )
         if info.origin_change[i]:
             line += f"<br>child of {info.origin_model[i][:8]}: {info.origin_change[i]}"
         out.append(line)

@@ -384,3 +384,13 @@ def _find(component, id_):
     if isinstance(component, list):
         return next((found for c in component if (found := _find(c, id_)) is not None), None)
     return None
+
+
+def test_hover_cards_carry_the_glyph_of_each_model():
+    from layouts.models import GLYPH_STYLE, hover_glyph
+
+    arch = parse_architecture(A)
+    text = hover_glyph(arch)
+    assert text.count("■") == len(arch) == 5
+    assert text.startswith(f"<span style='color:{GLYPH_STYLE['conv'][0]}'>■C</span>")
+    assert hover_glyph(parse_architecture("[]")) == "(head only)"
