@@ -118,7 +118,8 @@ def _get_models_info(
     param = architecture_param(trials, params)
     if param is None:
         return (
-            "No architecture parameter in these runs: run an architecture search (examples/configs/arch_digits.yaml)."
+            "No architecture parameter in these runs: pick the experiment of an architecture search (the demo's "
+            "is trellis-architectures), or run one (examples/configs/arch_digits.yaml)."
         )
     column = f"metrics.{objective}"
     if column not in trials:
