@@ -148,7 +148,6 @@ def test_the_page_draws_every_model_and_its_front(served):
 
 
 def test_pick_a_model_run_its_ablation_through_an_agent_and_see_which_layers_matter(served):
-    from search.control.agent import Agent
 
     s, client = served, MlflowClient(served.uri)
     table = read_runs(s.uri, [s.search.experiment_id])
@@ -177,16 +176,7 @@ def test_pick_a_model_run_its_ablation_through_an_agent_and_see_which_layers_mat
     queued = json.dumps(_render(s, pick)["md-card"])
     assert re.search(r"0 of (\d+) children ended, \1 waiting \(scheduled\)", queued), queued
 
-    with contextlib.chdir(s.tmp):
-        agent = Agent(s.uri, poll_s=0.2, log_dir=s.tmp / "agent-logs", echo=lambda *_: None)
-        assert agent.step() == [child_search.info.run_id]
-        deadline = time.time() + 240
-        while agent.children and time.time() < deadline:
-            time.sleep(0.5)
-            agent.step()
-    assert not agent.children, (s.tmp / "agent-logs").iterdir()
-    query = f"tags.`{schema.SEARCH_ID}` = '{child_search.info.run_id}' and tags.`{schema.TYPE}` = 'trial'"
-    children = client.search_runs([s.search.experiment_id], query)
+    children = _trained_by_an_agent(s, child_search.info.run_id)
     repeats = sum(1 for i in range(1, len(layers)) if layers.layers[i] == layers.layers[i - 1])
     assert len(children) == len(layers) - repeats  # one per removable layer (a repeated layer gives one child)
     assert all(c.data.tags[schema.ORIGIN_MODEL] == pick for c in children)
@@ -320,7 +310,6 @@ def test_grid_requeue_orders_and_drops_what_is_not_yet_proposed():
 
 def test_waiting_children_are_reordered_and_cancelled_from_the_page_and_the_runner_follows(served):
     from app.pages.models_card import new_orders
-    from search.control.agent import Agent
 
     s, client = served, MlflowClient(served.uri)
     table = read_runs(s.uri, [s.search.experiment_id])
@@ -355,15 +344,7 @@ def test_waiting_children_are_reordered_and_cancelled_from_the_page_and_the_runn
     shown = _find(_render(s, pick)["md-card"], "md-waiting")["data"]
     assert [r["arch"] for r in shown] == [moved["arch"], *[r["arch"] for r in remaining[:-1]]]
 
-    with contextlib.chdir(s.tmp):
-        agent = Agent(s.uri, poll_s=0.2, log_dir=s.tmp / "agent-logs", echo=lambda *_: None)
-        assert agent.step() == [search.info.run_id]
-        deadline = time.time() + 240
-        while agent.children and time.time() < deadline:
-            time.sleep(0.5)
-            agent.step()
-    query = f"tags.`{schema.SEARCH_ID}` = '{search.info.run_id}' and tags.`{schema.TYPE}` = 'trial'"
-    children = client.search_runs([s.search.experiment_id], query)
+    children = _trained_by_an_agent(s, search.info.run_id)
     trained = {c.data.params["architecture"] for c in children}
     assert cancelled["arch"] not in trained and trained == {r["arch"] for r in remaining}
     first_trial = next(c for c in children if c.data.tags[schema.TRIAL_NUMBER] == "0")
@@ -371,6 +352,22 @@ def test_waiting_children_are_reordered_and_cancelled_from_the_page_and_the_runn
     ended = client.get_run(search.info.run_id)
     assert json.loads(ended.data.tags[schema.ORIGIN_CANCELLED]) == [cancelled["change"]]
     assert ended.info.status == "FINISHED"
+
+
+def _trained_by_an_agent(s, search_id: str) -> list:
+    """Let a real agent run the waiting search to its end; its trial runs."""
+    from search.control.agent import Agent
+
+    with contextlib.chdir(s.tmp):
+        agent = Agent(s.uri, poll_s=0.2, log_dir=s.tmp / "agent-logs", echo=lambda *_: None)
+        assert agent.step() == [search_id]
+        deadline = time.time() + 240
+        while agent.children and time.time() < deadline:
+            time.sleep(0.5)
+            agent.step()
+    assert not agent.children, "the search did not end within 240 s"
+    query = f"tags.`{schema.SEARCH_ID}` = '{search_id}' and tags.`{schema.TYPE}` = 'trial'"
+    return MlflowClient(s.uri).search_runs([s.search.experiment_id], query)
 
 
 def _find(component, id_):
