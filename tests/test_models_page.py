@@ -306,6 +306,11 @@ def test_grid_requeue_orders_and_drops_what_is_not_yet_proposed():
     assert sampler.propose(0) == {"a": "p"}
     assert sampler.requeue("a", ["s", "q"]) == ["r"]  # r left out: dropped; p already proposed: untouched
     assert [sampler.propose(i) for i in (1, 2, 3)] == [{"a": "s"}, {"a": "q"}, None]
+    # A resumed search skipped its past proposals in the original order; what really ran is what counts.
+    resumed = GridSampler(SearchSpace([Categorical("a", choices=("p", "q", "r", "s"))]), Objective("loss", "min"))
+    resumed.skip(2)
+    assert resumed.requeue("a", ["r", "p"], done={"q", "s"}) == []
+    assert [resumed.propose(i) for i in (2, 3, 4)] == [{"a": "r"}, {"a": "p"}, None]
 
 
 def test_waiting_children_are_reordered_and_cancelled_from_the_page_and_the_runner_follows(served):

@@ -84,10 +84,12 @@ class Steering:
         order = parse_queue(text, len(origin.changes))
         if order is None:
             return
-        dropped = requeue(origin.param, [origin.changes[i][0] for i in order])
+        ran = [*getattr(self, "_past", {}).values(), *self.trials.values()]  # a resumed search's past trials too
+        done = {t.params.get(origin.param) for t in ran}
+        dropped = requeue(origin.param, [origin.changes[i][0] for i in order], done)
         changes = dict(origin.changes)
         cancelled = json.loads(tags.get(schema.ORIGIN_CANCELLED, "[]") or "[]")
-        cancelled += [changes.get(value, str(value)[:80]) for value in dropped]
+        cancelled += [c for c in (changes.get(value, str(value)[:80]) for value in dropped) if c not in cancelled]
         self.recorder.update_search({schema.ORIGIN_CANCELLED: json.dumps(cancelled)[:MAX_TAG_LEN]})
         log.info("search %s: children requeued, %d cancelled", self.search_id, len(dropped))
 

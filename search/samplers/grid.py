@@ -37,14 +37,18 @@ class GridSampler(Sampler):
     def skip(self, n: int) -> None:
         self._next += n
 
-    def requeue(self, param: str, order: list[Any]) -> list[Any]:
-        """The configurations not yet proposed, by ``param``'s value in ``order`` (an ablation's queue, edited
-        from the models page); those whose value is left out are dropped. Returns the dropped values."""
+    def requeue(self, param: str, order: list[Any], done: set[Any] | None = None) -> list[Any]:
+        """The configurations still to propose, by ``param``'s value in ``order`` (an ablation's queue, edited
+        from the models page); those whose value is left out are dropped. ``done``: the values already run
+        (a resumed search's past trials; by default what this sampler proposed). Returns the dropped values."""
+        done = {c.get(param) for c in self._grid[: self._next]} if done is None else set(done)
+        ran = [c for c in self._grid if c.get(param) in done]
         by_value: dict[Any, list[Config]] = {}
-        for config in self._grid[self._next :]:
-            by_value.setdefault(config.get(param), []).append(config)
+        for config in self._grid:
+            if config.get(param) not in done:
+                by_value.setdefault(config.get(param), []).append(config)
         kept = [config for value in order for config in by_value.pop(value, [])]
-        self._grid = self._grid[: self._next] + kept
+        self._grid, self._next = ran + kept, len(ran)
         return list(by_value)
 
 
