@@ -10,6 +10,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from mlflow import MlflowClient
@@ -17,6 +18,7 @@ from mlflow import MlflowClient
 PATH = "trial/predictions.json"
 MAX_VALUES = 1_000_000  # a bigger file is not a small model's held-out set: refused, not parsed
 MEMO = 2048
+READ_THREADS = 8
 
 
 class PredictionsReader:
@@ -41,6 +43,12 @@ class PredictionsReader:
             while len(self._memo) > MEMO:
                 self._memo.popitem(last=False)
         return found
+
+    def get_many(self, run_ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+        """``get`` for many runs, the reads not yet memoised done by a few threads at once (each is a store
+        round trip: a file copy, or an HTTP request to an MLflow server)."""
+        with ThreadPoolExecutor(max_workers=READ_THREADS) as pool:
+            return dict(zip(run_ids, pool.map(self.get, run_ids), strict=True))
 
     def _read(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         try:

@@ -252,11 +252,11 @@ def _register_render(app: Dash, context: AppContext, memo: StateMemo, reader: Pr
         options = SCORE_OPTION + [{"label": f"accuracy on class {c}", "value": str(c)} for c in classes]
         overview = _get_overview_plot(info, selected)
         if isinstance(colour, str) and colour.isdigit() and int(colour) in classes:
-            predictions = {r: reader.get(r) for r in info.run_ids}
+            predictions = reader.get_many(info.run_ids)
             by_class = class_accuracy(predictions, info.run_ids, int(colour))
             overview = _get_overview_plot(info, selected, by_class, f"class {colour}")
         if map_kind == "predictions":
-            predictions = {r: reader.get(r) for r in info.run_ids}
+            predictions = reader.get_many(info.run_ids)
             children = np.array([bool(o) for o in info.origin_model])
             coords, drawn = prediction_map(predictions, info.run_ids, children)
             map_figure = _get_map_plot(info, selected, coords, drawn, "predictions")
