@@ -324,9 +324,13 @@ class FastFANOVA:
             self.conditional[name] = self._within(name, mask, X, y, seed, method, n_trees, masks, members, rounds)
 
     def _within(self, name, mask, X, y, seed, method, n_trees, masks, members, rounds):
-        """The fit on the runs where ``name`` is set, and the weight of its shares in the whole."""
+        """The fit on the runs where ``name`` is set, and the weight of its shares in the whole. Two conditional
+        parameters under different values of one parent (momentum with sgd, beta with adam): inside the one's
+        runs the other is never set, and gets nothing."""
+        if mask.sum() < MIN_ACTIVE_RUNS:
+            return 0.0, None
         keep = [j for j in range(X.shape[1]) if np.ptp(X[mask, j]) > 0]
-        if mask.sum() < MIN_ACTIVE_RUNS or self.names.index(name) not in keep or np.ptp(y[mask]) == 0:
+        if self.names.index(name) not in keep or np.ptp(y[mask]) == 0:
             return 0.0, None
         sub_active = {n: m[mask] for n, m in masks.items() if n != name and self.names.index(n) in keep}
         sub = FastFANOVA(
