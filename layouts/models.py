@@ -73,7 +73,8 @@ def _get_overview_plot(
     value per model for the darkness (a class's accuracy), else the score."""
     colour = info.score if colour is None else colour
     colour_label = colour_label or info.objective
-    reverse = info.direction == "min" and colour is info.score
+    # plotly.js' Greys runs from black (low) to white (high): reversed, the better models are the darker
+    reverse = info.direction == "max" or colour is not info.score
     sized = np.isfinite(info.n_params)
     if not sized.any():
         return empty_figure("No model's size is known (log n_params, or record the architecture's input)")
@@ -205,7 +206,7 @@ def _get_map_plot(
             "marker": {
                 "color": typed(info.score[keep]),
                 "colorscale": SCALE,
-                "reversescale": info.direction == "min",
+                "reversescale": info.direction == "max",  # darker = better, as on the overview
                 "size": typed(_marker_sizes(info.n_params)[keep]),
                 "symbol": ["diamond" if info.origin_model[i] else "circle" for i in keep],
                 "line": {"width": 0.5, "color": "#444"},
@@ -276,6 +277,7 @@ def _get_confusion_plot(info: InspectionInfo) -> Figure:
                 "y": labels,
                 "customdata": info.confusion.tolist(),
                 "colorscale": "Blues",
+                "reversescale": True,  # plotly.js' Blues is dark at 0: reversed, a larger share is darker
                 "zmin": 0,
                 "zmax": 1,
                 "hovertemplate": "true %{y} → predicted %{x}: %{customdata} (%{z:.0%})<extra></extra>",

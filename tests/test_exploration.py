@@ -311,3 +311,22 @@ def test_the_page_renders_every_algorithm_side_by_side_and_bad_urls_are_refused(
     assert columns == {0, 1}
     roles = pd.Series([t["meta"]["role"] for t in history["data"]]).value_counts()
     assert roles["highlight"] == roles["eval"]  # one highlight trace per small plot
+
+
+def test_a_search_without_rungs_yet_merges_its_values(store):
+    """A BOHB search just started: the objective logged, no rung metric yet. The empty rungs read must still
+    merge with the values on run_id (it came back as a float column and the page answered 500)."""
+    from mlflow import MlflowClient
+
+    from tracking.evaluations import read_lineage, read_values_at
+
+    client = MlflowClient(tracking_uri=store)
+    exp = client.create_experiment("fresh")
+    run = client.create_run(exp).info.run_id
+    client.log_metric(run, "loss", 0.5, step=1)
+    rungs = read_lineage(store, [exp], [run], "loss").rungs
+    values = read_values_at(store, [exp], [run], "loss", [1])
+    assert rungs.empty and len(values) == 1
+    assert not pd.api.types.is_float_dtype(rungs["run_id"])  # an empty read keeps run_id as text
+    assert rungs.merge(values, on=["run_id", "step"], how="left").empty
+    assert values.merge(rungs, on=["run_id", "step"], how="left")["rung"].isna().all()

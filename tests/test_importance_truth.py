@@ -100,3 +100,21 @@ def test_a_search_with_a_conditional_parameter_credits_its_parent(make_config, s
     assert shares["z"] <= 0.02, shares
     assert shares["shape"] >= 0.1, shares  # analytic 0.187 (of which 90 runs recover most)
     assert all(v <= 0.02 for pair, v in report.importance.pair_mean.items() if "z" in pair)
+
+
+def test_an_analysis_that_fails_on_its_runs_is_said_not_raised(make_config, store, monkeypatch):
+    """Whatever the analysis cannot handle becomes the report's problem (the page shows it), never a 500."""
+    from search.analysis import report as report_module
+    from search.engine.runner import run_search
+    from tracking.reader import read_runs
+
+    search = run_search(make_config(termination={"max_trials": 8}))
+    table = read_runs(store, [search.experiment_id])
+
+    def broken(*_args, **_kwargs):  # stands for an analysis bug on odd runs
+        raise ValueError("zero-size array to reduction operation maximum which has no identity")
+
+    monkeypatch.setattr(report_module, "suggest_bounds", broken)
+    found = report_module.analyse(table, table.trials, "loss", "min")
+    assert found.problem.startswith("the analysis failed on these runs (ValueError: zero-size array")
+    assert found.importance is None and len(found.run_ids) == 8

@@ -142,6 +142,7 @@ def test_the_page_draws_every_model_and_its_front(served):
     overview = out["md-overview"]["figure"]
     assert sum(len(t.get("customdata", [])) for t in overview["data"]) == 6
     assert any(t["name"] == "Pareto front" for t in overview["data"])
+    assert overview["data"][0]["marker"]["reversescale"] is True  # plotly.js' Greys reversed: better is darker
     assert "6 models (0 children)" in out["md-info"]["children"]
     assert out["md-launch"]["disabled"] is True  # nothing picked yet
     assert _get_models_info(table.trials, ["lr"], "val_accuracy", "max").startswith("No architecture parameter")
@@ -396,3 +397,20 @@ def test_hover_cards_carry_the_glyph_of_each_model():
     assert text.count("■") == len(arch) == 5
     assert text.startswith(f"<span style='color:{GLYPH_STYLE['conv'][0]}'>■C</span>")
     assert hover_glyph(parse_architecture("[]")) == "(head only)"
+
+
+def test_children_are_not_made_twice_and_layer_numbers_are_checked():
+    parent = parse_config({**copy.deepcopy(CONFIG), "tracking": {"uri": "sqlite:///unused.db"}})
+    recorded = {"architecture": A, "lr": "0.003", "optimizer": "adam", "batch_size": "64"}
+    first = parse_config(children_config(parent, "f" * 32, recorded, "ablation"))
+    made = [t for t, _ in first.origin.changes]
+    with pytest.raises(ChildrenError, match="beyond the children it already has"):
+        children_config(parent, "f" * 32, recorded, "ablation", exclude=made)
+    again = parse_config(children_config(parent, "f" * 32, recorded, "ablation", exclude=made[:2]))
+    assert [t for t, _ in again.origin.changes] == made[2:]
+    variations = parse_config(children_config(parent, "f" * 32, recorded, "variation", n=4, seed=3, exclude=made))
+    assert len(variations.space["architecture"].choices) == 4 and not set(
+        variations.space["architecture"].choices
+    ) & set(made)
+    with pytest.raises(ChildrenError, match=r"layers: this model has 5 layers \(numbers 0-4\), got 5"):
+        children_config(parent, "f" * 32, recorded, "variation", allowed={5: ("add",)})

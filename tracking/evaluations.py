@@ -35,7 +35,11 @@ def _marks(prefix: str, values: Sequence) -> tuple[str, dict]:
 
 
 def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame({c: [] for c in columns})
+    """The rows as a frame; with none, columns of object dtype (an empty column defaults to float, and a merge
+    of float ``run_id`` with text ones fails: the exploration page of a search with no rung yet answered 500)."""
+    if rows:
+        return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
 
 
 def _scope(experiment_ids: Sequence[str]) -> tuple[str, dict]:

@@ -11,7 +11,7 @@ from dash import Dash, Input, Output, State, ctx, dash_table, html, no_update
 from app.context import AppContext
 from app.pages.control_relaunch import signed_in_refusal
 from layouts.models import glyph
-from search.analysis.models import ModelsInfo, QueueRow, children_of
+from search.analysis.models import ModelsInfo, QueueRow, children_of, existing_children
 from search.control.model_children import ChildrenError, allowed_changes, children_config
 from search.control.policy import trial_target
 from search.control.queue import request_children_order, submit_search
@@ -56,8 +56,11 @@ def model_card(info: ModelsInfo, selected: str | None, queue: list):
     if waiting:
         lines += [
             html.Div(
-                "Waiting children, in the order they will train: pick one and press *Train it next*, or remove "
-                "one (×) to cancel it.",
+                [
+                    "Waiting children, in the order they will train: pick one and press ",
+                    html.B("Train it next"),
+                    ", or remove one (×) to cancel it. A child that is already starting is not stopped.",
+                ],
                 className="small text-muted mt-1",
             ),
             dash_table.DataTable(
@@ -161,6 +164,11 @@ def requeue_children(context: AppContext, orders: dict[str, list[str]]):
 
 
 def register_launch(app: Dash, context: AppContext) -> None:
+    @app.callback(Output("md-n", "disabled"), Output("md-layers", "disabled"), Input("md-kind", "value"))
+    def variation_fields(kind):
+        """The variation-only fields are greyed out for an ablation."""
+        return kind != "variation", kind != "variation"
+
     @app.callback(
         Output("md-launch-msg", "children"),
         Input("md-launch", "n_clicks"),
@@ -195,7 +203,8 @@ def launch_children(context: AppContext, run_id, kind, n, selection, changes=Non
         parent = context.search_config(search_id)
         recorded = context.client.get_run(run_id).data.params
         seed = secrets.randbelow(2**31)
-        raw = children_config(parent, run_id, dict(recorded), str(kind), int(n or 1), seed, allowed)
+        existing = existing_children(view.table.runs, run_id)
+        raw = children_config(parent, run_id, dict(recorded), str(kind), int(n or 1), seed, allowed, existing)
     except (ResumeError, ChildrenError, ValueError, TypeError) as exc:
         return dbc.Alert(f"Cannot make children of this model: {str(exc).splitlines()[0]}", color="danger")
     raw["tracking"] = {**(raw.get("tracking") or {}), "uri": context.tracking_uri}

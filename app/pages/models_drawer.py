@@ -28,7 +28,7 @@ def section() -> html.Div:
 def buttons() -> dbc.Col:
     return dbc.Col(
         [
-            dbc.Button("Keep in drawer", id="md-keep", size="sm", outline=True, className="me-1"),
+            dbc.Button("Keep in drawer", id="md-keep", size="sm", outline=True, color="secondary", className="me-1"),
             dbc.Button("Drop", id="md-drop", size="sm", outline=True, color="secondary"),
         ],
         md=3,

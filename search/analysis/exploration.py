@@ -162,8 +162,8 @@ def _get_evaluations_info(data: SearchData, order: OrderInfo) -> EvaluationsInfo
 def _bandit(data: SearchData, position: pd.Series, values: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One evaluation per rung job. A round is a rung of a bracket *run*: consecutive trial numbers with the
     same bracket tag form one run of it (a search may run a bracket more than once)."""
-    rungs = data.rungs[data.rungs["run_id"].isin(position.index)]
-    frame = rungs.merge(values, on=["run_id", "step"], how="left")
+    rungs = data.rungs[data.rungs["run_id"].isin(position.index)].astype({"run_id": str})
+    frame = rungs.merge(values.astype({"run_id": str}), on=["run_id", "step"], how="left")
     frame["trial"] = frame["run_id"].map(position).astype(int)
     brackets = data.trials.set_index("run_id")["bracket"] if "bracket" in data.trials else pd.Series(dtype=object)
     by_trial = pd.Series(

@@ -259,3 +259,19 @@ def active_children_searches(runs: pd.DataFrame, run_id: str) -> list[str]:
         return []
     rows = runs[(runs["kind"] == "search") & (runs["origin_model"] == run_id)]
     return rows.loc[rows["status"].isin(["RUNNING", "SCHEDULED"]), "run_id"].astype(str).tolist()
+
+
+def existing_children(runs: pd.DataFrame, run_id: str) -> set[str]:
+    """The architectures already trained or queued as children of one model (not made again)."""
+    if "origin_model" not in runs:
+        return set()
+    out: set[str] = set()
+    for _, row in runs[runs["origin_model"] == run_id].iterrows():
+        if row["kind"] == "search":
+            try:
+                out |= set(json.loads(row["trellis_config"])["origin"]["changes"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        else:
+            out |= {str(v) for k, v in row.items() if str(k).startswith("params.") and str(v).startswith("[")}
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -11,6 +12,8 @@ from search.analysis.bounds import SuggestedBounds, refined_yaml, suggest_bounds
 from search.analysis.design import AnalysisData, prepare
 from search.analysis.fanova import FastFANOVA, Importance
 from tracking.reader import RunTable, spaces_of
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -66,6 +69,15 @@ def analyse(
     if len(data.y) < 4 or not data.axes:
         why = f"need at least 4 runs with a finite {metric} and one varying parameter (have {len(data.y)} runs)"
         return SpaceReport(data, None, None, None, None, why, all_runs)
+    try:
+        return _analysed(table, trials, data, metric, direction, n_trees, seed, all_runs)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # runs the analysis cannot handle: said
+        log.exception("search-space analysis failed on %d runs of %s", len(data.y), metric)
+        why = f"the analysis failed on these runs ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        return SpaceReport(data, None, None, None, None, why, all_runs)
+
+
+def _analysed(table, trials, data, metric, direction, n_trees, seed, all_runs) -> SpaceReport:
     bounds = suggest_bounds(data, seed=seed)
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f}"
     header = f"# Suggested by Trellis from {bounds.n_runs} runs ({metric}, {direction}); forest 10-fold R^2 = {r2}\n"

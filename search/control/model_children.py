@@ -48,6 +48,14 @@ def allowed_changes(changes: Any, layers: Any) -> tuple[Collection[str] | Mappin
     return {i: tuple(changes) for i in indices}, None
 
 
+def _parses(text: str) -> bool:
+    try:
+        parse_architecture(text)
+    except ArchitectureError:
+        return False
+    return True
+
+
 def architecture_param(config: SearchConfig) -> ArchitectureParam:
     """The search's architecture parameter (the first, when several)."""
     found = [p for p in config.space if isinstance(p, ArchitectureParam)]
@@ -64,8 +72,10 @@ def children_config(
     n: int = 8,
     seed: int = 0,
     allowed: Collection[str] | Mapping[int, Collection[str]] = CHANGES,
+    exclude: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The raw config of the search that trains the model's children (validate it as any launch)."""
+    """The raw config of the search that trains the model's children (validate it as any launch). ``exclude``:
+    architectures already trained or queued as its children (not made again)."""
     if kind not in KINDS:
         raise ChildrenError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     param = architecture_param(parent)
@@ -80,13 +90,19 @@ def children_config(
     open_param = ArchitectureParam(
         param.name, input=param.input, classes=param.classes, max_layers=param.max_layers, max_params=param.max_params
     )
+    if isinstance(allowed, Mapping) and allowed and max(allowed) >= len(arch):
+        last = f"0-{len(arch) - 1}" if len(arch) else "none"
+        raise ChildrenError(f"layers: this model has {len(arch)} layers (numbers {last}), got {max(allowed)}")
+    skip = {parse_architecture(t) for t in exclude if isinstance(t, str) and _parses(t)}
     if kind == "ablation":
-        made = ablations(arch, open_param)
+        made = [(child, change) for child, change in ablations(arch, open_param) if child not in skip]
     else:
         count = min(max(int(n), 1), MAX_VARIATIONS)
-        made = variations(arch, count, open_param, np.random.default_rng(seed), allowed or CHANGES)
+        drawn = variations(arch, count + len(skip), open_param, np.random.default_rng(seed), allowed or CHANGES)
+        made = [(child, change) for child, change in drawn if child not in skip][:count]
     if not made:
-        raise ChildrenError(f"no valid {kind} of this model ({arch.describe()}): nothing to train")
+        already = " beyond the children it already has" if skip else ""
+        raise ChildrenError(f"no valid {kind} of this model ({arch.describe()}){already}: nothing to train")
     values = typed_params(parent.space, recorded_params)
     raw = parent.to_dict()
     space = raw["space"]
