@@ -15,7 +15,7 @@ from scipy.stats import spearmanr
 
 from search.analysis.diagnosis import Finding, diagnose, history_request
 from search.analysis.diagnosis.base import spearman
-from search.analysis.diagnosis.edges import _widened
+from search.analysis.diagnosis.edges import _floored, _widened
 from search.analysis.diagnosis.population import founders
 from search.config import parse_config
 from search.engine.runner import run_search
@@ -268,6 +268,13 @@ def test_widening_is_on_the_parameter_scale():
     assert _widened({"type": "float", "low": 1e-4, "high": 1e-2, "log": True}, "low") == pytest.approx(1e-5)
     assert _widened({"type": "int", "low": 8, "high": 13, "log": False}, "high") == 16  # 13 + 2.5, rounded out
     assert _widened({"type": "float", "low": 0.0, "high": 1.0}, "low") == -0.5
+    # ... but a non-negative range stays so: a dropout rate at 0, a count of layers at 1 cannot go lower.
+    assert _floored({"type": "float", "low": 0.0, "high": 1.0}, "low", -0.5) == 0
+    assert _floored({"type": "float", "low": 0.2, "high": 1.0}, "low", -0.2) == 0
+    assert _floored({"type": "int", "low": 1, "high": 4}, "low", -1) == 1
+    assert _floored({"type": "int", "low": 0, "high": 4}, "low", -2) == 0
+    assert _floored({"type": "float", "low": -1.0, "high": 0.0}, "low", -1.5) == -1.5
+    assert _floored({"type": "int", "low": 1, "high": 4}, "high", 6) == 6
 
 
 def test_founders_follow_parents_back_to_the_initial_population():

@@ -43,8 +43,10 @@ def range_edges(facts: SearchFacts) -> list[Finding]:
             share = float(near.sum()) / len(near)
             if not near[0] or share < EDGE_SHARE:
                 continue
-            new = _widened(spec, side)
+            new = _floored(spec, side, _widened(spec, side))
             edge = high if side == "high" else low
+            if new == edge:
+                continue  # already at its floor: nothing to widen
             scale = "log " if log else ""
             out.append(
                 Finding(
@@ -66,6 +68,14 @@ def range_edges(facts: SearchFacts) -> list[Finding]:
                 )
             )
     return out
+
+
+def _floored(spec: dict, side: str, new: float | int) -> float | int:
+    """A non-negative range is not widened below zero (a rate, a probability), nor a whole-number range that
+    starts at 1 or more below 1 (a count of layers or units)."""
+    if side != "low" or float(spec["low"]) < 0:
+        return new
+    return max(new, 1 if spec.get("type") == "int" and float(spec["low"]) >= 1 else 0)
 
 
 def _widened(spec: dict, side: str) -> float | int:
