@@ -235,8 +235,9 @@ def _register_render(app: Dash, context: AppContext, memo: StateMemo, reader: Pr
         Input("md-map-kind", "value"),
         Input("data-version", "data"),
         Input("md-queue-msg", "children"),  # a reorder or cancel: the card shows the new queue at once
+        Input("md-launch-msg", "children"),  # a launch: its queue at once
     )
-    def render(selection, objective, direction, selected, colour, map_kind, _version, _queued):
+    def render(selection, objective, direction, selected, colour, map_kind, _version, _queued, _launched):
         if not isinstance(objective, str):
             empty = empty_figure("No metrics in these runs")
             return empty, empty, "No metrics in these runs", None, True, SCORE_OPTION
