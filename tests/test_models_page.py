@@ -163,6 +163,8 @@ def test_pick_a_model_run_its_ablation_through_an_agent_and_see_which_layers_mat
     card = _render(s, pick)
     assert card["md-launch"]["disabled"] is False and "md-glyph" in json.dumps(card["md-card"])
     assert layers.describe() in json.dumps(card["md-card"])
+    name = str(table.trials.set_index("run_id").loc[pick, "run_name"])
+    assert f"Model {pick[:8]} ({name})" in json.dumps(card["md-card"])  # as the curves below name it
 
     searches = lambda: client.search_runs([s.search.experiment_id], f"tags.`{schema.TYPE}` = 'search'")  # noqa: E731
     before = len(searches())

@@ -30,7 +30,7 @@ def model_card(info: ModelsInfo, selected: str | None, queue: list):
     i = info.run_ids.index(selected)
     arch = info.archs[i]
     head = [
-        html.Span(f"Model {selected[:8]} ", className="fw-bold"),
+        html.Span(f"Model {selected[:8]}{_named(info, i)} ", className="fw-bold"),
         glyph(arch, info.input_shape, id_="md-glyph"),
         html.Span(
             f"  {info.objective} {info.score[i]:.4g} · {info.n_params[i]:,.0f} parameters · {len(arch)} layers",
@@ -79,6 +79,11 @@ def model_card(info: ModelsInfo, selected: str | None, queue: list):
         lines.append(html.H6("Its children (the change that hurt most first)", className="mt-2 mb-1"))
         lines.append(children_table(info, rows))
     return dbc.Card(dbc.CardBody(lines), id="md-model")
+
+
+def _named(info: ModelsInfo, i: int) -> str:
+    name = info.run_names[i] if i < len(info.run_names) else ""
+    return f" ({name})" if name else ""
 
 
 def waiting_rows(queue: list[QueueRow]) -> list[dict]:

@@ -46,6 +46,7 @@ class ModelsInfo(NamedTuple):
     param: str
     input_shape: tuple[int, ...] | None
     note: str
+    run_names: tuple[str, ...] = ()  # MLflow's run names (a trial's ``trial-0002``), as the curves name them
 
 
 def architecture_param(trials: pd.DataFrame, params: list[str]) -> str | None:
@@ -165,6 +166,7 @@ def _get_models_info(
         param,
         None if shape is None else tuple(shape[0]),
         note,
+        tuple(rows["run_name"].fillna("").astype(str)) if "run_name" in rows else (),
     )
 
 
