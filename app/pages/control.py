@@ -127,7 +127,7 @@ def _register_pick(app: Dash, context: AppContext) -> None:
             return cell.get("row_id") if cell and cell.get("row_id") else no_update
         # A link with a diagnosis' fix names its search: picked once the table lists it (the form applies the fix).
         wanted = fix_link_search(url_query)
-        if current or wanted is None or not any(r.get("id") == wanted for r in rows or []):
+        if current or wanted is None or not any(isinstance(r, dict) and r.get("id") == wanted for r in rows or []):
             return no_update
         return wanted
 
@@ -142,13 +142,15 @@ def _register_pick(app: Dash, context: AppContext) -> None:
         Input("ctl-table", "data"),
     )
     def picked(search_id, rows):
-        row = next((r for r in rows or [] if r.get("id") == search_id), None)
-        label = row["status"] if row else None
+        rows = [r for r in rows or [] if isinstance(r, dict)]
+        row = next((r for r in rows if search_id and r.get("id") == search_id), None)
+        label = row.get("status") if row and isinstance(row.get("status"), str) else None
         allowed = lc.allowed_actions(label)
         styles = lc.status_styles()
         if row:
             styles = [{"if": {"filter_query": f'{{id}} = "{search_id}"'}, "backgroundColor": "#eef4fb"}, *styles]
-        status = html.Span([f"{row['name'].lstrip(lc.INDENT)}: ", html.B(label, id="ctl-picked-label")]) if row else ""
+        name = str(row.get("name", "")).lstrip(lc.INDENT) if row else ""
+        status = html.Span([f"{name}: ", html.B(label, id="ctl-picked-label")]) if row else ""
         return not allowed["stop"], lc.stop_label(label), not allowed["resume"], not allowed["edit"], status, styles
 
     @app.callback(
