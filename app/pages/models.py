@@ -40,6 +40,13 @@ def _graph(id_: str) -> dcc.Loading:
     return dcc.Loading(dcc.Graph(id=id_, config=GRAPH_CONFIG), delay_show=LOADING_DELAY_MS)
 
 
+def _plot_column(title: str, help_text: str, graph_id: str, width: int) -> dbc.Col:
+    return dbc.Col(
+        [html.H6(title, className="mt-3 mb-0"), html.Div(help_text, className="small text-muted"), _graph(graph_id)],
+        md=width,
+    )
+
+
 def layout(context: AppContext) -> html.Div:
     return html.Div(
         [
@@ -86,29 +93,19 @@ def layout(context: AppContext) -> html.Div:
             glyph_legend(),
             dbc.Row(
                 [
-                    dbc.Col(
-                        [
-                            html.H6("Score against size", className="mt-3 mb-0"),
-                            html.Div(
-                                "Darker: better; larger: more parameters; the line is the Pareto front. "
-                                "Diamonds are children of an ablation or variation. Click a model to pick it.",
-                                className="small text-muted",
-                            ),
-                            _graph("md-overview"),
-                        ],
-                        md=7,
+                    _plot_column(
+                        "Score against size",
+                        "Darker: better; larger: more parameters; the line is the Pareto front. "
+                        "Diamonds are children of an ablation or variation. Click a model to pick it.",
+                        "md-overview",
+                        7,
                     ),
-                    dbc.Col(
-                        [
-                            html.H6("Architectures in 2-D", className="mt-3 mb-0"),
-                            html.Div(
-                                "By structure: close when few layer edits apart (an edit distance of the layer "
-                                "sequences). By predictions: close when they label the held-out examples alike.",
-                                className="small text-muted",
-                            ),
-                            _graph("md-map"),
-                        ],
-                        md=5,
+                    _plot_column(
+                        "Architectures in 2-D",
+                        "By structure: close when few layer edits apart (an edit distance of the layer "
+                        "sequences). By predictions: close when they label the held-out examples alike.",
+                        "md-map",
+                        5,
                     ),
                 ]
             ),
