@@ -132,17 +132,6 @@ class AppContext:
             while len(self._surrogates) > 4:
                 self._surrogates.popitem(last=False)
         return found
-        found = _decode_surrogate(_store_get(self.cache.store, name))
-        if found is None:
-            found = fit_surrogate(report.data)
-            blob = SURROGATE_MAGIC + msgpack.packb(found.to_plain(), use_bin_type=True)
-            with contextlib.suppress(Exception):  # a store that does not answer: kept in this process only
-                self.cache.store.set(name, blob)
-        with self._views_lock:
-            self._surrogates[name] = found
-            while len(self._surrogates) > 4:
-                self._surrogates.popitem(last=False)
-        return found
 
     @property
     def reports(self) -> SharedReports:
