@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from flask import Response, request
 
-from app.url_checks import EXPERIMENT_ID, MAX_EXPERIMENTS, MAX_SEARCHES, SEARCH_ID
+from trellis.app.url_checks import EXPERIMENT_ID, MAX_EXPERIMENTS, MAX_SEARCHES, SEARCH_ID
 
 MAX_SELECTED_RUNS = 100_000
 RUN_ID = SEARCH_ID

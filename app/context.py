@@ -15,21 +15,21 @@ import msgpack
 import pandas as pd
 from mlflow import MlflowClient
 
-from app.auth.base import Authenticator, signed_in_user
-from app.reports import Pending, SharedReports
-from search.analysis.report import SpaceReport, analyse
-from search.analysis.surrogate import MIN_RUNS as SURROGATE_MIN_RUNS
-from search.analysis.surrogate import Surrogate, fit_surrogate
-from search.config import SearchConfig
-from search.control.policy import ServerPolicy
-from search.engine.resume import ResumeError, recorded_config
-from tracking.cache import RunCache, fingerprint
-from tracking.histories import read_histories
-from tracking.links import run_url
-from tracking.reader import RunTable
-from tracking.retry import unavailable_reason
-from tracking.sql import check_answers
-from tracking.uris import is_database_uri, sqlite_path
+from trellis.app.auth.base import Authenticator, signed_in_user
+from trellis.app.reports import Pending, SharedReports
+from trellis.search.analysis.report import SpaceReport, analyse
+from trellis.search.analysis.surrogate import MIN_RUNS as SURROGATE_MIN_RUNS
+from trellis.search.analysis.surrogate import Surrogate, fit_surrogate
+from trellis.search.config import SearchConfig
+from trellis.search.control.policy import ServerPolicy
+from trellis.search.engine.resume import ResumeError, recorded_config
+from trellis.tracking.cache import RunCache, fingerprint
+from trellis.tracking.histories import read_histories
+from trellis.tracking.links import run_url
+from trellis.tracking.reader import RunTable
+from trellis.tracking.retry import unavailable_reason
+from trellis.tracking.sql import check_answers
+from trellis.tracking.uris import is_database_uri, sqlite_path
 
 
 class View(NamedTuple):
@@ -79,7 +79,7 @@ class AppContext:
         wait_s: float | None = None,
     ) -> SpaceReport | Pending:
         """The search-space analysis, by the state of the runs it reads: computed once by whichever worker
-        and thread asks first, shared with the others through the cache's store (``app.reports``). With
+        and thread asks first, shared with the others through the cache's store (``trellis.app.reports``). With
         ``wait_s``, computed in the background: ``Pending`` when it is not ready by then."""
         experiments = self.readable_ids(selection.get("experiments", []))  # the key names only runs read
         view = self.view(experiments, selection.get("searches", []))
@@ -99,7 +99,7 @@ class AppContext:
     def space_surrogate(
         self, selection: dict, metric: str, direction: str, params: list[str] | None, best_quantile: float | None
     ) -> Surrogate | None:
-        """The surrogate of the report's runs (``search.analysis.surrogate``): fitted once per report state (for
+        """The surrogate of the report's runs (``trellis.search.analysis.surrogate``): fitted once per report state (for
         the page, with the report in its background job), kept
         in the cache's shared store as msgpack of plain values (never pickled), and in this process. None when
         the report has a problem or too few runs."""
@@ -357,7 +357,7 @@ class PostgresChangeCounter:
     def __call__(self) -> tuple[str]:
         from sqlalchemy import text
 
-        from tracking.sql import engine
+        from trellis.tracking.sql import engine
 
         with engine(self.uri).connect() as conn:
             return (str(conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()),)

@@ -10,10 +10,10 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from app.context import AppContext
-from layouts.diagnosis import finding_links, findings_panel
-from search.analysis.diagnosis import Finding, diagnose, history_request
-from search.analysis.diagnosis.base import SearchFacts, facts_of
+from trellis.app.context import AppContext
+from trellis.layouts.diagnosis import finding_links, findings_panel
+from trellis.search.analysis.diagnosis import Finding, diagnose, history_request
+from trellis.search.analysis.diagnosis.base import SearchFacts, facts_of
 
 ENTRIES = 16  # diagnoses kept per process (each a short list of findings)
 

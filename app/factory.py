@@ -7,16 +7,16 @@ from types import SimpleNamespace
 
 from dash import Dash
 
-from app import health, shell
-from app.auth.base import Authenticator, install_auth
-from app.auth.plain import PlainUsers
-from app.callback_checks import install_callback_checks
-from app.context import AppContext
-from app.pages import control, curves, exploration, models, overview, space
-from app.responses import install_response_cache
-from app.url_checks import install_url_checks
-from search.control.policy import ServerPolicy
-from tracking.cache import CacheBackend, RunCache, make_backend
+from trellis.app import health, shell
+from trellis.app.auth.base import Authenticator, install_auth
+from trellis.app.auth.plain import PlainUsers
+from trellis.app.callback_checks import install_callback_checks
+from trellis.app.context import AppContext
+from trellis.app.pages import control, curves, exploration, models, overview, space
+from trellis.app.responses import install_response_cache
+from trellis.app.url_checks import install_url_checks
+from trellis.search.control.policy import ServerPolicy
+from trellis.tracking.cache import CacheBackend, RunCache, make_backend
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
@@ -35,7 +35,7 @@ def create_app(
     """Build the app.
 
     ``cache``: a CacheBackend, or a folder (diskcache) / ``redis://`` URL shared by gunicorn workers.
-    ``auth``: sign-in for every route and callback (``app.auth.create.authenticator_from_env``), with what
+    ``auth``: sign-in for every route and callback (``trellis.app.auth.create.authenticator_from_env``), with what
     each user may read and edit; ``users`` (name -> password) is a shorthand for plain basic auth.
     ``policy``: what the control page may launch (trial allow-list, caps); default from the environment.
     ``analysis_wait_s``: how long a request waits for a search-space analysis before the page shows its

@@ -16,11 +16,11 @@ import time
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, dcc, html, no_update, set_props
 
-from app.context import AppContext
-from tracking.cache import shown_url
-from tracking.retry import unavailable_reason
-from tracking.sql import check_answers
-from tracking.uris import is_database_uri
+from trellis.app.context import AppContext
+from trellis.tracking.cache import shown_url
+from trellis.tracking.retry import unavailable_reason
+from trellis.tracking.sql import check_answers
+from trellis.tracking.uris import is_database_uri
 
 STATUS_ID = "trellis-status"
 TICK_ID = "health-tick"

@@ -10,10 +10,10 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, ctx
 
-from app.context import AppContext, View
-from app.shell import query_objective
-from layouts.choices import direction_of, objective_choice
-from search.analysis.objective import user_metrics
+from trellis.app.context import AppContext, View
+from trellis.app.shell import query_objective
+from trellis.layouts.choices import direction_of, objective_choice
+from trellis.search.analysis.objective import user_metrics
 
 
 class StateMemo:

@@ -35,12 +35,12 @@ from dataclasses import dataclass
 import msgpack
 import numpy as np
 
-from layouts.space import importance_rows
-from search.analysis.bounds import SuggestedBounds
-from search.analysis.design import AnalysisData, Axis
-from search.analysis.fanova import FastFANOVA, Importance, decompose_tree
-from search.analysis.report import SpaceReport
-from tracking.cache import CacheBackend
+from trellis.layouts.space import importance_rows
+from trellis.search.analysis.bounds import SuggestedBounds
+from trellis.search.analysis.design import AnalysisData, Axis
+from trellis.search.analysis.fanova import FastFANOVA, Importance, decompose_tree
+from trellis.search.analysis.report import SpaceReport
+from trellis.tracking.cache import CacheBackend
 
 log = logging.getLogger(__name__)
 REPORT_MAGIC = b"trellis-space-report-1\n"

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from flask import Flask, Response, g, request
 
-from app.context import AppContext
+from trellis.app.context import AppContext
 
 log = logging.getLogger(__name__)
 UPDATE_PATH = "/_dash-update-component"

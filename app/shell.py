@@ -8,14 +8,14 @@ from urllib.parse import parse_qs, urlencode
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
-from app import health
-from app.context import AppContext
-from app.url_checks import EXPERIMENT_ID, MAX_EXPERIMENTS, MAX_SEARCHES, SEARCH_ID
-from layouts.choices import search_choices
-from layouts.live import live_step, next_version
-from search.control.fixes import FixError, decode_fix
-from tracking.links import experiment_url
-from tracking.retry import unavailable_reason
+from trellis.app import health
+from trellis.app.context import AppContext
+from trellis.app.url_checks import EXPERIMENT_ID, MAX_EXPERIMENTS, MAX_SEARCHES, SEARCH_ID
+from trellis.layouts.choices import search_choices
+from trellis.layouts.live import live_step, next_version
+from trellis.search.control.fixes import FixError, decode_fix
+from trellis.tracking.links import experiment_url
+from trellis.tracking.retry import unavailable_reason
 
 LIVE_TICK_MS = 4000  # how often an open page asks whether the store changed (a cheap query)
 

@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
-from search.control.fixes import FixError, decode_fix
-from tracking.limits import metric_problem
+from trellis.search.control.fixes import FixError, decode_fix
+from trellis.tracking.limits import metric_problem
 
 MAX_EXPERIMENTS = 50
 MAX_SEARCHES = 200

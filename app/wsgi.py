@@ -16,9 +16,9 @@ import logging
 import os
 import sys
 
-from app.auth.create import authenticator_from_env
-from app.factory import create_app
-from app.health import fail_fast_over_http
+from trellis.app.auth.create import authenticator_from_env
+from trellis.app.factory import create_app
+from trellis.app.health import fail_fast_over_http
 
 try:
     auth = authenticator_from_env(os.environ)

@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from search import space  # noqa: E402
-from search.analysis.design import AnalysisData, Axis  # noqa: E402
+from trellis.search import space  # noqa: E402
+from trellis.search.analysis.design import AnalysisData, Axis  # noqa: E402
 
 TARGET_KEPT = 0.25
 NOISE = 0.005  # sd of the loss' noise (the loss spans about 0 .. 0.5)
@@ -171,7 +171,7 @@ def meets_targets(truth: Truth, s: Scored) -> bool:
 def bounds_v1(data: AnalysisData, n_trees: int = 100, seed: int = 0) -> tuple[dict, dict]:
     from sklearn.ensemble import RandomForestRegressor
 
-    from search.analysis.fanova import leaf_boxes
+    from trellis.search.analysis.fanova import leaf_boxes
 
     n, d = data.X.shape
     forest = RandomForestRegressor(
@@ -205,7 +205,7 @@ def bounds_v1(data: AnalysisData, n_trees: int = 100, seed: int = 0) -> tuple[di
 
 
 def run(truth: Truth, n: int, seed: int) -> tuple[Scored, Scored, float, float]:
-    from search.analysis.bounds import suggest_bounds
+    from trellis.search.analysis.bounds import suggest_bounds
 
     data = sample(truth, n, seed)
     t0 = time.perf_counter()

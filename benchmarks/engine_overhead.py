@@ -35,8 +35,8 @@ def _warm_store(uri: str, experiment: str) -> None:
 
 
 def time_trellis(uri: str, trials: int, workers: int, executor: str = "local") -> float:
-    from search.config import parse_config
-    from search.engine.runner import run_search
+    from trellis.search.config import parse_config
+    from trellis.search.engine.runner import run_search
 
     config = parse_config(
         {
@@ -46,7 +46,7 @@ def time_trellis(uri: str, trials: int, workers: int, executor: str = "local") -
             "algorithm": {"name": "random", "seed": 0},
             "termination": {"max_trials": trials},
             "executor": {"kind": executor, "workers": workers},
-            "trial": {"function": "examples.synthetic:noop"},
+            "trial": {"function": "trellis.examples.synthetic:noop"},
             "tracking": {"uri": uri, "experiment": "bench"},
         }
     )

@@ -44,7 +44,7 @@ def build_store(path: Path, n_trials: int, seed: int = 0) -> tuple[str, str, str
 
     from mlflow import MlflowClient
 
-    from tracking import schema
+    from trellis.tracking import schema
 
     uri = f"sqlite:///{path}"
     client = MlflowClient(tracking_uri=uri)
@@ -174,11 +174,11 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    from app.context import AppContext
-    from app.page_parts import StateMemo
-    from app.pages.exploration import info_loader, render_exploration
-    from app.pages.overview import render_overview
-    from tracking.cache import RunCache
+    from trellis.app.context import AppContext
+    from trellis.app.page_parts import StateMemo
+    from trellis.app.pages.exploration import info_loader, render_exploration
+    from trellis.app.pages.overview import render_overview
+    from trellis.tracking.cache import RunCache
 
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()

@@ -5,10 +5,10 @@ Per workload and seed, both into a temporary SQLite MLflow store, 1 worker per s
 - baseline: TPE, B trials on the original space;
 - guided: TPE, 0.4 B trials on the original space (same seed, so they are the baseline's first 0.4 B
   trials: a paired comparison), then a relaunch built by the relaunch form's own code path
-  (``search.control.relaunch``): ``form_from_config`` with the best trial, ``fill_from_space`` with the
+  (``trellis.search.control.relaunch``): ``form_from_config`` with the best trial, ``fill_from_space`` with the
   suggested bounds' refined space (when the forest's R² lets the app offer one), ``fix_unimportant`` below
   a 0.05 fANOVA share, warm start on, ``config_from_form`` with a new seed, ``validate_launch``; the
-  bounds and shares are what the search-space page computes (``search.analysis.report.analyse``) from the
+  bounds and shares are what the search-space page computes (``trellis.search.analysis.report.analyse``) from the
   store. The relaunch runs in-process for 0.6 B trials.
 
 Printed per workload: each arm's final best (median and IQR over seeds), the trial at which the guided loop
@@ -18,8 +18,8 @@ curves (median and IQR band per arm) go to ``benchmarks/out/guided_loop_<workloa
 
     python benchmarks/guided_loop.py [--seeds 10] [--budget 30] [--workloads sparse_bowl,digits_mlp]
 
-Workloads: ``sparse_bowl`` (``examples.synthetic:sparse_bowl``: 9 parameters, 4 without effect, optimum
-loss 0) and ``digits_mlp`` (``examples.digits_mlp:train`` on 300 training images for 3 epochs: plain TPE
+Workloads: ``sparse_bowl`` (``trellis.examples.synthetic:sparse_bowl``: 9 parameters, 4 without effect, optimum
+loss 0) and ``digits_mlp`` (``trellis.examples.digits_mlp:train`` on 300 training images for 3 epochs: plain TPE
 does not saturate there; validation on the usual 449 images).
 """
 
@@ -45,7 +45,7 @@ IMPORTANCE_BELOW = 0.05
 
 WORKLOADS: dict[str, dict[str, Any]] = {
     "sparse_bowl": {
-        "trial": "examples.synthetic:sparse_bowl",
+        "trial": "trellis.examples.synthetic:sparse_bowl",
         "objective": {"metric": "loss", "direction": "min"},
         "budget_max": 1,
         "space": {
@@ -58,7 +58,7 @@ WORKLOADS: dict[str, dict[str, Any]] = {
         },
     },
     "digits_mlp": {
-        "trial": "examples.digits_mlp:train",
+        "trial": "trellis.examples.digits_mlp:train",
         "objective": {"metric": "val_accuracy", "direction": "max"},
         "budget_max": 3,
         "space": {
@@ -119,8 +119,8 @@ def trial_values(result: Any) -> list[float]:
 
 
 def run_baseline(workload: str, seed: int, budget: int, uri: str, n_startup: int) -> tuple[list[float], Any]:
-    from search.config import parse_config
-    from search.engine.runner import run_search
+    from trellis.search.config import parse_config
+    from trellis.search.engine.runner import run_search
 
     config = parse_config(raw_config(workload, f"{workload}-s{seed}-baseline", seed, budget, uri, n_startup))
     result = run_search(config)
@@ -137,21 +137,21 @@ def run_guided(
     always_bounds: bool = False,
     below: float = IMPORTANCE_BELOW,
 ) -> GuidedSeed:
-    from search.analysis.bounds import refined_space, untrusted_reason
-    from search.analysis.report import analyse
-    from search.config import parse_config
-    from search.control.policy import ServerPolicy
-    from search.control.relaunch import (
+    from trellis.search.analysis.bounds import refined_space, untrusted_reason
+    from trellis.search.analysis.report import analyse
+    from trellis.search.config import parse_config
+    from trellis.search.control.policy import ServerPolicy
+    from trellis.search.control.relaunch import (
         config_from_form,
         fill_from_space,
         fix_unimportant,
         form_from_config,
         validate_launch,
     )
-    from search.engine.runner import run_search
-    from search.engine.warm_start import config_key
-    from tracking import schema
-    from tracking.reader import read_runs, spaces_of
+    from trellis.search.engine.runner import run_search
+    from trellis.search.engine.warm_start import config_key
+    from trellis.tracking import schema
+    from trellis.tracking.reader import read_runs, spaces_of
 
     w = WORKLOADS[workload]
     metric, direction = w["objective"]["metric"], w["objective"]["direction"]

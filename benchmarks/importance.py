@@ -36,14 +36,14 @@ def _shares(imp) -> dict:
 
 
 def _package(sample: Sample, pairs: bool) -> dict:
-    from search.analysis.fanova_reference import reference_importance
+    from trellis.search.analysis.fanova_reference import reference_importance
 
     wanted = [k for k, v in sample.truth.items() if isinstance(k, tuple) and v > 0] if pairs else []
     return reference_importance(sample.X, sample.y, sample.names, n_trees=64, seed=0, pairs=wanted)
 
 
 def accuracy(functions: list[str], sizes: list[int], seeds: int, package: bool, package_pairs: bool) -> None:
-    from search.analysis.fanova import FastFANOVA
+    from trellis.search.analysis.fanova import FastFANOVA
 
     print("Error against the analytic shares: max / mean absolute error over every single and pair share")
     print(f"({seeds} seeds each; package: singles{' and the non-zero pairs' if package_pairs else ' only'})")
@@ -80,8 +80,8 @@ def accuracy(functions: list[str], sizes: list[int], seeds: int, package: bool, 
 
 
 def speed(runs: int, package: bool) -> None:
-    from search.analysis.fanova import FastFANOVA
-    from search.analysis.fanova_reference import load_fanova, unit_config_space
+    from trellis.search.analysis.fanova import FastFANOVA
+    from trellis.search.analysis.fanova_reference import load_fanova, unit_config_space
 
     names = ["x1", "x2", "x3", "x4", "x5", "x6"]
     base = ishigami(runs, 0)

@@ -1,6 +1,6 @@
 """Test functions with analytic variance shares (Sobol indices), sampled as uniform random runs.
 
-Each function maps the unit cube (one column per parameter, as ``search.analysis.design`` normalises
+Each function maps the unit cube (one column per parameter, as ``trellis.search.analysis.design`` normalises
 runs) to an objective, and comes with its exact first-order shares (singles) and second-order shares
 (pairs); every share not listed is 0. Used by ``benchmarks/importance.py`` and the importance tests.
 """

@@ -375,7 +375,11 @@ def gunicorn(
     command += ["--max-requests", str(max_requests)]
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(
-            [*command, "--timeout", "300", "app.wsgi:server"], cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT
+            [*command, "--timeout", "300", "trellis.app.wsgi:server"],
+            cwd=tree,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         yield from _serve(server, port, log)
 

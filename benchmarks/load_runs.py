@@ -1,7 +1,7 @@
 """Reading runs: Trellis' reader vs ``mlflow.search_runs`` on the same store, and the overview render.
 
 Builds SQLite MLflow stores of 10k and 100k runs (3 params, 3 metrics, a parent tag each; rows written
-into MLflow's own tables by ``tracking.batch_writers.SqlWriter``, MLflow's client reads them back), then, in one
+into MLflow's own tables by ``trellis.tracking.batch_writers.SqlWriter``, MLflow's client reads them back), then, in one
 run, times:
   - ``mlflow.search_runs`` (all runs, the reference) and Trellis' ``read_runs`` (cold: no cache);
   - the overview's server-side render on 10k runs with a warm cache: time and figure JSON size.
@@ -27,7 +27,7 @@ import numpy as np
 def build_store(path: Path, n_runs: int, seed: int = 0) -> tuple[str, str]:
     from mlflow import MlflowClient
 
-    from tracking.batch_writers import PendingRun, SqlWriter
+    from trellis.tracking.batch_writers import PendingRun, SqlWriter
 
     uri = f"sqlite:///{path}"
     client = MlflowClient(tracking_uri=uri)
@@ -84,8 +84,8 @@ def timed(fn, repeat: int = 1) -> tuple[float, object]:
 def bench_size(tmp: Path, n: int, skip_reference_above: int) -> dict:
     import mlflow
 
-    from tracking import reader
-    from tracking.sql import engine
+    from trellis.tracking import reader
+    from trellis.tracking.sql import engine
 
     t_build = time.perf_counter()
     uri, exp = build_store(tmp / f"runs{n}.db", n)
@@ -103,9 +103,9 @@ def bench_size(tmp: Path, n: int, skip_reference_above: int) -> dict:
 
 
 def bench_render(tmp: Path, n: int) -> dict:
-    from app.context import AppContext
-    from app.pages.overview import render_overview
-    from tracking.cache import RunCache
+    from trellis.app.context import AppContext
+    from trellis.app.pages.overview import render_overview
+    from trellis.tracking.cache import RunCache
 
     uri, exp = build_store(tmp / f"render{n}.db", n, seed=1)
     context = AppContext(uri, RunCache(uri))

@@ -24,7 +24,7 @@ def build_store(path: Path, n_runs: int, seed: int = 0) -> tuple[str, str]:
     accuracy depends on four of them."""
     from mlflow import MlflowClient
 
-    from tracking.batch_writers import PendingRun, SqlWriter
+    from trellis.tracking.batch_writers import PendingRun, SqlWriter
 
     uri = f"sqlite:///{path}"
     client = MlflowClient(tracking_uri=uri)
@@ -75,10 +75,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.getLogger("alembic").setLevel(logging.WARNING)
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    from app.context import AppContext
-    from app.pages.overview import render_overview
-    from search.analysis.report import analyse
-    from tracking.cache import RunCache
+    from trellis.app.context import AppContext
+    from trellis.app.pages.overview import render_overview
+    from trellis.search.analysis.report import analyse
+    from trellis.tracking.cache import RunCache
 
     with tempfile.TemporaryDirectory() as tmp:
         uri, exp = build_store(Path(tmp) / "runs.db", args.runs)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from examples.arch_training import train_architecture
-from search.trial import TrialContext
+from trellis.examples.arch_training import train_architecture
+from trellis.search.trial import TrialContext
 
 
 def train(ctx: TrialContext) -> dict[str, float]:

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from examples.digits import device, load_digits_split, optimizer
-from search.architectures.layers import INPUTS, parse_architecture
-from search.architectures.torch_model import build_model, torch_parameter_count
-from search.trial import TrialContext
+from trellis.examples.digits import device, load_digits_split, optimizer
+from trellis.search.architectures.layers import INPUTS, parse_architecture
+from trellis.search.architectures.torch_model import build_model, torch_parameter_count
+from trellis.search.trial import TrialContext
 
 PREDICTIONS_FILE = "predictions.json"
 

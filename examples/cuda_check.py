@@ -16,13 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from examples import digits
-from search.config import TrialSpec
-from search.trial import TrialJob, run_job
+from trellis.examples import digits
+from trellis.search.config import TrialSpec
+from trellis.search.trial import TrialJob, run_job
 
 TRIALS = {
-    "digits-mlp": ("examples.digits_mlp:train", {"lr": 0.01, "hidden": 64, "layers": 2, "optimizer": "adam"}),
-    "digits-cnn": ("examples.digits_cnn:train", {"lr": 0.005, "channels": 16, "optimizer": "adam"}),
+    "digits-mlp": ("trellis.examples.digits_mlp:train", {"lr": 0.01, "hidden": 64, "layers": 2, "optimizer": "adam"}),
+    "digits-cnn": ("trellis.examples.digits_cnn:train", {"lr": 0.005, "channels": 16, "optimizer": "adam"}),
 }
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from examples import digits
-from search.trial import TrialContext
+from trellis.examples import digits
+from trellis.search.trial import TrialContext
 
 
 def build(params: dict) -> digits.nn.Module:

@@ -7,7 +7,7 @@ It reads its hyperparameters and budget from the JSON file Trellis writes, and r
 import json
 import sys
 
-from examples import digits
+from trellis.examples import digits
 
 
 def main(config_path: str) -> None:

@@ -8,7 +8,7 @@ import random
 import sys
 import time
 
-from search.trial import TrialContext
+from trellis.search.trial import TrialContext
 
 
 def noop(ctx: TrialContext) -> float:

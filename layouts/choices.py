@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from search.analysis.objective import default_objective, metric_direction, user_metrics
+from trellis.search.analysis.objective import default_objective, metric_direction, user_metrics
 
 # -- the search picker ------------------------------------------------------------------------------
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from search.control.relaunch import scalar
-from search.registry import ALGORITHMS
-from tracking import schema
-from tracking.claims import search_status
+from trellis.search.control.relaunch import scalar
+from trellis.search.registry import ALGORITHMS
+from trellis.tracking import schema
+from trellis.tracking.claims import search_status
 
 ACTIVE = ("scheduled", "running")
 RESUMABLE = ("stopped", "orphaned", "failed")

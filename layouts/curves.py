@@ -7,8 +7,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from layouts.labels import run_labels
-from layouts.style import Figure, empty_figure, figure, search_colors, typed
+from trellis.layouts.labels import run_labels
+from trellis.layouts.style import Figure, empty_figure, figure, search_colors, typed
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:

@@ -12,10 +12,10 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from search.analysis.diagnosis import Finding
-from search.control.fixes import encode_fix
-from tracking.links import run_url
-from tracking.schema import STDERR_ARTIFACT
+from trellis.search.analysis.diagnosis import Finding
+from trellis.search.control.fixes import encode_fix
+from trellis.tracking.links import run_url
+from trellis.tracking.schema import STDERR_ARTIFACT
 
 MAX_RUN_LINKS = 10  # run links shown per finding (the count says how many more)
 
@@ -31,7 +31,7 @@ class FindingLinks(NamedTuple):
 def finding_links(
     findings: Sequence[Finding], runs: pd.DataFrame, ui_base: str | None, labels: dict[str, str]
 ) -> FindingLinks:
-    """Links for the runs the findings name, through ``tracking.links.run_url`` (none without a UI address),
+    """Links for the runs the findings name, through ``trellis.tracking.links.run_url`` (none without a UI address),
     and the experiment of each search (for its relaunch link)."""
     searches = {f.search_id for f in findings}
     experiments = {}

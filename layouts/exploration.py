@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from layouts.style import Figure, empty_figure, figure
-from search.analysis.exploration_info import ExplorationInfo, PageInfo
+from trellis.layouts.style import Figure, empty_figure, figure
+from trellis.search.analysis.exploration_info import ExplorationInfo, PageInfo
 
 SCALE = "Viridis"
 REASON_COLORS = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from layouts.exploration import REASON_COLORS, _apply_axes, _grid, colour_axis, point_type, typed32
-from layouts.style import Figure, empty_figure, figure, search_colors
-from search.analysis.exploration_info import PageInfo
+from trellis.layouts.exploration import REASON_COLORS, _apply_axes, _grid, colour_axis, point_type, typed32
+from trellis.layouts.style import Figure, empty_figure, figure, search_colors
+from trellis.search.analysis.exploration_info import PageInfo
 
 SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "cross"]
 

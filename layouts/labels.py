@@ -47,7 +47,7 @@ def rerun_column(
 ) -> tuple[list[dict], list[dict]]:
     """A table of runs with each Trellis trial's command to run it again (``trellis rerun``); other runs get
     none. The store's password, if its URI holds one, is shown as ``***``."""
-    from tracking.cache import shown_url
+    from trellis.tracking.cache import shown_url
 
     trials = set(runs.loc[runs["kind"] == "trial", "run_id"]) if "kind" in runs else set()
     if not any(row.get("run_id") in trials for row in rows):

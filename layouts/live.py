@@ -1,7 +1,7 @@
 """Live pages: when the store changed under an open page, and what the page's controls keep when it did.
 
 Pure functions of plain values (no Dash). The shell polls a cheap fingerprint of the chosen experiments
-(``tracking.cache.fingerprint``) and bumps a version the pages' data callbacks listen to only when it
+(``trellis.tracking.cache.fingerprint``) and bumps a version the pages' data callbacks listen to only when it
 changed; these functions make those decisions.
 """
 

@@ -1,4 +1,4 @@
-"""The model overview's figures and glyphs (pure builders over ``search.analysis.models.ModelsInfo``).
+"""The model overview's figures and glyphs (pure builders over ``trellis.search.analysis.models.ModelsInfo``).
 
 Overview: score against log parameters, darkness = score, radius = log parameters (REMAP), the Pareto front
 as a step line, children of an ablation or variation as diamonds. Map: the architectures by structural
@@ -13,10 +13,10 @@ import math
 import numpy as np
 from dash import html
 
-from layouts.style import COLORS, Figure, empty_figure, figure, typed
-from search.analysis.model_inspection import InspectionInfo
-from search.analysis.models import ModelsInfo, activation_sizes
-from search.architectures.layers import Architecture
+from trellis.layouts.style import COLORS, Figure, empty_figure, figure, typed
+from trellis.search.analysis.model_inspection import InspectionInfo
+from trellis.search.analysis.models import ModelsInfo, activation_sizes
+from trellis.search.architectures.layers import Architecture
 
 # Layer kind -> (colour, letter): distinguishable without colour too.
 GLYPH_NAMES = {

@@ -11,11 +11,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from layouts.labels import run_labels, search_label
-from layouts.selection import DIMMED_OPACITY, selected_mask, selected_overlay, selection_revision
-from layouts.style import COLORS, Figure, empty_figure, figure, search_colors, typed
-from search.analysis.objective import INTERNAL_PREFIX, best_final
-from tracking.reader import recorded_spaces
+from trellis.layouts.labels import run_labels, search_label
+from trellis.layouts.selection import DIMMED_OPACITY, selected_mask, selected_overlay, selection_revision
+from trellis.layouts.style import COLORS, Figure, empty_figure, figure, search_colors, typed
+from trellis.search.analysis.objective import INTERNAL_PREFIX, best_final
+from trellis.tracking.reader import recorded_spaces
 
 STATUS_ORDER = ["FINISHED", "RUNNING", "FAILED", "KILLED", "SCHEDULED"]
 

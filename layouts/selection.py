@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from layouts.style import typed
+from trellis.layouts.style import typed
 
 SELECTED = "#D55E00"  # the Pareto front's orange: marks what the user picked
 DIMMED_OPACITY = 0.25  # the other points while a selection is shown

@@ -8,11 +8,11 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from layouts.selection import highlight_line, selected_mask
-from layouts.style import Figure, empty_figure, figure, typed
-from search import space as scales
-from search.analysis.design import Axis
-from search.analysis.fanova import Importance
+from trellis.layouts.selection import highlight_line, selected_mask
+from trellis.layouts.style import Figure, empty_figure, figure, typed
+from trellis.search import space as scales
+from trellis.search.analysis.design import Axis
+from trellis.search.analysis.fanova import Importance
 
 
 class Dimension(NamedTuple):

@@ -13,7 +13,7 @@ import dash_bootstrap_components as dbc
 import yaml
 from dash import dcc, html
 
-from search.analysis.surrogate import Prediction, SpaceComparison, Surrogate, compare_spaces
+from trellis.search.analysis.surrogate import Prediction, SpaceComparison, Surrogate, compare_spaces
 
 INPUT_TYPE = "sp-predict-input"  # pattern-matching id type of the form's inputs
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-FIFO = "search.schedulers.fifo:FIFOScheduler"
-EARLY_STOPPING = "search.schedulers.early_stopping:EarlyStoppingScheduler"
+FIFO = "trellis.search.schedulers.fifo:FIFOScheduler"
+EARLY_STOPPING = "trellis.search.schedulers.early_stopping:EarlyStoppingScheduler"
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class AlgorithmSpec:
     decides each trial's budget (no early stopping; resume replays the record). ``self_ending``: the
     algorithm ends the search by itself, so no termination limit is required. ``learns_from_past``: its
     sampler's ``observe`` informs later proposals, so a relaunch may warm-start it from the parent's trials.
+    ``extra``: the optional install it needs (``trellis.extras``), said at validation when missing.
     """
 
     name: str
@@ -42,15 +43,18 @@ class AlgorithmSpec:
     budgeted: bool = False
     self_ending: bool = False
     learns_from_past: bool = False
+    extra: str | None = None
 
 
 @dataclass(frozen=True)
 class ExecutorSpec:
-    """One place trials run. ``takes_address``: the executor connects to a scheduler at ``executor.address``."""
+    """One place trials run. ``takes_address``: the executor connects to a scheduler at ``executor.address``.
+    ``extra``: the optional install it needs (``trellis.extras``), said at validation when missing."""
 
     name: str
     executor: str
     takes_address: bool = False
+    extra: str | None = None
 
 
 _ALGORITHMS: dict[str, AlgorithmSpec] = {}
@@ -87,21 +91,21 @@ def _eta(low: int = 2) -> dict[str, tuple[float, None]]:
     return {"eta": (low, None)}
 
 
-register_algorithm(AlgorithmSpec("random", sampler="search.samplers.random:RandomSampler"))
+register_algorithm(AlgorithmSpec("random", sampler="trellis.search.samplers.random:RandomSampler"))
 register_algorithm(
     AlgorithmSpec(
         "grid",
-        sampler="search.samplers.grid:GridSampler",
+        sampler="trellis.search.samplers.grid:GridSampler",
         settings={"points": 5, "shuffle": False},
         ranges={"points": (1, None)},
-        check="search.samplers.grid:check_settings",
+        check="trellis.search.samplers.grid:check_settings",
         self_ending=True,
     )
 )
 register_algorithm(
     AlgorithmSpec(
         "tpe",
-        sampler="search.samplers.tpe:TPESampler",
+        sampler="trellis.search.samplers.tpe:TPESampler",
         settings={"n_startup_trials": 10, "multivariate": True},
         ranges={"n_startup_trials": (0, None)},
         learns_from_past=True,
@@ -110,8 +114,8 @@ register_algorithm(
 register_algorithm(
     AlgorithmSpec(
         "hyperband",
-        sampler="search.samplers.random:RandomSampler",
-        scheduler="search.schedulers.hyperband:HyperbandScheduler",
+        sampler="trellis.search.samplers.random:RandomSampler",
+        scheduler="trellis.search.schedulers.hyperband:HyperbandScheduler",
         settings={"eta": 3},
         ranges=_eta(),
         budgeted=True,
@@ -121,8 +125,9 @@ register_algorithm(
 register_algorithm(
     AlgorithmSpec(
         "bohb",
-        sampler="search.samplers.bohb:BOHBSampler",
-        scheduler="search.schedulers.hyperband:HyperbandScheduler",
+        sampler="trellis.search.samplers.bohb:BOHBSampler",
+        extra="bohb",
+        scheduler="trellis.search.schedulers.hyperband:HyperbandScheduler",
         # hpbandster's model settings (min_points_in_model 0: its default, parameters + 1).
         settings={
             "eta": 3,
@@ -148,8 +153,8 @@ register_algorithm(
 register_algorithm(
     AlgorithmSpec(
         "pbt",
-        sampler="search.samplers.random:RandomSampler",
-        scheduler="search.schedulers.pbt:PBTScheduler",
+        sampler="trellis.search.samplers.random:RandomSampler",
+        scheduler="trellis.search.schedulers.pbt:PBTScheduler",
         settings={
             "population_size": 8,
             "interval": 1,
@@ -166,15 +171,17 @@ register_algorithm(
             "perturb": (0.0, 1.0),
             "resample_probability": (0.0, 1.0),
         },
-        check="search.schedulers.pbt:check_settings",
+        check="trellis.search.schedulers.pbt:check_settings",
         budgeted=True,
         self_ending=True,
     )
 )
 
-register_executor(ExecutorSpec("local", "search.executors.local:LocalExecutor"))
+register_executor(ExecutorSpec("local", "trellis.search.executors.local:LocalExecutor"))
 # Imported on demand: distributed is heavy and only cluster users need it.
-register_executor(ExecutorSpec("dask", "search.executors.dask_cluster:DaskExecutor", takes_address=True))
+register_executor(
+    ExecutorSpec("dask", "trellis.search.executors.dask_cluster:DaskExecutor", takes_address=True, extra="dask")
+)
 
 
 def _load_plugins() -> None:

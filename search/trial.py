@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from search.config import TrialSpec
-from tracking.limits import report_problem
-from tracking.schema import EndReason
+from trellis.search.config import TrialSpec
+from trellis.search.config.trial_module import import_trial_module
+from trellis.tracking.limits import report_problem
+from trellis.tracking.schema import EndReason
 
 REPORT_PREFIX = "TRELLIS "
 TAIL_LINES = 60
@@ -210,10 +211,7 @@ def resolve_function(spec: TrialSpec) -> Callable[[TrialContext], Any]:
         return next(iter(matches)).load()
     assert spec.function
     module_name, func_name = spec.function.split(":")
-    for extra in (spec.workdir, os.getcwd()):
-        if extra and extra not in sys.path:
-            sys.path.insert(0, extra)
-    module = importlib.import_module(module_name)
+    module = import_trial_module(spec)
     func = getattr(module, func_name, None)
     if not callable(func):
         raise LookupError(f"{spec.function}: {module_name} has no callable {func_name!r}")

@@ -86,7 +86,7 @@ def gunicorn_app(cwd: Path, env: dict[str, str], ready: Callable[[str], object] 
             "2",
             "-b",
             f"127.0.0.1:{port}",
-            "app.wsgi:server",
+            "trellis.app.wsgi:server",
         ],  # fmt: skip
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from search.config import SearchConfig, parse_config
+from trellis.search.config import SearchConfig, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,7 +27,7 @@ BASE: dict[str, Any] = {
     "budget": {"resource": "epochs", "min": 1, "max": 3},
     "termination": {"max_trials": 6},
     "executor": {"kind": "local", "workers": 2},
-    "trial": {"function": "examples.synthetic:quadratic"},
+    "trial": {"function": "trellis.examples.synthetic:quadratic"},
 }
 
 

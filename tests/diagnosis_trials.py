@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from search.trial import TrialContext
+from trellis.search.trial import TrialContext
 
 
 def slow_starter(ctx: TrialContext) -> dict[str, float]:

@@ -13,14 +13,14 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from search.control.agent import Agent
-from search.control.policy import ServerPolicy
-from search.control.queue import cancel_or_stop, request_edit, request_resume, submit_search
 from tests.conftest import ROOT, child_runs
-from tracking import schema
-from tracking.claims import claim, search_status
+from trellis.search.control.agent import Agent
+from trellis.search.control.policy import ServerPolicy
+from trellis.search.control.queue import cancel_or_stop, request_edit, request_resume, submit_search
+from trellis.tracking import schema
+from trellis.tracking.claims import claim, search_status
 
-SLOW = "examples.synthetic:slow"
+SLOW = "trellis.examples.synthetic:slow"
 POLICY = ServerPolicy(extra_trials=frozenset({SLOW}))
 
 
@@ -95,7 +95,7 @@ def test_a_killed_agents_search_is_resumed_by_another_with_nothing_lost(uri, mak
     )
     client = MlflowClient(uri)
     search_id = submit_search(config, launched_by="t")
-    cmd = [sys.executable, "-m", "search.cli", "agent", "--tracking-uri", uri, "--poll", "0.2", "--allow-trial", SLOW]
+    cmd = [sys.executable, "-m", "trellis.cli", "agent", "--tracking-uri", uri, "--poll", "0.2", "--allow-trial", SLOW]
     first = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         deadline = time.monotonic() + 90
@@ -157,7 +157,7 @@ def test_edit_cancel_stop_and_resume_from_the_store(make_config, store, tmp_path
 
 def test_an_agent_refuses_a_trial_not_on_its_allow_list(make_config, store, tmp_path):
     client = MlflowClient(store)
-    search_id = submit_search(_config(make_config, store, trial__function="examples.synthetic:crashy"), "t")
+    search_id = submit_search(_config(make_config, store, trial__function="trellis.examples.synthetic:crashy"), "t")
     agent = Agent(store, policy=ServerPolicy(), log_dir=tmp_path, echo=lambda *_: None)
     assert agent.step() == []
     run = client.get_run(search_id)

@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from app.auth.plain import parse_users
-from app.factory import create_app
+from trellis.app.auth.plain import parse_users
+from trellis.app.factory import create_app
 
 
 @pytest.mark.parametrize(

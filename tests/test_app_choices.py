@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.context import report_key, runs_state
-from layouts.choices import (
+from trellis.app.context import report_key, runs_state
+from trellis.layouts.choices import (
     best_quantile,
     clicked_params,
     default_metrics,
@@ -16,9 +16,9 @@ from layouts.choices import (
     r2_trust,
     search_choices,
 )
-from layouts.space import importance_plot, importance_rows
-from search.analysis.fanova import Importance
-from search.analysis.objective import default_objective
+from trellis.layouts.space import importance_plot, importance_rows
+from trellis.search.analysis.fanova import Importance
+from trellis.search.analysis.objective import default_objective
 
 # -- the search picker ------------------------------------------------------------------------------
 

@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from app.factory import create_app
 from tests.browser import click, console_errors, find_browser, free_port, gunicorn_app, make_driver, wait
 from tests.conftest import ROOT, module_store
 from tests.test_control_page import callback_payload
+from trellis.app.factory import create_app
 
 EXPERIMENT = "faults"
 N_RUNS = 4
@@ -189,7 +189,7 @@ def test_postgresql_stopped_then_started_pages_say_so_and_recover(own_pg, tmp_pa
 def test_a_tracking_server_that_is_down_is_said_within_seconds(monkeypatch, tmp_path):
     """An http:// store with nothing listening (a server down): with the app process' MLflow retry settings
     (app/wsgi.py), the page answers at once with the reason instead of after MLflow's minutes of retries."""
-    from app.health import fail_fast_over_http
+    from trellis.app.health import fail_fast_over_http
 
     settings: dict[str, str] = {}
     fail_fast_over_http(settings)
@@ -347,7 +347,7 @@ def test_redis_down_falls_back_to_each_workers_cache_and_comes_back(sqlite_store
     redis_server = OwnRedis(tmp_path)
     monkeypatch.setenv("TRELLIS_CACHE_RETRY_S", "1")
     try:
-        with caplog.at_level(logging.WARNING, logger="tracking.cache"):
+        with caplog.at_level(logging.WARNING, logger="trellis.tracking.cache"):
             app = create_app(uri, cache=redis_server.url)  # nothing listens there yet: the app still starts
         assert any("not answering" in r.getMessage() for r in caplog.records)
         page, client = flask_page(app, experiment_id)
@@ -391,7 +391,7 @@ def gunicorn(env: dict[str, str], cwd: Path, log: Path):
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "app" / "gunicorn_conf.py"), "-w", "2",
              "-b", f"127.0.0.1:{port}", "--access-logfile", "-", "--access-logformat", "served-by %(p)s %(U)s %(s)s",
-             "app.wsgi:server"],
+             "trellis.app.wsgi:server"],
             cwd=cwd,
             env={**os.environ, "PYTHONPATH": str(ROOT), **env},
             stdout=out,

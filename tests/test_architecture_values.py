@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from search.architectures.chain import TRANSITIONS, sample_architecture
-from search.architectures.distance import distance_matrix, structural_distance
-from search.architectures.generators import CHANGES, ablations, variations
-from search.architectures.layers import (
+from trellis.search.architectures.chain import TRANSITIONS, sample_architecture
+from trellis.search.architectures.distance import distance_matrix, structural_distance
+from trellis.search.architectures.generators import CHANGES, ablations, variations
+from trellis.search.architectures.layers import (
     MAX_CHANNELS,
     MAX_LAYERS,
     Activation,
@@ -27,13 +27,13 @@ from search.architectures.layers import (
     parse_architecture,
     problem,
 )
-from search.architectures.param import ArchitectureParam
-from search.architectures.projection import classical_mds, prediction_distance
-from search.architectures.torch_model import build_model, torch_parameter_count
-from search.config import ConfigError
-from search.engine.resume import typed_params
-from search.schedulers.pbt import explore
-from tracking.limits import param_problem
+from trellis.search.architectures.param import ArchitectureParam
+from trellis.search.architectures.projection import classical_mds, prediction_distance
+from trellis.search.architectures.torch_model import build_model, torch_parameter_count
+from trellis.search.config import ConfigError
+from trellis.search.engine.resume import typed_params
+from trellis.search.schedulers.pbt import explore
+from trellis.tracking.limits import param_problem
 
 DIGITS = ArchitectureParam("architecture", input="digits", max_layers=8, max_params=200_000)
 TABLE = ArchitectureParam("architecture", input="breast_cancer", max_layers=6)
@@ -154,7 +154,7 @@ def test_a_shape_with_classes_is_an_input(make_config):
 
 
 def test_samplers_without_a_model_for_it_draw_it_from_its_prior(make_config):
-    from search.samplers.tpe import TPESampler
+    from trellis.search.samplers.tpe import TPESampler
 
     config = make_config(space={"architecture": {"type": "architecture"}, "lr": {"low": 0.001, "high": 0.1}})
     proposals = [TPESampler(config.space, config.objective, seed=1).propose(0) for _ in range(2)]
@@ -237,7 +237,7 @@ def test_structural_distance_is_zero_symmetric_and_grows_with_the_edit():
 
 
 def test_listed_children_are_the_only_values_and_grid_runs_each_once(make_config):
-    from search.samplers.grid import GridSampler
+    from trellis.search.samplers.grid import GridSampler
 
     children = [child for child, _ in ablations(BASELINE, DIGITS)]
     listed = [json.loads(children[0].to_text()), *(c.to_text() for c in children[1:])]  # lists or texts

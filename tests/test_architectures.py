@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from examples.arch_training import load_predictions, model_for
-from search.architectures.layers import count_parameters, parse_architecture
-from search.config import load_config
-from search.engine.runner import run_search
 from tests.conftest import ROOT, child_runs
-from tracking import schema
+from trellis.examples.arch_training import load_predictions, model_for
+from trellis.search.architectures.layers import count_parameters, parse_architecture
+from trellis.search.config import load_config
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
 
 CONFIG = ROOT / "examples" / "configs" / "arch_digits.yaml"
 
@@ -51,7 +51,7 @@ def test_an_architecture_trial_on_a_table(store, client):
             "termination.max_trials": 1,
             "budget.max": 2,
             "executor.workers": 1,
-            "trial.function": "examples.arch_tabular:train",
+            "trial.function": "trellis.examples.arch_tabular:train",
             "space.architecture": {"type": "architecture", "input": "breast_cancer", "max_layers": 4},
         },
     )

@@ -15,13 +15,13 @@ import pytest
 import requests
 from mlflow import MlflowClient
 
-from app.auth.create import authenticator_from_env
-from app.factory import create_app
-from search.config import parse_config
-from search.control.queue import submit_search
-from search.engine.resume import ResumeError
 from tests.auth_walk import callback_body, refused_everywhere
 from tests.conftest import BASE
+from trellis.app.auth.create import authenticator_from_env
+from trellis.app.factory import create_app
+from trellis.search.config import parse_config
+from trellis.search.control.queue import submit_search
+from trellis.search.engine.resume import ResumeError
 
 ADMIN = ("admin", "admin-password-1234")
 USERS = {"alice": "alice-password-1", "bob": "bob-password-123"}
@@ -212,7 +212,7 @@ def test_mlflow_not_answering_gives_a_page_that_says_so_and_retries_never_the_ru
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed again: nothing listens there
     os.environ.pop("TRELLIS_MLFLOW_AUTH", None)
-    from app.auth.mlflow_users import MlflowUsers
+    from trellis.app.auth.mlflow_users import MlflowUsers
 
     app = create_app(store, cache=str(tmp_path / "cache"), auth=MlflowUsers(f"http://127.0.0.1:{port}"))
     client = app.server.test_client()

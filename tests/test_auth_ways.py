@@ -11,11 +11,11 @@ import sys
 
 import pytest
 
-from app.auth.create import authenticator_from_env
-from app.auth.users_file import UsersFileError, read_users_file, write_user
-from app.factory import create_app
 from tests.auth_walk import refused_everywhere
 from tests.conftest import ROOT
+from trellis.app.auth.create import authenticator_from_env
+from trellis.app.auth.users_file import UsersFileError, read_users_file, write_user
+from trellis.app.factory import create_app
 
 
 def basic(name: str, password: str) -> dict:
@@ -23,7 +23,7 @@ def basic(name: str, password: str) -> dict:
 
 
 def trellis(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "search.cli", *args], input=stdin, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "trellis.cli", *args], input=stdin, capture_output=True, text=True,
                           cwd=ROOT, timeout=120)  # fmt: skip
 
 
@@ -95,7 +95,7 @@ def test_users_command_refuses_bad_input_in_one_line(tmp_path):
         done = trellis(*args, "--file", str(users), "--password-stdin", stdin=stdin)
         assert done.returncode == 2 and reason in done.stderr and "Traceback" not in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
-    done = subprocess.run([sys.executable, "-m", "search.cli", "users", "add", "ana", "--file", str(users)],
+    done = subprocess.run([sys.executable, "-m", "trellis.cli", "users", "add", "ana", "--file", str(users)],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "--password-stdin" in done.stderr and "Traceback" not in done.stderr
     assert not users.exists()  # nothing was written
@@ -163,7 +163,7 @@ def test_serve_with_a_bad_sign_in_setting_says_so_in_one_line(store):
 
     MlflowClient(store).search_experiments()  # the store exists: only the sign-in setting is wrong
     env = {**os.environ, "TRELLIS_USERS_FILE": "/nonexistent/users"}
-    done = subprocess.run([sys.executable, "-m", "search.cli", "serve", "--tracking-uri", store, "--no-agent"],
+    done = subprocess.run([sys.executable, "-m", "trellis.cli", "serve", "--tracking-uri", store, "--no-agent"],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "cannot read the users file" in done.stderr and "Traceback" not in done.stderr
 

@@ -9,8 +9,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from search.config import ConfigError, SearchConfig, parse_config
 from tests.conftest import BASE
+from trellis.search.config import ConfigError, SearchConfig, parse_config
 
 VALID = {**copy.deepcopy(BASE), "tracking": {"uri": "sqlite:///never-opened.db"}}
 
@@ -39,7 +39,7 @@ def with_change(path: str, value):
         ("tracking.experiment", "e" * 600, "tracking.experiment"),
         ("space.x", {"low": -1e308, "high": 1e308}, "space.x"),
         ("space.x", {"low": 0.0, "high": float("inf")}, "space.x.high"),
-        ("trial", {"function": "examples.synthetic:no_such_function"}, "trial.function"),
+        ("trial", {"function": "trellis.examples.synthetic:no_such_function"}, "trial.function"),
         ("trial", {"script": __file__, "python": "/no/such/python"}, "trial.python"),
         ("space", {"../x": {"low": 0.0, "high": 1.0}}, "space.../x"),
         ("objective.metric", "m" * 300, "objective.metric"),
@@ -92,7 +92,7 @@ def test_any_input_gives_a_config_or_key_path_errors(changes):
 
 def _trellis(*args: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "search.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "trellis.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=60
     )
 
 
@@ -121,7 +121,7 @@ def test_a_bad_command_line_is_one_clear_line(tmp_path, args, says):
 
 
 def test_unknown_search_id_is_one_line(tmp_path, store, make_config):
-    from search.engine.runner import run_search
+    from trellis.search.engine.runner import run_search
 
     run_search(make_config(termination={"max_trials": 1}))
     for action in ("stop", "resume"):
@@ -130,7 +130,7 @@ def test_unknown_search_id_is_one_line(tmp_path, store, make_config):
 
 
 def test_a_search_whose_trials_all_failed_exits_non_zero(tmp_path, store):
-    raw = with_change("trial", {"function": "examples.synthetic:crashy"})
+    raw = with_change("trial", {"function": "trellis.examples.synthetic:crashy"})
     raw["space"] = {"x": {"low": 0.6, "high": 1.0}}
     raw["tracking"] = {"uri": store}
     raw["termination"] = {"max_trials": 2}

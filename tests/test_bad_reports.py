@@ -10,11 +10,11 @@ import urllib.request
 import pytest
 from mlflow import MlflowClient
 
-from examples.synthetic import BAD_REPORTS
-from search.engine.runner import run_search
-from search.trial import parse_report_line
 from tests.conftest import child_runs
-from tracking import schema
+from trellis.examples.synthetic import BAD_REPORTS
+from trellis.search.engine.runner import run_search
+from trellis.search.trial import parse_report_line
+from trellis.tracking import schema
 
 
 def _free_port() -> int:
@@ -60,7 +60,7 @@ def test_a_refused_report_fails_only_its_trial(make_config, tmp_path, request, k
     uri = _store(kind, request, tmp_path)
     config = make_config(
         space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "bad": bad},
-        trial={"function": "examples.synthetic:bad_reporter"},
+        trial={"function": "trellis.examples.synthetic:bad_reporter"},
         termination={"max_trials": 6},
         algorithm={"name": "random", "seed": 3},
         tracking={"uri": uri, "experiment": f"bad-{bad}"},

@@ -3,11 +3,11 @@
 import pandas as pd
 from mlflow import MlflowClient
 
-from layouts.overview import counts_info
-from search.analysis.objective import best_final, final_values
-from search.engine.runner import run_search
-from tracking import schema
-from tracking.reader import read_runs
+from trellis.layouts.overview import counts_info
+from trellis.search.analysis.objective import best_final, final_values
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
+from trellis.tracking.reader import read_runs
 
 
 def test_app_best_equals_the_cli_best_when_failed_trials_reported_better_values(make_config, store):
@@ -15,7 +15,7 @@ def test_app_best_equals_the_cli_best_when_failed_trials_reported_better_values(
     # every completed trial, but the runner never counts them.
     config = make_config(
         objective={"metric": "loss", "direction": "max"},
-        trial={"function": "examples.synthetic:crashy"},
+        trial={"function": "trellis.examples.synthetic:crashy"},
         termination={"max_trials": 10},
         algorithm={"name": "random", "seed": 3},
     )

@@ -2,11 +2,11 @@
 
 import pytest
 
-from search.engine.runner import run_search
-from search.samplers.bohb import from_configspace, to_configspace
-from search.space import Categorical, Fixed, Float, Int, SearchSpace
 from tests.conftest import child_runs
-from tracking import schema
+from trellis.search.engine.runner import run_search
+from trellis.search.samplers.bohb import from_configspace, to_configspace
+from trellis.search.space import Categorical, Fixed, Float, Int, SearchSpace
+from trellis.tracking import schema
 
 
 def space() -> SearchSpace:
@@ -42,7 +42,7 @@ def test_bohb_search_runs_hyperbands_brackets_with_model_proposals(make_config, 
         budget={"min": 1, "max": 9},
         space={"x": {"low": -1.0, "high": 1.0}},
         termination={},
-        trial={"function": "examples.synthetic:resumable"},
+        trial={"function": "trellis.examples.synthetic:resumable"},
     )
     result = run_search(config)
     assert result.state == "completed" and result.stop_reason == "exhausted"
@@ -63,7 +63,7 @@ def test_bohb_search_runs_hyperbands_brackets_with_model_proposals(make_config, 
 
 
 def test_bohb_settings_are_validated(make_config):
-    from search.config import ConfigError
+    from trellis.search.config import ConfigError
 
     with pytest.raises(ConfigError, match="algorithm.random_fraction"):
         make_config(algorithm={"name": "bohb", "random_fraction": 1.5}, termination={})

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import yaml
 
-from search.analysis.bounds import refined_space, suggest_bounds
-from search.analysis.design import prepare
-from search.config import parse_config
-from search.engine.runner import run_search
 from tests.conftest import module_store
-from tracking.reader import read_runs, recorded_spaces
+from trellis.search.analysis.bounds import refined_space, suggest_bounds
+from trellis.search.analysis.design import prepare
+from trellis.search.config import parse_config
+from trellis.search.engine.runner import run_search
+from trellis.tracking.reader import read_runs, recorded_spaces
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def quadratic_runs(tmp_path_factory):
                 "budget": {"max": 1},
                 "termination": {"max_trials": 300},
                 "executor": {"workers": 2},
-                "trial": {"function": "examples.synthetic:quadratic"},
+                "trial": {"function": "trellis.examples.synthetic:quadratic"},
                 "tracking": {"uri": uri, "experiment": "quad"},
             }
         )
@@ -78,8 +78,8 @@ def test_best_quantile_and_missing_metric(quadratic_runs):
 def test_cli_gives_the_same_numbers_as_the_library(quadratic_runs, capsys):
     import json
 
-    from search.analysis.fanova import FastFANOVA
-    from search.cli import main
+    from trellis.cli import main
+    from trellis.search.analysis.fanova import FastFANOVA
 
     table, config = quadratic_runs
     uri = config.tracking.uri

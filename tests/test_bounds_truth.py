@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from benchmarks.bounds import TARGET_KEPT, TRUTHS, sample, score
-from search.analysis.bounds import fix_notes, refined_yaml, suggest_bounds
-from search.analysis.report import analyse
-from search.engine.runner import run_search
-from tracking.reader import read_runs
+from trellis.search.analysis.bounds import fix_notes, refined_yaml, suggest_bounds
+from trellis.search.analysis.report import analyse
+from trellis.search.engine.runner import run_search
+from trellis.tracking.reader import read_runs
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -59,7 +59,7 @@ def test_a_dozen_runs_are_too_few_to_rank_narrow_or_fix(make_config, store):
     }
     config = make_config(
         space=space,
-        trial={"function": "examples.synthetic:sparse_bowl"},
+        trial={"function": "trellis.examples.synthetic:sparse_bowl"},
         termination={"max_trials": 12},
         budget={"resource": "epochs", "min": 1, "max": 1},
     )

@@ -18,22 +18,22 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from search.config import parse_config
-from search.control.queue import submit_search
-from search.engine.runner import run_search
 from tests.browser import click as _click
 from tests.browser import console_errors, find_browser, gunicorn_app, make_driver
 from tests.browser import text as _text
 from tests.browser import wait as _wait
 from tests.conftest import BASE, ROOT, module_store
 from tests.test_control_page import callback_payload
-from tracking import schema
+from trellis.search.config import parse_config
+from trellis.search.control.queue import submit_search
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
 
 pytestmark = pytest.mark.skipif(
     find_browser() is None, reason="Debian's chromium and chromium-driver are not installed (./dev setup installs them)"
 )
 AUTH = "Basic " + base64.b64encode(b"u:p").decode()
-SLOW = "examples.synthetic:slow"
+SLOW = "trellis.examples.synthetic:slow"
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def control(tmp_path_factory):
         "TRELLIS_ALLOWED_TRIALS": SLOW,
     }
     agent = subprocess.Popen(
-        [sys.executable, "-m", "search.cli", "agent", "--tracking-uri", uri, "--poll", "0.5"],
+        [sys.executable, "-m", "trellis.cli", "agent", "--tracking-uri", uri, "--poll", "0.5"],
         cwd=tmp,
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},
         stdout=subprocess.DEVNULL,
@@ -274,7 +274,7 @@ def test_edit_refine_launch_stop_and_resume_from_the_page(control):
 
 
 def test_a_diagnosis_fix_link_opens_the_form_filled_with_the_fix(control):
-    from search.control.fixes import encode_fix
+    from trellis.search.control.fixes import encode_fix
 
     c, driver = control, control.driver
     fix = encode_fix({"space.x.high": 0.5})

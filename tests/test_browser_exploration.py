@@ -8,11 +8,11 @@ from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from search.engine.runner import run_search
 from tests.browser import console_errors, find_browser, gunicorn_app, make_driver
 from tests.browser import wait as _wait
 from tests.conftest import module_store
 from tests.test_exploration import SEARCHES, _config
+from trellis.search.engine.runner import run_search
 
 pytestmark = pytest.mark.skipif(
     find_browser() is None, reason="Debian's chromium and chromium-driver are not installed (./dev setup installs them)"

@@ -9,14 +9,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 
-from search.config import parse_config
-from search.engine.runner import run_search
 from tests.browser import checked as _checked
 from tests.browser import click as _click
 from tests.browser import console_errors, find_browser, gunicorn_app, make_driver
 from tests.browser import text as _text
 from tests.browser import wait as _wait
 from tests.conftest import BASE, module_store
+from trellis.search.config import parse_config
+from trellis.search.engine.runner import run_search
 
 pytestmark = pytest.mark.skipif(
     find_browser() is None, reason="Debian's chromium and chromium-driver are not installed (./dev setup installs them)"

@@ -14,10 +14,10 @@ import yaml
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
-from search.config import parse_config
-from search.engine.runner import run_search
 from tests.browser import click, console_errors, find_browser, gunicorn_app, make_driver, text, wait
 from tests.conftest import ROOT, module_store
+from trellis.search.config import parse_config
+from trellis.search.engine.runner import run_search
 
 pytestmark = pytest.mark.skipif(
     find_browser() is None, reason="Debian's chromium and chromium-driver are not installed (./dev setup installs them)"
@@ -40,7 +40,7 @@ def models(tmp_path_factory):
         search = run_search(parse_config(raw))
     env = {"TRELLIS_TRACKING_URI": uri, "TRELLIS_CACHE": str(tmp / "cache")}
     agent = subprocess.Popen(
-        [sys.executable, "-m", "search.cli", "agent", "--tracking-uri", uri, "--poll", "0.5"],
+        [sys.executable, "-m", "trellis.cli", "agent", "--tracking-uri", uri, "--poll", "0.5"],
         cwd=tmp,
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},
         stdout=subprocess.DEVNULL,

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from search.engine.runner import run_search
-from tracking.cache import DiskBackend, RedisBackend, RunCache
-from tracking.reader import read_runs
+from trellis.search.engine.runner import run_search
+from trellis.tracking.cache import DiskBackend, RedisBackend, RunCache
+from trellis.tracking.reader import read_runs
 
 
 def _same(a, b):
@@ -94,7 +94,7 @@ def test_a_planted_pickle_in_the_shared_cache_runs_nothing(make_config, store, t
 
 def test_a_first_read_while_no_run_has_ended_is_refreshed_later(make_config, store, client):
     """The app opens on a store whose searches only just started: every end time is missing."""
-    from search.control.queue import submit_search
+    from trellis.search.control.queue import submit_search
 
     config = make_config(termination={"max_trials": 3})
     waiting = submit_search(config, launched_by="t")  # SCHEDULED, no end time

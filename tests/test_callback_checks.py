@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.callback_checks import body_problems
-from app.factory import create_app
 from tests.auth_walk import callback_body, every_callback
+from trellis.app.callback_checks import body_problems
+from trellis.app.factory import create_app
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,11 @@ lands between a checkpoint save and its report.
 
 from pathlib import Path
 
-from search.config import TrialSpec
-from search.engine.checkpoints import CheckpointFolders
-from search.executors.base import Ended, Report
-from search.executors.local import LocalExecutor
-from search.trial import TrialContext, TrialJob
+from trellis.search.config import TrialSpec
+from trellis.search.engine.checkpoints import CheckpointFolders
+from trellis.search.executors.base import Ended, Report
+from trellis.search.executors.local import LocalExecutor
+from trellis.search.trial import TrialContext, TrialJob
 
 
 def _job(tmp_path: Path, start: int = 0, stop: int = 5, **params) -> TrialJob:
@@ -19,7 +19,7 @@ def _job(tmp_path: Path, start: int = 0, stop: int = 5, **params) -> TrialJob:
         number=0,
         params={"x": 0.1, **params},
         objective="loss",
-        spec=TrialSpec(function="examples.synthetic:resumable"),
+        spec=TrialSpec(function="trellis.examples.synthetic:resumable"),
         budget_start=start,
         budget_stop=stop,
         resource="epochs",

@@ -9,24 +9,24 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from search.cli.search_commands import ui_hint
-from search.engine.resume import ResumeError, resolve_search_id
 from tests.conftest import BASE
-from tracking import schema
+from trellis.cli.search_commands import ui_hint
+from trellis.search.engine.resume import ResumeError, resolve_search_id
+from trellis.tracking import schema
 
 
 def test_the_id_and_the_stop_command_come_first_and_a_prefix_stops_it(tmp_path, store, client):
     raw = {**BASE, "space": {"x": {"low": 0.0, "high": 1.0}, "seconds": 0.5},
-           "trial": {"function": "examples.synthetic:slow"}, "termination": {"max_trials": 40},
+           "trial": {"function": "trellis.examples.synthetic:slow"}, "termination": {"max_trials": 40},
            "tracking": {"uri": store, "experiment": "ids"}}  # fmt: skip
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(raw))
-    cmd = [sys.executable, "-m", "search.cli", "search", "run", "s.yaml", "--quiet"]
+    cmd = [sys.executable, "-m", "trellis.cli", "search", "run", "s.yaml", "--quiet"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     first = proc.stdout.readline()
     assert first.startswith("search ") and " started " in first and proc.poll() is None  # still running
     search_id = first.split()[1]
     assert len(search_id) == 32 and f"trellis search stop {search_id}" in proc.stdout.readline()
-    stop = subprocess.run([sys.executable, "-m", "search.cli", "search", "stop", search_id[:6], "--tracking-uri",
+    stop = subprocess.run([sys.executable, "-m", "trellis.cli", "search", "stop", search_id[:6], "--tracking-uri",
                            store], cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert stop.returncode == 0, stop.stderr
     assert proc.wait(60) == 130

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from search.cli import main
-from search.config import ConfigError, load_config, parse_config
 from tests.conftest import BASE, ROOT
+from trellis.cli import main
+from trellis.search.config import ConfigError, load_config, parse_config
 
 EXAMPLE_CONFIGS = sorted((ROOT / "examples" / "configs").glob("*.yaml"))
 

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from layouts import control as lc
-from search.control import relaunch
-from search.control.policy import ServerPolicy
-from search.control.relaunch import form_from_config
 from tests.conftest import BASE
-from tracking import schema
+from trellis.layouts import control as lc
+from trellis.search.control import relaunch
+from trellis.search.control.policy import ServerPolicy
+from trellis.search.control.relaunch import form_from_config
+from trellis.tracking import schema
 
 # -- posting callbacks as Dash's renderer does --------------------------------------------------------
 
@@ -229,7 +229,7 @@ def test_early_stopping_rule_and_step_are_edited_in_the_settings_table():
     assert "early_stopping" not in relaunch.config_from_form(parent, off, "p", 1)[0]
     bad = [*rows, {"key": "early_stopping.rule", "value": "coin-flip"}, {"key": "early_stopping.step", "value": "2"}]
     raw, problems = relaunch.config_from_form(parent, lc.form_from_widgets(base, {**widgets, "settings": bad}), "p", 1)
-    _, problems = relaunch.validate_launch(raw, problems, ServerPolicy(), "examples.synthetic:quadratic")
+    _, problems = relaunch.validate_launch(raw, problems, ServerPolicy(), "trellis.examples.synthetic:quadratic")
     assert any(path.startswith("early_stopping.rule") for path, _ in problems), problems
     assert lc.settings_from_table([{"key": "points", "value": "4"}, {"key": "shuffle", "value": " "}, {}]) == {
         "points": "4"
@@ -273,7 +273,7 @@ def test_a_trial_off_the_allow_list_is_refused_before_the_parser_looks_for_it(mo
     form = {**form_from_config(_parent()), "trial": "evil_pkg.mod:run"}
     raw, problems = relaunch.config_from_form(_parent(), form, "p", 1)
     raw["executor"]["workers"] = 99
-    config, problems = relaunch.validate_launch(raw, problems, ServerPolicy(), "examples.synthetic:quadratic")
+    config, problems = relaunch.validate_launch(raw, problems, ServerPolicy(), "trellis.examples.synthetic:quadratic")
     assert config is None
     assert ("trial", "evil_pkg.mod:run is not on this server's allow-list of trials") in problems
     assert ("executor.workers", "at most 4 on this server, got 99") in problems
@@ -285,8 +285,8 @@ def test_a_trial_off_the_allow_list_is_refused_before_the_parser_looks_for_it(mo
 
 @pytest.fixture
 def served(make_config, store):
-    from app.factory import create_app
-    from search.engine.runner import run_search
+    from trellis.app.factory import create_app
+    from trellis.search.engine.runner import run_search
 
     search = run_search(make_config(termination={"max_trials": 6}, executor={"kind": "local", "workers": 1}))
     app = create_app(store, cache=None)
@@ -300,7 +300,7 @@ def _search_count(s) -> int:
 
 
 def _widget_values(widgets: dict) -> dict:
-    from app.pages.control_relaunch import WIDGET_PROPS
+    from trellis.app.pages.control_relaunch import WIDGET_PROPS
 
     return {f"{i}.{p}": widgets[k] for (i, p), k in zip(WIDGET_PROPS, lc.WIDGETS, strict=True)}
 
@@ -371,14 +371,14 @@ def test_table_prefill_launch_and_refusals_through_the_callbacks(served):
 
 
 def _ids():
-    from app.pages.control_relaunch import WIDGET_PROPS
+    from trellis.app.pages.control_relaunch import WIDGET_PROPS
 
     return WIDGET_PROPS
 
 
 def test_with_auth_on_nothing_is_done_without_a_signed_in_user(store):
-    from app.factory import create_app
-    from app.pages.control_relaunch import signed_in_refusal
+    from trellis.app.factory import create_app
+    from trellis.app.pages.control_relaunch import signed_in_refusal
 
     app = create_app(store, cache=None, users={"u": "p"})
     anonymous = app.server.test_client().post("/_dash-update-component", json={})

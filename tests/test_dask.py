@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from search.engine.runner import run_search
 from tests.conftest import child_runs
-from tracking import schema
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
 
 distributed = pytest.importorskip("distributed")
 
@@ -58,7 +58,7 @@ def test_dask_cluster_by_address_records_failures_with_their_stderr(make_config,
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
         config = make_config(
             executor={"kind": "dask", "workers": 2, "address": cluster.scheduler_address},
-            trial={"function": "examples.synthetic:crashy"},
+            trial={"function": "trellis.examples.synthetic:crashy"},
             space={"x": {"low": 0.0, "high": 1.0}},
             termination={"max_trials": 8},
         )

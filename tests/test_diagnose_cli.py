@@ -12,9 +12,9 @@ from types import SimpleNamespace
 import pytest
 from mlflow import MlflowClient
 
-from search.config import parse_config
-from search.engine.runner import run_search
 from tests.conftest import BASE, child_runs, module_store
+from trellis.search.config import parse_config
+from trellis.search.engine.runner import run_search
 
 SPACE = {"x": {"type": "float", "low": -1.0, "high": 1.0}, "y": {"type": "float", "low": -1.0, "high": 1.0}}
 
@@ -47,7 +47,7 @@ def failing(tmp_path_factory):
 
 def _trellis(*args: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "search.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "trellis.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=120
     )
 
 
@@ -80,7 +80,7 @@ def test_diagnose_bad_names_are_one_line_with_exit_code_2(failing, capsys):
     assert out.stderr.startswith("error: no experiment 'nope' at") and len(out.stderr.strip().splitlines()) == 1
     assert "(have: Default, failing, foreign)" in out.stderr
     # The rest in-process (the same main() the command runs): a search id of no search here, one search, foreign runs.
-    from search.cli import main
+    from trellis.cli import main
 
     args = ["diagnose", "--tracking-uri", failing.uri, "--experiment", "failing"]
     assert main([*args, "--search", "0123abcd"]) == 2
@@ -93,8 +93,8 @@ def test_diagnose_bad_names_are_one_line_with_exit_code_2(failing, capsys):
 
 
 def test_the_overview_shows_the_findings_first_and_links_the_failed_runs(failing, monkeypatch):
-    from app.factory import create_app
     from tests.test_control_page import post
+    from trellis.app.factory import create_app
 
     monkeypatch.chdir(failing.folder)
     app = create_app(failing.uri, cache=None, mlflow_ui_url="http://mlflow.example:5000")

@@ -13,16 +13,16 @@ import pytest
 from mlflow import MlflowClient
 from scipy.stats import spearmanr
 
-from search.analysis.diagnosis import Finding, diagnose, history_request
-from search.analysis.diagnosis.base import spearman
-from search.analysis.diagnosis.edges import _floored, _widened
-from search.analysis.diagnosis.population import founders
-from search.config import parse_config
-from search.engine.runner import run_search
 from tests.conftest import BASE, child_runs, module_store
-from tracking import schema
-from tracking.histories import read_histories
-from tracking.reader import read_runs
+from trellis.search.analysis.diagnosis import Finding, diagnose, history_request
+from trellis.search.analysis.diagnosis.base import spearman
+from trellis.search.analysis.diagnosis.edges import _floored, _widened
+from trellis.search.analysis.diagnosis.population import founders
+from trellis.search.config import parse_config
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
+from trellis.tracking.histories import read_histories
+from trellis.tracking.reader import read_runs
 
 ES = {"rule": "median", "step": 1, "min_trials": 6}
 QUADRATIC = {"x": {"type": "float", "low": -1.0, "high": 1.0}, "y": {"type": "float", "low": -1.0, "high": 1.0}}
@@ -186,7 +186,7 @@ def test_hyperband_first_rung_that_does_not_predict_the_last_raises_budget_min(l
     assert _one(findings, "low_rung_correlation").config_change == {"budget.min": 3}
     _, healthy = lab.run(
         "hyperband-healthy",
-        trial={"function": "examples.synthetic:resumable"},
+        trial={"function": "trellis.examples.synthetic:resumable"},
         algorithm={"name": "hyperband", "seed": 0},
         space={"x": {"type": "float", "low": -1.0, "high": 1.0}},
         budget=budget,
@@ -198,7 +198,7 @@ def test_hyperband_first_rung_that_does_not_predict_the_last_raises_budget_min(l
 def _pbt(lab: Lab, name: str, budget_max: int, **settings):
     return lab.run(
         name,
-        trial={"function": "examples.synthetic:pbt_member"},
+        trial={"function": "trellis.examples.synthetic:pbt_member"},
         objective={"metric": "score", "direction": "max"},
         algorithm={"name": "pbt", "seed": 0, **settings},
         space={"lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}},
@@ -285,8 +285,8 @@ def test_founders_follow_parents_back_to_the_initial_population():
 def test_noise_in_a_large_early_stopping_search_is_no_slow_starter_and_no_low_correlation():
     """600 trials whose curves keep their ranking up to noise: some trials swap places by chance, which neither
     early-decision rule may take for slow starters or a step that does not predict the end."""
-    from search.analysis.diagnosis.base import SearchFacts
-    from search.analysis.diagnosis.budget import low_rung_correlation, slow_starters
+    from trellis.search.analysis.diagnosis.base import SearchFacts
+    from trellis.search.analysis.diagnosis.budget import low_rung_correlation, slow_starters
 
     rng = np.random.default_rng(0)
     n, top = 600, 12
@@ -323,7 +323,7 @@ def test_noise_in_a_large_early_stopping_search_is_no_slow_starter_and_no_low_co
 
 
 def test_findings_panel_groups_by_search_and_links_only_failed_runs():
-    from layouts.diagnosis import finding_links, findings_panel
+    from trellis.layouts.diagnosis import finding_links, findings_panel
 
     failed = Finding("failed_trials", "a" * 32, "danger", "2 of 4 failed", "50% failed", "fix it", {}, ("r1", "r2"))
     edge = Finding("range_edge", "b" * 32, "warning", "x at edge", "3 of 3", "widen", {"space.x.high": 2.0}, ("r3",))

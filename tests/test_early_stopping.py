@@ -4,13 +4,13 @@ import statistics
 
 import pytest
 
-from search.config import ConfigError
-from search.engine.runner import run_search
 from tests.conftest import ROOT, child_runs
-from tracking import schema
+from trellis.search.config import ConfigError
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
 
 TRIALS = {
-    "function": {"function": "examples.synthetic:quadratic"},
+    "function": {"function": "trellis.examples.synthetic:quadratic"},
     "script": {"script": str(ROOT / "examples" / "synthetic_script.py")},
 }
 
@@ -75,7 +75,7 @@ def test_stop_and_go_resumes_a_stopped_trial_from_its_checkpoint_once_it_looks_p
     """x = 0.5 is stopped at step 1 (only x = 0.3 was better then); once x = -0.7 has reached step 1 too,
     x = 0.5 sits above the median and, with Stop-and-Go, continues from its step-1 checkpoint."""
     config = make_config(
-        trial={"function": "examples.synthetic:resumable"},
+        trial={"function": "trellis.examples.synthetic:resumable"},
         algorithm={"name": "grid", "shuffle": False},
         space={"x": {"type": "categorical", "choices": [0.3, 0.5, -0.7, -1.0]}},
         budget={"max": 2},

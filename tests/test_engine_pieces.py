@@ -2,17 +2,17 @@
 
 import pytest
 
-from search.config import Objective, Termination
-from search.engine import run_tags, termination
-from search.engine.checkpoints import CheckpointFolders
-from search.engine.progress import Progress
-from search.engine.resume import PastTrial, retries
-from search.executors.base import Executor
-from search.registry import ALGORITHMS, EXECUTORS, FIFO, resolve
-from search.samplers.base import Sampler
-from search.schedulers.base import Scheduler
-from tracking import schema
-from tracking.schema import EndReason
+from trellis.search.config import Objective, Termination
+from trellis.search.engine import run_tags, termination
+from trellis.search.engine.checkpoints import CheckpointFolders
+from trellis.search.engine.progress import Progress
+from trellis.search.engine.resume import PastTrial, retries
+from trellis.search.executors.base import Executor
+from trellis.search.registry import ALGORITHMS, EXECUTORS, FIFO, resolve
+from trellis.search.samplers.base import Sampler
+from trellis.search.schedulers.base import Scheduler
+from trellis.tracking import schema
+from trellis.tracking.schema import EndReason
 
 
 def test_progress_counts_trials_not_jobs():

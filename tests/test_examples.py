@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from search.config import load_config
-from search.engine.runner import run_search
 from tests.conftest import ROOT, child_runs
-from tracking import schema
+from trellis.search.config import load_config
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
 
 CONFIGS = ROOT / "examples" / "configs"
 
@@ -75,7 +75,7 @@ def test_digits_mlp_pbt_members_continue_from_copied_checkpoints(store, client):
 
 
 def test_every_example_config_validates():
-    from search.config import load_config as load
+    from trellis.search.config import load_config as load
 
     for path in sorted(CONFIGS.glob("*.yaml")):
         load(path)  # raises ConfigError with the reason

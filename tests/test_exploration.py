@@ -12,19 +12,19 @@ import pytest
 from mlflow import MlflowClient
 from scipy.stats import spearmanr
 
-from layouts.exploration import _get_history_plot, _paths
-from layouts.exploration import decode32 as decode
-from search.analysis.exploration import running_best, spearman, spread_categorical
-from search.analysis.exploration_load import load_page
-from search.analysis.exploration_tree import MDS_LIMIT, _get_projection_info, ancestors
-from search.config import parse_config
-from search.engine.runner import run_search
 from tests.conftest import module_store
 from tests.foreign import flat_runs
-from tracking import schema
-from tracking.reader import read_runs
+from trellis.layouts.exploration import _get_history_plot, _paths
+from trellis.layouts.exploration import decode32 as decode
+from trellis.search.analysis.exploration import running_best, spearman, spread_categorical
+from trellis.search.analysis.exploration_load import load_page
+from trellis.search.analysis.exploration_tree import MDS_LIMIT, _get_projection_info, ancestors
+from trellis.search.config import parse_config
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
+from trellis.tracking.reader import read_runs
 
-QUADRATIC = {"function": "examples.synthetic:quadratic"}
+QUADRATIC = {"function": "trellis.examples.synthetic:quadratic"}
 SEARCHES = {
     "random": dict(
         space={"x": {"low": 0.0, "high": 0.9}, "shape": {"choices": ["bowl", "ridge"]}},
@@ -50,14 +50,14 @@ SEARCHES = {
         budget={"min": 1, "max": 9},
         space={"x": {"low": -1.0, "high": 1.0}, "c": {"choices": ["a", "b"]}},
         termination={},
-        trial={"function": "examples.synthetic:resumable"},
+        trial={"function": "trellis.examples.synthetic:resumable"},
     ),
     "bohb": dict(
         algorithm={"name": "bohb", "eta": 3, "seed": 2},
         budget={"min": 1, "max": 9},
         space={"x": {"low": -1.0, "high": 1.0}},
         termination={},
-        trial={"function": "examples.synthetic:resumable"},
+        trial={"function": "trellis.examples.synthetic:resumable"},
     ),
     "pbt": dict(
         algorithm={"name": "pbt", "seed": 1, "population_size": 4, "interval": 2, "resample_probability": 0.0},
@@ -65,7 +65,7 @@ SEARCHES = {
         budget={"min": 1, "max": 6},
         space={"lr": {"low": 1e-4, "high": 1.0, "log": True}},
         termination={},
-        trial={"function": "examples.synthetic:pbt_member"},
+        trial={"function": "trellis.examples.synthetic:pbt_member"},
     ),
 }
 
@@ -288,8 +288,8 @@ def test_paths_join_only_points_of_one_trial():
 
 
 def test_the_page_renders_every_algorithm_side_by_side_and_bad_urls_are_refused(ran):
-    from app.factory import create_app
-    from app.pages.exploration import render_exploration
+    from trellis.app.factory import create_app
+    from trellis.app.pages.exploration import render_exploration
 
     uri, out = ran
     app = create_app(uri)
@@ -318,7 +318,7 @@ def test_a_search_without_rungs_yet_merges_its_values(store):
     merge with the values on run_id (it came back as a float column and the page answered 500)."""
     from mlflow import MlflowClient
 
-    from tracking.evaluations import read_lineage, read_values_at
+    from trellis.tracking.evaluations import read_lineage, read_values_at
 
     client = MlflowClient(tracking_uri=store)
     exp = client.create_experiment("fresh")

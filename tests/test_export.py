@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from layouts.overview import export_runs
+from trellis.layouts.overview import export_runs
 
 
 def runs() -> pd.DataFrame:
@@ -41,7 +41,7 @@ def test_export_writes_integer_params_as_integers_and_leaves_internal_columns_ou
 
 
 def test_the_counts_card_leaves_out_what_the_histogram_leaves_out():
-    from layouts.overview import counts_info, distribution_info, distribution_plot, left_out
+    from trellis.layouts.overview import counts_info, distribution_info, distribution_plot, left_out
 
     trials = pd.DataFrame(
         {
@@ -70,7 +70,7 @@ def test_the_counts_card_leaves_out_what_the_histogram_leaves_out():
 def test_text_a_spreadsheet_would_run_is_escaped():
     import pandas as pd
 
-    from layouts.overview import export_frame
+    from trellis.layouts.overview import export_frame
 
     runs = pd.DataFrame(
         {

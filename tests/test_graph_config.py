@@ -2,8 +2,8 @@
 
 from dash import dcc
 
-from app.pages import curves, overview, space
-from layouts.style import GRAPH_CONFIG
+from trellis.app.pages import curves, overview, space
+from trellis.layouts.style import GRAPH_CONFIG
 
 
 def graphs(tree):

@@ -3,7 +3,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric
 
-from tracking.histories import read_histories, reservoir_indices
+from trellis.tracking.histories import read_histories, reservoir_indices
 
 
 def test_reservoir_keeps_ends_size_and_is_uniform():

@@ -2,11 +2,11 @@
 
 import pytest
 
-from search.config import Budget, Objective
-from search.engine.runner import run_search
-from search.schedulers.hyperband import HyperbandScheduler, hyperband_brackets
 from tests.conftest import child_runs
-from tracking import schema
+from trellis.search.config import Budget, Objective
+from trellis.search.engine.runner import run_search
+from trellis.search.schedulers.hyperband import HyperbandScheduler, hyperband_brackets
+from trellis.tracking import schema
 
 
 def test_bracket_sizes_as_in_the_paper():
@@ -49,7 +49,7 @@ def test_hyperband_search_resumes_from_checkpoints_and_records_rungs(make_config
         budget={"min": 1, "max": 9},
         space={"x": {"low": -1.0, "high": 1.0}},
         termination={},
-        trial={"function": "examples.synthetic:resumable"},
+        trial={"function": "trellis.examples.synthetic:resumable"},
     )
     result = run_search(config)
     assert result.stop_reason == "exhausted"

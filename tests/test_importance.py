@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from search.analysis.fanova import FastFANOVA
-from search.analysis.fanova_reference import reference_importance
+from trellis.search.analysis.fanova import FastFANOVA
+from trellis.search.analysis.fanova_reference import reference_importance
 
 ISHIGAMI_TRUTH = {"x1": 0.3139, "x2": 0.4424, "x3": 0.0, ("x1", "x3"): 0.2437, ("x1", "x2"): 0.0, ("x2", "x3"): 0.0}
 TOLERANCE = 0.05  # absolute, on shares in [0, 1], with 3000 runs (the per-tree forest was off by 0.053 here)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from benchmarks.importance_functions import conditional, interaction, ishigami
-from search.analysis.fanova import FastFANOVA
+from trellis.search.analysis.fanova import FastFANOVA
 
 TARGET = 0.05  # max absolute error on every single and pair share at 800 runs
 
@@ -81,9 +81,9 @@ def test_two_conditional_parameters_under_different_values_of_one_parent():
 def test_a_search_with_a_conditional_parameter_credits_its_parent(make_config, store):
     """A real search: z exists only with shape=flat and adds at most 0.05^2 to a loss that spans ~10, while the
     shape scales the loss by 1, 2 or 3. The report analyses z where it is set: ~0; the shape keeps its share."""
-    from search.analysis.report import analyse
-    from search.engine.runner import run_search
-    from tracking.reader import read_runs
+    from trellis.search.analysis.report import analyse
+    from trellis.search.engine.runner import run_search
+    from trellis.tracking.reader import read_runs
 
     space = {
         "x": {"type": "float", "low": -1.0, "high": 1.0},
@@ -104,9 +104,9 @@ def test_a_search_with_a_conditional_parameter_credits_its_parent(make_config, s
 
 def test_an_analysis_that_fails_on_its_runs_is_said_not_raised(make_config, store, monkeypatch):
     """Whatever the analysis cannot handle becomes the report's problem (the page shows it), never a 500."""
-    from search.analysis import report as report_module
-    from search.engine.runner import run_search
-    from tracking.reader import read_runs
+    from trellis.search.analysis import report as report_module
+    from trellis.search.engine.runner import run_search
+    from trellis.tracking.reader import read_runs
 
     search = run_search(make_config(termination={"max_trials": 8}))
     table = read_runs(store, [search.experiment_id])

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from search.cli import main
-from search.engine.scaffold import ParamFound, ProbeResult, parse_answer, pick_objective, propose
-from search.engine.trial_probe import RecordingParams
 from tests.conftest import ROOT, child_runs, module_store
+from trellis.cli import main
+from trellis.search.engine.scaffold import ParamFound, ProbeResult, parse_answer, pick_objective, propose
+from trellis.search.engine.trial_probe import RecordingParams
 
 EXAMPLES = ROOT / "examples"
 
@@ -105,7 +105,16 @@ def test_init_on_a_function_trial_without_a_terminal(shared, tmp_path, monkeypat
     store = shared.uri
     out = tmp_path / "quadratic.yaml"
     done = subprocess.run(
-        [sys.executable, "-m", "search.cli", "init", "--trial", "examples.synthetic:quadratic", "--out", str(out)]
+        [
+            sys.executable,
+            "-m",
+            "trellis.cli",
+            "init",
+            "--trial",
+            "trellis.examples.synthetic:quadratic",
+            "--out",
+            str(out),
+        ]
         + ["--budget", "2", "--max-trials", "2", "--tracking-uri", store],
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -122,14 +131,16 @@ def test_init_on_a_function_trial_without_a_terminal(shared, tmp_path, monkeypat
     assert config["record"] == ["accuracy", "n_params"]
     trials = _runs_two_trials(out, shared)
     assert all(r.info.status == "FINISHED" and "loss" in r.data.metrics for r in trials)
-    assert main(["init", "--trial", "examples.synthetic:quadratic", "--out", str(out), "--no-input"]) == 2  # exists
+    assert (
+        main(["init", "--trial", "trellis.examples.synthetic:quadratic", "--out", str(out), "--no-input"]) == 2
+    )  # exists
 
 
 def test_init_on_the_digits_mlp(shared, tmp_path, monkeypatch):
     monkeypatch.chdir(shared.folder)
     store = shared.uri
     out = tmp_path / "mlp.yaml"
-    argv = ["init", "--trial", "examples.digits_mlp:train", "--out", str(out), "--no-input"]
+    argv = ["init", "--trial", "trellis.examples.digits_mlp:train", "--out", str(out), "--no-input"]
     assert main(argv + ["--budget", "1", "--max-trials", "2", "--tracking-uri", store]) == 0
     config = yaml.safe_load(out.read_text())
     assert config["space"]["lr"] == {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}
@@ -172,7 +183,7 @@ def test_init_asks_at_a_terminal(tmp_path, monkeypatch, capsys):
     answers = iter(["bowl,ridge", "-1 1", "", "-", "fixed 2", "accuracy", ""])
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(builtins, "input", lambda prompt="": next(answers))
-    assert main(["init", "--trial", "examples.synthetic:quadratic", "--out", "q.yaml"]) == 0
+    assert main(["init", "--trial", "trellis.examples.synthetic:quadratic", "--out", "q.yaml"]) == 0
     config = yaml.safe_load((tmp_path / "q.yaml").read_text())
     assert config["space"] == {
         "shape": {"type": "categorical", "choices": ["bowl", "ridge"]},

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 
-from app.factory import create_app
-from search.cli import main
-from search.engine.runner import run_search
 from tests.conftest import ROOT, child_runs
-from tracking.links import MLFLOW_NOTE, NOTE_PREFIX, PUBLIC_URL_ENV, trellis_note_line, with_trellis_note
+from trellis.app.factory import create_app
+from trellis.cli import main
+from trellis.search.engine.runner import run_search
+from trellis.tracking.links import MLFLOW_NOTE, NOTE_PREFIX, PUBLIC_URL_ENV, trellis_note_line, with_trellis_note
 
 APP = "https://trellis.example.org/team"
 LINK = r"\[([a-z ]+)\]\(([^)]+)\)"
@@ -40,7 +40,7 @@ def test_every_run_of_a_search_links_its_views_in_the_app(make_config, client, s
     monkeypatch.delenv(PUBLIC_URL_ENV, raising=False)
     config = make_config(
         space={"x": {"type": "float", "low": 0.0, "high": 1.0}},
-        trial={"function": "examples.synthetic:crashy"},
+        trial={"function": "trellis.examples.synthetic:crashy"},
         termination={"max_trials": 4},
         tracking={"uri": store, "experiment": "linked", "app_url": APP},
     )
@@ -78,7 +78,7 @@ def test_the_public_url_comes_from_the_environment_and_nothing_is_written_withou
 
 
 def test_a_bad_app_url_in_a_config_is_refused(make_config):
-    from search.config import ConfigError
+    from trellis.search.config import ConfigError
 
     with pytest.raises(ConfigError, match="tracking.app_url"):
         make_config(tracking={"app_url": "trellis.example.org"})
@@ -126,7 +126,7 @@ def test_trellis_link_errors_are_one_line(store, extra, says):
     MlflowClient(tracking_uri=store).create_experiment("sklearn-grid")
     env = {k: v for k, v in os.environ.items() if k != PUBLIC_URL_ENV}
     done = subprocess.run(
-        [sys.executable, "-m", "search.cli", "link", "--tracking-uri", store, *extra],
+        [sys.executable, "-m", "trellis.cli", "link", "--tracking-uri", store, *extra],
         capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
     )  # fmt: skip
     assert done.returncode != 0
@@ -138,8 +138,8 @@ def test_trellis_link_errors_are_one_line(store, extra, says):
 @given(url=st.text(max_size=40) | st.text(max_size=20).map(lambda s: "http://" + s))
 def test_any_app_url_gives_links_the_app_accepts_or_a_reason(url):
     """Whatever the value, the config either takes it (and its links are well-formed) or names the key."""
-    from search.config import ConfigError, parse_config
     from tests.conftest import BASE
+    from trellis.search.config import ConfigError, parse_config
 
     try:
         config = parse_config({**BASE, "tracking": {"app_url": url}})

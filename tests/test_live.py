@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from app.pages.space import SteadyReports
-from layouts.live import detail_click, ended_state, kept_choice, live_step, next_version
+from trellis.app.pages.space import SteadyReports
+from trellis.layouts.live import detail_click, ended_state, kept_choice, live_step, next_version
 
 
 def test_first_poll_and_selection_changes_only_record_the_fingerprint():

@@ -15,22 +15,22 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from search.analysis.model_inspection import _get_inspection_info, class_accuracy, prediction_map
-from search.analysis.models import (
+from tests.conftest import ROOT, module_store
+from tests.test_control_page import post
+from trellis.search.analysis.model_inspection import _get_inspection_info, class_accuracy, prediction_map
+from trellis.search.analysis.models import (
     _get_models_info,
     architecture_param,
     children_of,
     pareto_front,
     structural_map,
 )
-from search.architectures.layers import parse_architecture
-from search.config import ConfigError, parse_config
-from search.control.model_children import ChildrenError, allowed_changes, children_config
-from tests.conftest import ROOT, module_store
-from tests.test_control_page import post
-from tracking import schema
-from tracking.predictions import parse_predictions
-from tracking.reader import read_runs
+from trellis.search.architectures.layers import parse_architecture
+from trellis.search.config import ConfigError, parse_config
+from trellis.search.control.model_children import ChildrenError, allowed_changes, children_config
+from trellis.tracking import schema
+from trellis.tracking.predictions import parse_predictions
+from trellis.tracking.reader import read_runs
 
 CONFIG = yaml.safe_load((ROOT / "examples/configs/arch_digits.yaml").read_text())
 A = '[["conv",8,3],["relu"],["pool",2],["dense",32],["relu"]]'
@@ -106,8 +106,8 @@ def test_an_ablation_config_trains_each_child_once_with_everything_else_fixed():
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from app.factory import create_app
-    from search.engine.runner import run_search
+    from trellis.app.factory import create_app
+    from trellis.search.engine.runner import run_search
 
     tmp, uri = module_store(tmp_path_factory, "models")
     raw = {
@@ -301,9 +301,9 @@ def test_variations_change_only_the_layers_and_kinds_asked_for():
 
 
 def test_grid_requeue_orders_and_drops_what_is_not_yet_proposed():
-    from search.config import Objective
-    from search.samplers.grid import GridSampler
-    from search.space import Categorical, SearchSpace
+    from trellis.search.config import Objective
+    from trellis.search.samplers.grid import GridSampler
+    from trellis.search.space import Categorical, SearchSpace
 
     sampler = GridSampler(SearchSpace([Categorical("a", choices=("p", "q", "r", "s"))]), Objective("loss", "min"))
     assert sampler.propose(0) == {"a": "p"}
@@ -317,7 +317,7 @@ def test_grid_requeue_orders_and_drops_what_is_not_yet_proposed():
 
 
 def test_waiting_children_are_reordered_and_cancelled_from_the_page_and_the_runner_follows(served):
-    from app.pages.models_card import new_orders
+    from trellis.app.pages.models_card import new_orders
 
     s, client = served, MlflowClient(served.uri)
     table = read_runs(s.uri, [s.search.experiment_id])
@@ -364,7 +364,7 @@ def test_waiting_children_are_reordered_and_cancelled_from_the_page_and_the_runn
 
 def _trained_by_an_agent(s, search_id: str) -> list:
     """Let a real agent run the waiting search to its end; its trial runs."""
-    from search.control.agent import Agent
+    from trellis.search.control.agent import Agent
 
     with contextlib.chdir(s.tmp):
         agent = Agent(s.uri, poll_s=0.2, log_dir=s.tmp / "agent-logs", echo=lambda *_: None)
@@ -392,7 +392,7 @@ def _find(component, id_):
 
 
 def test_hover_cards_carry_the_glyph_of_each_model():
-    from layouts.models import GLYPH_STYLE, hover_glyph
+    from trellis.layouts.models import GLYPH_STYLE, hover_glyph
 
     arch = parse_architecture(A)
     text = hover_glyph(arch)

@@ -10,8 +10,8 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from app.factory import create_app
-from layouts.style import GRAPH_CONFIG
+from trellis.app.factory import create_app
+from trellis.layouts.style import GRAPH_CONFIG
 
 PAGES = ("/", "/space", "/curves", "/exploration", "/control")
 ABSOLUTE = re.compile(r"""(?:https?:)?//[a-z0-9.-]+""", re.I)

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
-from app.shell import build_query, parse_query, query_objective, with_objective
-from layouts.choices import objective_choice, overview_defaults
-from search.analysis.objective import default_objective, is_timing, metric_direction, user_metrics
+from trellis.app.shell import build_query, parse_query, query_objective, with_objective
+from trellis.layouts.choices import objective_choice, overview_defaults
+from trellis.search.analysis.objective import default_objective, is_timing, metric_direction, user_metrics
 
 SKLEARN = [
     "mean_fit_time",
@@ -89,7 +89,7 @@ def test_the_objective_in_the_url_is_shared_by_the_pages():
 
 
 def test_the_trade_off_plot_says_so_instead_of_plotting_a_metric_against_itself():
-    from layouts.overview import tradeoff_info, tradeoff_plot
+    from trellis.layouts.overview import tradeoff_info, tradeoff_plot
 
     trials = pd.DataFrame({"run_id": ["a", "b"], "search_id": ["s", "s"], "metrics.loss": [1.0, 2.0]})
     fig = tradeoff_plot(tradeoff_info(trials, "loss", "loss", "min", "min", {}))

@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from search.config import Budget, Objective
-from search.engine.runner import run_search
-from search.schedulers.pbt import PBTScheduler, explore
-from search.space import Categorical, Float, Int, SearchSpace
 from tests.conftest import child_runs
-from tracking import schema
+from trellis.search.config import Budget, Objective
+from trellis.search.engine.runner import run_search
+from trellis.search.schedulers.pbt import PBTScheduler, explore
+from trellis.search.space import Categorical, Float, Int, SearchSpace
+from trellis.tracking import schema
 
 
 def space() -> SearchSpace:
@@ -114,7 +114,7 @@ def test_pbt_search_continues_members_and_records_lineage(make_config, client):
         budget={"min": 1, "max": 6},
         space={"lr": {"low": 1e-4, "high": 1.0, "log": True}},
         termination={},
-        trial={"function": "examples.synthetic:pbt_member"},
+        trial={"function": "trellis.examples.synthetic:pbt_member"},
     )
     result = run_search(config)
     assert result.state == "completed" and result.stop_reason == "exhausted"
@@ -140,7 +140,7 @@ def test_pbt_search_continues_members_and_records_lineage(make_config, client):
 
 
 def test_pbt_settings_are_validated(make_config):
-    from search.config import ConfigError
+    from trellis.search.config import ConfigError
 
     with pytest.raises(ConfigError, match="algorithm.quantile"):
         make_config(algorithm={"name": "pbt", "quantile": 0.9}, termination={})

@@ -5,15 +5,15 @@ Skipped, with the reason printed, when no server answers there.
 
 from mlflow import MlflowClient
 
-from search.engine.runner import SearchRunner
 from tests.conftest import child_runs
-from tracking import schema
+from trellis.search.engine.runner import SearchRunner
+from trellis.tracking import schema
 
 
 def test_search_into_postgres_store(make_config, pg_uri, tmp_path):
     config = make_config(
         tracking={"uri": pg_uri, "experiment": "pg", "artifact_location": (tmp_path / "art").as_uri()},
-        trial={"function": "examples.synthetic:odd_values"},
+        trial={"function": "trellis.examples.synthetic:odd_values"},
         space={"x": {"low": 0.0, "high": 1.0}},
         termination={"max_trials": 6},
     )
@@ -34,7 +34,7 @@ def test_reader_sql_path_equals_client_path_on_postgres(make_config, pg_uri, tmp
     import pandas as pd
 
     from tests import foreign
-    from tracking.reader import read_runs
+    from trellis.tracking.reader import read_runs
 
     art = (tmp_path / "art").as_uri()
     search = SearchRunner(
@@ -55,9 +55,9 @@ def test_the_app_reads_the_fingerprint_again_only_after_a_commit_on_postgres(mak
     """On PostgreSQL the app asks the server's snapshot (one trivial query) and reuses what it read while no
     transaction committed; a logged metric, a new run, shows at the very next request. On a server of the
     test's own: the snapshot is cluster-wide, another client's writes would only cost a fresh read."""
-    import tracking.cache
-    from app.factory import create_app
     from tests.own_postgres import own_server
+    from trellis.app.factory import create_app
+    from trellis.tracking.cache import fingerprint
 
     with own_server() as server:
         uri = server.uri
@@ -68,8 +68,8 @@ def test_the_app_reads_the_fingerprint_again_only_after_a_commit_on_postgres(mak
         result = SearchRunner(config).run()
         context = create_app(uri, cache=str(tmp_path / "cache")).trellis_context
         asked = []
-        real = tracking.cache.fingerprint
-        monkeypatch.setattr("app.context.fingerprint", lambda *a: asked.append(1) or real(*a))
+        real = fingerprint
+        monkeypatch.setattr("trellis.app.context.fingerprint", lambda *a: asked.append(1) or real(*a))
         exp = [result.experiment_id]
         first = context.store_state(exp)
         assert context.store_state(exp) == first and context.store_state(exp) == first

@@ -11,15 +11,18 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from search.config import ConfigError, load_config
-from search.engine.resume import ResumeError, check_resumable
-from search.engine.runner import run_search
-from search.engine.signals import SearchInterrupted, SignalGuard
 from tests.conftest import BASE, child_runs
 from tests.test_resume import _cli
-from tracking import schema
+from trellis.search.config import ConfigError, load_config
+from trellis.search.engine.resume import ResumeError, check_resumable
+from trellis.search.engine.runner import run_search
+from trellis.search.engine.signals import SearchInterrupted, SignalGuard
+from trellis.tracking import schema
 
-SLOW = {"space": {"x": {"low": 0.0, "high": 1.0}, "seconds": 0.5}, "trial": {"function": "examples.synthetic:slow"}}
+SLOW = {
+    "space": {"x": {"low": 0.0, "high": 1.0}, "seconds": 0.5},
+    "trial": {"function": "trellis.examples.synthetic:slow"},
+}
 
 
 def _write(tmp_path, store, **changes):
@@ -89,7 +92,7 @@ def test_a_non_utf8_byte_from_a_script_does_not_end_the_trial(make_config, tmp_p
 
 def test_file_stores_and_binary_configs_are_one_line(tmp_path):
     for uri in ("file:///tmp/x", str(tmp_path)):
-        done = subprocess.run([sys.executable, "-m", "search.cli", "bounds", "--experiment", "e", "--metric", "m",
+        done = subprocess.run([sys.executable, "-m", "trellis.cli", "bounds", "--experiment", "e", "--metric", "m",
                                "--tracking-uri", uri], capture_output=True, text=True, timeout=60)  # fmt: skip
         assert done.returncode == 2 and "file store" in done.stderr and "Traceback" not in done.stderr
     binary = tmp_path / "binary.yaml"

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from search.config import parse_config
-from search.engine.runner import run_search
 from tests import foreign
 from tests.conftest import BASE, module_store
-from tracking.reader import read_runs
+from trellis.search.config import parse_config
+from trellis.search.engine.runner import run_search
+from trellis.tracking.reader import read_runs
 
 
 @pytest.fixture(scope="module")

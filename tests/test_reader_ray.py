@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from tests import foreign
-from tracking.reader import read_runs
+from trellis.tracking.reader import read_runs
 
 pytest.importorskip("ray.tune", reason="ray[tune] is not installed (pip install -e '.[dev]' installs it)")
 

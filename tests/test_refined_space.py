@@ -4,10 +4,10 @@ when the forest cannot be trusted."""
 import numpy as np
 import pytest
 
-from search.analysis.bounds import SuggestedBounds, refined_space, suggest_bounds, untrusted_reason
-from search.analysis.design import AnalysisData, Axis, prepare
-from tracking.foreign_spaces import parse_optuna_distribution
-from tracking.reader import read_runs, spaces_of
+from trellis.search.analysis.bounds import SuggestedBounds, refined_space, suggest_bounds, untrusted_reason
+from trellis.search.analysis.design import AnalysisData, Axis, prepare
+from trellis.tracking.foreign_spaces import parse_optuna_distribution
+from trellis.tracking.reader import read_runs, spaces_of
 
 
 def _bounds(ranges, r2=0.8):
@@ -104,9 +104,9 @@ def test_a_small_search_is_cross_validated_pooled_but_too_few_to_narrow():
 
 
 def test_the_analysis_does_not_depend_on_the_row_order(make_config, store):
-    from search.analysis.report import analyse
-    from search.engine.runner import run_search
-    from tracking.reader import read_runs
+    from trellis.search.analysis.report import analyse
+    from trellis.search.engine.runner import run_search
+    from trellis.tracking.reader import read_runs
 
     result = run_search(make_config(termination={"max_trials": 40}))  # enough to rank (see above)
     table = read_runs(store, [result.experiment_id])

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from mlflow import MlflowClient
 
-from search.config import ConfigError
-from search.control.policy import ServerPolicy, trial_target
-from search.control.relaunch import (
+from tests.conftest import child_runs
+from trellis.search.config import ConfigError
+from trellis.search.control.policy import ServerPolicy, trial_target
+from trellis.search.control.relaunch import (
     config_diff,
     config_from_form,
     fill_from_runs,
@@ -17,12 +18,11 @@ from search.control.relaunch import (
     form_from_config,
     validate_launch,
 )
-from search.engine.runner import run_search
-from search.engine.steering import parse_edit
-from search.engine.warm_start import config_key, inside
-from tests.conftest import child_runs
-from tracking import schema
-from tracking.claims import HEARTBEAT_STALE_S, search_status
+from trellis.search.engine.runner import run_search
+from trellis.search.engine.steering import parse_edit
+from trellis.search.engine.warm_start import config_key, inside
+from trellis.tracking import schema
+from trellis.tracking.claims import HEARTBEAT_STALE_S, search_status
 
 PARENT_ID = "a" * 32
 BEST = {"x": 0.25, "y": -0.4, "shape": "bowl"}
@@ -130,14 +130,16 @@ def test_algorithm_limits_and_the_trial_are_checked(parent, change, path):
 
 
 def test_the_allow_list_admits_registered_trials_and_the_operators():
-    from search.config import TrialSpec
+    from trellis.search.config import TrialSpec
 
     policy = ServerPolicy()
-    assert policy.allowed(TrialSpec(function="examples.synthetic:quadratic"), ran_in_store=False)  # entry point
-    assert not policy.allowed(TrialSpec(function="examples.synthetic:slow"), ran_in_store=True)
-    assert ServerPolicy(store_trials=True).allowed(TrialSpec(function="examples.synthetic:slow"), ran_in_store=True)
-    operator = ServerPolicy(extra_trials=frozenset({"examples.synthetic:slow"}))
-    assert operator.allowed(TrialSpec(function="examples.synthetic:slow"), ran_in_store=False)
+    assert policy.allowed(TrialSpec(function="trellis.examples.synthetic:quadratic"), ran_in_store=False)  # entry point
+    assert not policy.allowed(TrialSpec(function="trellis.examples.synthetic:slow"), ran_in_store=True)
+    assert ServerPolicy(store_trials=True).allowed(
+        TrialSpec(function="trellis.examples.synthetic:slow"), ran_in_store=True
+    )
+    operator = ServerPolicy(extra_trials=frozenset({"trellis.examples.synthetic:slow"}))
+    assert operator.allowed(TrialSpec(function="trellis.examples.synthetic:slow"), ran_in_store=False)
     assert policy.edit_problems({"workers": 9, "max_trials": 2.5, "max_time_s": -1, "seed": 3}) == [
         ("workers", "at most 4 on this server"),
         ("max_trials", "must be a whole number, got 2.5"),

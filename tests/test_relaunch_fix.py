@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from layouts.diagnosis import FindingLinks, finding_item
-from search.analysis.diagnosis import Finding
-from search.control.fixes import FixError, apply_fix, decode_fix, encode_fix
 from tests.test_control_page import post, served  # noqa: F401 (the fixture)
+from trellis.layouts.diagnosis import FindingLinks, finding_item
+from trellis.search.analysis.diagnosis import Finding
+from trellis.search.control.fixes import FixError, apply_fix, decode_fix, encode_fix
 
 
 def test_a_fix_goes_through_a_link_and_back_and_only_into_the_sections_a_finding_changes():

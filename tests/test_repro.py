@@ -16,13 +16,13 @@ import numpy
 import pytest
 from mlflow import MlflowClient
 
-from search.cli import main
-from search.config import parse_config
-from search.engine import repro
-from search.engine.rerun import code_changes
-from search.engine.runner import run_search
 from tests.conftest import BASE, ROOT, child_runs, module_store
-from tracking import schema
+from trellis.cli import main
+from trellis.search.config import parse_config
+from trellis.search.engine import repro
+from trellis.search.engine.rerun import code_changes
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
 
 SYNTHETIC = ROOT / "examples" / "synthetic.py"
 
@@ -35,7 +35,7 @@ def noisy_config(uri: str, seed: int = 7, trials: int = 4, workers: int = 2):
             "algorithm": {"name": "random", "seed": seed},
             "termination": {"max_trials": trials},
             "executor": {"kind": "local", "workers": workers},
-            "trial": {"function": "examples.synthetic:noisy_quadratic"},
+            "trial": {"function": "trellis.examples.synthetic:noisy_quadratic"},
             "tracking": {"uri": uri},
         }
     )
@@ -211,7 +211,7 @@ def test_rerun_refuses_what_is_not_a_trial_in_one_line(searched, capsys):
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and said in lines[0]
     done = subprocess.run(  # as a user runs it: one line, no traceback
-        [sys.executable, "-m", "search.cli", "rerun", "0" * 32, "--tracking-uri", searched.uri],
+        [sys.executable, "-m", "trellis.cli", "rerun", "0" * 32, "--tracking-uri", searched.uri],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -225,7 +225,7 @@ def test_rerun_refuses_what_is_not_a_trial_in_one_line(searched, capsys):
 def test_the_selected_runs_table_offers_each_trials_rerun_command():
     import pandas as pd
 
-    from layouts.labels import rerun_column
+    from trellis.layouts.labels import rerun_column
 
     runs = pd.DataFrame({"run_id": ["a" * 32, "b" * 32], "kind": ["trial", "run"]})
     rows = [{"run_id": "a" * 32, "status": "FINISHED"}, {"run_id": "b" * 32, "status": "FINISHED"}]
@@ -241,8 +241,8 @@ def test_the_overview_shows_a_selected_trials_rerun_command(searched, monkeypatc
     """Through the app's own callback: the selected-runs table has the command that reruns the trial."""
     import json
 
-    from app.factory import create_app
     from tests.test_control_page import post
+    from trellis.app.factory import create_app
 
     monkeypatch.chdir(searched.folder)
     app = create_app(searched.uri, cache=None)

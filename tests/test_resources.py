@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from search.config import ConfigError, parse_config
-from search.engine.runner import run_search
-from search.executors import resources
-from search.executors.resources import Place, plan_places
 from tests.conftest import BASE, child_runs, module_store
 from tests.resource_trials import SEEN
-from tracking import schema
-from tracking.reader import read_runs
+from trellis.search.config import ConfigError, parse_config
+from trellis.search.engine.runner import run_search
+from trellis.search.executors import resources
+from trellis.search.executors.resources import Place, plan_places
+from trellis.tracking import schema
+from trellis.tracking.reader import read_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORD = {"function": "tests.resource_trials:record"}
@@ -178,7 +178,7 @@ def test_gpus_auto_on_this_cpu_machine_is_none(caplog):
     if resources._torch_count():
         pytest.skip("torch sees CUDA here")
     resources.detect_gpus.cache_clear()
-    with caplog.at_level(logging.INFO, logger="search.executors.resources"):
+    with caplog.at_level(logging.INFO, logger="trellis.search.executors.resources"):
         assert resources.resolve_gpus("auto") == ()
     assert any("auto found no GPU" in r.getMessage() for r in caplog.records)
     resources.detect_gpus.cache_clear()
@@ -190,7 +190,7 @@ def test_gpus_auto_is_said_once_and_follows_the_runners_visible_devices(monkeypa
     resources.detect_gpus.cache_clear()
     monkeypatch.setattr(resources, "_nvidia_smi_ids", list)
     monkeypatch.setattr(resources, "_torch_count", lambda: 0)
-    with caplog.at_level(logging.INFO, logger="search.executors.resources"):
+    with caplog.at_level(logging.INFO, logger="trellis.search.executors.resources"):
         assert resources.resolve_gpus("auto") == ()
         assert resources.resolve_gpus("auto") == ()
     said = [r for r in caplog.records if "auto found no GPU" in r.getMessage()]
@@ -297,7 +297,7 @@ def test_dask_cluster_with_gpu_resources_by_address(make_config, client):
 
 
 def test_more_cpus_per_trial_than_this_machine_has_is_refused_before_the_search_starts(make_config, client):
-    from search.engine.runner import SearchRunner
+    from trellis.search.engine.runner import SearchRunner
 
     config = make_config(executor={"kind": "local", "workers": 1, "cpus_per_trial": len(resources.usable_cpus()) + 1})
     with pytest.raises(ConfigError, match="executor.cpus_per_trial: .* CPUs per trial, but this search may use"):
@@ -306,7 +306,7 @@ def test_more_cpus_per_trial_than_this_machine_has_is_refused_before_the_search_
 
 
 def test_the_gpus_auto_example_runs_on_this_cpu_only_machine(make_config, client, shared_store, monkeypatch):
-    from search.config import load_config
+    from trellis.search.config import load_config
 
     resources.detect_gpus.cache_clear()
     cpu_only(monkeypatch)
@@ -330,7 +330,7 @@ def test_the_gpus_auto_example_runs_on_this_cpu_only_machine(make_config, client
 def test_the_overview_shows_each_trials_gpu_in_the_table_and_the_tradeoff_hover():
     import pandas as pd
 
-    from layouts.overview import selected_rows, tradeoff_info, tradeoff_plot
+    from trellis.layouts.overview import selected_rows, tradeoff_info, tradeoff_plot
 
     runs = pd.DataFrame(
         {
@@ -358,7 +358,7 @@ def test_the_overview_shows_each_trials_gpu_in_the_table_and_the_tradeoff_hover(
 
 
 def test_a_workers_edit_adds_workers_on_free_gpus_only():
-    from search.executors.local import LocalExecutor
+    from trellis.search.executors.local import LocalExecutor
 
     executor = LocalExecutor(1, gpus=("0", "1"), per_gpu=1)
     executor.start()

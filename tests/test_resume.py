@@ -11,15 +11,15 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from search.config import parse_config
-from search.engine.resume import ResumeError, recorded_config
-from search.engine.runner import Progress, SearchRunner
 from tests.conftest import BASE, child_runs
-from tracking import schema
+from trellis.search.config import parse_config
+from trellis.search.engine.resume import ResumeError, recorded_config
+from trellis.search.engine.runner import Progress, SearchRunner
+from trellis.tracking import schema
 
 SLOW = {
     "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}, "seconds": {"type": "fixed", "value": 0.15}},
-    "trial": {"function": "examples.synthetic:slow"},
+    "trial": {"function": "trellis.examples.synthetic:slow"},
     "budget": {"max": 3},
 }
 
@@ -110,7 +110,7 @@ def test_a_trial_run_is_not_a_search_to_resume(make_config, client):
 def _cli(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "search.cli", *args],
+        [sys.executable, "-m", "trellis.cli", *args],
         env=env,
         text=True,
         stdout=subprocess.PIPE,
@@ -203,7 +203,7 @@ def test_interrupted_budgeted_search_replays_its_brackets_and_goes_on(make_confi
         budget={"min": 1, "max": 9},
         termination={},
         space=space,
-        trial={"function": "examples.synthetic:resumable"},
+        trial={"function": "trellis.examples.synthetic:resumable"},
     )
     interrupted = SearchRunner(config, on_progress=interrupt_after(cut_after)).run()
     assert interrupted.state == "killed"
@@ -228,7 +228,7 @@ def test_interrupted_budgeted_search_replays_its_brackets_and_goes_on(make_confi
                 budget={"min": 1, "max": 9},
                 termination={},
                 space=space,
-                trial={"function": "examples.synthetic:resumable"},
+                trial={"function": "trellis.examples.synthetic:resumable"},
                 tracking={"experiment": "unbroken"},
             )
         ).run()
@@ -243,7 +243,7 @@ def test_interrupted_pbt_search_keeps_its_lineage(make_config, client, cut_after
         budget={"min": 1, "max": 6},
         termination={},
         space={"lr": {"low": 1e-4, "high": 1.0, "log": True}, "seconds": {"type": "fixed", "value": 0.05}},
-        trial={"function": "examples.synthetic:pbt_member"},
+        trial={"function": "trellis.examples.synthetic:pbt_member"},
     )
     unbroken = SearchRunner(config).run()
     interrupted = SearchRunner(config, on_progress=interrupt_after(cut_after)).run()
@@ -277,7 +277,7 @@ def test_workers_do_not_outlive_a_killed_runner(tmp_path, store, client):
     raw = {
         **BASE,
         "space": {"x": {"type": "float", "low": 0.0, "high": 1.0}, "seconds": 120.0},
-        "trial": {"function": "examples.synthetic:silent_sleeper"},
+        "trial": {"function": "trellis.examples.synthetic:silent_sleeper"},
         "termination": {"max_trials": 4},
         "tracking": {"uri": store, "experiment": "cli"},
         "executor": {"kind": "local", "workers": 2},

@@ -2,11 +2,11 @@
 
 import pandas as pd
 
-from app.context import search_labels
-from layouts.choices import table_metrics
-from layouts.curves import curves_info
-from layouts.labels import run_labels
-from layouts.overview import selected_rows
+from trellis.app.context import search_labels
+from trellis.layouts.choices import table_metrics
+from trellis.layouts.curves import curves_info
+from trellis.layouts.labels import run_labels
+from trellis.layouts.overview import selected_rows
 
 
 def two_searches() -> pd.DataFrame:

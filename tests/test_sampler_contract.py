@@ -4,11 +4,11 @@ import math
 
 import pytest
 
-from search.config import Objective
-from search.registry import ALGORITHMS as ROWS
-from search.registry import resolve
-from search.samplers.base import Sampler
-from search.space import Categorical, Fixed, Float, Int, SearchSpace
+from trellis.search.config import Objective
+from trellis.search.registry import ALGORITHMS as ROWS
+from trellis.search.registry import resolve
+from trellis.search.samplers.base import Sampler
+from trellis.search.space import Categorical, Fixed, Float, Int, SearchSpace
 
 # One algorithm per distinct sampler in the registry: every sampler gets the whole suite.
 ALGORITHMS = sorted({spec.sampler: name for name, spec in reversed(ROWS.items())}.values())

@@ -6,12 +6,12 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
-from search.analysis.bounds import refined_space, suggest_bounds
-from search.analysis.design import prepare
-from search.config import parse_config
-from search.control.relaunch import config_from_form, fill_from_space, form_from_config
-from tracking.foreign_spaces import looks_log_uniform, uniform_distance
-from tracking.reader import read_runs
+from trellis.search.analysis.bounds import refined_space, suggest_bounds
+from trellis.search.analysis.design import prepare
+from trellis.search.config import parse_config
+from trellis.search.control.relaunch import config_from_form, fill_from_space, form_from_config
+from trellis.tracking.foreign_spaces import looks_log_uniform, uniform_distance
+from trellis.tracking.reader import read_runs
 
 RNG = np.random.default_rng(0)
 
@@ -118,7 +118,7 @@ PARENT = {
     },
     "algorithm": {"name": "random", "seed": 0},
     "termination": {"max_trials": 4},
-    "trial": {"function": "examples.synthetic:quadratic"},
+    "trial": {"function": "trellis.examples.synthetic:quadratic"},
 }
 
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from search.config import (
+from trellis.search.config import (
     AlgorithmConfig,
     Budget,
     EarlyStopping,
@@ -20,10 +20,10 @@ from search.config import (
     TrackingConfig,
     TrialSpec,
 )
-from search.engine.build import make_scheduler
-from search.registry import ALGORITHMS
-from search.schedulers.base import Decision
-from search.space import Float, SearchSpace
+from trellis.search.engine.build import make_scheduler
+from trellis.search.registry import ALGORITHMS
+from trellis.search.schedulers.base import Decision
+from trellis.search.space import Float, SearchSpace
 
 SPACE = SearchSpace([Float("lr", low=1e-4, high=1.0, log=True)])
 CASES = {

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import yaml
 
-from search.engine.runner import run_search
 from tests.conftest import child_runs
-from tracking import schema
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
 
 
 def test_parent_and_nested_trials_with_params_metric_steps_and_tags(make_config, client, tmp_path):

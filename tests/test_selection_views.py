@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 
-from layouts.overview import best_so_far_info, best_so_far_plot, tradeoff_info, tradeoff_plot
-from layouts.selection import hidden_note, highlight_line, in_view
-from layouts.space import apply_brush, parcoords_info, parcoords_plot, runs_within, screen_constraints
-from layouts.style import decode
-from search.analysis.design import Axis
+from trellis.layouts.overview import best_so_far_info, best_so_far_plot, tradeoff_info, tradeoff_plot
+from trellis.layouts.selection import hidden_note, highlight_line, in_view
+from trellis.layouts.space import apply_brush, parcoords_info, parcoords_plot, runs_within, screen_constraints
+from trellis.layouts.style import decode
+from trellis.search.analysis.design import Axis
 
 
 def runs():
@@ -92,7 +92,7 @@ def test_bands_show_as_brushes_but_only_a_user_brush_selects_and_brushes_survive
 
 
 def test_a_kept_control_applies_only_to_the_runs_it_was_chosen_for():
-    from layouts.choices import kept, kept_params
+    from trellis.layouts.choices import kept, kept_params
 
     key = [["1"], ["s1"]]
     assert kept({"key": key, "value": "min"}, key, "max") == "min"
@@ -103,7 +103,7 @@ def test_a_kept_control_applies_only_to_the_runs_it_was_chosen_for():
 
 
 def test_table_cells_too_long_to_show_carry_their_full_text_as_a_tooltip():
-    from layouts.labels import long_value_tooltips
+    from trellis.layouts.labels import long_value_tooltips
 
     rows = [{"run": "[x](http://a)" + "y" * 40, "arch": "a" * 300, "lr": 0.1}, {"arch": "mlp"}]
     assert long_value_tooltips(rows) == [{"arch": {"value": "a" * 300, "type": "text"}}, {}]

@@ -21,13 +21,13 @@ from urllib.parse import quote, urlsplit
 import pytest
 from mlflow import MlflowClient
 
-from app.factory import create_app
-from search.config import parse_config
-from search.engine.runner import run_search
 from tests.conftest import BASE, child_runs, fresh_pg_database
-from tracking import schema
-from tracking.batch_writers import ClientWriter
-from tracking.links import MLFLOW_NOTE, PUBLIC_URL_ENV, trellis_urls
+from trellis.app.factory import create_app
+from trellis.search.config import parse_config
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
+from trellis.tracking.batch_writers import ClientWriter
+from trellis.tracking.links import MLFLOW_NOTE, PUBLIC_URL_ENV, trellis_urls
 
 APP_URL = "http://trellis.test:8050"
 ACCESS = re.compile(r'"(GET|POST|PUT|PATCH|DELETE) (\S+) HTTP/[\d.]+" (\d{3})')
@@ -131,7 +131,7 @@ def logged(server, tmp_path_factory) -> Logged:
         algorithm={"name": "grid", "points": 3},
         budget={"resource": "epochs", "min": 1, "max": 4},
         termination={},
-        trial={"function": "examples.synthetic:flaky"},
+        trial={"function": "trellis.examples.synthetic:flaky"},
         tracking={"uri": server.url, "experiment": "server-mode", "app_url": APP_URL},
     )
     writes: list[list[tuple[str, int, int, int]]] = []
@@ -269,7 +269,7 @@ def test_runs_written_over_http_link_back_to_the_app(server, logged):
 
 
 def test_trellis_link_describes_an_experiment_through_the_server(server, logged, capsys):
-    from search.cli import main
+    from trellis.cli import main
 
     client = MlflowClient(tracking_uri=server.url)
     client.set_experiment_tag(logged.experiment_id, MLFLOW_NOTE, "Team baseline.")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from app.factory import create_app
-from search.engine.runner import run_search
 from tests.auth_walk import callback_body
+from trellis.app.factory import create_app
+from trellis.search.engine.runner import run_search
 
 
 def _total(answer: bytes) -> str | None:

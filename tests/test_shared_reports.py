@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.reports import (
+from benchmarks.load_runs import build_store
+from trellis.app.reports import (
     PAIR_POINTS,
     POINTS,
     Marginals,
@@ -24,10 +25,9 @@ from app.reports import (
     encode_report,
     with_marginals,
 )
-from benchmarks.load_runs import build_store
-from search.analysis.report import analyse
-from tracking.cache import DiskBackend, MemoryBackend, RedisBackend
-from tracking.reader import read_runs
+from trellis.search.analysis.report import analyse
+from trellis.tracking.cache import DiskBackend, MemoryBackend, RedisBackend
+from trellis.tracking.reader import read_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,10 +137,10 @@ def test_threads_asking_for_the_same_report_compute_it_once(runs, tmp_path, kind
 WORKER = """
 import hashlib, os, sys, time
 from pathlib import Path
-from app.reports import SharedReports
-from search.analysis.report import analyse
-from tracking.cache import DiskBackend
-from tracking.reader import read_runs
+from trellis.app.reports import SharedReports
+from trellis.search.analysis.report import analyse
+from trellis.tracking.cache import DiskBackend
+from trellis.tracking.reader import read_runs
 
 uri, exp, folder, go, counter = sys.argv[1:6]
 table = read_runs(uri, [exp])

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from search.engine.resume import recorded_config
-from search.engine.runner import SearchRunner
 from tests.conftest import BASE, child_runs
 from tests.test_resume import _cli
-from tracking import schema
+from trellis.search.engine.resume import recorded_config
+from trellis.search.engine.runner import SearchRunner
+from trellis.tracking import schema
 
 SPACE = {"x": {"low": -1.0, "high": 1.0}, "seconds": {"type": "fixed", "value": 0.15}}
 CASES = {
@@ -34,7 +34,7 @@ def _ended_steps(client, search_id) -> int:
 @pytest.mark.parametrize("algorithm", sorted(CASES))
 def test_sigkill_then_resume(tmp_path, store, client, algorithm, cut_at_steps):
     raw = {**BASE, **CASES[algorithm], "space": SPACE, "budget": {"min": 1, "max": 6},  # work is left at either cut
-           "trial": {"function": "examples.synthetic:resumable"},
+           "trial": {"function": "trellis.examples.synthetic:resumable"},
            "tracking": {"uri": store, "experiment": "kill"}}  # fmt: skip
     path = tmp_path / "search.yaml"
     path.write_text(yaml.safe_dump(json.loads(json.dumps(raw))))

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from search.space import Categorical, Fixed, Float, Int, SearchSpace, SpaceError
+from trellis.search.space import Categorical, Fixed, Float, Int, SearchSpace, SpaceError
 
 
 def space() -> SearchSpace:

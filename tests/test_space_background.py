@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import time
 
-import app.context as app_context
-from app.factory import create_app
-from layouts.choices import best_quantile
-from search.engine.runner import run_search
+import trellis.app.context as app_context
 from tests.auth_walk import callback_body
+from trellis.app.factory import create_app
+from trellis.layouts.choices import best_quantile
+from trellis.search.engine.runner import run_search
 
 
 def _answer(client, app, output: str, values: dict, changed: list[str]) -> dict:

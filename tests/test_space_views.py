@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from layouts.space import (
+from trellis.layouts.space import (
     importance_plot,
     nice_ticks,
     parcoords_info,
@@ -13,9 +13,9 @@ from layouts.space import (
     short_labels,
     to_display,
 )
-from layouts.style import decode
-from search.analysis.design import Axis
-from search.analysis.fanova import Importance
+from trellis.layouts.style import decode
+from trellis.search.analysis.design import Axis
+from trellis.search.analysis.fanova import Importance
 
 
 def trials():

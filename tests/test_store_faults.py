@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from search.engine.runner import run_search
 from tests.conftest import child_runs
-from tracking import schema
-from tracking.retry import StoreUnavailable, is_transient
-from tracking.writer import SearchRecorder, ensure_experiment
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
+from trellis.tracking.retry import StoreUnavailable, is_transient
+from trellis.tracking.writer import SearchRecorder, ensure_experiment
 
 CONFIG = {
     "name": "s",
@@ -69,7 +69,7 @@ def _hold_lock(db: str, seconds: float, started: threading.Event, release: threa
 def test_a_search_waits_out_a_30_s_lock(make_config, store, monkeypatch):
     monkeypatch.setenv("TRELLIS_STORE_RETRY_S", "120")
     config = make_config(
-        trial={"function": "examples.synthetic:slow"},
+        trial={"function": "trellis.examples.synthetic:slow"},
         space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "seconds": 0.3},
         termination={"max_trials": 12},
         budget={"max": 3},
@@ -139,7 +139,7 @@ def test_a_search_rides_out_a_postgresql_restart(make_config, monkeypatch):
     server.init()
     try:
         config = make_config(
-            trial={"function": "examples.synthetic:slow"},
+            trial={"function": "trellis.examples.synthetic:slow"},
             space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "seconds": 0.3},
             termination={"max_trials": 10},
             budget={"max": 3},

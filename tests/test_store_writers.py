@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from search.engine.runner import SearchRunner
 from tests.conftest import child_runs
+from trellis.search.engine.runner import SearchRunner
 
 VOLATILE = ("trellis.time.", "trellis.worker", "trellis.checkpoint", "trellis.search_id", "mlflow.parentRunId")
 
@@ -23,7 +23,7 @@ def _snapshot(client, search_id):
     return out
 
 
-@pytest.mark.parametrize("trial", ["examples.synthetic:quadratic", "examples.synthetic:odd_values"])
+@pytest.mark.parametrize("trial", ["trellis.examples.synthetic:quadratic", "trellis.examples.synthetic:odd_values"])
 def test_sql_writer_matches_client_writer(make_config, client, trial):
     config = make_config(
         trial={"function": trial},

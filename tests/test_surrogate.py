@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.model_selection import KFold
 
-from search.analysis.design import AnalysisData, Axis
-from search.analysis.surrogate import Surrogate, compare_spaces, fit_surrogate, predict, predict_unit
+from trellis.search.analysis.design import AnalysisData, Axis
+from trellis.search.analysis.surrogate import Surrogate, compare_spaces, fit_surrogate, predict, predict_unit
 
 
 def _data(X, y, axes, direction="min") -> AnalysisData:
@@ -78,9 +78,9 @@ def test_a_refined_space_around_the_optimum_predicts_better_than_the_original():
 
 def test_the_app_fits_it_once_per_report_and_shares_it_as_plain_data(make_config, store, tmp_path):
     """Two workers (two contexts on one cache folder): the second reads the first's surrogate back."""
-    from app.context import SURROGATE_MAGIC, AppContext
-    from search.engine.runner import run_search
-    from tracking.cache import DiskBackend, RunCache
+    from trellis.app.context import SURROGATE_MAGIC, AppContext
+    from trellis.search.engine.runner import run_search
+    from trellis.tracking.cache import DiskBackend, RunCache
 
     result = run_search(make_config(termination={"max_trials": 30}))
     selection = {"experiments": [result.experiment_id]}
@@ -96,7 +96,7 @@ def test_the_app_fits_it_once_per_report_and_shares_it_as_plain_data(make_config
 
 
 def test_the_page_form_is_prefilled_with_the_best_run_and_reads_back():
-    from layouts.space_predict import (
+    from trellis.layouts.space_predict import (
         INPUT_TYPE,
         comparison_text,
         config_of,

@@ -5,11 +5,11 @@ import re
 
 import pytest
 
-from app.factory import create_app
-from layouts.space_predict import INPUT_TYPE
-from search.analysis.report import analyse
-from search.engine.runner import run_search
-from tracking.reader import read_runs
+from trellis.app.factory import create_app
+from trellis.layouts.space_predict import INPUT_TYPE
+from trellis.search.analysis.report import analyse
+from trellis.search.engine.runner import run_search
+from trellis.tracking.reader import read_runs
 
 
 @pytest.fixture

@@ -4,14 +4,14 @@ pick it up with no other edit."""
 import pytest
 import yaml
 
-from search.config import ConfigError, load_config
-from search.engine.resume import recorded_config
-from search.engine.runner import SearchRunner
-from search.registry import AlgorithmSpec, register_algorithm, unregister_algorithm
 from tests.conftest import child_runs
 from tests.test_resume import SLOW, interrupt_after
 from tests.toy_algorithm import van_der_corput
-from tracking import schema
+from trellis.search.config import ConfigError, load_config
+from trellis.search.engine.resume import recorded_config
+from trellis.search.engine.runner import SearchRunner
+from trellis.search.registry import AlgorithmSpec, register_algorithm, unregister_algorithm
+from trellis.tracking import schema
 
 
 @pytest.fixture

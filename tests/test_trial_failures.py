@@ -10,9 +10,9 @@ from pathlib import Path
 import yaml
 from mlflow import MlflowClient
 
-from search.engine.runner import run_search
 from tests.conftest import BASE, ROOT, child_runs
-from tracking import schema
+from trellis.search.engine.runner import run_search
+from trellis.tracking import schema
 
 
 def _tail(client, run, tmp_path) -> str:
@@ -22,7 +22,7 @@ def _tail(client, run, tmp_path) -> str:
 def test_raising_trials_are_failed_with_stderr_tail_and_search_goes_on(make_config, client, tmp_path):
     config = make_config(
         space={"x": {"low": 0.0, "high": 1.0}},
-        trial={"function": "examples.synthetic:crashy"},
+        trial={"function": "trellis.examples.synthetic:crashy"},
         termination={"max_trials": 12},
         objective={"metric": "loss", "direction": "min"},
     )
@@ -43,7 +43,9 @@ def test_raising_trials_are_failed_with_stderr_tail_and_search_goes_on(make_conf
 
 def test_a_worker_that_dies_fails_its_trial_and_is_replaced(make_config, client):
     config = make_config(
-        trial={"function": "examples.synthetic:hard_exit"}, termination={"max_trials": 3}, executor={"workers": 1}
+        trial={"function": "trellis.examples.synthetic:hard_exit"},
+        termination={"max_trials": 3},
+        executor={"workers": 1},
     )
     result = run_search(config)
     trials = child_runs(client, result.search_id)
@@ -76,7 +78,7 @@ def test_script_trials_report_per_epoch_and_fail_on_nonzero_exit(make_config, cl
 
 def test_trial_timeout_kills_and_says_why(make_config, client):
     config = make_config(
-        trial={"function": "examples.synthetic:slow", "timeout_s": 0.5},
+        trial={"function": "trellis.examples.synthetic:slow", "timeout_s": 0.5},
         space={"seconds": 0.4, "x": {"low": 0.0, "high": 1.0}},
         budget={"max": 10},
         termination={"max_trials": 2},
@@ -90,7 +92,7 @@ def test_trial_timeout_kills_and_says_why(make_config, client):
 
 def test_max_time_kills_running_trials_and_keeps_finished_ones(make_config, client):
     config = make_config(
-        trial={"function": "examples.synthetic:slow"},
+        trial={"function": "trellis.examples.synthetic:slow"},
         space={"seconds": {"type": "categorical", "choices": [0.01, 5.0]}, "x": {"low": 0.0, "high": 1.0}},
         budget={"max": 2},
         termination={"max_trials": 50, "max_time_s": 3.0},
@@ -109,7 +111,7 @@ def test_max_time_kills_running_trials_and_keeps_finished_ones(make_config, clie
 def test_ctrl_c_marks_running_trials_killed_and_keeps_finished(store, tmp_path):
     raw = {
         **BASE,
-        "trial": {"function": "examples.synthetic:slow"},
+        "trial": {"function": "trellis.examples.synthetic:slow"},
         "space": {"seconds": 0.3, "x": {"low": 0.0, "high": 1.0}},
         "budget": {"max": 2},
         "termination": {"max_trials": 100},
@@ -118,7 +120,7 @@ def test_ctrl_c_marks_running_trials_killed_and_keeps_finished(store, tmp_path):
     path = tmp_path / "slow.yaml"
     path.write_text(yaml.safe_dump(raw))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "search.cli", "search", "run", str(path), "--quiet"],
+        [sys.executable, "-m", "trellis.cli", "search", "run", str(path), "--quiet"],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,

@@ -4,15 +4,15 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from search.engine.runner import run_search
-from search.trial import OUTPUT_LOG
 from tests.conftest import child_runs
-from tracking import schema
+from trellis.search.engine.runner import run_search
+from trellis.search.trial import OUTPUT_LOG
+from trellis.tracking import schema
 
 
 def test_function_trial_output_is_shown_and_kept(make_config, capfd):
     config = make_config(
-        trial={"function": "examples.synthetic:noisy"},
+        trial={"function": "trellis.examples.synthetic:noisy"},
         space={"x": {"type": "float", "low": 0.0, "high": 1.0}},
         termination={"max_trials": 3},
     )
@@ -28,7 +28,7 @@ def test_function_trial_output_is_shown_and_kept(make_config, capfd):
 
 def test_a_trial_that_kills_its_worker_keeps_its_stderr(make_config):
     config = make_config(
-        trial={"function": "examples.synthetic:noisy"},
+        trial={"function": "trellis.examples.synthetic:noisy"},
         space={"x": {"type": "float", "low": 0.0, "high": 1.0}, "exit_code": 7},
         termination={"max_trials": 2},
     )

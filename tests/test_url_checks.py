@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.factory import create_app
-from app.shell import parse_query
-from app.url_checks import query_problems
-from search.engine.runner import run_search
+from trellis.app.factory import create_app
+from trellis.app.shell import parse_query
+from trellis.app.url_checks import query_problems
+from trellis.search.engine.runner import run_search
 
 
 @pytest.mark.parametrize(

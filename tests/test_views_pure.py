@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layouts.curves import curves_info, curves_plot, smooth
-from layouts.overview import (
+from trellis.layouts.curves import curves_info, curves_plot, smooth
+from trellis.layouts.overview import (
     best_so_far_info,
     counts_info,
     distribution_info,
@@ -15,8 +15,8 @@ from layouts.overview import (
     tradeoff_info,
     tradeoff_plot,
 )
-from layouts.style import decode
-from search.analysis.objective import metric_direction
+from trellis.layouts.style import decode
+from trellis.search.analysis.objective import metric_direction
 
 
 def brute_front(x, y, xd, yd):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.config import Objective
-from search.samplers.base import Config, Sampler
-from search.space import Categorical, Fixed, Float, Int, SearchSpace
+from trellis.search.config import Objective
+from trellis.search.samplers.base import Config, Sampler
+from trellis.search.space import Categorical, Fixed, Float, Int, SearchSpace
 
 
 def van_der_corput(n: int, base: int) -> float:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from tracking.uris import is_database_uri
+from trellis.tracking.uris import is_database_uri
 
 log = logging.getLogger(__name__)
 BATCH_PARAMS_TAGS = 100

@@ -21,10 +21,10 @@ from typing import Any
 
 import pandas as pd
 
-from tracking import reader
-from tracking.reader import RunTable
-from tracking.sql import engine, in_clause
-from tracking.uris import is_database_uri
+from trellis.tracking import reader
+from trellis.tracking.reader import RunTable
+from trellis.tracking.sql import engine, in_clause
+from trellis.tracking.uris import is_database_uri
 
 MAX_DELTA = 5000
 BLOB_MAGIC = b"trellis-runs-1\n"  # what the shared store holds: msgpack of plain values, never pickle

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from mlflow import MlflowClient
 
-from tracking import schema
-from tracking.schema import SearchState
-from tracking.sql import engine
-from tracking.uris import is_database_uri
+from trellis.tracking import schema
+from trellis.tracking.schema import SearchState
+from trellis.tracking.sql import engine
+from trellis.tracking.uris import is_database_uri
 
 HEARTBEAT_STALE_S = 30.0  # a RUNNING search silent for longer than this has lost its runner
 

@@ -15,9 +15,9 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from tracking import schema
-from tracking.sql import engine, fetch, in_clause
-from tracking.uris import is_database_uri
+from trellis.tracking import schema
+from trellis.tracking.sql import engine, fetch, in_clause
+from trellis.tracking.uris import is_database_uri
 
 EXTRA_TAGS = (schema.STOPPED_AT_RUNG, schema.PBT_REPLACED, schema.RESUMED_FROM, schema.MODEL_BASED)
 FLOAT_MAX = 1.7976931348623157e308

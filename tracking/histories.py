@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from tracking import reader
-from tracking.sql import engine
-from tracking.uris import is_database_uri
+from trellis.tracking import reader
+from trellis.tracking.sql import engine
+from trellis.tracking.uris import is_database_uri
 
 COLUMNS = ["run_id", "key", "step", "timestamp", "value"]
 

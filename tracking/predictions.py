@@ -1,5 +1,5 @@
 """Held-out predictions a trial kept as an artifact (``trial/predictions.json``: ``{"predicted": [...],
-"labels": [...]}``, written by ``examples.arch_training``), read as plain JSON (nothing read can run code),
+"labels": [...]}``, written by ``trellis.examples.arch_training``), read as plain JSON (nothing read can run code),
 memoised per run: a finished run's artifacts do not change."""
 
 from __future__ import annotations

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tracking import schema
-from tracking.foreign_spaces import SUFFIX as DIST_SUFFIX
-from tracking.foreign_spaces import declared_spaces, looks_log_uniform, written_as_integers
-from tracking.sql import engine, fetch, in_clause
-from tracking.uris import is_database_uri
+from trellis.tracking import schema
+from trellis.tracking.foreign_spaces import SUFFIX as DIST_SUFFIX
+from trellis.tracking.foreign_spaces import declared_spaces, looks_log_uniform, written_as_integers
+from trellis.tracking.sql import engine, fetch, in_clause
+from trellis.tracking.uris import is_database_uri
 
 # Tags read into columns (everything else stays in MLflow).
 LINEAGE_TAGS = {

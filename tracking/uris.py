@@ -13,6 +13,21 @@ def is_database_uri(uri: str) -> bool:
 
 
 KNOWN_SCHEMES = (*DB_SCHEMES, "http", "https", "file", "databricks")
+# The database driver SQLAlchemy loads for a scheme when the URI names none (``postgresql+psycopg://``
+# names its own), and the extra that installs it.
+DRIVERS = {"postgresql": ("psycopg", "team")}
+
+
+def driver_problem(uri: str) -> str | None:
+    """The one line naming the extra to install when ``uri``'s database driver is missing, or None."""
+    from trellis.extras import hint, installed
+
+    scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+    base, _, driver = scheme.partition("+")
+    module, extra = DRIVERS.get(base, (None, None))
+    if module is None or (driver and driver != module) or installed(module):
+        return None
+    return hint(f"a {base}:// store", extra)
 
 
 def sqlite_path(uri: str) -> str | None:
@@ -33,6 +48,8 @@ def store_problem(uri: str, must_exist: bool, timeout_s: float = 5.0) -> str | N
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else "file"
     if scheme not in KNOWN_SCHEMES:
         return f"unknown tracking URI scheme {scheme!r} in {uri!r} (known: {', '.join(KNOWN_SCHEMES)})"
+    if driver_problem(uri):
+        return driver_problem(uri)
     path = sqlite_path(uri)
     if path is not None:
         if not os.path.exists(path):

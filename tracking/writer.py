@@ -1,7 +1,7 @@
 """Write a search into MLflow: a parent run per search, a nested child run per trial.
 
 Changes are collected per run and written at most every ``flush_interval`` seconds (and at the end)
-by a writer from ``tracking.batch_writers``: one transaction for all pending runs on a database store, batch
+by a writer from ``trellis.tracking.batch_writers``: one transaction for all pending runs on a database store, batch
 calls through ``MlflowClient`` elsewhere. A slow trial's curve still shows up live; a burst of fast
 trials costs one write.
 """
@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 from mlflow import MlflowClient
 
-from tracking import schema
-from tracking.batch_writers import PendingRun, make_writer
-from tracking.links import MLFLOW_NOTE, trellis_note_line, with_trellis_note
-from tracking.retry import StoreUnavailable, backoff_s, is_transient, retry_window_s
+from trellis.tracking import schema
+from trellis.tracking.batch_writers import PendingRun, make_writer
+from trellis.tracking.links import MLFLOW_NOTE, trellis_note_line, with_trellis_note
+from trellis.tracking.retry import StoreUnavailable, backoff_s, is_transient, retry_window_s
 
 MAX_PARAM_LEN = 6000
 MAX_TAG_LEN = 8000

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app.auth.base import Authenticator
+from trellis.app.auth.base import Authenticator
 
 KEYS = ("TRELLIS_USERS_FILE", "TRELLIS_PROXY_USER_HEADER", "TRELLIS_MLFLOW_AUTH", "TRELLIS_AUTH")
 
@@ -30,20 +30,20 @@ def authenticator_from_env(env: Mapping[str, str]) -> Authenticator | None:
         return None
     key = chosen[0]
     if key == "TRELLIS_USERS_FILE":
-        from app.auth.users_file import HashedUsers
+        from trellis.app.auth.users_file import HashedUsers
 
         return HashedUsers(env[key])
     if key == "TRELLIS_PROXY_USER_HEADER":
-        from app.auth.proxy import ProxyHeader, parse_networks
+        from trellis.app.auth.proxy import ProxyHeader, parse_networks
 
         return ProxyHeader(env[key], parse_networks(env.get("TRELLIS_TRUSTED_PROXIES")))
     if key == "TRELLIS_MLFLOW_AUTH":
-        from app.auth.mlflow_users import MlflowUsers
+        from trellis.app.auth.mlflow_users import MlflowUsers
 
         url = env[key].strip()
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"TRELLIS_MLFLOW_AUTH: {url!r} is not the http(s) URL of an MLflow server")
         return MlflowUsers(url)
-    from app.auth.plain import PlainUsers, parse_users
+    from trellis.app.auth.plain import PlainUsers, parse_users
 
     return PlainUsers(parse_users(env[key]))

@@ -15,8 +15,8 @@ import secrets
 
 from flask import Response, request
 
-from app.auth.base import Authenticator, TimedMemo, basic_auth_refusal
-from tracking.mlflow_permissions import CAN_EDIT, MlflowPermissions, MlflowUnavailable
+from trellis.app.auth.base import Authenticator, TimedMemo, basic_auth_refusal
+from trellis.tracking.mlflow_permissions import CAN_EDIT, MlflowPermissions, MlflowUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from flask import Response, request
 
-from app.auth.base import Authenticator, basic_auth_refusal, password_bytes, same_secret
+from trellis.app.auth.base import Authenticator, basic_auth_refusal, password_bytes, same_secret
 
 
 def parse_users(spec: str | None) -> dict[str, str]:

@@ -12,7 +12,7 @@ import re
 
 from flask import Response, request
 
-from app.auth.base import Authenticator
+from trellis.app.auth.base import Authenticator
 
 HEADER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 RESERVED = {"authorization", "cookie", "host", "content-type", "content-length", "x-forwarded-for"}

@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Response, request
 
-from app.auth.base import Authenticator, TimedMemo, basic_auth_refusal
+from trellis.app.auth.base import Authenticator, TimedMemo, basic_auth_refusal
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"^[^\s:]{1,64}$")

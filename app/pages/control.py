@@ -8,13 +8,13 @@ import time
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 
-from app.context import AppContext
-from app.pages import control_relaunch
-from app.pages.control_relaunch import signed_in_refusal
-from app.shell import fix_link_search
-from layouts import control as lc
-from search.control.queue import SEARCH_RUNS, cancel_or_stop, request_edit, request_resume
-from search.engine.resume import ResumeError
+from trellis.app.context import AppContext
+from trellis.app.pages import control_relaunch
+from trellis.app.pages.control_relaunch import signed_in_refusal
+from trellis.app.shell import fix_link_search
+from trellis.layouts import control as lc
+from trellis.search.control.queue import SEARCH_RUNS, cancel_or_stop, request_edit, request_resume
+from trellis.search.engine.resume import ResumeError
 
 
 def _number(id_: str, label: str, md: int = 2, **kwargs) -> dbc.Col:

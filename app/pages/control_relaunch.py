@@ -9,14 +9,14 @@ import secrets
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 
-from app.context import AppContext
-from app.shell import query_fix
-from layouts import control as lc
-from search.analysis.bounds import refined_space, untrusted_reason
-from search.control.fixes import apply_fix
-from search.control.policy import trial_target
-from search.control.queue import submit_search
-from search.control.relaunch import (
+from trellis.app.context import AppContext
+from trellis.app.shell import query_fix
+from trellis.layouts import control as lc
+from trellis.search.analysis.bounds import refined_space, untrusted_reason
+from trellis.search.control.fixes import apply_fix
+from trellis.search.control.policy import trial_target
+from trellis.search.control.queue import submit_search
+from trellis.search.control.relaunch import (
     ACTIONS,
     config_diff,
     config_from_form,
@@ -26,11 +26,11 @@ from search.control.relaunch import (
     form_from_config,
     validate_launch,
 )
-from search.engine.resume import ResumeError
-from search.registry import ALGORITHMS
-from tracking.reader import spaces_of
+from trellis.search.engine.resume import ResumeError
+from trellis.search.registry import ALGORITHMS
+from trellis.tracking.reader import spaces_of
 
-# The widgets holding the form, in the order of ``layouts.control.WIDGETS``.
+# The widgets holding the form, in the order of ``trellis.layouts.control.WIDGETS``.
 WIDGET_PROPS = [
     ("ctl-name", "value"),
     ("ctl-params", "data"),

@@ -5,14 +5,14 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
-from app.context import AppContext
-from app.shell import query_objective
-from layouts.choices import default_metrics, objective_choice
-from layouts.curves import curves_info, curves_plot
-from layouts.live import LOADING_DELAY_MS, kept_choice
-from layouts.selection import hidden_note, in_view
-from layouts.style import GRAPH_CONFIG
-from search.analysis.objective import user_metrics
+from trellis.app.context import AppContext
+from trellis.app.shell import query_objective
+from trellis.layouts.choices import default_metrics, objective_choice
+from trellis.layouts.curves import curves_info, curves_plot
+from trellis.layouts.live import LOADING_DELAY_MS, kept_choice
+from trellis.layouts.selection import hidden_note, in_view
+from trellis.layouts.style import GRAPH_CONFIG
+from trellis.search.analysis.objective import user_metrics
 
 
 def layout(context: AppContext) -> html.Div:

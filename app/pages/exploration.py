@@ -1,8 +1,8 @@
 """Exploration page (``/exploration``): how each search explored each hyperparameter (HyperTendril's exploration
 overview), why trials ended, the hierarchy, a 2-D map of the configurations and the rung correlation.
 
-Callbacks look up their inputs, call ``search.analysis.exploration_load.load_page`` (memoised per store state:
-two reads of the store per new state) and the ``layouts.exploration*`` figure builders. The colour range and the
+Callbacks look up their inputs, call ``trellis.search.analysis.exploration_load.load_page`` (memoised per store state:
+two reads of the store per new state) and the ``trellis.layouts.exploration*`` figure builders. The colour range and the
 hover highlight run in the browser (clientside callbacks restyling the drawn figures): no round trip.
 """
 
@@ -11,21 +11,21 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
-from app.context import AppContext
-from app.diagnosis import register_panel
-from app.page_parts import StateMemo, register_objective_choices
-from app.responses import register_shared
-from layouts.exploration import _get_history_plot, _get_monitor_plot
-from layouts.exploration_views import (
+from trellis.app.context import AppContext
+from trellis.app.diagnosis import register_panel
+from trellis.app.page_parts import StateMemo, register_objective_choices
+from trellis.app.responses import register_shared
+from trellis.layouts.exploration import _get_history_plot, _get_monitor_plot
+from trellis.layouts.exploration_views import (
     _get_correlation_plot,
     _get_durations_plot,
     _get_hierarchy_plot,
     _get_projection_plot,
 )
-from layouts.live import LOADING_DELAY_MS
-from layouts.style import GRAPH_CONFIG
-from search.analysis.exploration_info import PageInfo
-from search.analysis.exploration_load import load_page
+from trellis.layouts.live import LOADING_DELAY_MS
+from trellis.layouts.style import GRAPH_CONFIG
+from trellis.search.analysis.exploration_info import PageInfo
+from trellis.search.analysis.exploration_load import load_page
 
 GRAPHS = ["ex-monitor", "ex-history", "ex-durations", "ex-hierarchy", "ex-projection", "ex-correlation"]
 MEMO_ENTRIES = 4

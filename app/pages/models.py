@@ -2,7 +2,8 @@
 by structure; pick a model to see its layers (glyphs), its children and to launch its ablation or variations
 (a search an agent runs, as from the control panel: the same sign-in, permission and allow-list checks).
 
-Callbacks look up their inputs, call ``search.analysis.models`` (memoised per store state) and ``layouts.models``.
+Callbacks look up their inputs, call ``trellis.search.analysis.models`` (memoised per store state) and
+``trellis.layouts.models``.
 """
 
 from __future__ import annotations
@@ -11,25 +12,25 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import Dash, Input, Output, State, ctx, dcc, html
 
-from app.context import AppContext
-from app.page_parts import StateMemo, register_objective_choices
-from app.pages import models_card, models_drawer
-from app.responses import register_shared
-from layouts.curves import curves_info, curves_plot
-from layouts.live import LOADING_DELAY_MS
-from layouts.models import (
+from trellis.app.context import AppContext
+from trellis.app.page_parts import StateMemo, register_objective_choices
+from trellis.app.pages import models_card, models_drawer
+from trellis.app.responses import register_shared
+from trellis.layouts.curves import curves_info, curves_plot
+from trellis.layouts.live import LOADING_DELAY_MS
+from trellis.layouts.models import (
     _get_class_accuracy_plot,
     _get_confusion_plot,
     _get_map_plot,
     _get_overview_plot,
     glyph_legend,
 )
-from layouts.style import GRAPH_CONFIG, empty_figure
-from search.analysis.model_inspection import _get_inspection_info, class_accuracy, prediction_map
-from search.analysis.models import ModelsInfo, _get_models_info, active_children_searches, children_queue
-from search.control.model_children import CHANGES, MAX_VARIATIONS
-from tracking import schema
-from tracking.predictions import PredictionsReader
+from trellis.layouts.style import GRAPH_CONFIG, empty_figure
+from trellis.search.analysis.model_inspection import _get_inspection_info, class_accuracy, prediction_map
+from trellis.search.analysis.models import ModelsInfo, _get_models_info, active_children_searches, children_queue
+from trellis.search.control.model_children import CHANGES, MAX_VARIATIONS
+from trellis.tracking import schema
+from trellis.tracking.predictions import PredictionsReader
 
 MEMO_ENTRIES = 4
 SCORE_OPTION = [{"label": "the score", "value": "score"}]

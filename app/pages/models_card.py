@@ -8,16 +8,16 @@ import secrets
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dash_table, html, no_update
 
-from app.context import AppContext
-from app.pages.control_relaunch import signed_in_refusal
-from layouts.models import glyph
-from search.analysis.models import ModelsInfo, QueueRow, children_of, existing_children
-from search.control.model_children import ChildrenError, allowed_changes, children_config
-from search.control.policy import trial_target
-from search.control.queue import request_children_order, submit_search
-from search.control.relaunch import validate_launch
-from search.engine.resume import ResumeError
-from tracking.links import run_url
+from trellis.app.context import AppContext
+from trellis.app.pages.control_relaunch import signed_in_refusal
+from trellis.layouts.models import glyph
+from trellis.search.analysis.models import ModelsInfo, QueueRow, children_of, existing_children
+from trellis.search.control.model_children import ChildrenError, allowed_changes, children_config
+from trellis.search.control.policy import trial_target
+from trellis.search.control.queue import request_children_order, submit_search
+from trellis.search.control.relaunch import validate_launch
+from trellis.search.engine.resume import ResumeError
+from trellis.tracking.links import run_url
 
 
 def model_card(info: ModelsInfo, selected: str | None, queue: list):

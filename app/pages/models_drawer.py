@@ -6,7 +6,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 
-from layouts.models import glyph
+from trellis.layouts.models import glyph
 
 MAX_KEPT = 50
 

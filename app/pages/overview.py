@@ -5,18 +5,18 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 
-from app.context import AppContext
-from app.diagnosis import register_panel
-from app.responses import register_shared
-from app.shell import query_objective, with_objective
-from layouts import overview as ov
-from layouts.choices import direction_of, overview_defaults, table_metrics
-from layouts.labels import long_value_tooltips, rerun_column
-from layouts.live import kept_choice
-from layouts.selection import hidden_note, in_view
-from layouts.style import GRAPH_CONFIG
-from search.analysis.objective import user_metrics
-from tracking.links import compare_url
+from trellis.app.context import AppContext
+from trellis.app.diagnosis import register_panel
+from trellis.app.responses import register_shared
+from trellis.app.shell import query_objective, with_objective
+from trellis.layouts import overview as ov
+from trellis.layouts.choices import direction_of, overview_defaults, table_metrics
+from trellis.layouts.labels import long_value_tooltips, rerun_column
+from trellis.layouts.live import kept_choice
+from trellis.layouts.selection import hidden_note, in_view
+from trellis.layouts.style import GRAPH_CONFIG
+from trellis.search.analysis.objective import user_metrics
+from trellis.tracking.links import compare_url
 
 
 def _metric_select(id_: str, label: str) -> dbc.Col:

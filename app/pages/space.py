@@ -10,14 +10,14 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from app.context import AppContext
-from app.pages.space_predict import register_prediction
-from app.reports import PAIR_POINTS, POINTS, Pending
-from app.responses import not_shared, register_shared
-from app.shell import query_objective, with_objective
-from layouts import space as sp
-from layouts import space_predict as spp
-from layouts.choices import (
+from trellis.app.context import AppContext
+from trellis.app.pages.space_predict import register_prediction
+from trellis.app.reports import PAIR_POINTS, POINTS, Pending
+from trellis.app.responses import not_shared, register_shared
+from trellis.app.shell import query_objective, with_objective
+from trellis.layouts import space as sp
+from trellis.layouts import space_predict as spp
+from trellis.layouts.choices import (
     best_quantile,
     clicked_params,
     direction_of,
@@ -26,10 +26,10 @@ from layouts.choices import (
     objective_choice,
     r2_trust,
 )
-from layouts.live import LOADING_DELAY_MS, detail_click, ended_state, kept_choice
-from layouts.style import GRAPH_CONFIG, empty_figure
-from search.analysis.objective import user_metrics
-from search.analysis.report import SpaceReport
+from trellis.layouts.live import LOADING_DELAY_MS, detail_click, ended_state, kept_choice
+from trellis.layouts.style import GRAPH_CONFIG, empty_figure
+from trellis.search.analysis.objective import user_metrics
+from trellis.search.analysis.report import SpaceReport
 
 QUANTILES = [
     {"label": "all runs", "value": 1.0},

@@ -1,5 +1,5 @@
 """The search-space page's prediction form: the predicted objective ± its calibrated std for a configuration
-the user types, and the refined space's predicted objective against the original's (``layouts.space_predict``
+the user types, and the refined space's predicted objective against the original's (``trellis.layouts.space_predict``
 draws them, ``AppContext.space_surrogate`` fits the surrogate once per run state)."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from __future__ import annotations
 from dash import ALL, Dash, Input, Output, State, ctx, html
 from dash.exceptions import PreventUpdate
 
-from app.context import AppContext
-from layouts import space_predict as spp
-from layouts.choices import best_quantile
-from search.analysis.surrogate import Surrogate, predict
+from trellis.app.context import AppContext
+from trellis.layouts import space_predict as spp
+from trellis.layouts.choices import best_quantile
+from trellis.search.analysis.surrogate import Surrogate, predict
 
 
 def _surrogate(context: AppContext, selection, metric, direction, params, quantile) -> Surrogate | None:

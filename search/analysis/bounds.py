@@ -26,7 +26,7 @@ import yaml
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import KFold, cross_val_predict
 
-from search.analysis.design import AnalysisData
+from trellis.search.analysis.design import AnalysisData
 
 MIN_RUNS = 20  # below this no forest is trusted to rank or narrow anything
 RUNS_PER_PARAMETER = 5

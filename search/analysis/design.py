@@ -3,7 +3,7 @@
 Every parameter is mapped to [0, 1] on its own scale: log parameters in log space, categoricals as equal
 slices ((code + 0.5) / k), over the search space's bounds where a Trellis search (or Optuna) recorded them (the
 measure fANOVA integrates over), else over the values seen, on the scale and type they were sampled on
-(``tracking.foreign_spaces``: log when the values look uniform in log space, int when logged as integers; a
+(``trellis.tracking.foreign_spaces``: log when the values look uniform in log space, int when logged as integers; a
 linear range whose smallest value lies near 0 starts at 0). Parameters constant over the chosen runs
 carry no information and are left out; missing values (inactive conditional parameters, runs of
 another tool) sit at the low end and are counted.
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from search import space
-from tracking.foreign_spaces import low_end
-from tracking.reader import RunTable, spaces_of
+from trellis.search import space
+from trellis.tracking.foreign_spaces import low_end
+from trellis.tracking.reader import RunTable, spaces_of
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """How a search explored its space (HyperTendril's exploration overview), as pure functions of MLflow's runs.
 
-Input: one search's trials (rows of the run table), the lineage tags and rungs ``tracking.evaluations`` reads
+Input: one search's trials (rows of the run table), the lineage tags and rungs ``trellis.tracking.evaluations`` reads
 and the objective at chosen steps. Output: NamedTuples the exploration page draws, tested without Dash.
 
 - **Sampling order**: Trellis' ``trellis.trial`` number; runs of other tools by start time (no lineage).
@@ -11,7 +11,7 @@ and the objective at chosen steps. Output: NamedTuples the exploration page draw
 - **End reasons**, **running best**, **categorical spreading** and **rung correlation** (Spearman's rank
   correlation between the objective at each rung or stopping step and at the final step).
 
-Lineage edges, the hierarchy and the 2-D projection live in ``search.analysis.exploration_tree``.
+Lineage edges, the hierarchy and the 2-D projection live in ``trellis.search.analysis.exploration_tree``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ MAX_CORRELATION_STEPS = 12
 
 
 class SearchData(NamedTuple):
-    """One search's runs and what was read for them (``tracking.evaluations``)."""
+    """One search's runs and what was read for them (``trellis.tracking.evaluations``)."""
 
     search_id: str
     label: str

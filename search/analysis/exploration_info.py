@@ -1,7 +1,7 @@
 """Everything the exploration page draws for one search, or several side by side: ``_get_exploration_info``.
 
-Pure: a function of ``SearchData`` (what ``tracking.evaluations`` read for a search's runs), tested without
-Dash. The figures are ``layouts.exploration``'s.
+Pure: a function of ``SearchData`` (what ``trellis.tracking.evaluations`` read for a search's runs), tested without
+Dash. The figures are ``trellis.layouts.exploration``'s.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from search.analysis.exploration import (
+from trellis.search.analysis.exploration import (
     CorrelationInfo,
     EndsInfo,
     EvaluationsInfo,
@@ -26,7 +26,7 @@ from search.analysis.exploration import (
     running_best,
     spread_categorical,
 )
-from search.analysis.exploration_tree import (
+from trellis.search.analysis.exploration_tree import (
     HierarchyInfo,
     LineageInfo,
     ProjectionInfo,

@@ -1,14 +1,14 @@
 """The reads behind the exploration page: a view's searches as ``SearchData`` (two reads per page, all searches
-at once: ``tracking.evaluations``), then ``_get_page_info``."""
+at once: ``trellis.tracking.evaluations``), then ``_get_page_info``."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from search.analysis.exploration import SearchData, config_of, evaluation_steps, pbt_interval, search_kind
-from search.analysis.exploration_info import PageInfo, _get_page_info
-from tracking.evaluations import read_lineage, read_values_at
-from tracking.reader import RunTable
+from trellis.search.analysis.exploration import SearchData, config_of, evaluation_steps, pbt_interval, search_kind
+from trellis.search.analysis.exploration_info import PageInfo, _get_page_info
+from trellis.tracking.evaluations import read_lineage, read_values_at
+from trellis.tracking.reader import RunTable
 
 MAX_SEARCHES = 4  # side by side; more would make each column too narrow to read
 

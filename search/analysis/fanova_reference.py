@@ -1,5 +1,5 @@
 """The ``fanova`` package (Hutter et al.'s own implementation), kept as the reference our tests and
-benchmark compare ``search.analysis.fanova`` against. It is slow (minutes for pairs) and needs two shims:
+benchmark compare ``trellis.search.analysis.fanova`` against. It is slow (minutes for pairs) and needs two shims:
 numpy 2 removed ``np.float``, which it still uses, and it wants a ConfigSpace for the bounds.
 """
 

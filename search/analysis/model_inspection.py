@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from search.architectures.projection import classical_mds
+from trellis.search.architectures.projection import classical_mds
 
 Predictions = tuple[np.ndarray, np.ndarray]  # (predicted, labels)
 

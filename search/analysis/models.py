@@ -1,6 +1,6 @@
 """The model overview's numbers (REMAP's model overview, ../shared/seeds/003_*): each trained architecture's
 score and size, the Pareto front of score against parameters, and a 2-D map of the architectures by their
-structural distance. Pure: a runs frame in, ``ModelsInfo`` out; ``layouts.models`` draws it.
+structural distance. Pure: a runs frame in, ``ModelsInfo`` out; ``trellis.layouts.models`` draws it.
 
 The map embeds the models that are not children of another (classical MDS over the edit distance of layer
 sequences); an ablation's or variation's children are placed from their distances to those alone, so the
@@ -15,8 +15,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from search.architectures.distance import distance_matrix, structural_distance
-from search.architectures.layers import (
+from trellis.search.architectures.distance import distance_matrix, structural_distance
+from trellis.search.architectures.layers import (
     INPUTS,
     Architecture,
     ArchitectureError,
@@ -24,8 +24,8 @@ from search.architectures.layers import (
     parse_architecture,
     shapes,
 )
-from search.architectures.projection import classical_mds
-from search.config.origin import parse_queue
+from trellis.search.architectures.projection import classical_mds
+from trellis.search.config.origin import parse_queue
 
 MAX_LANDMARKS = 200  # embedded by MDS (the best ones); the rest are placed out of sample
 MAX_MODELS = 2000

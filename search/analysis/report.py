@@ -8,10 +8,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from search.analysis.bounds import SuggestedBounds, refined_yaml, suggest_bounds, untrusted_reason
-from search.analysis.design import AnalysisData, prepare
-from search.analysis.fanova import FastFANOVA, Importance
-from tracking.reader import RunTable, spaces_of
+from trellis.search.analysis.bounds import SuggestedBounds, refined_yaml, suggest_bounds, untrusted_reason
+from trellis.search.analysis.design import AnalysisData, prepare
+from trellis.search.analysis.fanova import FastFANOVA, Importance
+from trellis.tracking.reader import RunTable, spaces_of
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Predicted objective, with a calibrated standard deviation, for any configuration of an analysed space.
 
-``fit_surrogate(data)`` fits a random forest from the normalised parameters (``search.analysis.design``) to
+``fit_surrogate(data)`` fits a random forest from the normalised parameters (``trellis.search.analysis.design``) to
 the objective and keeps it as plain arrays (each tree's split feature, threshold, children and leaf values:
 storable as msgpack or JSON, never pickled). A prediction is the trees' mean; its std is the trees' spread,
 calibrated on held-out runs: a k-fold fit predicts every run it did not see, ``std^2 = a spread^2 + b`` is
@@ -23,7 +23,7 @@ from scipy.optimize import minimize
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import KFold
 
-from search.analysis.design import AnalysisData, Axis
+from trellis.search.analysis.design import AnalysisData, Axis
 
 N_TREES = 48
 MIN_LEAF = 2

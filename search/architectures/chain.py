@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from search.architectures.layers import (
+from trellis.search.architectures.layers import (
     Activation,
     Architecture,
     BatchNorm,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from search.architectures.layers import Activation, Architecture, Conv, Dense, Dropout, Layer, Pool
+from trellis.search.architectures.layers import Activation, Architecture, Conv, Dense, Dropout, Layer, Pool
 
 INDEL_COST = 1.0
 SAME_TYPE_MAX = 0.5

@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from search.architectures.chain import CHOICES, allowed_next, random_layer
-from search.architectures.layers import Architecture, BatchNorm, Conv, Layer, problem, shapes
-from search.architectures.param import ArchitectureParam
+from trellis.search.architectures.chain import CHOICES, allowed_next, random_layer
+from trellis.search.architectures.layers import Architecture, BatchNorm, Conv, Layer, problem, shapes
+from trellis.search.architectures.param import ArchitectureParam
 
 CHANGES = ("add", "remove", "replace", "reparameterize")
 Allowed = Collection[str] | Mapping[int, Collection[str]]

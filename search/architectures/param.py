@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from search.architectures.chain import sample_architecture
-from search.architectures.layers import (
+from trellis.search.architectures.chain import sample_architecture
+from trellis.search.architectures.layers import (
     DEFAULT_MAX_PARAMS,
     MAX_LAYERS,
     Architecture,
@@ -29,7 +29,7 @@ from search.architectures.layers import (
     parse_architecture,
     problem,
 )
-from search.space import Param, SpaceError
+from trellis.search.space import Param, SpaceError
 
 KIND = "architecture"
 

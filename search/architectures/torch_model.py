@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from search.architectures.layers import (
+from trellis.search.architectures.layers import (
     Activation,
     Architecture,
     BatchNorm,

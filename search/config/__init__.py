@@ -5,7 +5,7 @@ nothing runs until the file is clean. See ``docs/config.md`` for the reference. 
 dataclasses, ``parse`` the entry points; each section has its own parser module.
 """
 
-from search.config.model import (
+from trellis.search.config.model import (
     AlgorithmConfig,
     Budget,
     ConfigError,
@@ -17,7 +17,7 @@ from search.config.model import (
     TrackingConfig,
     TrialSpec,
 )
-from search.config.parse import load_config, parse_config
+from trellis.search.config.parse import load_config, parse_config
 
 __all__ = [
     "AlgorithmConfig",

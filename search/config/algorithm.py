@@ -1,13 +1,14 @@
-"""The ``algorithm:`` section, checked against the algorithm's row in ``search.registry``."""
+"""The ``algorithm:`` section, checked against the algorithm's row in ``trellis.search.registry``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from search.config.model import AlgorithmConfig, Budget, Termination
-from search.config.problems import Problems, number
-from search.registry import ALGORITHMS, AlgorithmSpec, resolve
-from search.space import SearchSpace
+from trellis.extras import hint, missing
+from trellis.search.config.model import AlgorithmConfig, Budget, Termination
+from trellis.search.config.problems import Problems, number
+from trellis.search.registry import ALGORITHMS, AlgorithmSpec, resolve
+from trellis.search.space import SearchSpace
 
 
 def parse_algorithm(raw: Any, problems: Problems) -> AlgorithmConfig:
@@ -21,6 +22,8 @@ def parse_algorithm(raw: Any, problems: Problems) -> AlgorithmConfig:
     if spec is None:
         problems.add("algorithm.name", f"must be one of {', '.join(ALGORITHMS)}, got {name!r}")
         return AlgorithmConfig()
+    if spec.extra and missing(spec.extra):
+        problems.add("algorithm.name", hint(name, spec.extra))
     seed = number(raw, "seed", "algorithm", problems, integer=True)
     settings = _settings(spec, raw, problems)
     for key, (low, high) in spec.ranges.items():

@@ -1,4 +1,4 @@
-"""The validated search configuration: frozen dataclasses, built only by ``search.config.parse``."""
+"""The validated search configuration: frozen dataclasses, built only by ``trellis.search.config.parse``."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from search.config.origin import Origin
-from search.space import SearchSpace
-from tracking.uris import DEFAULT_TRACKING_URI
+from trellis.search.config.origin import Origin
+from trellis.search.space import SearchSpace
+from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
 class ConfigError(ValueError):
@@ -98,6 +98,9 @@ class TrialSpec:
     args: tuple[str, ...] = ()
     timeout_s: float | None = None
     workdir: str | None = None
+    # The config file's folder, where a trial module may sit (``search.config.trial_module``); set from the
+    # config's source, not written back by ``to_dict``.
+    config_dir: str | None = field(default=None, compare=False)
 
     @property
     def mode(self) -> str:
@@ -132,7 +135,7 @@ class SearchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The normalised config, loadable again by ``parse_config`` (stored with every search)."""
-        trial = {k: v for k, v in asdict(self.trial).items() if v not in (None, ())}
+        trial = {k: v for k, v in asdict(self.trial).items() if v not in (None, ()) and k != "config_dir"}
         if "args" in trial:
             trial["args"] = list(trial["args"])
         out: dict[str, Any] = {
@@ -159,6 +162,8 @@ class SearchConfig:
             out["warm_start"] = True
         if self.origin:
             out["origin"] = self.origin.to_dict()
+        if self.source:
+            out["source"] = self.source
         return out
 
     def replace(self, **changes: Any) -> SearchConfig:

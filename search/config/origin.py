@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from search.config.problems import Problems
+from trellis.search.config.problems import Problems
 
 KINDS = ("ablation", "variation")
 MAX_CHANGES = 64

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from search.config.algorithm import check_across_sections, parse_algorithm
-from search.config.model import (
+from trellis.extras import hint, missing
+from trellis.search.config.algorithm import check_across_sections, parse_algorithm
+from trellis.search.config.model import (
     Budget,
     ConfigError,
     ExecutorConfig,
@@ -19,15 +21,15 @@ from search.config.model import (
     Termination,
     TrackingConfig,
 )
-from search.config.origin import parse_origin
-from search.config.problems import Problems, number, section
-from search.config.resources import RESOURCE_KEYS, parse_resources
-from search.config.sections import check_trial_target, parse_early_stopping, parse_trial
-from search.config.space_parse import parse_space
-from search.registry import ALGORITHMS, EXECUTORS
-from tracking.limits import experiment_name_problem, metric_problem
-from tracking.links import app_url_problem
-from tracking.uris import DEFAULT_TRACKING_URI
+from trellis.search.config.origin import parse_origin
+from trellis.search.config.problems import Problems, number, section
+from trellis.search.config.resources import RESOURCE_KEYS, parse_resources
+from trellis.search.config.sections import check_trial_target, parse_early_stopping, parse_trial
+from trellis.search.config.space_parse import parse_space
+from trellis.search.registry import ALGORITHMS, EXECUTORS
+from trellis.tracking.limits import experiment_name_problem, metric_problem
+from trellis.tracking.links import app_url_problem
+from trellis.tracking.uris import DEFAULT_TRACKING_URI, driver_problem
 
 TOP_KEYS = {
     "name",
@@ -44,6 +46,7 @@ TOP_KEYS = {
     "early_stopping",
     "warm_start",
     "origin",
+    "source",  # the file the config was read from (written by Trellis): its folder may hold the trial module
 }
 MAX_WORKERS = 1024  # beyond any one machine or sensible cluster share: a typo
 DIRECTION_ALIASES = {"maximize": "max", "minimize": "min", "descending": "max", "ascending": "min"}
@@ -89,6 +92,8 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
     so a typo is refused before a search run is created.
     """
     problems = Problems()
+    if source is None and isinstance(raw.get("source"), str):
+        source = raw["source"]
     for unknown in sorted(set(raw) - TOP_KEYS):
         problems.add(unknown, f"unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
     name = raw.get("name") or "search"
@@ -111,6 +116,8 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
     check_across_sections(algorithm, space, budget, termination, problems)
     executor = _parse_executor(raw, problems)
     trial = parse_trial(raw.get("trial"), problems)
+    if source and Path(source).parent.is_dir():
+        trial = replace(trial, config_dir=str(Path(source).parent))
     tracking = _parse_tracking(raw, name, problems)
     early = parse_early_stopping(raw.get("early_stopping"), algorithm.name, problems)
     relaunched_from = raw.get("relaunched_from")
@@ -206,6 +213,8 @@ def _parse_tracking(raw: Mapping[str, Any], name: str, problems: Problems) -> Tr
     if reason:
         problems.add("tracking.experiment", reason)
     uri = trk.get("uri") if isinstance(trk.get("uri"), str) else DEFAULT_TRACKING_URI
+    if uri and driver_problem(uri):
+        problems.add("tracking.uri", driver_problem(uri))
     location = trk.get("artifact_location") if isinstance(trk.get("artifact_location"), str) else None
     app_url = trk.get("app_url") if isinstance(trk.get("app_url"), str) and trk["app_url"].strip() else None
     if app_url and app_url_problem(app_url):
@@ -221,6 +230,8 @@ def _parse_executor(raw: Mapping[str, Any], problems: Problems) -> ExecutorConfi
     spec = EXECUTORS.get(kind) if isinstance(kind, str) else None
     if spec is None:
         problems.add("executor.kind", f"must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+    elif spec.extra and missing(spec.extra):
+        problems.add("executor.kind", hint(kind, spec.extra))
     workers = number(exe, "workers", "executor", problems, integer=True, positive=True, default=1)
     if workers > MAX_WORKERS:
         problems.add("executor.workers", f"must be at most {MAX_WORKERS}, got {workers}")

@@ -2,7 +2,7 @@
 
 ``gpus`` is a list of GPU ids (``[0, 1]``, UUIDs such as ``GPU-5d2c...`` or ``MIG-...``, or the string
 ``"0,1"`` as ``CUDA_VISIBLE_DEVICES`` writes it) or ``auto``: the ids are found when the search starts
-(``search.executors.resources``), never while a config is read, so the app can validate a config for a GPU
+(``trellis.search.executors.resources``), never while a config is read, so the app can validate a config for a GPU
 machine it does not run on.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from search.config.problems import Problems, number
+from trellis.search.config.problems import Problems, number
 
 RESOURCE_KEYS = {"gpus", "per_gpu", "cpus_per_trial"}
 UUID_PREFIXES = ("GPU-", "MIG-")

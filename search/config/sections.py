@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from search.config.model import EarlyStopping, TrialSpec
-from search.config.problems import Problems, number
-from search.registry import ALGORITHMS
+from trellis.search.config.model import EarlyStopping, TrialSpec
+from trellis.search.config.problems import Problems, number
+from trellis.search.registry import ALGORITHMS
 
 EARLY_STOPPING_RULES = ("median", "successive_halving")
 
@@ -96,30 +96,47 @@ def check_trial_target(spec: TrialSpec, problems: Problems) -> None:
             problems.add(
                 "trial.entry_point", f"{spec.entry_point!r} is not registered (known: {', '.join(sorted(names))})"
             )
+            return
+        _check_entry_point_imports(spec.entry_point, problems)
         return
     assert spec.function
     _check_function(spec, problems)
 
 
-def _check_function(spec: TrialSpec, problems: Problems) -> None:
+def _check_entry_point_imports(name: str, problems: Problems) -> None:
+    import importlib.metadata
     import importlib.util
-    import os
-    import sys
 
-    module, name = (spec.function or ":").split(":")
-    for extra in (spec.workdir, os.getcwd()):
-        if extra and extra not in sys.path:
-            sys.path.insert(0, extra)
+    from trellis.search.config.trial_module import missing_imports_line
+
+    (entry,) = importlib.metadata.entry_points(group="trellis.trials", name=name)
     try:
-        found = importlib.util.find_spec(module)
+        found = importlib.util.find_spec(entry.module)
     except (ImportError, ValueError):
         found = None
+    missing = missing_imports_line(found, f"trial {name!r}") if found is not None else None
+    if missing:
+        problems.add("trial.entry_point", missing)
+
+
+def _check_function(spec: TrialSpec, problems: Problems) -> None:
+    from trellis.search.config.trial_module import find_trial_module, missing_imports_line
+
+    module, name = (spec.function or ":").split(":")
+    found = find_trial_module(spec)
     if found is None:
-        problems.add("trial.function", f"cannot find module {module!r} (is it installed or in the working directory?)")
+        problems.add(
+            "trial.function",
+            f"cannot find module {module!r} (is it installed, or in the config's folder or the working directory?)",
+        )
         return
     defined = _top_level_names(found.origin)
     if defined is not None and name not in defined:
         problems.add("trial.function", f"module {module!r} defines no {name!r}")
+        return
+    missing = missing_imports_line(found, f"module {module!r}")
+    if missing:
+        problems.add("trial.function", missing)
 
 
 def _top_level_names(origin: str | None) -> set[str] | None:

@@ -6,11 +6,11 @@ import math
 import re
 from typing import Any
 
-from search.architectures.param import KIND as ARCHITECTURE
-from search.architectures.param import parse_spec as parse_architecture_spec
-from search.config.problems import Problems, number
-from search.space import Categorical, Fixed, Float, Int, Param, SearchSpace, SpaceError
-from tracking.limits import param_problem
+from trellis.search.architectures.param import KIND as ARCHITECTURE
+from trellis.search.architectures.param import parse_spec as parse_architecture_spec
+from trellis.search.config.problems import Problems, number
+from trellis.search.space import Categorical, Fixed, Float, Int, Param, SearchSpace, SpaceError
+from trellis.tracking.limits import param_problem
 
 MAX_BOUND = 1e300  # beyond it the width of a range overflows a float
 PARAM_NAME = re.compile(r"[\w\-./ ]{1,250}")

@@ -2,7 +2,7 @@
 
 Any number of agents may watch one store. Every few seconds an agent looks for work (``queue.waiting_work``:
 scheduled searches, resume requests, orphans of dead agents), claims one atomically and runs it in a child
-process (``python -m search.cli.run_claimed``) that dies with the agent. So an agent killed with SIGKILL
+process (``python -m trellis.cli.run_claimed``) that dies with the agent. So an agent killed with SIGKILL
 leaves an orphan (its search still RUNNING, its heartbeat silent) that another agent resumes; an agent
 stopped with SIGTERM or Ctrl-C ends its searches as a user's stop would, resumable from the app.
 """
@@ -22,10 +22,10 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from search.control.policy import ServerPolicy, trial_target
-from search.control.queue import Work, take, waiting_work
-from search.trial import die_with_parent
-from tracking import schema
+from trellis.search.control.policy import ServerPolicy, trial_target
+from trellis.search.control.queue import Work, take, waiting_work
+from trellis.search.trial import die_with_parent
+from trellis.tracking import schema
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Agent:
 
     def _allowed(self, item: Work) -> bool:
         """A search that never ran must name an allowed trial; else it ends as failed, with the reason."""
-        from search.engine.resume import ResumeError, recorded_config
+        from trellis.search.engine.resume import ResumeError, recorded_config
 
         try:
             config = recorded_config(self.client, item.search_id)
@@ -101,7 +101,7 @@ class Agent:
     def _spawn(self, item: Work) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_dir / f"{item.search_id}.log", "ab")  # noqa: SIM115 (the child owns it)
-        cmd = [sys.executable, "-m", "search.cli.run_claimed", self.tracking_uri, item.search_id, item.mode]
+        cmd = [sys.executable, "-P", "-m", "trellis.cli.run_claimed", self.tracking_uri, item.search_id, item.mode]
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)  # noqa: PLW1509
         out.close()
         self.children[item.search_id] = proc

@@ -1,6 +1,6 @@
 """An ablation or a variation of one model, as a search config an agent runs (REMAP §5.4).
 
-The children are the parent's architecture with one change each (``search.architectures.generators``); every
+The children are the parent's architecture with one change each (``trellis.search.architectures.generators``); every
 other parameter is fixed at the model's own value so only the architecture differs; grid search trains each
 child once, in order, to the parent search's full budget. The config's ``origin`` names the model and each
 child's change, so its trials carry them as tags (``trellis.origin.*``).
@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from search.architectures.generators import CHANGES, ablations, variations
-from search.architectures.layers import ArchitectureError, parse_architecture
-from search.architectures.param import ArchitectureParam
-from search.config import SearchConfig
-from search.engine.resume import typed_params
+from trellis.search.architectures.generators import CHANGES, ablations, variations
+from trellis.search.architectures.layers import ArchitectureError, parse_architecture
+from trellis.search.architectures.param import ArchitectureParam
+from trellis.search.config import SearchConfig
+from trellis.search.engine.resume import typed_params
 
 KINDS = ("ablation", "variation")
 MAX_VARIATIONS = 32

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
-from search.config import TrialSpec
+from trellis.search.config import TrialSpec
 
 TRIALS_GROUP = "trellis.trials"
 
@@ -107,7 +107,7 @@ class ServerPolicy:
 
 def _self_ending(algorithm) -> bool:
     """Grid, Hyperband, BOHB and PBT size themselves: they need no trial limit."""
-    from search.registry import ALGORITHMS
+    from trellis.search.registry import ALGORITHMS
 
     spec = ALGORITHMS.get(str(algorithm))
     return bool(spec and spec.self_ending)

@@ -2,7 +2,7 @@
 
 A launch (from the app, or ``trellis search submit``) creates the search run at once, status SCHEDULED,
 state ``scheduled``, its config stored as a search's always is, claim tag ``none``. An agent claims it
-(``tracking.claims.claim``) and runs it in that run. Stop, resume and edits are tags on the search run, so
+(``trellis.tracking.claims.claim``) and runs it in that run. Stop, resume and edits are tags on the search run, so
 they work the same from the CLI, the app and another machine.
 """
 
@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 from mlflow import MlflowClient
 
-from search.config import SearchConfig
-from search.engine import run_tags
-from search.engine.resume import ResumeError, check_resumable, runner_gone, search_run
-from search.engine.steering import EDITABLE
-from tracking import schema
-from tracking.claims import claim, search_status
-from tracking.links import public_app_url
-from tracking.schema import SearchState
-from tracking.writer import SearchRecorder, ensure_experiment
+from trellis.search.config import SearchConfig
+from trellis.search.engine import run_tags
+from trellis.search.engine.resume import ResumeError, check_resumable, runner_gone, search_run
+from trellis.search.engine.steering import EDITABLE
+from trellis.tracking import schema
+from trellis.tracking.claims import claim, search_status
+from trellis.tracking.links import public_app_url
+from trellis.tracking.schema import SearchState
+from trellis.tracking.writer import SearchRecorder, ensure_experiment
 
 SEARCH_RUNS = f"tags.`{schema.TYPE}` = 'search'"
 
@@ -107,7 +107,7 @@ def request_resume(client: MlflowClient, search_id: str, user: str) -> None:
 
 def cancel_or_stop(client: MlflowClient, search_id: str) -> str:
     """Stop a running search (its runner ends it within seconds) or cancel one still waiting for an agent."""
-    from search.engine.resume import request_stop
+    from trellis.search.engine.resume import request_stop
 
     run = search_run(client, search_id)
     if run.info.status == "SCHEDULED" and claim(client, search_id, schema.UNCLAIMED, "cancelled"):
@@ -123,7 +123,7 @@ def request_children_order(client: MlflowClient, search_id: str, order: list[str
     """Ask a waiting or running children search (config ``origin``) to train its waiting children in this order
     (their architecture texts); a waiting child left out is cancelled. Its runner applies it within seconds,
     or as it starts. Stored as the children's positions in ``origin.changes`` (short)."""
-    from search.engine.resume import recorded_config
+    from trellis.search.engine.resume import recorded_config
 
     run = search_run(client, search_id)
     if run.info.status not in ("RUNNING", "SCHEDULED"):

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from search.config import ConfigError, SearchConfig, parse_config
-from search.control.policy import ServerPolicy
-from search.registry import ALGORITHMS
+from trellis.search.config import ConfigError, SearchConfig, parse_config
+from trellis.search.control.policy import ServerPolicy
+from trellis.search.registry import ALGORITHMS
 
 ACTIONS = ("search", "fix", "drop")
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from search.config import SearchConfig
-from search.executors.base import Executor
-from search.registry import ALGORITHMS, EARLY_STOPPING, EXECUTORS, resolve
-from search.samplers.base import Sampler
-from search.schedulers.base import Scheduler
+from trellis.search.config import SearchConfig
+from trellis.search.executors.base import Executor
+from trellis.search.registry import ALGORITHMS, EARLY_STOPPING, EXECUTORS, resolve
+from trellis.search.samplers.base import Sampler
+from trellis.search.schedulers.base import Scheduler
 
 
 def make_sampler(config: SearchConfig) -> Sampler:

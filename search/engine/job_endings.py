@@ -8,10 +8,10 @@ import logging
 import time
 from typing import Any
 
-from search.engine.records import TrialRecord
-from tracking.schema import EndReason
+from trellis.search.engine.records import TrialRecord
+from trellis.tracking.schema import EndReason
 
-log = logging.getLogger("search.engine.runner")
+log = logging.getLogger("trellis.search.engine.runner")
 
 
 class JobEndings:

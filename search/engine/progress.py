@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tracking.schema import EndReason
+from trellis.tracking.schema import EndReason
 
 
 def bucket_of(reason: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from search.engine.progress import Progress
+from trellis.search.engine.progress import Progress
 
 
 @dataclass

@@ -20,8 +20,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.config import SearchConfig, TrialSpec
-from tracking import schema
+from trellis.search.config import SearchConfig, TrialSpec
+from trellis.search.config.trial_module import find_trial_module
+from trellis.tracking import schema
 
 log = logging.getLogger(__name__)
 PACKAGES = ("torch", "numpy", "scikit-learn", "mlflow", "trellis-hpo")
@@ -55,17 +56,14 @@ def trial_file(spec: TrialSpec) -> Path | None:
     if spec.entry_point:
         found = importlib.metadata.entry_points(group="trellis.trials", name=spec.entry_point)
         module = next(iter(found)).module if found else None
+        if not module:
+            return None
+        try:
+            found_spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            return None
     else:
-        module = (spec.function or ":").split(":")[0]
-    if not module:
-        return None
-    for extra in (spec.workdir, os.getcwd()):
-        if extra and extra not in sys.path:
-            sys.path.insert(0, extra)
-    try:
-        found_spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
+        found_spec = find_trial_module(spec)
     origin = found_spec.origin if found_spec else None
     if not origin or not Path(origin).is_file():
         return None

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from mlflow import MlflowClient
 
-from search.config import ConfigError, SearchConfig, parse_config
-from search.engine import repro
-from search.engine.resume import ResumeError, recorded_config, typed_params
-from tracking import schema
+from trellis.search.config import ConfigError, SearchConfig, parse_config
+from trellis.search.engine import repro
+from trellis.search.engine.resume import ResumeError, recorded_config, typed_params
+from trellis.tracking import schema
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 

@@ -8,13 +8,13 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from search.engine import run_tags
-from search.engine.records import TrialRecord
-from search.registry import ALGORITHMS
-from tracking import schema
-from tracking.schema import EndReason
+from trellis.search.engine import run_tags
+from trellis.search.engine.records import TrialRecord
+from trellis.search.registry import ALGORITHMS
+from trellis.tracking import schema
+from trellis.tracking.schema import EndReason
 
-log = logging.getLogger("search.engine.runner")
+log = logging.getLogger("trellis.search.engine.runner")
 
 
 class Restoring:
@@ -36,7 +36,7 @@ class Restoring:
 
     def _restore(self) -> None:
         """Take up a search where it stopped: learn from its finished trials, queue the interrupted ones."""
-        from search.engine.resume import past_trials
+        from trellis.search.engine.resume import past_trials
 
         past = past_trials(self.client, self.search_id, self.config)
         self._past = {t.number: t for t in past}
@@ -54,7 +54,7 @@ class Restoring:
 
     def _take_back(self, past: list) -> None:
         """Random, grid, TPE: tell the sampler each finished trial; queue each interrupted one to run again."""
-        from search.engine.resume import retries
+        from trellis.search.engine.resume import retries
 
         for t in past:
             if t.finished:
@@ -71,7 +71,7 @@ class Restoring:
 
     def _replay(self, past: list) -> None:
         """Budgeted searches: rebuild the scheduler's brackets or population from the recorded runs."""
-        from search.engine.resume import replay
+        from trellis.search.engine.resume import replay
 
         metric = self.config.objective.metric
         objective_at = {

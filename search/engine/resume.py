@@ -23,12 +23,12 @@ from typing import Any
 import yaml
 from mlflow import MlflowClient
 
-from search.config import ConfigError, SearchConfig, parse_config
-from search.schedulers.base import JobRequest, Scheduler
-from search.space import Categorical, Fixed, Float, Int, SearchSpace, Value
-from tracking import schema
-from tracking.schema import EndReason
-from tracking.writer import param_text
+from trellis.search.config import ConfigError, SearchConfig, parse_config
+from trellis.search.schedulers.base import JobRequest, Scheduler
+from trellis.search.space import Categorical, Fixed, Float, Int, SearchSpace, Value
+from trellis.tracking import schema
+from trellis.tracking.schema import EndReason
+from trellis.tracking.writer import param_text
 
 FINISHED = (EndReason.COMPLETED, EndReason.FAILED, EndReason.EARLY_STOPPED, EndReason.PRUNED)
 INTERRUPTED = (EndReason.KILLED, "running")
@@ -84,7 +84,7 @@ def check_resumable(client: MlflowClient, search_id: str, now: float | None = No
     """Refuse to resume a search another process is still running, or one that already completed."""
     import time
 
-    from tracking.claims import HEARTBEAT_STALE_S
+    from trellis.tracking.claims import HEARTBEAT_STALE_S
 
     run = client.get_run(search_id)
     tags = run.data.tags

@@ -6,10 +6,10 @@ import os
 import socket
 from typing import Any
 
-from search.config import SearchConfig
-from search.engine.progress import Progress
-from tracking import schema
-from tracking.schema import EndReason, SearchState
+from trellis.search.config import SearchConfig
+from trellis.search.engine.progress import Progress
+from trellis.tracking import schema
+from trellis.tracking.schema import EndReason, SearchState
 
 HEARTBEAT_S = 5.0  # how often a running search says it is alive
 

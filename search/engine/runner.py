@@ -19,24 +19,24 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from search.config import SearchConfig
-from search.engine import repro, run_tags, termination
-from search.engine.build import make_executor, make_sampler, make_scheduler
-from search.engine.checkpoints import CheckpointFolders
-from search.engine.job_endings import JobEndings
-from search.engine.progress import Progress
-from search.engine.records import SearchResult, TrialRecord
-from search.engine.restore import Restoring
-from search.engine.signals import SearchInterrupted, signals_end_the_search
-from search.engine.steering import Steering
-from search.executors.base import Ended, Executor, Placed, Report
-from search.samplers.base import Sampler
-from search.schedulers.base import Decision, JobRequest, Scheduler
-from search.trial import ARTIFACTS_FOLDER, TrialJob, TrialOutcome
-from tracking import schema
-from tracking.links import public_app_url
-from tracking.schema import STATUS_FOR_REASON, EndReason, SearchState
-from tracking.writer import SearchRecorder, ensure_experiment
+from trellis.search.config import SearchConfig
+from trellis.search.engine import repro, run_tags, termination
+from trellis.search.engine.build import make_executor, make_sampler, make_scheduler
+from trellis.search.engine.checkpoints import CheckpointFolders
+from trellis.search.engine.job_endings import JobEndings
+from trellis.search.engine.progress import Progress
+from trellis.search.engine.records import SearchResult, TrialRecord
+from trellis.search.engine.restore import Restoring
+from trellis.search.engine.signals import SearchInterrupted, signals_end_the_search
+from trellis.search.engine.steering import Steering
+from trellis.search.executors.base import Ended, Executor, Placed, Report
+from trellis.search.samplers.base import Sampler
+from trellis.search.schedulers.base import Decision, JobRequest, Scheduler
+from trellis.search.trial import ARTIFACTS_FOLDER, TrialJob, TrialOutcome
+from trellis.tracking import schema
+from trellis.tracking.links import public_app_url
+from trellis.tracking.schema import STATUS_FOR_REASON, EndReason, SearchState
+from trellis.tracking.writer import SearchRecorder, ensure_experiment
 
 log = logging.getLogger(__name__)
 POLL_S = 0.2
@@ -62,7 +62,7 @@ class SearchRunner(Restoring, JobEndings, Steering):
         seeds: dict[int, int] | None = None,
         trial_tags: dict[str, str] | None = None,
     ) -> None:
-        """``resume``: the id of an interrupted search to continue (see ``search.engine.resume``).
+        """``resume``: the id of an interrupted search to continue (see ``trellis.search.engine.resume``).
         ``adopt``: the id of a search run an agent claimed: it starts in that run (launched from the app),
         or, with ``resume`` the same id, continues it.
         ``on_started``: called with the search id as soon as the search run exists.
@@ -137,7 +137,7 @@ class SearchRunner(Restoring, JobEndings, Steering):
         """The search run (new, or reopened by a resume), the checkpoint folders, the past, the workers."""
         running = {schema.SEARCH_STATE: SearchState.RUNNING}
         if self.resume_id and not self.adopt_id:  # an agent's claim already made sure nobody runs it
-            from search.engine.resume import check_resumable
+            from trellis.search.engine.resume import check_resumable
 
             check_resumable(self.client, self.resume_id)
         if self.resume_id or self.adopt_id:

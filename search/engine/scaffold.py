@@ -1,6 +1,6 @@
 """``trellis init``: a working search config from the trial itself.
 
-A dry run (``search.engine.trial_probe``, in its own process) finds the params the trial reads, their
+A dry run (``trellis.search.engine.trial_probe``, in its own process) finds the params the trial reads, their
 defaults and types, and the metrics it reports; ``propose`` turns each default into a range (pure), and
 ``config_for`` writes the whole config around them.
 """
@@ -55,7 +55,7 @@ def run_probe(
     """Dry-run the trial in a child process (one budget unit) and read what it recorded."""
     with tempfile.TemporaryDirectory(prefix="trellis-init-") as folder:
         result = Path(folder) / "probe.json"
-        cmd = [sys.executable, "-m", "search.engine.trial_probe", str(result)]
+        cmd = [sys.executable, "-P", "-m", "trellis.search.engine.trial_probe", str(result)]
         if function:
             cmd += ["function", function, workdir]
         else:

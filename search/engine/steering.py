@@ -10,11 +10,11 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from search.config.origin import parse_queue
-from search.engine import run_tags
-from search.engine.warm_start import config_key, known_results, warm_start_set
-from tracking import schema
-from tracking.writer import MAX_TAG_LEN
+from trellis.search.config.origin import parse_queue
+from trellis.search.engine import run_tags
+from trellis.search.engine.warm_start import config_key, known_results, warm_start_set
+from trellis.tracking import schema
+from trellis.tracking.writer import MAX_TAG_LEN
 
 log = logging.getLogger(__name__)
 STOP_POLL_S = 2.0  # how often the runner looks for stop and edit requests
@@ -118,7 +118,7 @@ class Steering:
         parent = self.config.relaunched_from
         if not parent:
             return
-        from search.engine.resume import past_trials
+        from trellis.search.engine.resume import past_trials
 
         try:
             past = past_trials(self.client, parent, self.config)

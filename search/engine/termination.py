@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.config import Objective, Termination
+from trellis.search.config import Objective, Termination
 
 
 def threshold_reached(best: float | None, threshold: float | None, objective: Objective) -> bool:

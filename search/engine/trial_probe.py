@@ -112,8 +112,8 @@ def _finish(result_path: str, params: RecordingParams, metrics: dict, error: str
 
 
 def probe_function(result_path: str, function: str, workdir: str | None) -> None:
-    from search.config import TrialSpec
-    from search.trial import TrialContext, TrialJob, resolve_function
+    from trellis.search.config import TrialSpec
+    from trellis.search.trial import TrialContext, TrialJob, resolve_function
 
     params = RecordingParams()
     metrics: dict[str, list[str]] = {"step": [], "final": []}
@@ -151,7 +151,7 @@ class _ReportLines(io.TextIOBase):
         self.metrics, self.text, self._partial = metrics, io.StringIO(), ""
 
     def write(self, s: str) -> int:
-        from search.trial import REPORT_PREFIX
+        from trellis.search.trial import REPORT_PREFIX
 
         self.text.write(s)
         self._partial += s
@@ -170,7 +170,7 @@ class _ReportLines(io.TextIOBase):
 
 
 def probe_script(result_path: str, script: str, params_file: str, workdir: str | None) -> None:
-    from search.trial import script_config
+    from trellis.search.trial import script_config
 
     given = json.loads(Path(params_file).read_text()) if params_file else {}
     params = RecordingParams(given)
@@ -186,8 +186,8 @@ def probe_script(result_path: str, script: str, params_file: str, workdir: str |
     json.loads = lambda *a, **k: wrap(real_loads(*a, **k))  # type: ignore[assignment]
     error, out = None, _ReportLines(metrics)
     with tempfile.TemporaryDirectory(prefix="trellis-init-") as folder:
-        from search.config import TrialSpec
-        from search.trial import TrialJob
+        from trellis.search.config import TrialSpec
+        from trellis.search.trial import TrialJob
 
         job = TrialJob("probe.0", 0, dict(given), TrialSpec(script=script), 0, 1, "epochs", folder, "value", seed=0)
         config_path = Path(folder) / "config.json"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from search.space import Fixed, Float, Int, SearchSpace, Value
+from trellis.search.space import Fixed, Float, Int, SearchSpace, Value
 
 ConfigKey = tuple[tuple[str, Any], ...]
 

@@ -2,7 +2,7 @@
 
 The runner (single thread) owns all decisions and all MLflow writes; an executor only moves jobs out
 and events in. Implementations live beside this module (``local``, ``dask_cluster``) and are named in
-``search.registry.EXECUTORS``; this module imports none of them.
+``trellis.search.registry.EXECUTORS``; this module imports none of them.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from search.config import ExecutorConfig
-from search.trial import TrialJob, TrialOutcome
+from trellis.search.config import ExecutorConfig
+from trellis.search.trial import TrialJob, TrialOutcome
 
 
 @dataclass(frozen=True)

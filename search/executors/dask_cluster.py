@@ -32,12 +32,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from search.config import ExecutorConfig
-from search.executors.base import Ended, Event, Executor, Placed, Report
-from search.executors.resources import CUDA_VISIBLE, describe_cap, resolve_gpus
-from search.trial import TrialJob, TrialOutcome, run_job
-from tracking import schema
-from tracking.schema import EndReason
+from trellis.search.config import ExecutorConfig
+from trellis.search.executors.base import Ended, Event, Executor, Placed, Report
+from trellis.search.executors.resources import CUDA_VISIBLE, describe_cap, resolve_gpus
+from trellis.search.trial import TrialJob, TrialOutcome, run_job
+from trellis.tracking import schema
+from trellis.tracking.schema import EndReason
 
 log = logging.getLogger(__name__)
 GPU_RESOURCE = "GPU"

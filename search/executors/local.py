@@ -2,7 +2,7 @@
 pipe message, not a process start). Each worker leads its own process group: Ctrl-C reaches only the
 runner, and killing a worker takes a script trial's children with it.
 
-With ``executor.gpus`` or ``cpus_per_trial`` each worker has a fixed place (``search.executors.resources``):
+With ``executor.gpus`` or ``cpus_per_trial`` each worker has a fixed place (``trellis.search.executors.resources``):
 its GPU through ``CUDA_VISIBLE_DEVICES`` and its CPUs through affinity, set before its first trial; a worker
 that dies is replaced on the same place, so its GPU goes on serving later trials.
 """
@@ -19,12 +19,12 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from search.config import ConfigError, ExecutorConfig
-from search.executors.base import Ended, Event, Executor, Placed, Report
-from search.executors.resources import Place, describe_cap, enter_place, plan_places, resolve_gpus, usable_cpus
-from search.trial import TrialJob, TrialOutcome, die_with_parent, log_tail, run_job
-from tracking import schema
-from tracking.schema import EndReason
+from trellis.search.config import ConfigError, ExecutorConfig
+from trellis.search.executors.base import Ended, Event, Executor, Placed, Report
+from trellis.search.executors.resources import Place, describe_cap, enter_place, plan_places, resolve_gpus, usable_cpus
+from trellis.search.trial import TrialJob, TrialOutcome, die_with_parent, log_tail, run_job
+from trellis.tracking import schema
+from trellis.tracking.schema import EndReason
 
 log = logging.getLogger(__name__)
 

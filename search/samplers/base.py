@@ -1,6 +1,6 @@
 """Samplers: propose a configuration from the history, learn from results.
 
-Implementations live beside this module, one per file, and are named in ``search.registry``; this module
+Implementations live beside this module, one per file, and are named in ``trellis.search.registry``; this module
 imports none of them. The runner calls
 ``propose(number, budget)`` for each new trial, in sampling order, and ``observe(...)`` each time one of
 its jobs ends (once per trial, or once per rung for Hyperband and BOHB, with the budget reached).
@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from search.config import Objective
-from search.space import SearchSpace, Value
+from trellis.search.config import Objective
+from trellis.search.space import SearchSpace, Value
 
 if TYPE_CHECKING:
-    from search.config import SearchConfig
+    from trellis.search.config import SearchConfig
 
 Config = dict[str, Value]
 

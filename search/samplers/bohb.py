@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from search.config import Objective
-from search.samplers.base import Config, Sampler, with_prior_draws
-from search.space import Categorical, Fixed, Float, Int, SearchSpace
-from tracking import schema
-from tracking.schema import EndReason
+from trellis.search.config import Objective
+from trellis.search.samplers.base import Config, Sampler, with_prior_draws
+from trellis.search.space import Categorical, Fixed, Float, Int, SearchSpace
+from trellis.tracking import schema
+from trellis.tracking.schema import EndReason
 
 
 def to_configspace(space: SearchSpace, seed: int | None = None) -> Any:

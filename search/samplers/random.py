@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from search.config import Objective
-from search.samplers.base import Config, Sampler
-from search.space import SearchSpace
+from trellis.search.config import Objective
+from trellis.search.samplers.base import Config, Sampler
+from trellis.search.space import SearchSpace
 
 
 class RandomSampler(Sampler):

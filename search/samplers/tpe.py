@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from search.config import Objective
-from search.samplers.base import Config, Sampler, with_prior_draws
-from search.space import Categorical, Fixed, Float, Int, SearchSpace
-from tracking.schema import EndReason
+from trellis.search.config import Objective
+from trellis.search.samplers.base import Config, Sampler, with_prior_draws
+from trellis.search.space import Categorical, Fixed, Float, Int, SearchSpace
+from trellis.tracking.schema import EndReason
 
 
 class TPESampler(Sampler):

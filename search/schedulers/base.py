@@ -4,7 +4,7 @@ The runner asks ``next_job()`` whenever a worker is free. A job either starts a 
 sampler proposes its configuration) or continues an existing one from its checkpoint; it carries the
 budget to run to and the tags that explain why (bracket, rung, PBT parent, ...). On every intermediate
 report the runner asks ``on_report`` for a decision. FIFO, early stopping (with Stop-and-Go),
-Hyperband/BOHB and PBT implement it in modules beside this one, named in ``search.registry``.
+Hyperband/BOHB and PBT implement it in modules beside this one, named in ``trellis.search.registry``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from search.config import Budget, Objective
+from trellis.search.config import Budget, Objective
 
 if TYPE_CHECKING:
-    from search.config import SearchConfig
+    from trellis.search.config import SearchConfig
 
 
 class Decision(StrEnum):

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import math
 
-from search.config import Budget, Objective, SearchConfig
-from search.schedulers.base import Decision, JobRequest
-from search.schedulers.fifo import FIFOScheduler
-from tracking import schema
-from tracking.schema import EndReason
+from trellis.search.config import Budget, Objective, SearchConfig
+from trellis.search.schedulers.base import Decision, JobRequest
+from trellis.search.schedulers.fifo import FIFOScheduler
+from trellis.tracking import schema
+from trellis.tracking.schema import EndReason
 
 
 class EarlyStoppingScheduler(FIFOScheduler):

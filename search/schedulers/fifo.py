@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from search.schedulers.base import JobRequest, Scheduler
+from trellis.search.schedulers.base import JobRequest, Scheduler
 
 
 class FIFOScheduler(Scheduler):

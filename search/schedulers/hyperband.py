@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from search.config import Budget, Objective, SearchConfig
-from search.schedulers.base import JobRequest, Scheduler
-from tracking import schema
-from tracking.schema import EndReason
+from trellis.search.config import Budget, Objective, SearchConfig
+from trellis.search.schedulers.base import JobRequest, Scheduler
+from trellis.tracking import schema
+from trellis.tracking.schema import EndReason
 
 
 @dataclass(frozen=True)

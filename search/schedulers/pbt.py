@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from search.architectures.param import ArchitectureParam
-from search.config import Budget, Objective, SearchConfig
-from search.schedulers.base import JobRequest, Scheduler
-from search.space import Categorical, Fixed, Float, Int, SearchSpace, Value
-from tracking import schema
-from tracking.schema import EndReason
+from trellis.search.architectures.param import ArchitectureParam
+from trellis.search.config import Budget, Objective, SearchConfig
+from trellis.search.schedulers.base import JobRequest, Scheduler
+from trellis.search.space import Categorical, Fixed, Float, Int, SearchSpace, Value
+from trellis.tracking import schema
+from trellis.tracking.schema import EndReason
 
 
 def explore(

@@ -3,7 +3,7 @@
 ``diagnose(table, trials)`` runs every rule over each Trellis search among ``trials`` and returns
 ``Finding``s (evidence with numbers, the fix in words and as config keys). It is pure: it reads the run
 table the app's reader gives and, for the rules on early decisions, the objective's history of the runs
-``history_request`` names (``tracking.histories.read_histories``). One module per rule.
+``history_request`` names (``trellis.tracking.histories.read_histories``). One module per rule.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from search.analysis.diagnosis.base import Finding, SearchFacts, facts_of
-from search.analysis.diagnosis.budget import early_step, low_rung_correlation, slow_starters
-from search.analysis.diagnosis.edges import range_edges
-from search.analysis.diagnosis.failures import failed_trials
-from search.analysis.diagnosis.importance import ReportFor, negligible_parameters
-from search.analysis.diagnosis.population import pbt_collapse
-from search.analysis.diagnosis.tpe import tpe_no_better
-from tracking.reader import RunTable
+from trellis.search.analysis.diagnosis.base import Finding, SearchFacts, facts_of
+from trellis.search.analysis.diagnosis.budget import early_step, low_rung_correlation, slow_starters
+from trellis.search.analysis.diagnosis.edges import range_edges
+from trellis.search.analysis.diagnosis.failures import failed_trials
+from trellis.search.analysis.diagnosis.importance import ReportFor, negligible_parameters
+from trellis.search.analysis.diagnosis.population import pbt_collapse
+from trellis.search.analysis.diagnosis.tpe import tpe_no_better
+from trellis.tracking.reader import RunTable
 
 __all__ = ["Finding", "SearchFacts", "diagnose", "history_request", "RULES"]
 

@@ -3,7 +3,7 @@
 A rule is a pure function ``rule(facts) -> list[Finding]``. ``SearchFacts`` holds what the app's reader
 already gives for one Trellis search: its trials (one row per run, latest metrics), its stored config
 (``trellis.config``), the objective and its direction, and, where the caller read them, the objective's
-history per step (``tracking.histories.read_histories`` rows).
+history per step (``trellis.tracking.histories.read_histories`` rows).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from search.analysis.objective import final_values
-from tracking.reader import RunTable
+from trellis.search.analysis.objective import final_values
+from trellis.tracking.reader import RunTable
 
 SEVERITIES = ("danger", "warning", "info")  # as Bootstrap colours: a broken search, a costly one, a hint
 

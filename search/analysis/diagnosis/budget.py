@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from search.analysis.diagnosis.base import Finding, SearchFacts, run_number, spearman
-from search.schedulers.hyperband import hyperband_brackets
+from trellis.search.analysis.diagnosis.base import Finding, SearchFacts, run_number, spearman
+from trellis.search.schedulers.hyperband import hyperband_brackets
 
 CORR_MIN_TRIALS = 5  # fewer and one trial swings the correlation by ±0.5 (5: what R=9, eta=3 Hyperband runs to the end)
 LOW_RANK_CORRELATION = 0.5  # below it the early ranking explains less than a quarter of the final one's variance

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from search import space
-from search.analysis.diagnosis.base import Finding, SearchFacts, nice, shown
+from trellis.search import space
+from trellis.search.analysis.diagnosis.base import Finding, SearchFacts, nice, shown
 
 EDGE_MIN_TRIALS = 8  # fewer completed trials and "the best" is luck, not a trend
 EDGE_TOP_FRACTION = 0.1  # the best tenth of the trials ...

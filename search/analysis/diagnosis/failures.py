@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from search.analysis.diagnosis.base import Finding, SearchFacts, shown
+from trellis.search.analysis.diagnosis.base import Finding, SearchFacts, shown
 
 FAILED_SHARE = 0.2  # a fifth of the trials failing is a fifth of the budget spent on nothing
 FAILED_MIN = 2  # one failure is an accident

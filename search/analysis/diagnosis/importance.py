@@ -1,6 +1,6 @@
 """Rule ``negligible_parameter``: a parameter that explains (almost) none of the objective → fix it at its best.
 
-Uses the search-space page's analysis (``search.analysis.report.analyse``: fANOVA over a random forest, and
+Uses the search-space page's analysis (``trellis.search.analysis.report.analyse``: fANOVA over a random forest, and
 the forest's cross-validated R²). A parameter's share counts its own variance and every pair it is part of,
 plus the spread of its share over the trees, as the relaunch form's "fix unimportant" does. When the forest
 predicts the objective poorly, its shares mean nothing and the rule says nothing.
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from search.analysis.bounds import untrusted_reason
-from search.analysis.diagnosis.base import Finding, SearchFacts, shown
-from search.analysis.report import SpaceReport, analyse
+from trellis.search.analysis.bounds import untrusted_reason
+from trellis.search.analysis.diagnosis.base import Finding, SearchFacts, shown
+from trellis.search.analysis.report import SpaceReport, analyse
 
 NEGLIGIBLE_SHARE = 0.05  # share + its std over trees under 5%: the relaunch form's own cut for fixing a parameter
 MIN_R2 = 0.5  # the forest's 10-fold R²: below it, half the objective's variance is unexplained noise to it

@@ -14,8 +14,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from search import space
-from search.analysis.diagnosis.base import Finding, SearchFacts
+from trellis.search import space
+from trellis.search.analysis.diagnosis.base import Finding, SearchFacts
 
 COLLAPSE_SHARE = 0.75  # three quarters of the population from one founder: the rest of the search is its variations
 MIN_POPULATION = 4  # with fewer members one founder winning is no collapse, just a small population

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from search.analysis.diagnosis.base import Finding, SearchFacts
+from trellis.search.analysis.diagnosis.base import Finding, SearchFacts
 
 MIN_STARTUP = 3  # fewer random trials and their median is one trial's luck
 MIN_MODEL_TRIALS = 8  # the model needs a few proposals to show what it learned

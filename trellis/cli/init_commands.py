@@ -1,6 +1,6 @@
 """``trellis init --trial module:function`` (or ``--script path.py``): a working config from the trial itself.
 
-A dry run records what the trial reads and reports (``search.engine.scaffold``); with a terminal attached each
+A dry run records what the trial reads and reports (``trellis.search.engine.scaffold``); with a terminal attached each
 proposed range is shown for confirming or editing, otherwise the flags decide. The file written is validated
 as ``trellis search validate`` does.
 """
@@ -15,8 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from search.cli.arguments import positive_int
-from tracking.uris import DEFAULT_TRACKING_URI
+from trellis.cli.arguments import positive_int
+from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
 def _sample(path: str | None) -> dict[str, Any] | None:
@@ -44,7 +44,7 @@ def _ask(prompt: str) -> str:
 
 def _edit_interactively(s) -> None:
     """Show each proposal; Enter keeps it, anything else replaces it (``scaffold.parse_answer``)."""
-    from search.engine.scaffold import LOSS_LIKE, parse_answer
+    from trellis.search.engine.scaffold import LOSS_LIKE, parse_answer
 
     print("Each parameter's proposed range: Enter keeps it; or LOW HIGH [log], a,b,c, 'fixed VALUE', '-' to drop.")
     for name in list(s.space):
@@ -86,8 +86,8 @@ def config_yaml(config: dict[str, Any]) -> str:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from search.config import ConfigError, load_config
-    from search.engine.scaffold import ParamFound, ScaffoldError, config_for, run_probe, scaffold
+    from trellis.search.config import ConfigError, load_config
+    from trellis.search.engine.scaffold import ParamFound, ScaffoldError, config_for, run_probe, scaffold
 
     out = Path(args.out)
     if out.exists() and not args.force:

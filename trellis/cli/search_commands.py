@@ -7,11 +7,11 @@ import os
 import sys
 from dataclasses import replace
 
-from search.cli.arguments import positive_int, store_ok
-from search.config import ConfigError, SearchConfig, load_config
-from tracking.retry import StoreUnavailable
-from tracking.schema import SearchState
-from tracking.uris import DEFAULT_TRACKING_URI, is_database_uri
+from trellis.cli.arguments import positive_int, store_ok
+from trellis.search.config import ConfigError, SearchConfig, load_config
+from trellis.tracking.retry import StoreUnavailable
+from trellis.tracking.schema import SearchState
+from trellis.tracking.uris import DEFAULT_TRACKING_URI, is_database_uri
 
 
 def ui_hint(uri: str) -> str:
@@ -23,8 +23,8 @@ def ui_hint(uri: str) -> str:
 def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = None) -> int:
     from tqdm import tqdm
 
-    from search.engine.resume import ResumeError
-    from search.engine.runner import Progress, SearchRunner
+    from trellis.search.engine.resume import ResumeError
+    from trellis.search.engine.runner import Progress, SearchRunner
 
     bar = None if quiet else tqdm(total=config.termination.max_trials, desc=config.name, unit="trial", mininterval=0.5)
 
@@ -116,7 +116,7 @@ def _named_search(args: argparse.Namespace, action) -> tuple[str, object] | None
     printing one line when any of it fails."""
     from mlflow import MlflowClient
 
-    from search.engine.resume import ResumeError, resolve_search_id
+    from trellis.search.engine.resume import ResumeError, resolve_search_id
 
     if not store_ok(args.tracking_uri, must_exist=True):
         return None
@@ -130,7 +130,7 @@ def _named_search(args: argparse.Namespace, action) -> tuple[str, object] | None
 
 
 def cmd_search_resume(args: argparse.Namespace) -> int:
-    from search.engine.resume import recorded_config
+    from trellis.search.engine.resume import recorded_config
 
     found = _named_search(args, recorded_config)
     if found is None:
@@ -143,7 +143,7 @@ def cmd_search_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_search_stop(args: argparse.Namespace) -> int:
-    from search.control.queue import cancel_or_stop
+    from trellis.search.control.queue import cancel_or_stop
 
     found = _named_search(args, cancel_or_stop)
     if found is None:

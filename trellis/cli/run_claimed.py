@@ -1,4 +1,4 @@
-"""``python -m search.cli.run_claimed URI SEARCH_ID start|resume``: what an agent's child process runs.
+"""``python -m trellis.cli.run_claimed URI SEARCH_ID start|resume``: what an agent's child process runs.
 
 The agent has claimed the search; this starts it in its scheduled run, or resumes it, with the config
 stored on the run (the tracking URI is the agent's, so a store reached under another name still works).
@@ -13,10 +13,10 @@ from dataclasses import replace
 def main(argv: list[str]) -> int:
     from mlflow import MlflowClient
 
-    from search.cli.search_commands import print_result
-    from search.engine.resume import ResumeError, recorded_config
-    from search.engine.runner import SearchRunner
-    from tracking.retry import StoreUnavailable
+    from trellis.cli.search_commands import print_result
+    from trellis.search.engine.resume import ResumeError, recorded_config
+    from trellis.search.engine.runner import SearchRunner
+    from trellis.tracking.retry import StoreUnavailable
 
     uri, search_id, mode = argv
     try:

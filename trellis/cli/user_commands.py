@@ -25,7 +25,7 @@ def _password(args: argparse.Namespace) -> str | None:
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from app.auth.users_file import UsersFileError, remove_user, write_user
+    from trellis.app.auth.users_file import UsersFileError, remove_user, write_user
 
     try:
         if args.action == "remove":

@@ -9,9 +9,9 @@ import signal
 import sys
 import threading
 
-from search.cli.arguments import positive_int, store_ok
-from search.cli.search_commands import load_for_run
-from tracking.uris import DEFAULT_TRACKING_URI
+from trellis.cli.arguments import positive_int, store_ok
+from trellis.cli.search_commands import load_for_run
+from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
 def _default_uri() -> str:
@@ -19,8 +19,8 @@ def _default_uri() -> str:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from search.control.agent import Agent
-    from search.control.policy import ServerPolicy
+    from trellis.search.control.agent import Agent
+    from trellis.search.control.policy import ServerPolicy
 
     if not store_ok(args.tracking_uri, must_exist=False):
         return 2
@@ -43,7 +43,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_search_submit(args: argparse.Namespace) -> int:
-    from search.control.queue import submit_search
+    from trellis.search.control.queue import submit_search
 
     config = load_for_run(args.config, {"tracking.uri": args.tracking_uri} if args.tracking_uri else {})
     if config is None:
@@ -54,9 +54,9 @@ def cmd_search_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_search_edit(args: argparse.Namespace) -> int:
-    from search.cli.search_commands import _named_search
-    from search.control.policy import ServerPolicy
-    from search.control.queue import request_edit
+    from trellis.cli.search_commands import _named_search
+    from trellis.search.control.policy import ServerPolicy
+    from trellis.search.control.queue import request_edit
 
     limits = {
         k: v

@@ -6,16 +6,16 @@ import argparse
 import json
 import sys
 
-from search.cli.arguments import fraction, positive_int, store_ok
-from tracking.uris import DEFAULT_TRACKING_URI
+from trellis.cli.arguments import fraction, positive_int, store_ok
+from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
 def _load(args: argparse.Namespace):
     from mlflow import MlflowClient
 
-    from search.analysis.design import prepare
-    from search.analysis.objective import metric_direction
-    from tracking.reader import read_runs
+    from trellis.search.analysis.design import prepare
+    from trellis.search.analysis.objective import metric_direction
+    from trellis.tracking.reader import read_runs
 
     if not store_ok(args.tracking_uri, must_exist=True):
         raise SystemExit(2)
@@ -40,9 +40,9 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_importance(args: argparse.Namespace) -> int:
-    from search.analysis.bounds import runs_needed
-    from search.analysis.fanova import FastFANOVA
-    from search.analysis.report import active_masks
+    from trellis.search.analysis.bounds import runs_needed
+    from trellis.search.analysis.fanova import FastFANOVA
+    from trellis.search.analysis.report import active_masks
 
     table, data = _load(args)
     active = active_masks(table.trials, data)
@@ -71,8 +71,8 @@ def cmd_importance(args: argparse.Namespace) -> int:
 
 
 def cmd_bounds(args: argparse.Namespace) -> int:
-    from search.analysis.bounds import refined_space, refined_yaml, suggest_bounds, untrusted_reason
-    from tracking.reader import spaces_of
+    from trellis.search.analysis.bounds import refined_space, refined_yaml, suggest_bounds, untrusted_reason
+    from trellis.tracking.reader import spaces_of
 
     table, data = _load(args)
     bounds = suggest_bounds(data, n_trees=args.trees, seed=args.seed)

@@ -7,8 +7,8 @@ import argparse
 import os
 import sys
 
-from search.cli.arguments import store_ok
-from tracking.links import (
+from trellis.cli.arguments import store_ok
+from trellis.tracking.links import (
     MLFLOW_NOTE,
     PUBLIC_URL_ENV,
     app_url_problem,
@@ -16,7 +16,7 @@ from tracking.links import (
     trellis_urls,
     with_trellis_note,
 )
-from tracking.uris import DEFAULT_TRACKING_URI
+from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
 def _error(message: str) -> int:

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from search.cli.arguments import store_ok
-from tracking.uris import DEFAULT_TRACKING_URI
+from trellis.cli.arguments import store_ok
+from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 MAX_RUNS_SHOWN = 5  # run ids printed per finding in the text output (--json has them all)
 
@@ -20,10 +20,10 @@ def _fail(message: str) -> int:
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from search.analysis.diagnosis import diagnose, history_request
-    from search.analysis.diagnosis.base import facts_of
-    from tracking.histories import read_histories
-    from tracking.reader import read_runs
+    from trellis.search.analysis.diagnosis import diagnose, history_request
+    from trellis.search.analysis.diagnosis.base import facts_of
+    from trellis.tracking.histories import read_histories
+    from trellis.tracking.reader import read_runs
 
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2

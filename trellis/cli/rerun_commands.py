@@ -1,4 +1,4 @@
-"""``trellis rerun RUN_ID``: run one recorded trial again from what MLflow holds (``search.engine.rerun``)."""
+"""``trellis rerun RUN_ID``: run one recorded trial again from what MLflow holds (``trellis.search.engine.rerun``)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import argparse
 import os
 import sys
 
-from search.cli.arguments import positive_int, store_ok
-from tracking import schema
-from tracking.retry import StoreUnavailable
-from tracking.uris import DEFAULT_TRACKING_URI
+from trellis.cli.arguments import positive_int, store_ok
+from trellis.tracking import schema
+from trellis.tracking.retry import StoreUnavailable
+from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     from mlflow import MlflowClient
 
-    from search.engine.rerun import RerunError, plan_rerun
-    from search.engine.runner import SearchRunner
+    from trellis.search.engine.rerun import RerunError, plan_rerun
+    from trellis.search.engine.runner import SearchRunner
 
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2

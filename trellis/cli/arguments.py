@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tracking.uris import store_problem
+from trellis.tracking.uris import store_problem
 
 
 def positive_int(text: str) -> int:

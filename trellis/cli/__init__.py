@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from search.cli import (
+from trellis.cli import (
     agent_commands,
     app_commands,
     diagnose_commands,

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-from search.cli.arguments import positive_int, store_ok
-from search.cli.search_commands import run_config, ui_hint
-from search.config import load_config
-from search.registry import ALGORITHMS
-from tracking.uris import DEFAULT_TRACKING_URI
+from trellis.cli.arguments import positive_int, store_ok
+from trellis.cli.search_commands import run_config, ui_hint
+from trellis.search.config import load_config
+from trellis.search.registry import ALGORITHMS
+from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "configs"
+EXAMPLES = Path(importlib.util.find_spec("trellis.examples").origin).parent / "configs"  # shipped in the package
 DEMO_CONFIGS = (
     "digits_mlp_random.yaml",
     "digits_mlp_tpe.yaml",
@@ -64,7 +65,7 @@ def _run_demo_searches(args: argparse.Namespace) -> int:
 
 
 def _launch_demo_searches(args: argparse.Namespace) -> None:
-    from search.control.queue import submit_search
+    from trellis.search.control.queue import submit_search
 
     for config in _demo_configs(args):
         submit_search(config, launched_by="demo")
@@ -72,9 +73,9 @@ def _launch_demo_searches(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from app.auth.create import authenticator_from_env
-    from app.factory import create_app
-    from app.health import fail_fast_over_http
+    from trellis.app.auth.create import authenticator_from_env
+    from trellis.app.factory import create_app
+    from trellis.app.health import fail_fast_over_http
 
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2
@@ -106,9 +107,9 @@ def _start_agent(tracking_uri: str):
     """``trellis agent`` beside the app, in its own process (the web server never runs a search)."""
     import subprocess
 
-    from search.trial import die_with_parent
+    from trellis.search.trial import die_with_parent
 
-    cmd = [sys.executable, "-m", "search.cli", "agent", "--tracking-uri", tracking_uri]
+    cmd = [sys.executable, "-P", "-m", "trellis.cli", "agent", "--tracking-uri", tracking_uri]
     # If serve dies without its cleanup, the agent gets SIGTERM: it still ends its searches as a stop would.
     return subprocess.Popen(cmd, preexec_fn=lambda: die_with_parent(signal.SIGTERM))  # noqa: PLW1509
 
