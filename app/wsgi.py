@@ -19,10 +19,11 @@ import sys
 from trellis.app.auth.create import authenticator_from_env
 from trellis.app.factory import create_app
 from trellis.app.health import fail_fast_over_http
+from trellis.extras import MissingExtra
 
 try:
     auth = authenticator_from_env(os.environ)
-except ValueError as exc:  # a wrong sign-in setting: one line, and gunicorn stops (3: its boot-error code)
+except (ValueError, MissingExtra) as exc:  # a wrong sign-in setting or its extra missing: one line, exit 3
     print(f"trellis: {exc}", file=sys.stderr, flush=True)
     raise SystemExit(3) from None
 if auth is None:

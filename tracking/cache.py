@@ -83,6 +83,9 @@ class RedisBackend(CacheBackend):
     (``TRELLIS_CACHE_RETRY_S``, default 30) and used again once it answers."""
 
     def __init__(self, url: str, retry_s: float | None = None, timeout_s: float = 2.0) -> None:
+        from trellis.extras import require
+
+        require("a redis:// run cache", "team", "redis")
         import redis
 
         # Short socket timeouts (the URL's own win): a hung Redis costs a request 2 s, not forever.

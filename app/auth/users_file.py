@@ -17,11 +17,16 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Response, request
 
 from trellis.app.auth.base import Authenticator, TimedMemo, basic_auth_refusal
+from trellis.extras import MissingExtra
+
+try:
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
+except ImportError as exc:  # the one line naming the extra, not a traceback
+    raise MissingExtra("a users file (sign-in with hashed passwords)", "team") from exc
 
 log = logging.getLogger(__name__)
 NAME = re.compile(r"^[^\s:]{1,64}$")

@@ -15,6 +15,7 @@ from trellis.app.shell import fix_link_search
 from trellis.layouts import control as lc
 from trellis.search.control.queue import SEARCH_RUNS, cancel_or_stop, request_edit, request_resume
 from trellis.search.engine.resume import ResumeError
+from trellis.tracking import agents
 
 
 def _number(id_: str, label: str, md: int = 2, **kwargs) -> dbc.Col:
@@ -30,6 +31,7 @@ def layout(context: AppContext) -> html.Div:
             dcc.Store(id="ctl-refresh"),  # an action wrote something: read the searches again now
             html.H5("Searches"),
             html.Div(id="ctl-count", className="small text-muted mb-1"),
+            html.Div(id="ctl-agents", className="small mb-1"),
             dash_table.DataTable(
                 id="ctl-table",
                 columns=[{"name": label, "id": key} for key, label in lc.TABLE_COLUMNS],
@@ -80,6 +82,7 @@ def layout(context: AppContext) -> html.Div:
 
 def register(app: Dash, context: AppContext) -> None:
     _register_table(app, context)
+    _register_agents(app, context)
     _register_pick(app, context)
     _register_actions(app, context)
     control_relaunch.register(app, context)
@@ -111,6 +114,23 @@ def _register_table(app: Dash, context: AppContext) -> None:
         active = sum(r["status"] in lc.ACTIVE for r in rows)
         count = f"{len(rows)} searches, {active} scheduled or running" if rows else "No Trellis searches here yet."
         return rows, lc.pick_options(rows), lc.tick_interval(rows), count
+
+
+def agents_line(context: AppContext, now: float | None = None) -> html.Span:
+    """Whether an agent is alive to run what this page launches (``trellis.tracking.agents``)."""
+    now = time.time() if now is None else now
+    try:
+        presence = agents.presence(context.client, now)
+    except Exception as exc:  # the store hiccuped: say so, the next tick tries again
+        return html.Span(f"Agents: not known ({str(exc).splitlines()[0][:120]})", className="text-muted")
+    color = "text-success" if presence.alive else "text-danger"
+    return html.Span(presence.sentence(now), className=color, id="ctl-agents-line")
+
+
+def _register_agents(app: Dash, context: AppContext) -> None:
+    @app.callback(Output("ctl-agents", "children"), Input("ctl-tick", "n_intervals"))
+    def show_agents(_tick):
+        return agents_line(context)
 
 
 def _register_pick(app: Dash, context: AppContext) -> None:

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from trellis.extras import require
+
 
 def load_fanova():
+    require("the reference fANOVA engine", "fanova")
     if not hasattr(np, "float"):
         np.float = float  # type: ignore[attr-defined]  # removed in numpy 2; fanova 2.0.x still uses it
     from fanova import fANOVA

@@ -25,7 +25,7 @@ from mlflow import MlflowClient
 from trellis.search.control.policy import ServerPolicy, trial_target
 from trellis.search.control.queue import Work, take, waiting_work
 from trellis.search.trial import die_with_parent
-from trellis.tracking import schema
+from trellis.tracking import agents, schema
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,21 @@ class Agent:
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.children: dict[str, subprocess.Popen] = {}
         self.echo = echo
+        self.started_at = time.time()
+        self._beaten_at = 0.0
+
+    # -- presence (``trellis.tracking.agents``) -------------------------------------------------------
+    def beat(self, state: str = "alive") -> None:
+        """Say in the store that this agent is alive (at most every few seconds) or has stopped."""
+        if state == "alive" and time.monotonic() - self._beaten_at < agents.BEAT_S:
+            return
+        try:
+            if self._beaten_at == 0.0:
+                agents.prune(self.client)
+            agents.beat(self.client, self.token, self.started_at, state)
+            self._beaten_at = time.monotonic()
+        except Exception as exc:  # a store hiccup, or no edit right on the Default experiment: work goes on
+            log.warning("agent: could not record that it is %s: %s", state, str(exc).splitlines()[0])
 
     # -- one pass ---------------------------------------------------------------------------------
     def step(self) -> list[str]:
@@ -113,10 +128,12 @@ class Agent:
         stop = stop or threading.Event()
         try:
             while not stop.is_set():
+                self.beat()
                 self.step()
                 stop.wait(self.poll_s)
         finally:
             self.shutdown()
+            self.beat("stopped")
 
     def shutdown(self, grace_s: float = 30.0) -> None:
         """End the running searches as a stop would: SIGTERM, which each runner turns into a clean end."""

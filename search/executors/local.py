@@ -9,20 +9,23 @@ that dies is replaced on the same place, so its GPU goes on serving later trials
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import multiprocessing as mp
 import os
 import signal
 import socket
+import threading
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from trellis.search.config import ConfigError, ExecutorConfig
 from trellis.search.executors.base import Ended, Event, Executor, Placed, Report
 from trellis.search.executors.resources import Place, describe_cap, enter_place, plan_places, resolve_gpus, usable_cpus
-from trellis.search.trial import TrialJob, TrialOutcome, die_with_parent, log_tail, run_job
+from trellis.search.trial import TAIL_LINES, TrialJob, TrialOutcome, die_with_parent, log_tail, run_job
 from trellis.tracking import schema
 from trellis.tracking.schema import EndReason
 
@@ -57,6 +60,57 @@ def _worker_main(conn: Connection, name: str, place: Place | None = None) -> Non
         conn.send(("ended", job.key, outcome, time.time()))
 
 
+class _StderrRelay:
+    """A worker's stderr, through a pipe: each chunk goes on to the runner's own stderr at once, and the last
+    lines are kept, so a worker that dies (before its first trial, too: a failed import in the child's start,
+    a crash in native code) is reported with the lines that say why, not only its exit code."""
+
+    _start_lock = threading.Lock()  # fd 2 belongs to the whole process: one worker start at a time
+
+    def __init__(self) -> None:
+        self._read_fd, self._write_fd = os.pipe()
+        self._lines: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self._partial = ""
+        self._terminal = -1  # a copy of the runner's stderr as the worker started: where its lines go on to
+        self._pump = threading.Thread(target=self._relay, name="worker-stderr", daemon=True)
+
+    @contextlib.contextmanager
+    def as_stderr(self) -> Iterator[None]:
+        """While a child process starts, fd 2 is this pipe: the child keeps it, the runner gets its own back."""
+        with self._start_lock:
+            self._terminal = os.dup(2)
+            os.dup2(self._write_fd, 2)
+            try:
+                yield
+            finally:
+                os.dup2(self._terminal, 2)
+        os.close(self._write_fd)
+        self._pump.start()
+
+    def _relay(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._read_fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            with contextlib.suppress(OSError):
+                os.write(self._terminal, chunk)
+            text = self._partial + chunk.decode("utf-8", "replace")
+            *complete, self._partial = text.split("\n")
+            self._lines.extend(line for line in complete if line.strip())
+        os.close(self._read_fd)
+        os.close(self._terminal)
+
+    def tail(self, wait_s: float = 1.0) -> str:
+        """The worker's last stderr lines (waiting up to ``wait_s`` for what a dead worker still had in the pipe)."""
+        if self._pump.is_alive():
+            self._pump.join(wait_s)
+        lines = [*self._lines, *([self._partial] if self._partial.strip() else [])]
+        return "\n".join(lines[-TAIL_LINES:])
+
+
 class _Slot:
     def __init__(self, ctx: Any, index: int, place: Place | None = None) -> None:
         self.index = index
@@ -64,7 +118,9 @@ class _Slot:
         self.name = f"{socket.gethostname()}:local-{index}"
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, args=(child, self.name, place), daemon=True)
-        self.proc.start()
+        self.stderr = _StderrRelay()
+        with self.stderr.as_stderr():
+            self.proc.start()
         child.close()
         self.key: str | None = None
         self.checkpoint_dir: str | None = None  # of the job it runs: its output log outlives the worker
@@ -134,7 +190,8 @@ class LocalExecutor(Executor):
     def submit(self, job: TrialJob) -> str:
         slot = next(s for s in self._slots if s.key is None)
         slot.key, slot.checkpoint_dir = job.key, job.checkpoint_dir
-        slot.conn.send(("run", job))
+        with contextlib.suppress(OSError):  # a worker that died while starting: poll reports it, with its stderr
+            slot.conn.send(("run", job))
         if slot.place is not None and slot.place.gpus:
             self._placed.append(Placed(job.key, {schema.GPU: ",".join(slot.place.gpus)}))
         return slot.name
@@ -201,10 +258,14 @@ class LocalExecutor(Executor):
         self._replace(slot)
         died = f"the worker running this trial exited with code {code}"
         written = log_tail(slot.checkpoint_dir) if slot.checkpoint_dir else ""
+        stderr = slot.stderr.tail()
+        if written:  # the trial's own lines are in its log already (they pass through stderr with a prefix)
+            stderr = "\n".join(line for line in stderr.splitlines() if not line.startswith("[trial "))
+        last = stderr.splitlines()[-1].strip() if stderr else ""
         outcome = TrialOutcome(
             EndReason.FAILED,
-            error=f"worker process died (exit code {code})",
-            tail=f"{written}\n[trellis] {died}" if written else died,
+            error=f"worker process died (exit code {code})" + (f": {last}" if last else ""),
+            tail="\n".join(part for part in (written, stderr, f"[trellis] {died}") if part),
         )
         return Ended(key, outcome, time.time())
 

@@ -23,6 +23,7 @@ from trellis.cli import (
     space_commands,
     user_commands,
 )
+from trellis.extras import MissingExtra
 
 
 def _quiet_libraries() -> None:
@@ -62,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _quiet_libraries()
         code = args.func(args)
+    except MissingExtra as exc:  # an optional part is not installed: the one line naming what to install
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
     except KeyboardInterrupt:  # Ctrl-C before a search started (imports, opening the store): no traceback
         print("\ninterrupted", file=sys.stderr)
         code = 130

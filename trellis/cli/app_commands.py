@@ -10,8 +10,10 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from trellis.cli.agent_keeper import AgentKeeper
 from trellis.cli.arguments import positive_int, store_ok
 from trellis.cli.search_commands import run_config, ui_hint
+from trellis.extras import require
 from trellis.search.config import load_config
 from trellis.search.registry import ALGORITHMS
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
@@ -32,6 +34,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     The app opens at once: the searches are launched for the agent that ``serve`` starts beside it, and fill
     in live. ``--no-serve`` runs them here instead, one after the other, and returns."""
+    for extra in ("torch", "bohb"):  # the demo trains torch models and runs a BOHB search
+        require("trellis demo", extra)
     if not store_ok(args.tracking_uri, must_exist=False):
         return 2
     if not (args.rerun or _store_is_empty(args.tracking_uri)):
@@ -74,7 +78,6 @@ def _launch_demo_searches(args: argparse.Namespace) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from trellis.app.auth.create import authenticator_from_env
-    from trellis.app.factory import create_app
     from trellis.app.health import fail_fast_over_http
 
     if not store_ok(args.tracking_uri, must_exist=True):
@@ -84,34 +87,57 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    app = create_app(
-        args.tracking_uri,
-        mlflow_ui_url=args.mlflow_ui_url,
-        cache=args.cache,
-        auth=auth,
-    )
-    agent = None if args.no_agent else _start_agent(args.tracking_uri)
+    if args.workers:
+        require("trellis serve --workers", "team", "gunicorn")
+    app = None if args.workers else _one_process_app(args, auth)
+    agent = None if args.no_agent else AgentKeeper(args.tracking_uri)
     fail_fast_over_http(os.environ)  # after the agent started: its searches keep MLflow's own retries
-    print(f"Trellis on http://{args.host}:{args.port}  (MLflow store: {args.tracking_uri})", flush=True)
     signal.signal(signal.SIGTERM, _interrupted)  # a SIGTERM stops the agent's searches cleanly, as Ctrl-C does
     try:
+        if args.workers:
+            return _gunicorn(args)
+        print(f"Trellis on http://{args.host}:{args.port}  (MLflow store: {args.tracking_uri})", flush=True)
         app.run(host=args.host, port=args.port, debug=False)
     finally:
         if agent is not None:
-            agent.terminate()  # it ends its searches as a stop would: resumable from the app
-            agent.wait(60)
+            agent.stop()  # it ends its searches as a stop would: resumable from the app
     return 0
 
 
-def _start_agent(tracking_uri: str):
-    """``trellis agent`` beside the app, in its own process (the web server never runs a search)."""
+def _one_process_app(args: argparse.Namespace, auth):
+    from trellis.app.factory import create_app
+
+    return create_app(args.tracking_uri, mlflow_ui_url=args.mlflow_ui_url, cache=args.cache, auth=auth)
+
+
+def _gunicorn(args: argparse.Namespace) -> int:
+    """The app under gunicorn, ``--workers`` processes; its settings ship in ``trellis.app.gunicorn_conf``."""
     import subprocess
 
-    from trellis.search.trial import die_with_parent
+    from trellis.app import gunicorn_conf
 
-    cmd = [sys.executable, "-P", "-m", "trellis.cli", "agent", "--tracking-uri", tracking_uri]
-    # If serve dies without its cleanup, the agent gets SIGTERM: it still ends its searches as a stop would.
-    return subprocess.Popen(cmd, preexec_fn=lambda: die_with_parent(signal.SIGTERM))  # noqa: PLW1509
+    env = {
+        **os.environ,
+        "TRELLIS_TRACKING_URI": args.tracking_uri,
+        "TRELLIS_CACHE": args.cache,
+        "TRELLIS_BIND": f"{args.host}:{args.port}",
+        "TRELLIS_WORKERS": str(args.workers),
+    }
+    if args.mlflow_ui_url:
+        env["TRELLIS_MLFLOW_UI"] = args.mlflow_ui_url
+    cmd = [sys.executable, "-P", "-m", "gunicorn", "-c", gunicorn_conf.__file__, "trellis.app.wsgi:server"]
+    print(
+        f"Trellis on http://{args.host}:{args.port}, {args.workers} gunicorn workers "
+        f"(MLflow store: {args.tracking_uri})",
+        flush=True,
+    )
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached gunicorn too (same process group); a SIGTERM only us
+        proc.terminate()
+        proc.wait(60)
+        return 0
 
 
 def _interrupted(_signum, _frame):
@@ -136,6 +162,11 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cache", default=".trellis/cache", help="run cache folder, or redis://host:port/db")
     parser.add_argument("--no-agent", action="store_true", help="do not start an agent beside the app")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        help="serve with gunicorn and this many worker processes (the 'team' extra); default: one process",
+    )
 
 
 def add_commands(sub) -> None:

@@ -44,7 +44,13 @@ def cmd_importance(args: argparse.Namespace) -> int:
     from trellis.search.analysis.fanova import FastFANOVA
     from trellis.search.analysis.report import active_masks
 
+    if args.engine == "fanova":
+        from trellis.extras import require
+
+        require("--engine fanova", "fanova")  # said before the store is read
     table, data = _load(args)
+    if args.engine == "fanova":
+        return _reference_importance(args, data)
     active = active_masks(table.trials, data)
     fan = FastFANOVA(data.X, data.y, data.names, n_trees=args.trees, seed=args.seed, active=active)
     imp = fan.importance(pairs=args.pairs)
@@ -67,6 +73,27 @@ def cmd_importance(args: argparse.Namespace) -> int:
         print(f"  note: {count} {note}")
     if len(data.y) < runs_needed(len(data.names)):
         print(f"  note: too few runs to rank: {len(data.y)} runs (trusted from {runs_needed(len(data.names))})")
+    return 0
+
+
+def _reference_importance(args: argparse.Namespace, data) -> int:
+    """The same question answered by the ``fanova`` package (the ``fanova`` extra): slower, no spread."""
+    from itertools import combinations
+
+    from trellis.search.analysis.fanova_reference import reference_importance
+
+    pairs = list(combinations(data.names, 2)) if args.pairs else []
+    shares = reference_importance(data.X, data.y, data.names, n_trees=args.trees, seed=args.seed, pairs=pairs)
+    if args.json:
+        singles = {n: {"mean": shares[n]} for n in data.names}
+        pair_rows = [{"params": list(p), "mean": shares[p]} for p in pairs]
+        out = {"metric": data.metric, "direction": data.direction, "runs": len(data.y), "engine": "fanova"}
+        print(json.dumps({**out, "singles": singles, "pairs": pair_rows, "notes": data.notes}, indent=2))
+        return 0
+    print(f"fANOVA importance of {data.metric} ({data.direction}) over {len(data.y)} runs (the fanova package)")
+    for key, share in sorted(shares.items(), key=lambda kv: -kv[1]):
+        label = " × ".join(key) if isinstance(key, tuple) else key
+        print(f"  {label:<40} {share:7.3f}  {'█' * int(round(share * 40))}")
     return 0
 
 
@@ -123,4 +150,10 @@ def add_commands(sub) -> None:
         p.add_argument("--json", action="store_true")
         if name == "importance":
             p.add_argument("--pairs", action="store_true", help="also every pair of parameters")
+            p.add_argument(
+                "--engine",
+                choices=["trellis", "fanova"],
+                default="trellis",
+                help="trellis (fast, with spread over trees) or the reference fanova package (the 'fanova' extra)",
+            )
         p.set_defaults(func=func)
