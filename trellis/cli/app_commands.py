@@ -80,6 +80,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from trellis.app.auth.create import authenticator_from_env
     from trellis.app.health import fail_fast_over_http
 
+    if getattr(args, "workers", None):
+        require("trellis serve --workers", "team", "gunicorn")
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2
     try:
@@ -87,8 +89,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.workers:
-        require("trellis serve --workers", "team", "gunicorn")
     app = None if args.workers else _one_process_app(args, auth)
     agent = None if args.no_agent else AgentKeeper(args.tracking_uri)
     fail_fast_over_http(os.environ)  # after the agent started: its searches keep MLflow's own retries
