@@ -130,7 +130,16 @@ def test_validate_run_submit_and_agent_from_the_users_folder(installed):
     assert submitted.returncode == 0, submitted.stderr
     queued = re.search(r"search ([0-9a-f]{32}) waits", submitted.stdout).group(1)
     agent = subprocess.Popen(
-        [str(python.parent / "trellis"), "agent", "--tracking-uri", "sqlite:///runs.db", "--poll", "0.5"],
+        [
+            str(python.parent / "trellis"),
+            "agent",
+            "--tracking-uri",
+            "sqlite:///runs.db",
+            "--poll",
+            "0.5",
+            "--allow-trial",
+            "mytrial:train",
+        ],  # agents run only allowed trials
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -139,9 +148,9 @@ def test_validate_run_submit_and_agent_from_the_users_folder(installed):
     )
     try:
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and client.get_run(queued).info.status != "FINISHED":
+        while time.monotonic() < deadline and client.get_run(queued).info.status not in ("FINISHED", "FAILED"):
             time.sleep(1)
-        assert client.get_run(queued).info.status == "FINISHED"
+        assert client.get_run(queued).info.status == "FINISHED", client.get_run(queued).data.tags.get("trellis.error")
         assert _trial_statuses(client, queued) == ["FINISHED"] * 6
     finally:
         agent.terminate()
