@@ -1,4 +1,5 @@
-"""The app's gunicorn settings for a team: ``gunicorn -c app/gunicorn_conf.py app.wsgi:server``.
+"""The app's gunicorn settings for a team: ``trellis serve --workers N`` uses them, as does
+``gunicorn -c PATH/TO/trellis/app/gunicorn_conf.py 'trellis.app.wsgi:server'``.
 
 Each can be changed by an environment variable (or a gunicorn flag after ``-c``, which wins):
 TRELLIS_BIND (0.0.0.0:8050), TRELLIS_WORKERS (two per core, at most 8), TRELLIS_TIMEOUT_S (120).

@@ -1,4 +1,5 @@
-"""WSGI entry: ``gunicorn app.wsgi:server``. Configured by environment variables:
+"""WSGI entry: ``gunicorn 'trellis.app.wsgi:server'`` (or ``trellis serve --workers N``). Configured by
+environment variables:
 
 TRELLIS_TRACKING_URI   MLflow tracking URI (default sqlite:///mlruns.db), e.g. http://mlflow:5000
 TRELLIS_MLFLOW_UI      base URL of the MLflow UI for links (default: none)

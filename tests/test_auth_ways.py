@@ -172,7 +172,13 @@ def test_gunicorn_stops_at_once_on_a_wrong_sign_in_setting(tmp_path):
     """The WSGI module exits with gunicorn's boot-error code (3), so the master stops instead of booting
     workers forever; one line says why."""
     (tmp_path / "users").write_text("")
-    env = {**os.environ, "TRELLIS_USERS_FILE": str(tmp_path / "users"), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", "import app.wsgi"], capture_output=True, text=True, cwd=tmp_path,
-                          env=env, timeout=120)  # fmt: skip
+    env = {**os.environ, "TRELLIS_USERS_FILE": str(tmp_path / "users")}
+    done = subprocess.run(
+        [sys.executable, "-c", "import trellis.app.wsgi"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 3 and "names no user" in done.stderr and "Traceback" not in done.stderr

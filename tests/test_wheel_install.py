@@ -120,6 +120,9 @@ def test_validate_run_submit_and_agent_from_the_users_folder(installed):
     python, env, project, _ = installed
     checked = _run(installed, "search", "validate", "search.yaml")
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    scaffold = _run(installed, "init", "--trial", "mytrial:train", "--out", "init.yaml", "--no-input")
+    assert scaffold.returncode == 0, scaffold.stdout + scaffold.stderr
+    assert _run(installed, "search", "validate", "init.yaml").returncode == 0
     ran = _run(installed, "search", "run", "search.yaml", "--quiet")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     search_id = re.search(r"search ([0-9a-f]{32}) completed", ran.stdout).group(1)
@@ -164,14 +167,15 @@ def _trial_statuses(client: MlflowClient, search_id: str) -> list[str]:
     return sorted(r.info.status for r in runs)
 
 
-def test_serve_answers_with_the_same_stylesheets_as_the_checkout(installed):
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-process", "gunicorn"])
+def test_serve_answers_with_the_same_stylesheets_as_the_checkout(installed, workers):
     python, env, project, _ = installed
     if not (project / "runs.db").exists():
         ran = _run(installed, "search", "run", "search.yaml", "--quiet")
         assert ran.returncode == 0, ran.stderr
     port = free_port()
     serve = subprocess.Popen(
-        [str(python.parent / "trellis"), "serve", "--tracking-uri", "sqlite:///runs.db", "--port", str(port)],
+        [str(python.parent / "trellis"), "serve", "--tracking-uri", "sqlite:///runs.db", "--port", str(port), *workers],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -240,7 +244,19 @@ def test_a_missing_extra_of_a_command_is_one_line(installed):
     demo = _run(installed, "demo", "--tracking-uri", "sqlite:///demo.db", "--no-serve")
     assert demo.returncode == 2
     assert demo.stderr.strip() == "error: trellis demo needs the 'torch' extra: pip install \"trellis-hpo[torch]\""
-    workers = _run(installed, "serve", "--tracking-uri", "sqlite:///runs.db", "--workers", "2", "--no-agent")
-    assert workers.returncode == 2
-    assert "needs the 'team' extra: pip install \"trellis-hpo[team]\"" in workers.stderr
-    assert "Traceback" not in workers.stderr
+    redis = _run(installed, "serve", "--tracking-uri", "sqlite:///runs.db", "--cache", "redis://127.0.0.1:1/0")
+    assert redis.returncode == 2 and "Traceback" not in redis.stderr
+    assert redis.stderr.strip().endswith(
+        "a redis:// run cache needs the 'team' extra: pip install \"trellis-hpo[team]\""
+    )
+    python, env, project, _ = installed
+    users = subprocess.run(
+        [str(python.parent / "trellis"), "serve", "--tracking-uri", "sqlite:///runs.db", "--no-agent"],
+        cwd=project,
+        env={**env, "TRELLIS_USERS_FILE": str(project / "users")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert users.returncode == 2 and "Traceback" not in users.stderr
+    assert "a users file (sign-in with hashed passwords) needs the 'team' extra" in users.stderr

@@ -2,8 +2,8 @@
 
 Run in its own process, so a trial that exits or crashes cannot take the command down:
 
-    python -m search.engine.trial_probe RESULT.json function module:function [WORKDIR]
-    python -m search.engine.trial_probe RESULT.json script SCRIPT.py PARAMS.json [WORKDIR]
+    python -m trellis.search.engine.trial_probe RESULT.json function module:function [WORKDIR]
+    python -m trellis.search.engine.trial_probe RESULT.json script SCRIPT.py PARAMS.json [WORKDIR]
 
 A function trial gets a ``TrialContext`` whose ``params`` is a ``RecordingParams``; a Python script runs under
 ``runpy`` with ``json.load``/``json.loads`` handing it a ``RecordingParams`` as the config's ``params``. Both

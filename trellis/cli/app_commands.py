@@ -80,8 +80,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from trellis.app.auth.create import authenticator_from_env
     from trellis.app.health import fail_fast_over_http
 
-    if getattr(args, "workers", None):
-        require("trellis serve --workers", "team", "gunicorn")
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2
     try:
@@ -165,7 +163,7 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers",
         type=positive_int,
-        help="serve with gunicorn and this many worker processes (the 'team' extra); default: one process",
+        help="serve with gunicorn (it comes with MLflow) and this many worker processes; default: one process",
     )
 
 
