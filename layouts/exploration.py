@@ -17,6 +17,7 @@ import numpy as np
 
 from trellis.layouts.style import Figure, empty_figure, figure
 from trellis.search.analysis.exploration_info import ExplorationInfo, PageInfo
+from trellis.search.registry import BRACKETED, POPULATION
 
 SCALE = "Viridis"
 REASON_COLORS = {
@@ -346,7 +347,7 @@ def _get_history_plot(info: PageInfo, score_range: list[float] | None = None) ->
                     "ticktext": [t if len(t) <= 14 else t[:13] + "…" for t in axis.choices],
                     "range": [-0.6, len(axis.choices) - 0.4],
                 }
-        x_titles[(rows - 1, c)] = {"bandit": "iteration (rung of a bracket)", "pbt": "generation"}.get(
+        x_titles[(rows - 1, c)] = {BRACKETED: "iteration (rung of a bracket)", POPULATION: "generation"}.get(
             search.kind, "sampling order"
         )
         s, n = _group_marks(search, cells[(0, c)], cells[(rows - 1, c)])

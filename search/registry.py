@@ -16,6 +16,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+# What an algorithm is, for analysis and diagnosis (which read this, never algorithm names):
+SEQUENTIAL = "sequential"  # each trial runs its budget (early stopping may cut it): random, grid, TPE
+BRACKETED = "bracketed"  # successive-halving brackets of rungs: Hyperband, BOHB
+POPULATION = "population"  # generations of a population that exploit and explore: PBT
+SHAPES = (SEQUENTIAL, BRACKETED, POPULATION)
+
 FIFO = "trellis.search.schedulers.fifo:FIFOScheduler"
 EARLY_STOPPING = "trellis.search.schedulers.early_stopping:EarlyStoppingScheduler"
 
@@ -32,6 +38,7 @@ class AlgorithmSpec:
     algorithm ends the search by itself, so no termination limit is required. ``learns_from_past``: its
     sampler's ``observe`` informs later proposals, so a relaunch may warm-start it from the parent's trials.
     ``extra``: the optional install it needs (``trellis.extras``), said at validation when missing.
+    ``shape``: sequential, bracketed or population (``SHAPES``): how analysis draws and diagnoses its searches.
     """
 
     name: str
@@ -44,17 +51,22 @@ class AlgorithmSpec:
     self_ending: bool = False
     learns_from_past: bool = False
     extra: str | None = None
+    shape: str = SEQUENTIAL
 
 
 @dataclass(frozen=True)
 class ExecutorSpec:
     """One place trials run. ``takes_address``: the executor connects to a scheduler at ``executor.address``.
-    ``extra``: the optional install it needs (``trellis.extras``), said at validation when missing."""
+    ``extra``: the optional install it needs (``trellis.extras``), said at validation when missing.
+    ``provides``: what config and checks may count on: ``gpus`` (``executor.gpus``), ``cpus`` (CPUs pinned per
+    trial: ``executor.cpus_per_trial``), ``remote`` (trials run on other machines: this one's cores do not bound
+    the workers)."""
 
     name: str
     executor: str
     takes_address: bool = False
     extra: str | None = None
+    provides: frozenset[str] = frozenset({"gpus", "cpus"})
 
 
 _ALGORITHMS: dict[str, AlgorithmSpec] = {}
@@ -64,6 +76,8 @@ EXECUTORS: Mapping[str, ExecutorSpec] = MappingProxyType(_EXECUTORS)
 
 
 def register_algorithm(spec: AlgorithmSpec) -> AlgorithmSpec:
+    if spec.shape not in SHAPES:
+        raise ValueError(f"algorithm {spec.name!r}: shape must be one of {', '.join(SHAPES)}, got {spec.shape!r}")
     for key in spec.ranges:
         if key not in spec.settings:
             raise ValueError(f"algorithm {spec.name!r}: range for unknown setting {key!r}")
@@ -74,6 +88,12 @@ def register_algorithm(spec: AlgorithmSpec) -> AlgorithmSpec:
 def register_executor(spec: ExecutorSpec) -> ExecutorSpec:
     _EXECUTORS[spec.name] = spec
     return spec
+
+
+def shape_of(name: str | None) -> str | None:
+    """The shape of a registered algorithm; None for a name this install does not know (another tool's runs)."""
+    spec = _ALGORITHMS.get(name) if isinstance(name, str) else None
+    return spec.shape if spec else None
 
 
 def unregister_algorithm(name: str) -> None:
@@ -120,6 +140,7 @@ register_algorithm(
         ranges=_eta(),
         budgeted=True,
         self_ending=True,
+        shape=BRACKETED,
     )
 )
 register_algorithm(
@@ -148,6 +169,7 @@ register_algorithm(
         budgeted=True,
         learns_from_past=True,
         self_ending=True,
+        shape=BRACKETED,
     )
 )
 register_algorithm(
@@ -174,13 +196,20 @@ register_algorithm(
         check="trellis.search.schedulers.pbt:check_settings",
         budgeted=True,
         self_ending=True,
+        shape=POPULATION,
     )
 )
 
 register_executor(ExecutorSpec("local", "trellis.search.executors.local:LocalExecutor"))
 # Imported on demand: distributed is heavy and only cluster users need it.
 register_executor(
-    ExecutorSpec("dask", "trellis.search.executors.dask_cluster:DaskExecutor", takes_address=True, extra="dask")
+    ExecutorSpec(
+        "dask",
+        "trellis.search.executors.dask_cluster:DaskExecutor",
+        takes_address=True,
+        extra="dask",
+        provides=frozenset({"gpus", "remote"}),
+    )
 )
 
 

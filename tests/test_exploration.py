@@ -21,6 +21,7 @@ from trellis.search.analysis.exploration_load import load_page
 from trellis.search.analysis.exploration_tree import MDS_LIMIT, _get_projection_info, ancestors
 from trellis.search.config import parse_config
 from trellis.search.engine.runner import run_search
+from trellis.search.registry import BRACKETED
 from trellis.tracking import schema
 from trellis.tracking.reader import read_runs
 
@@ -155,7 +156,7 @@ def test_rung_paths_join_each_trials_own_rungs(ran, name):
     info = page(uri, experiment).searches[0]
     client = MlflowClient(tracking_uri=uri)
     frame = info.evaluations.frame
-    assert info.kind == "bandit"
+    assert info.kind == BRACKETED
     for position, run_id in enumerate(info.order.run_ids):
         rungs = sorted((m.step, m.value) for m in client.get_metric_history(run_id, schema.RUNG))
         loss = {m.step: m.value for m in client.get_metric_history(run_id, "loss")}

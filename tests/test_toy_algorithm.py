@@ -66,3 +66,35 @@ def test_a_toy_search_runs_and_resumes_where_it_stopped(tmp_path, store, client,
     expected = sorted(van_der_corput(i, 3) for i in range(1, 7))
     assert sorted(float(r.data.params["x"]) for r in sampled) == pytest.approx(expected)
     assert all(r.data.tags[schema.END_REASON] in ("completed", "killed") for r in runs)
+
+
+def test_a_plugins_shape_decides_how_analysis_reads_its_searches():
+    """A bracket-style algorithm from a plugin is drawn and diagnosed as bracketed: analysis reads the row's
+    shape, never algorithm names."""
+    import pandas as pd
+
+    from trellis.search.analysis.diagnosis.base import SearchFacts
+    from trellis.search.analysis.diagnosis.budget import early_step
+    from trellis.search.registry import BRACKETED, POPULATION, SEQUENTIAL, shape_of
+
+    register_algorithm(
+        AlgorithmSpec(
+            "toy-bands",
+            sampler="tests.toy_algorithm:ToySampler",
+            scheduler="trellis.search.schedulers.hyperband:HyperbandScheduler",
+            settings={"base": 2, "eta": 3},
+            budgeted=True,
+            self_ending=True,
+            shape=BRACKETED,
+        )
+    )
+    try:
+        assert shape_of("toy-bands") == BRACKETED and shape_of("pbt") == POPULATION and shape_of("tpe") == SEQUENTIAL
+        assert shape_of("another-tools-name") is None
+        config = {"algorithm": {"name": "toy-bands", "eta": 3}, "budget": {"min": 1, "max": 9}}
+        facts = SearchFacts("s", "s", config, pd.DataFrame(), "loss", "min")
+        assert early_step(facts) == (1, "budget.min")  # its first rung: a decision the budget rules read
+        with pytest.raises(ValueError, match="shape must be one of"):
+            register_algorithm(AlgorithmSpec("toy-odd", sampler="tests.toy_algorithm:ToySampler", shape="tree"))
+    finally:
+        unregister_algorithm("toy-bands")

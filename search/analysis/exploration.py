@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-BANDIT = ("hyperband", "bohb")
+from trellis.search.registry import BRACKETED, POPULATION, SEQUENTIAL, shape_of
+
 MAX_CORRELATION_STEPS = 12
 
 
@@ -71,7 +72,7 @@ def _get_order_info(trials: pd.DataFrame) -> OrderInfo:
 
 class EvaluationsInfo(NamedTuple):
     frame: pd.DataFrame  # trial (position in sampling order), run_id, x, step, rung, value, final
-    kind: str  # "bandit" | "pbt" | "sequential"
+    kind: str  # a registry shape: sequential | bracketed | population
     rounds: pd.DataFrame  # x, label, group (bracket s / generation g / ""), group_start (first x of the group)
 
 
@@ -106,9 +107,9 @@ def evaluation_steps(data: SearchData, kind: str, interval: int = 1) -> list[int
     """The steps the objective must be read at: rung steps, PBT generation ends, early-stopping steps, or (for
     a search that compared trials only at the end) a few evenly spaced steps, for the rung correlation."""
     top = int(data.last_steps["step"].max()) if len(data.last_steps) else 0
-    if kind == "bandit" and len(data.rungs):
+    if kind == BRACKETED and len(data.rungs):
         return sorted(set(data.rungs["step"].astype(int)))
-    if kind == "pbt":
+    if kind == POPULATION:
         return list(range(interval, top + 1, interval))
     stopped = _tag(data.tags, "trellis.stopped_at_rung")
     steps = sorted({int(float(v)) for v in stopped.dropna()})
@@ -132,10 +133,12 @@ def _tag(tags: pd.DataFrame, key: str) -> pd.Series:
 
 
 def search_kind(data: SearchData) -> str:
-    algorithm = algorithm_of(data.trials)
-    if algorithm in BANDIT or (algorithm is None and len(data.rungs)):
-        return "bandit"
-    return "pbt" if algorithm == "pbt" else "sequential"
+    """The search's shape (``trellis.search.registry``): its algorithm's row says; a search whose algorithm
+    this install does not know is bracketed when it recorded rungs, else sequential."""
+    shape = shape_of(algorithm_of(data.trials))
+    if shape is None:
+        return BRACKETED if len(data.rungs) else SEQUENTIAL
+    return shape
 
 
 def _get_evaluations_info(data: SearchData, order: OrderInfo) -> EvaluationsInfo:
@@ -143,9 +146,9 @@ def _get_evaluations_info(data: SearchData, order: OrderInfo) -> EvaluationsInfo
     position = pd.Series(np.arange(len(order.run_ids)), index=pd.Index(order.run_ids, dtype=object))
     values = data.values[data.values["run_id"].isin(position.index)]
     last = data.last_steps.set_index("run_id")["step"] if len(data.last_steps) else pd.Series(dtype="int64")
-    if kind == "bandit":
+    if kind == BRACKETED:
         frame, rounds = _bandit(data, position, values)
-    elif kind == "pbt":
+    elif kind == POPULATION:
         frame, rounds = _pbt(data, position, values, last)
     else:
         frame = values.assign(last=values["run_id"].map(last))
@@ -313,7 +316,7 @@ def _get_correlation_info(data: SearchData, kind: str) -> CorrelationInfo:
         return CorrelationInfo(empty, None, "step")
     final_step = int(data.last_steps["step"].max())
     finals = values[values["step"] == final_step].set_index("run_id")["value"]
-    interval = pbt_interval(data.trials, config_of(data.trials)) if kind == "pbt" else 1
+    interval = pbt_interval(data.trials, config_of(data.trials)) if kind == POPULATION else 1
     steps = [s for s in evaluation_steps(data, kind, interval) if s < final_step]
     rung_of = data.rungs.groupby("step")["rung"].agg(lambda r: sorted({int(v) for v in r})) if len(data.rungs) else {}
     rows = []
@@ -322,10 +325,10 @@ def _get_correlation_info(data: SearchData, kind: str) -> CorrelationInfo:
         both = at.index.intersection(finals.index)
         rho = spearman(at.reindex(both).to_numpy(), finals.reindex(both).to_numpy())
         label = f"step {step}"
-        if kind == "bandit" and step in rung_of:
+        if kind == BRACKETED and step in rung_of:
             label += " (rung " + "/".join(str(r) for r in rung_of[step]) + ")"
         rows.append((step, label, rho, len(both)))
     frame = pd.DataFrame(rows, columns=["step", "label", "rho", "n"]) if rows else empty
     stopped = _tag(data.tags, "trellis.stopped_at_rung")
-    what = {"bandit": "rung", "pbt": "generation"}.get(kind, "stopping step" if len(stopped) else "step")
+    what = {BRACKETED: "rung", POPULATION: "generation"}.get(kind, "stopping step" if len(stopped) else "step")
     return CorrelationInfo(frame, final_step, what)

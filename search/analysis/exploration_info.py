@@ -50,7 +50,7 @@ class ExplorationInfo(NamedTuple):
     label: str
     objective: str
     direction: str
-    kind: str  # "bandit" | "pbt" | "sequential"
+    kind: str  # a registry shape: sequential | bracketed | population
     order: OrderInfo
     finals: np.ndarray  # per trial: the objective it ended with (NaN if none)
     best: np.ndarray  # running best of ``finals`` by sampling order (completed trials only)

@@ -7,6 +7,7 @@ import pandas as pd
 
 from trellis.search.analysis.exploration import SearchData, config_of, evaluation_steps, pbt_interval, search_kind
 from trellis.search.analysis.exploration_info import PageInfo, _get_page_info
+from trellis.search.registry import POPULATION
 from trellis.tracking.evaluations import read_lineage, read_values_at
 from trellis.tracking.reader import RunTable
 
@@ -64,7 +65,7 @@ def load_page(
     for data in datas:
         kind = search_kind(data)
         steps |= set(
-            evaluation_steps(data, kind, pbt_interval(data.trials, config_of(data.trials)) if kind == "pbt" else 1)
+            evaluation_steps(data, kind, pbt_interval(data.trials, config_of(data.trials)) if kind == POPULATION else 1)
         )
     values = read_values_at(uri, experiments, trials["run_id"].tolist(), objective, sorted(steps))
     datas = [d._replace(values=values[values["run_id"].isin(set(d.trials["run_id"]))]) for d in datas]

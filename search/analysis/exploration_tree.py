@@ -17,6 +17,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from trellis.search.registry import BRACKETED, POPULATION
+
 MDS_LIMIT = 500  # configurations MDS projects; above this PCA does
 HIERARCHY_LIMIT = 2000  # PBT members drawn one node each; beyond, generations are counted instead
 
@@ -90,7 +92,7 @@ def _get_hierarchy_info(
     run, under it the trials that reached each rung (a rung under the one before). Else: nothing."""
     ids, labels, parents, values, scores = [root], [root], [""], [0.0], [float("nan")]
     note = ""
-    if kind == "pbt" and len(numbers):
+    if kind == POPULATION and len(numbers):
         if len(numbers) > HIERARCHY_LIMIT:
             return HierarchyInfo(ids, labels, parents, values, scores, f"{len(numbers)} members: too many to draw")
         weight = np.ones(len(numbers))
@@ -106,7 +108,7 @@ def _get_hierarchy_info(
             values.append(float(weight[i]))
             scores.append(float(finals[i]))
         values[0] = float(weight[lineage.parent_of < 0].sum())
-    elif kind == "bandit" and len(evaluations):
+    elif kind == BRACKETED and len(evaluations):
         groups = evaluations.groupby(["group_start", "group", "rung"], sort=True)["trial"].nunique()
         total = 0.0
         for (start, group, rung), count in groups.items():

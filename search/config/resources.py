@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from trellis.search.config.problems import Problems, number
+from trellis.search.registry import EXECUTORS
 
 RESOURCE_KEYS = {"gpus", "per_gpu", "cpus_per_trial"}
 UUID_PREFIXES = ("GPU-", "MIG-")
@@ -65,8 +66,9 @@ def parse_resources(
     if "per_gpu" in exe and exe["per_gpu"] is not None and gpus is None:
         problems.add("executor.per_gpu", "needs executor.gpus (a list of GPU ids, or auto)")
     cpus = number(exe, "cpus_per_trial", "executor", problems, integer=True, positive=True)
-    if cpus is not None and kind != "local":
-        problems.add("executor.cpus_per_trial", "is for kind: local (a Dask trial runs on its worker's threads)")
+    if cpus is not None and "cpus" not in EXECUTORS[kind].provides:
+        pinning = ", ".join(name for name, spec in EXECUTORS.items() if "cpus" in spec.provides)
+        problems.add("executor.cpus_per_trial", f"is for kind: {pinning} (this executor does not pin CPUs per trial)")
         cpus = None
     if address is not None and isinstance(gpus, tuple) and gpus:
         problems.add(

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from trellis.cli.arguments import positive_int, store_ok
 from trellis.search.config import ConfigError, SearchConfig, load_config
+from trellis.search.registry import EXECUTORS
 from trellis.tracking.retry import StoreUnavailable
 from trellis.tracking.schema import SearchState
 from trellis.tracking.uris import DEFAULT_TRACKING_URI, is_database_uri
@@ -106,7 +107,7 @@ def cmd_search_run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     cpus = os.cpu_count() or 1
-    if config.executor.kind == "local" and config.executor.workers > cpus:
+    if "remote" not in EXECUTORS[config.executor.kind].provides and config.executor.workers > cpus:
         print(f"warning: {config.executor.workers} local workers on {cpus} CPUs: trials will compete for them")
     return run_config(config, quiet=args.quiet)
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from trellis.search.analysis.diagnosis.base import Finding, SearchFacts, run_number, spearman
+from trellis.search.registry import BRACKETED, SEQUENTIAL, shape_of
 from trellis.search.schedulers.hyperband import hyperband_brackets
 
 CORR_MIN_TRIALS = 5  # fewer and one trial swings the correlation by ±0.5 (5: what R=9, eta=3 Hyperband runs to the end)
@@ -31,10 +32,11 @@ def early_step(facts: SearchFacts) -> tuple[int, str] | None:
     budget = facts.config.get("budget", {})
     top = int(budget.get("max", 0))
     early = facts.config.get("early_stopping") or {}
-    if facts.algorithm in ("random", "grid", "tpe") and int(early.get("step", -1)) > 0:
+    shape = shape_of(facts.algorithm)
+    if shape == SEQUENTIAL and int(early.get("step", -1)) > 0:
         step = int(early["step"])
         return (step, "early_stopping.step") if step < top else None
-    if facts.algorithm in ("hyperband", "bohb"):
+    if shape == BRACKETED:
         brackets = hyperband_brackets(top, int(budget.get("min", 1)), int(facts.setting("eta", 3)))
         first = min(b.rungs[0][1] for b in brackets)
         return (first, "budget.min") if first < top else None

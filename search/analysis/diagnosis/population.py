@@ -16,6 +16,7 @@ import pandas as pd
 
 from trellis.search import space
 from trellis.search.analysis.diagnosis.base import Finding, SearchFacts
+from trellis.search.registry import POPULATION, shape_of
 
 COLLAPSE_SHARE = 0.75  # three quarters of the population from one founder: the rest of the search is its variations
 MIN_POPULATION = 4  # with fewer members one founder winning is no collapse, just a small population
@@ -73,7 +74,11 @@ def _spread(facts: SearchFacts, members: pd.DataFrame) -> float | None:
 
 def pbt_collapse(facts: SearchFacts) -> list[Finding]:
     trials = facts.trials
-    if facts.algorithm != "pbt" or trials.empty or not {"pbt_parent", "pbt_generation", "trial"} <= set(trials):
+    if (
+        shape_of(facts.algorithm) != POPULATION
+        or trials.empty
+        or not {"pbt_parent", "pbt_generation", "trial"} <= set(trials)
+    ):
         return []
     generations, interval = generations_of(facts)
     total = min(int(facts.config.get("budget", {}).get("max", 1)), generations * interval)
