@@ -113,3 +113,30 @@ def test_the_overview_shows_the_findings_first_and_links_the_failed_runs(failing
     values = {"selection.data": {"experiments": [experiments], "searches": []}}
     empty = post(client, deps, "selection.data", values, "ov-diagnosis.children")
     assert empty["ov-diagnosis"]["children"]["props"]["children"] is None  # foreign runs only: an empty panel
+
+
+def test_a_rule_added_by_a_plugin_shows_in_the_cli_and_on_the_overview(failing, monkeypatch, capsys):
+    """A diagnosis rule is one row: registered, it runs in ``trellis diagnose`` and on the overview, with no
+    other file touched."""
+    from tests.test_control_page import post
+    from trellis.app.factory import create_app
+    from trellis.cli import main
+    from trellis.search.analysis.diagnosis import Finding, Rule, register_rule, unregister_rule
+
+    def few_trials(facts):
+        n = len(facts.trials)
+        return [Finding("few_trials", facts.search_id, "info", f"only {n} trials", f"{n} < 10", "Run more trials")]
+
+    register_rule(Rule("few_trials", "a search ran fewer than ten trials", few_trials))
+    try:
+        assert main(["diagnose", "--tracking-uri", failing.uri, "--experiment", "failing"]) == 0
+        assert "only 8 trials" in capsys.readouterr().out
+        monkeypatch.chdir(failing.folder)
+        client = create_app(failing.uri, cache=None).server.test_client()
+        deps = json.loads(client.get("/_dash-dependencies").data)
+        values = {"selection.data": {"experiments": [failing.experiment], "searches": []}}
+        assert "only 8 trials" in json.dumps(post(client, deps, "selection.data", values, "ov-diagnosis.children"))
+    finally:
+        unregister_rule("few_trials")
+    assert main(["diagnose", "--tracking-uri", failing.uri, "--experiment", "failing"]) == 0
+    assert "only 8 trials" not in capsys.readouterr().out

@@ -12,27 +12,60 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from trellis.search.analysis.diagnosis.base import Finding, SearchFacts, facts_of
-from trellis.search.analysis.diagnosis.budget import early_step, low_rung_correlation, slow_starters
-from trellis.search.analysis.diagnosis.edges import range_edges
-from trellis.search.analysis.diagnosis.failures import failed_trials
-from trellis.search.analysis.diagnosis.importance import ReportFor, negligible_parameters
-from trellis.search.analysis.diagnosis.population import pbt_collapse
-from trellis.search.analysis.diagnosis.tpe import tpe_no_better
+from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts, facts_of
+from trellis.search.analysis.diagnosis.budget import LOW_RUNG_CORRELATION, SLOW_STARTERS, early_step
+from trellis.search.analysis.diagnosis.edges import RANGE_EDGE
+from trellis.search.analysis.diagnosis.failures import FAILED_TRIALS
+from trellis.search.analysis.diagnosis.importance import NEGLIGIBLE_PARAMETER, ReportFor
+from trellis.search.analysis.diagnosis.population import PBT_COLLAPSE
+from trellis.search.analysis.diagnosis.tpe import TPE_NO_BETTER
 from trellis.tracking.reader import RunTable
 
-__all__ = ["Finding", "SearchFacts", "diagnose", "history_request", "RULES"]
+__all__ = [
+    "Finding",
+    "Rule",
+    "SearchFacts",
+    "all_rules",
+    "diagnose",
+    "history_request",
+    "register_rule",
+    "unregister_rule",
+    "RULES",
+]
 
-# rule id -> what it checks (the order findings are listed in: broken first, then what wastes budget)
-RULES = {
-    "failed_trials": "many trials failed",
-    "pbt_collapse": "a PBT population descends from one member",
-    "slow_starters": "early stopping cut off trials that would have caught up",
-    "low_rung_correlation": "an early rung or stopping step does not predict the final objective",
-    "tpe_no_better": "TPE did no better than its random start-up trials",
-    "range_edge": "the best values sit at a range edge",
-    "negligible_parameter": "a parameter hardly matters",
-}
+# The one table of rules, in the order findings are listed: broken first, then what wastes budget. Each row
+# is defined beside its check (``Rule`` in ``base``); a plugin adds one with ``register_rule``.
+_RULES: list[Rule] = [
+    FAILED_TRIALS,
+    PBT_COLLAPSE,
+    SLOW_STARTERS,
+    LOW_RUNG_CORRELATION,
+    TPE_NO_BETTER,
+    RANGE_EDGE,
+    NEGLIGIBLE_PARAMETER,
+]
+
+
+RULES: dict[str, str] = {r.id: r.checks for r in _RULES}  # rule id -> what it checks (kept with the table)
+
+
+def register_rule(rule: Rule) -> Rule:
+    """Add (or replace, by id) a rule; it runs after the built-in ones."""
+    _RULES[:] = [r for r in _RULES if r.id != rule.id] + [rule]
+    RULES.clear()
+    RULES.update((r.id, r.checks) for r in _RULES)
+    return rule
+
+
+def unregister_rule(rule_id: str) -> None:
+    _RULES[:] = [r for r in _RULES if r.id != rule_id]
+    RULES.pop(rule_id, None)
+
+
+def all_rules() -> tuple[Rule, ...]:
+    return tuple(_RULES)
+
+
 MAX_HISTORY_RUNS = 2000  # runs per search whose history the early-decision rules read (a seeded sample beyond)
 MAX_HISTORY_TOTAL = 8000  # and in all: one SQL query binds each id (SQLite allows 32766); later searches go without
 
@@ -63,23 +96,14 @@ def diagnose(
     report_for: ReportFor | None = None,
     rules: Callable[[str], bool] | None = None,
 ) -> list[Finding]:
-    """Every finding of every Trellis search among ``trials``, search by search, in ``RULES`` order.
+    """Every finding of every Trellis search among ``trials``, search by search, in the rules' table order.
 
     ``history``: ``read_histories`` rows of ``history_request``'s runs (None: the early-decision rules say
     nothing). ``report_for``: the search-space analysis of one search (None: computed here). ``rules``:
     which rule ids to run (default all)."""
-    checks = {
-        "failed_trials": failed_trials,
-        "pbt_collapse": pbt_collapse,
-        "slow_starters": slow_starters,
-        "low_rung_correlation": low_rung_correlation,
-        "tpe_no_better": tpe_no_better,
-        "range_edge": range_edges,
-        "negligible_parameter": lambda facts: negligible_parameters(facts, report_for),
-    }
     out: list[Finding] = []
     for facts in facts_of(table, trials, labels, history):
-        for rule, check in checks.items():
-            if rules is None or rules(rule):
-                out += check(facts)
+        for rule in tuple(_RULES):
+            if rules is None or rules(rule.id):
+                out += rule.run(facts, report_for)
     return out

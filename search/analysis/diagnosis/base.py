@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -161,3 +162,18 @@ def run_number(row: pd.Series) -> str:
     """``trial 12`` (sampling order) or the run's short id."""
     trial = row.get("trial")
     return f"trial {int(trial)}" if trial is not None and not pd.isna(trial) else f"run {str(row['run_id'])[:8]}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One diagnosis rule, one row: its id (the ``rule`` of its findings), what it checks (in words), and the
+    check over one search. ``needs_report``: the check also takes the search-space analysis of the search
+    (a ``ReportFor``; None: it computes its own)."""
+
+    id: str
+    checks: str
+    check: Callable[..., list[Finding]]
+    needs_report: bool = False
+
+    def run(self, facts: SearchFacts, report_for: Callable | None = None) -> list[Finding]:
+        return self.check(facts, report_for) if self.needs_report else self.check(facts)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from trellis.search.analysis.diagnosis.base import Finding, SearchFacts, run_number, spearman
+from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts, run_number, spearman
 from trellis.search.registry import BRACKETED, SEQUENTIAL, shape_of
 from trellis.search.schedulers.hyperband import hyperband_brackets
 
@@ -185,3 +185,9 @@ def slow_starters(facts: SearchFacts) -> list[Finding]:
 
 def _trials(n: int) -> str:
     return "1 trial was" if n == 1 else f"{n} trials were"
+
+
+SLOW_STARTERS = Rule("slow_starters", "early stopping cut off trials that would have caught up", slow_starters)
+LOW_RUNG_CORRELATION = Rule(
+    "low_rung_correlation", "an early rung or stopping step does not predict the final objective", low_rung_correlation
+)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from trellis.search import space
-from trellis.search.analysis.diagnosis.base import Finding, SearchFacts, nice, shown
+from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts, nice, shown
 
 EDGE_MIN_TRIALS = 8  # fewer completed trials and "the best" is luck, not a trend
 EDGE_TOP_FRACTION = 0.1  # the best tenth of the trials ...
@@ -94,3 +94,6 @@ def _widened(spec: dict, side: str) -> float | int:
             value = max(1, int(value))
         return int(value)
     return nice(value)
+
+
+RANGE_EDGE = Rule("range_edge", "the best values sit at a range edge", range_edges)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from trellis.search.analysis.diagnosis.base import Finding, SearchFacts, shown
+from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts, shown
 
 FAILED_SHARE = 0.2  # a fifth of the trials failing is a fifth of the budget spent on nothing
 FAILED_MIN = 2  # one failure is an accident
@@ -88,3 +88,6 @@ def _region(facts: SearchFacts, ok: pd.DataFrame, failed: pd.DataFrame) -> tuple
 
 def _bound(value: float, spec: dict) -> float | int:
     return int(round(value)) if spec.get("type") == "int" else float(f"{value:.6g}")
+
+
+FAILED_TRIALS = Rule("failed_trials", "many trials failed", failed_trials)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from trellis.search.analysis.bounds import untrusted_reason
-from trellis.search.analysis.diagnosis.base import Finding, SearchFacts, shown
+from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts, shown
 from trellis.search.analysis.report import SpaceReport, analyse
 
 NEGLIGIBLE_SHARE = 0.05  # share + its std over trees under 5%: the relaunch form's own cut for fixing a parameter
@@ -86,3 +86,8 @@ def _typed(value, spec: dict):
         return float(f"{float(value):.6g}")
     choices = spec.get("choices") or []
     return next((c for c in choices if str(c) == str(value)), value)
+
+
+NEGLIGIBLE_PARAMETER = Rule(
+    "negligible_parameter", "a parameter hardly matters", negligible_parameters, needs_report=True
+)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from trellis.search import space
-from trellis.search.analysis.diagnosis.base import Finding, SearchFacts
+from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts
 from trellis.search.registry import POPULATION, shape_of
 
 COLLAPSE_SHARE = 0.75  # three quarters of the population from one founder: the rest of the search is its variations
@@ -137,3 +137,6 @@ def pbt_collapse(facts: SearchFacts) -> list[Finding]:
             run_ids=tuple(str(r) for r in founder_run),
         )
     ]
+
+
+PBT_COLLAPSE = Rule("pbt_collapse", "a PBT population descends from one member", pbt_collapse)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from trellis.search.analysis.diagnosis.base import Finding, SearchFacts
+from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts
 
 MIN_STARTUP = 3  # fewer random trials and their median is one trial's luck
 MIN_MODEL_TRIALS = 8  # the model needs a few proposals to show what it learned
@@ -54,3 +54,6 @@ def tpe_no_better(facts: SearchFacts) -> list[Finding]:
             config_change=change,
         )
     ]
+
+
+TPE_NO_BETTER = Rule("tpe_no_better", "TPE did no better than its random start-up trials", tpe_no_better)
