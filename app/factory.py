@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 
 from dash import Dash
 
@@ -12,7 +12,7 @@ from trellis.app.auth.base import Authenticator, install_auth
 from trellis.app.auth.plain import PlainUsers
 from trellis.app.callback_checks import install_callback_checks
 from trellis.app.context import AppContext
-from trellis.app.pages import control, curves, exploration, models, overview, space
+from trellis.app.page_table import PAGES, Page
 from trellis.app.responses import install_response_cache
 from trellis.app.url_checks import install_url_checks
 from trellis.search.control.policy import ServerPolicy
@@ -31,6 +31,7 @@ def create_app(
     max_curve_points: int = 1000,
     policy: ServerPolicy | None = None,
     analysis_wait_s: float = 1.0,
+    pages: Sequence[Page] = PAGES,
 ) -> Dash:
     """Build the app.
 
@@ -40,6 +41,7 @@ def create_app(
     ``policy``: what the control page may launch (trial allow-list, caps); default from the environment.
     ``analysis_wait_s``: how long a request waits for a search-space analysis before the page shows its
     progress (it goes on in the background and the page polls for it).
+    ``pages``: the page table (``trellis.app.page_table``); routes, navbar and checks are built from it.
     """
     if auth is None and users:
         auth = PlainUsers(users)
@@ -62,28 +64,17 @@ def create_app(
         on_error=health.error_handler(context),  # a store outage: a message on the page, not a 500
     )
     install_auth(app.server, auth)  # first: nothing, not even a URL check, answers before sign-in
-    pages = {
-        "/": SimpleNamespace(layout=overview.layout),
-        "/space": SimpleNamespace(layout=space.layout),
-        "/curves": SimpleNamespace(layout=curves.layout),
-        "/exploration": SimpleNamespace(layout=exploration.layout),
-        "/models": SimpleNamespace(layout=models.layout),
-        "/control": SimpleNamespace(layout=control.layout),
-    }
-    install_url_checks(app.server, set(pages), context.experiment_exists, context.search_exists)
+    pages = tuple(pages)
+    install_url_checks(app.server, {p.path for p in pages}, context.experiment_exists, context.search_exists)
     # a body no page would send: 400, before any callback runs
     install_callback_checks(
-        app.server, app, lambda: [shell.layout(context), *(p.layout(context) for p in pages.values())]
+        app.server, app, lambda: [shell.layout(context, pages), *(p.layout(context) for p in pages)]
     )
-    app.layout = lambda: shell.layout(context)  # per page load: fresh experiment list
+    app.layout = lambda: shell.layout(context, pages)  # per page load: fresh experiment list
     shell.register(app, context, pages)
     health.register(app, context)
-    overview.register(app, context)
-    curves.register(app, context)
-    space.register(app, context)
-    exploration.register(app, context)
-    models.register(app, context)
-    control.register(app, context)
+    for page in pages:
+        page.register(app, context)
     app.trellis_responses = install_response_cache(app, context)  # last: after sign-in's hooks
     app.trellis_context = context  # for tests and benchmarks: the same context the callbacks use
     return app

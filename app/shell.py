@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 import dash_bootstrap_components as dbc
@@ -18,15 +20,6 @@ from trellis.tracking.links import experiment_url
 from trellis.tracking.retry import unavailable_reason
 
 LIVE_TICK_MS = 4000  # how often an open page asks whether the store changed (a cheap query)
-
-PAGES = [
-    ("/", "Overview"),
-    ("/space", "Search space"),
-    ("/curves", "Learning curves"),
-    ("/exploration", "Exploration"),
-    ("/models", "Models"),
-    ("/control", "Control"),
-]
 
 
 def parse_query(search: str | None) -> tuple[list[str], list[str]]:
@@ -100,7 +93,8 @@ def default_experiments(context: AppContext) -> list[str]:
     return []
 
 
-def layout(context: AppContext) -> html.Div:
+def layout(context: AppContext, pages: Sequence[Any]) -> html.Div:
+    """The shell around every page; ``pages``: the page table's rows (``trellis.app.page_table``)."""
     try:
         experiments, down = context.experiments(), None
     except Exception as exc:  # a store that does not answer: the page still opens, and says why
@@ -108,10 +102,7 @@ def layout(context: AppContext) -> html.Div:
         if down is None:
             raise
         experiments = []
-    nav = [
-        dbc.NavItem(dbc.NavLink(label, href=path, id=f"nav-{path.strip('/') or 'overview'}", active="exact"))
-        for path, label in PAGES
-    ]
+    nav = [dbc.NavItem(dbc.NavLink(page.label, href=page.path, id=page.nav_id, active="exact")) for page in pages]
     if context.mlflow_ui_url:
         nav.append(
             dbc.NavItem(dbc.NavLink("MLflow UI ↗", id="nav-mlflow", href=context.mlflow_ui_url, target="_blank"))
@@ -174,10 +165,12 @@ def layout(context: AppContext) -> html.Div:
     )
 
 
-def register(app: Dash, context: AppContext, pages: dict) -> None:
+def register(app: Dash, context: AppContext, pages: Sequence[Any]) -> None:
+    by_path = {page.path: page for page in pages}
+
     @app.callback(Output("page", "children"), Input("url", "pathname"))
     def route(pathname: str | None):
-        page = pages.get(pathname or "/")
+        page = by_path.get(pathname or "/")
         if page is None:
             return dbc.Alert(f"No page at {pathname}. Try the Overview.", color="warning")
         return page.layout(context)
@@ -232,8 +225,8 @@ def register(app: Dash, context: AppContext, pages: dict) -> None:
     # The page links keep the query (one callback for all: one request per URL change, not one per link).
     # The navigation keeps the query (the selection) in the browser: no request per page view for it.
     app.clientside_callback(
-        f"function(search) {{ return {json.dumps([path for path, _ in PAGES])}.map(p => p + (search || '')); }}",
-        [Output(f"nav-{path.strip('/') or 'overview'}", "href") for path, _ in PAGES],
+        f"function(search) {{ return {json.dumps([page.path for page in pages])}.map(p => p + (search || '')); }}",
+        [Output(page.nav_id, "href") for page in pages],
         Input("url", "search"),
     )
 
