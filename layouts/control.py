@@ -37,6 +37,7 @@ TABLE_COLUMNS = [
     ("launched_by", "launched by"),
     ("started", "started"),
     ("agent", "agent"),
+    ("why", "why it ended"),
 ]
 PARAM_COLUMNS = ["name", "action", "type", "low", "high", "log", "choices", "value"]
 EDITABLE_PARAM_COLUMNS = {"action", "low", "high", "log", "choices", "value"}
@@ -131,9 +132,18 @@ def search_row(record: Mapping[str, Any], depth: int, ended: int, now: float) ->
         "launched_by": tags.get(schema.LAUNCHED_BY) or "cli",
         "started": datetime.fromtimestamp(started / 1000).strftime("%Y-%m-%d %H:%M:%S") if started else "",
         "agent": tags.get(schema.AGENT) or "",
+        "why": _why(tags, status.label),
         "experiment_id": record.get("experiment_id", ""),
         "relaunched_from": (tags.get(schema.RELAUNCHED_FROM) or "")[:8],
     }
+
+
+def _why(tags: Mapping[str, str], label: str) -> str:
+    """Why a search that did not complete ended: its error line (a refused trial, a crash), else its stop reason."""
+    if label in ("scheduled", "running", "completed"):
+        return ""
+    text = tags.get(schema.ERROR) or tags.get(schema.SEARCH_STOP_REASON) or ""
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def ended_counts(trials: pd.DataFrame) -> dict[str, int]:

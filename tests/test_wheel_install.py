@@ -173,15 +173,20 @@ def test_serve_answers_with_the_same_stylesheets_as_the_checkout(installed, work
     if not (project / "runs.db").exists():
         ran = _run(installed, "search", "run", "search.yaml", "--quiet")
         assert ran.returncode == 0, ran.stderr
+    queued = None
+    if not workers:  # the agent beside the app runs the user's own trial when serve allows it
+        submitted = _run(installed, "search", "submit", "search.yaml")
+        queued = re.search(r"search ([0-9a-f]{32}) waits", submitted.stdout).group(1)
     port = free_port()
     serve = subprocess.Popen(
-        [str(python.parent / "trellis"), "serve", "--tracking-uri", "sqlite:///runs.db", "--port", str(port), *workers],
+        [str(python.parent / "trellis"), "serve", "--tracking-uri", "sqlite:///runs.db", "--port", str(port),
+         "--allow-trial", "mytrial:train", *workers],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
+    )  # fmt: skip
     try:
         page = _get_when_up(f"http://127.0.0.1:{port}/", serve)
         sheets = re.findall(r'<link[^>]+href="(/assets/[^"]+\.css[^"]*)"', page)
@@ -192,6 +197,12 @@ def test_serve_answers_with_the_same_stylesheets_as_the_checkout(installed, work
                 body = resp.read()
             name = sheet.split("/assets/")[1].split("?")[0]
             assert body == (ROOT / "assets" / name).read_bytes()  # styled exactly like the checkout
+        if queued:
+            client = MlflowClient(tracking_uri=f"sqlite:///{project / 'runs.db'}")
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and client.get_run(queued).info.status not in ("FINISHED", "FAILED"):
+                time.sleep(1)
+            assert _trial_statuses(client, queued) == ["FINISHED"] * 6, client.get_run(queued).data.tags
     finally:
         serve.terminate()
         out, _ = serve.communicate(timeout=90)

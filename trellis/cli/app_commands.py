@@ -82,6 +82,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2
+    if args.allow_trial:  # the app's launch policy and its agent (a child: it inherits it) read the same list
+        known = [t for t in os.environ.get("TRELLIS_ALLOWED_TRIALS", "").split(",") if t]
+        os.environ["TRELLIS_ALLOWED_TRIALS"] = ",".join(dict.fromkeys([*known, *args.allow_trial]))
     try:
         auth = authenticator_from_env(os.environ)
     except ValueError as exc:
@@ -160,6 +163,14 @@ def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--cache", default=".trellis/cache", help="run cache folder, or redis://host:port/db")
     parser.add_argument("--no-agent", action="store_true", help="do not start an agent beside the app")
+    parser.add_argument(
+        "--allow-trial",
+        action="append",
+        default=[],
+        metavar="MODULE:FUNCTION",
+        help="a trial of yours that the control page may launch and the agent beside the app may run, besides "
+        "the registered ones (repeatable; adds to TRELLIS_ALLOWED_TRIALS)",
+    )
     parser.add_argument(
         "--workers",
         type=positive_int,
