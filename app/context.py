@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import NamedTuple
 
 import msgpack
@@ -28,8 +26,7 @@ from trellis.tracking.histories import read_histories
 from trellis.tracking.links import run_url
 from trellis.tracking.reader import RunTable
 from trellis.tracking.retry import unavailable_reason
-from trellis.tracking.sql import check_answers
-from trellis.tracking.uris import is_database_uri, sqlite_path
+from trellis.tracking.stores import Store, store_for
 
 
 class View(NamedTuple):
@@ -54,7 +51,7 @@ class AppContext:
     _views: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
     _views_lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
     _unchanged: dict = field(init=False, default_factory=dict, repr=False)  # key -> (change counter, value)
-    _counter: ChangeCounter | bool | None = field(init=False, default=None, repr=False)
+    _counter: Callable[[], tuple] | bool | None = field(init=False, default=None, repr=False)
     _client: MlflowClient | None = field(init=False, default=None, repr=False)
     _surrogates: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
 
@@ -64,8 +61,7 @@ class AppContext:
         store, and a database store that is down then fails the request at once (MLflow's own first connection
         retries for about 100 s); the page says so and the next request tries again."""
         if self._client is None:
-            if is_database_uri(self.tracking_uri):
-                check_answers(self.tracking_uri)
+            self.store.fail_fast()
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
         return self._client
 
@@ -184,11 +180,8 @@ class AppContext:
         state = self.store_state(list(ids))
         if state is None:
             return None
-        entry = None
-        memory, key_of = getattr(self.cache, "_memory", None), getattr(self.cache, "_key", None)
-        if ids and memory is not None and key_of is not None:
-            found = memory.get(key_of(list(ids)))
-            entry = None if found is None else id(found)
+        held = getattr(self.cache, "held", None)  # a stand-in cache in a test may have none
+        entry = held(list(ids)) if ids and held is not None else None
         return (ids, *state, entry if ids else 0)
 
     def store_state(self, experiment_ids: list[str]) -> tuple | None:
@@ -228,15 +221,14 @@ class AppContext:
         return value
 
     @property
+    def store(self) -> Store:
+        """The store's kind (``trellis.tracking.stores``): what it allows, chosen by its URI's scheme."""
+        return store_for(self.tracking_uri)
+
+    @property
     def _change_counter(self):
         if self._counter is None:
-            path = sqlite_path(self.tracking_uri)
-            if path:
-                self._counter = ChangeCounter(path) if os.path.exists(path) else False
-            elif self.tracking_uri.startswith("postgresql"):
-                self._counter = PostgresChangeCounter(self.tracking_uri)
-            else:
-                self._counter = False
+            self._counter = self.store.change_counter() or False
         return self._counter or None
 
     def histories(self, run_ids: list[str], keys: list[str]) -> pd.DataFrame:
@@ -315,52 +307,6 @@ class AppContext:
 
     def run_link(self, row) -> str:
         return run_url(self.mlflow_ui_url, row["experiment_id"], row["run_id"])
-
-
-class ChangeCounter:
-    """SQLite's ``PRAGMA data_version`` on one connection of this process: it changes whenever another
-    connection, of any process, commits to the file. Read together with one row of ``runs``, so a store that is
-    locked or gone fails here as the fingerprint's own query would."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._conn: sqlite3.Connection | None = None
-        self._generation = 0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> tuple[int, int]:
-        """(connection number, its counter): a new connection's counter starts anew, so values compare only
-        within one connection."""
-        with self._lock:
-            if self._conn is None:  # read-write, never create: a store that went away is an error here
-                uri = Path(self.path).resolve().as_uri() + "?mode=rw"
-                self._conn = sqlite3.connect(uri, uri=True, timeout=5.0, check_same_thread=False)
-                self._generation += 1
-            try:
-                self._conn.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
-                return self._generation, int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-            except sqlite3.Error:
-                self._conn.close()  # a fresh connection next time
-                self._conn = None
-                raise
-
-
-class PostgresChangeCounter:
-    """PostgreSQL's current snapshot (``xmin:xmax:in-progress ids``): the same text means no transaction that
-    writes committed in between (one that began would have moved ``xmax``, one that ended left the list).
-    Cluster-wide, so another database's writes only cost a fresh read; one trivial query instead of the
-    fingerprint's two aggregates over the experiments' runs."""
-
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-
-    def __call__(self) -> tuple[str]:
-        from sqlalchemy import text
-
-        from trellis.tracking.sql import engine
-
-        with engine(self.uri).connect() as conn:
-            return (str(conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one()),)
 
 
 VIEW_ENTRIES = 8  # views kept per process (each shares its table with the run cache)

@@ -19,8 +19,6 @@ from dash import Dash, Input, Output, State, dcc, html, no_update, set_props
 from trellis.app.context import AppContext
 from trellis.tracking.cache import shown_url
 from trellis.tracking.retry import unavailable_reason
-from trellis.tracking.sql import check_answers
-from trellis.tracking.uris import is_database_uri
 
 STATUS_ID = "trellis-status"
 TICK_ID = "health-tick"
@@ -76,10 +74,7 @@ def probe(context: AppContext) -> str | None:
     """Why the store does not answer now, or None: a read of MLflow's experiments table (what a page needs
     first); through the MLflow client when the store is a server."""
     try:
-        if is_database_uri(context.tracking_uri):
-            check_answers(context.tracking_uri)
-        else:
-            context.client.search_experiments(max_results=1)
+        context.store.check_answers(context.client)
     except Exception as exc:
         reason = unavailable_reason(exc)
         if reason is None:

@@ -21,6 +21,7 @@ from trellis.app.auth.create import authenticator_from_env
 from trellis.app.factory import create_app
 from trellis.app.health import fail_fast_over_http
 from trellis.extras import MissingExtra
+from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 try:
     auth = authenticator_from_env(os.environ)
@@ -35,7 +36,7 @@ if auth is None:
 
 fail_fast_over_http(os.environ)  # a tracking server that is down: said on the page at once, not after minutes
 app = create_app(
-    os.environ.get("TRELLIS_TRACKING_URI", "sqlite:///mlruns.db"),
+    os.environ.get("TRELLIS_TRACKING_URI", DEFAULT_TRACKING_URI),
     mlflow_ui_url=os.environ.get("TRELLIS_MLFLOW_UI") or None,
     cache=os.environ.get("TRELLIS_CACHE", ".trellis/cache"),
     auth=auth,

@@ -260,6 +260,12 @@ class RunCache:
         self._lock = threading.Lock()
         self.stats = {"hits": 0, "delta_reads": 0, "full_reads": 0}
 
+    def held(self, ids: Sequence[str]) -> int | None:
+        """Which in-memory entry this process holds for these experiments (an identity: it changes whenever
+        the entry is replaced), or None when it holds none."""
+        found = self._memory.get(self._key(ids))
+        return None if found is None else id(found)
+
     def _key(self, ids: Sequence[str]) -> str:
         digest = hashlib.sha1(f"{self.uri}|{','.join(sorted(ids))}".encode()).hexdigest()[:20]
         return f"trellis:runs:{digest}"

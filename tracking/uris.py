@@ -4,15 +4,22 @@ from __future__ import annotations
 
 # A local SQLite MLflow store in the working directory: what the demo, the CLI and the app use by default.
 DEFAULT_TRACKING_URI = "sqlite:///mlruns.db"
-DB_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
 def is_database_uri(uri: str) -> bool:
-    """An MLflow database store (SQLAlchemy URI), as opposed to a tracking server or a file store."""
-    return uri.split(":", 1)[0].split("+", 1)[0] in DB_SCHEMES
+    """An MLflow database store (SQLAlchemy URI), as opposed to a tracking server or a file store: its
+    ``Store`` (``trellis.tracking.stores``) reads it with SQL."""
+    from trellis.tracking.stores import store_for
+
+    return store_for(uri).sql
 
 
-KNOWN_SCHEMES = (*DB_SCHEMES, "http", "https", "file", "databricks")
+def known_schemes() -> tuple[str, ...]:
+    from trellis.tracking.stores import STORES
+
+    return (*STORES, "file")
+
+
 # The database driver SQLAlchemy loads for a scheme when the URI names none (``postgresql+psycopg://``
 # names its own), and the extra that installs it.
 DRIVERS = {"postgresql": ("psycopg", "team")}
@@ -46,8 +53,8 @@ def store_problem(uri: str, must_exist: bool, timeout_s: float = 5.0) -> str | N
     import os
 
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else "file"
-    if scheme not in KNOWN_SCHEMES:
-        return f"unknown tracking URI scheme {scheme!r} in {uri!r} (known: {', '.join(KNOWN_SCHEMES)})"
+    if scheme not in known_schemes():
+        return f"unknown tracking URI scheme {scheme!r} in {uri!r} (known: {', '.join(known_schemes())})"
     if driver_problem(uri):
         return driver_problem(uri)
     path = sqlite_path(uri)

@@ -21,6 +21,7 @@ from trellis.tracking import schema
 from trellis.tracking.batch_writers import PendingRun, make_writer
 from trellis.tracking.links import MLFLOW_NOTE, trellis_note_line, with_trellis_note
 from trellis.tracking.retry import StoreUnavailable, backoff_s, is_transient, retry_window_s
+from trellis.tracking.stores import store_for
 
 MAX_PARAM_LEN = 6000
 MAX_TAG_LEN = 8000
@@ -34,10 +35,7 @@ def _ms(t: float | None = None) -> int:
 
 def default_artifact_location(tracking_uri: str) -> str | None:
     """Keep artifacts beside a SQLite store (``<db dir>/mlartifacts``) rather than in the cwd."""
-    if tracking_uri.startswith("sqlite:///"):
-        db = Path(tracking_uri[len("sqlite:///") :]).resolve()
-        return (db.parent / "mlartifacts").as_uri()
-    return None
+    return store_for(tracking_uri).default_artifact_location()
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:

@@ -12,13 +12,14 @@ from trellis.search.config import ConfigError, SearchConfig, load_config
 from trellis.search.registry import EXECUTORS
 from trellis.tracking.retry import StoreUnavailable
 from trellis.tracking.schema import SearchState
-from trellis.tracking.uris import DEFAULT_TRACKING_URI, is_database_uri
+from trellis.tracking.stores import store_for
+from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
 def ui_hint(uri: str) -> str:
     """How to browse a store in the MLflow UI: a command that works as printed (this Python's own mlflow, no
     activated venv needed) for a database store, else the server's URL."""
-    return f"{sys.executable} -m mlflow ui --backend-store-uri {uri}" if is_database_uri(uri) else uri
+    return store_for(uri).browse_hint()
 
 
 def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = None) -> int:
