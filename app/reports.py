@@ -15,8 +15,8 @@ waits at most ``wait_s``; past that it answers ``Pending`` (when the computation
 the page shows a progress line and asks again every second. Whichever worker a later request reaches finds
 the shared result, or the same computation still going (the lock's entry says since when).
 
-The forests themselves are not kept: the page's marginals (each parameter on ``POINTS``, each pair of the
-importance rows on ``PAIR_POINTS``) are computed with the report and stand in for ``report.fanova``.
+What is shared is the report's own plain form (``SpaceReport.to_plain``), behind a magic line: this module
+holds no codec of its own, and nothing it keeps depends on how a figure draws the report.
 """
 
 from __future__ import annotations
@@ -33,19 +33,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgpack
-import numpy as np
 
-from trellis.layouts.space import importance_rows
-from trellis.search.analysis.bounds import SuggestedBounds
-from trellis.search.analysis.design import AnalysisData, Axis
-from trellis.search.analysis.fanova import FastFANOVA, Importance, decompose_tree
 from trellis.search.analysis.report import SpaceReport
 from trellis.tracking.cache import CacheBackend
 
 log = logging.getLogger(__name__)
-REPORT_MAGIC = b"trellis-space-report-1\n"
-POINTS = np.linspace(0.0, 1.0, 81)  # where the page draws a parameter's marginal
-PAIR_POINTS = POINTS[::4]  # and a pair's, on both axes
+REPORT_MAGIC = b"trellis-space-report-2\n"  # 2: the report's own plain form (marginals of the top pairs)
 LOCK_TTL_S = 120.0  # a lock outlives its holder at most this long
 WAIT_S = 150.0  # a waiter computes the report itself after this long
 POLL_S = 0.1
@@ -64,138 +57,13 @@ class Pending:
     previous: SpaceReport | None = None
 
 
-# -- the marginals that stand in for the forest ------------------------------------------------------------
-
-
-@dataclass
-class Marginals:
-    """Each parameter's marginal (mean and std over trees) on ``POINTS`` and each shown pair's on
-    ``PAIR_POINTS``: what the page asks ``FastFANOVA.marginal`` and ``pair_marginal`` for."""
-
-    names: list[str]
-    single: dict[str, tuple[np.ndarray, np.ndarray]]
-    pairs: dict[tuple[str, str], np.ndarray]
-
-    def marginal(self, name: str, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if name not in self.single or not _same_grid(points, POINTS):
-            raise KeyError(f"no precomputed marginal of {name!r} on these points")
-        return self.single[name]
-
-    def pair_marginal(self, a: str, b: str, pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
-        if not (_same_grid(pa, PAIR_POINTS) and _same_grid(pb, PAIR_POINTS)):
-            raise KeyError("no precomputed pair marginal on these points")
-        if (a, b) in self.pairs:
-            return self.pairs[(a, b)]
-        return self.pairs[(b, a)].T
-
-
-def _same_grid(points, grid: np.ndarray) -> bool:
-    points = np.asarray(points, float)
-    return points.shape == grid.shape and bool(np.allclose(points, grid))
-
-
-def marginals_of(fan: FastFANOVA, importance: Importance) -> Marginals:
-    """One pass over the trees: every parameter's marginal, and every pair the importance plot can show."""
-    names = fan.names
-    shown = [r.params for r in importance_rows(importance) if len(r.params) == 2]
-    pairs = sorted({(min(names.index(a), names.index(b)), max(names.index(a), names.index(b))) for a, b in shown})
-    curves: list[list[np.ndarray]] = [[] for _ in names]
-    grids: dict[tuple[int, int], list[np.ndarray]] = {p: [] for p in pairs}
-    for parts in fan.trees:
-        dec = decompose_tree(parts, pairs, keep_pair_marginals=True)
-        for i, ax in enumerate(dec.axes):
-            k = np.clip(np.searchsorted(ax.edges, POINTS, side="right") - 1, 0, len(ax.widths) - 1)
-            curves[i].append(dec.marginals[i][k])
-        for i, j in pairs:
-            ax_i, ax_j = dec.axes[i], dec.axes[j]
-            ki = np.clip(np.searchsorted(ax_i.edges, PAIR_POINTS, side="right") - 1, 0, len(ax_i.widths) - 1)
-            kj = np.clip(np.searchsorted(ax_j.edges, PAIR_POINTS, side="right") - 1, 0, len(ax_j.widths) - 1)
-            grids[(i, j)].append(dec.pair_marginals[(i, j)][np.ix_(ki, kj)])
-    single = {n: (np.mean(c, axis=0), np.std(c, axis=0)) for n, c in zip(names, curves)}
-    return Marginals(list(names), single, {(names[i], names[j]): np.mean(g, axis=0) for (i, j), g in grids.items()})
-
-
-def with_marginals(report: SpaceReport) -> SpaceReport:
-    """The report as the page uses it: the forest replaced by its marginals (plain data, shareable)."""
-    if isinstance(report.fanova, FastFANOVA) and report.importance is not None:
-        report.fanova = marginals_of(report.fanova, report.importance)
-    return report
-
-
-# -- plain-data form -------------------------------------------------------------------------------------
-
-
-def _array(a) -> dict:
-    a = np.ascontiguousarray(np.asarray(a, dtype="<f8"))
-    return {"shape": list(a.shape), "f8": a.tobytes()}
-
-
-def _unarray(d: dict) -> np.ndarray:
-    shape = [int(n) for n in d["shape"]]
-    values = np.frombuffer(bytes(d["f8"]), dtype="<f8")
-    return values.reshape(shape).copy()
-
-
-def _plain(value):
-    """A parameter value or category as msgpack takes it (numpy scalars to Python ones)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+# -- the shared form: the report's own plain values ---------------------------------------------------------
 
 
 def encode_report(report: SpaceReport) -> bytes | None:
-    """The report as msgpack of plain values; None when it holds something else (then it is not shared)."""
-    d = report.data
-    fan = report.fanova
-    if fan is not None and not isinstance(fan, Marginals):
-        return None
-    imp, b = report.importance, report.bounds
-    body = {
-        "data": {
-            "axes": [
-                [a.name, a.kind, float(a.low), float(a.high), bool(a.log), [_plain(c) for c in a.categories]]
-                for a in d.axes
-            ],
-            "X": _array(d.X),
-            "y": _array(d.y),
-            "run_ids": [str(r) for r in d.run_ids],
-            "metric": d.metric,
-            "direction": d.direction,
-            "notes": [[str(k), int(v)] for k, v in d.notes.items()],
-        },
-        "marginals": None
-        if fan is None
-        else {
-            "names": list(fan.names),
-            "single": [[n, _array(m), _array(s)] for n, (m, s) in fan.single.items()],
-            "pairs": [[a, b_, _array(g)] for (a, b_), g in fan.pairs.items()],
-        },
-        "importance": None
-        if imp is None
-        else {
-            "names": list(imp.names),
-            "single": [[n, float(imp.single_mean[n]), float(imp.single_std[n])] for n in imp.single_mean],
-            "pairs": [[a, b_, float(m), float(imp.pair_std[(a, b_)])] for (a, b_), m in imp.pair_mean.items()],
-            "n_trees_used": int(imp.n_trees_used),
-        },
-        "bounds": None
-        if b is None
-        else {
-            "ranges": [[n, float(lo), float(hi)] for n, (lo, hi) in b.ranges.items()],
-            "categories": [[n, [_plain(c) for c in cs]] for n, cs in b.categories.items()],
-            "unit_ranges": [[n, float(lo), float(hi)] for n, (lo, hi) in b.unit_ranges.items()],
-            "r2": None if b.r2 is None else float(b.r2),
-            "r2_std": None if b.r2_std is None else float(b.r2_std),
-            "n_runs": int(b.n_runs),
-            "unimportant": [[n, _plain(v)] for n, v in b.unimportant.items()],
-            "narrowed": bool(b.narrowed),
-        },
-        "refined_yaml": report.refined_yaml,
-        "problem": report.problem,
-        "run_ids": None if report.run_ids is None else [str(r) for r in report.run_ids],
-    }
+    """The report as msgpack of its plain values (``SpaceReport.to_plain``); None when it cannot be packed."""
     try:
-        return REPORT_MAGIC + msgpack.packb(body, use_bin_type=True)
+        return REPORT_MAGIC + msgpack.packb(report.to_plain(), use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
         log.warning("space report: not shared (%s)", exc)
         return None
@@ -206,61 +74,7 @@ def decode_report(blob: bytes | None) -> SpaceReport | None:
     if not blob or not isinstance(blob, bytes) or not blob.startswith(REPORT_MAGIC):
         return None
     try:
-        body = msgpack.unpackb(blob[len(REPORT_MAGIC) :], raw=False, strict_map_key=True)
-        d = body["data"]
-        data = AnalysisData(
-            [Axis(str(n), str(k), float(lo), float(hi), bool(lg), list(cs)) for n, k, lo, hi, lg, cs in d["axes"]],
-            _unarray(d["X"]),
-            _unarray(d["y"]),
-            [str(r) for r in d["run_ids"]],
-            str(d["metric"]),
-            str(d["direction"]),
-            {str(k): int(v) for k, v in d["notes"]},
-        )
-        m = body["marginals"]
-        fan = (
-            None
-            if m is None
-            else Marginals(
-                [str(n) for n in m["names"]],
-                {str(n): (_unarray(mean), _unarray(std)) for n, mean, std in m["single"]},
-                {(str(a), str(b)): _unarray(g) for a, b, g in m["pairs"]},
-            )
-        )
-        i = body["importance"]
-        importance = (
-            None
-            if i is None
-            else Importance(
-                [str(n) for n in i["names"]],
-                {str(n): float(mean) for n, mean, _ in i["single"]},
-                {str(n): float(std) for n, _, std in i["single"]},
-                {(str(a), str(b)): float(mean) for a, b, mean, _ in i["pairs"]},
-                {(str(a), str(b)): float(std) for a, b, _, std in i["pairs"]},
-                int(i["n_trees_used"]),
-            )
-        )
-        bd = body["bounds"]
-        bounds = (
-            None
-            if bd is None
-            else SuggestedBounds(
-                {str(n): (float(lo), float(hi)) for n, lo, hi in bd["ranges"]},
-                {str(n): list(cs) for n, cs in bd["categories"]},
-                {str(n): (float(lo), float(hi)) for n, lo, hi in bd["unit_ranges"]},
-                None if bd["r2"] is None else float(bd["r2"]),
-                None if bd["r2_std"] is None else float(bd["r2_std"]),
-                int(bd["n_runs"]),
-                {str(n): v for n, v in bd.get("unimportant", [])},
-                bool(bd.get("narrowed", True)),
-            )
-        )
-        text, problem, run_ids = body["refined_yaml"], body["problem"], body["run_ids"]
-        for value in (text, problem):
-            if value is not None and not isinstance(value, str):
-                return None
-        run_ids = None if run_ids is None else [str(r) for r in run_ids]
-        return SpaceReport(data, fan, importance, bounds, text, problem, run_ids)
+        return SpaceReport.from_plain(msgpack.unpackb(blob[len(REPORT_MAGIC) :], raw=False, strict_map_key=True))
     except Exception as exc:  # anything malformed is a miss: the report is computed again
         log.warning("space report: ignored an unreadable shared entry (%s)", exc)
         return None
@@ -418,7 +232,7 @@ class SharedReports:
         try:
             report = self._read(name) if taken else None  # finished by another just before the lock was ours
             if report is None:
-                report = with_marginals(compute())
+                report = compute()
                 self.stats["computed"] += 1
                 blob = encode_report(report)
                 if blob is not None:

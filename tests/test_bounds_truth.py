@@ -68,7 +68,7 @@ def test_a_dozen_runs_are_too_few_to_rank_narrow_or_fix(make_config, store):
     report = analyse(table, table.trials, "loss", "min")
     r2 = "n/a" if report.bounds.r2 is None else f"{report.bounds.r2:.2f}"
     assert report.problem.startswith(f"too few runs to rank or narrow: 12 runs, fit R² {r2}")
-    assert report.importance is None and report.fanova is None  # nothing ranked
+    assert report.importance is None and report.marginals is None  # nothing ranked
     assert not report.bounds.narrowed and not report.bounds.unimportant  # nothing narrowed or fixed
     assert report.bounds.ranges["lr"] == (1e-5, 1.0)  # the whole searched range
     assert "No refined space is offered: too few runs" in report.refined_yaml

@@ -15,17 +15,10 @@ import numpy as np
 import pytest
 
 from benchmarks.load_runs import build_store
-from trellis.app.reports import (
-    PAIR_POINTS,
-    POINTS,
-    Marginals,
-    Pending,
-    SharedReports,
-    decode_report,
-    encode_report,
-    with_marginals,
-)
-from trellis.search.analysis.report import analyse
+from trellis.app.reports import Pending, SharedReports, decode_report, encode_report
+from trellis.search.analysis.fanova import FastFANOVA
+from trellis.search.analysis.marginals import MAX_PAIRS, PAIR_POINTS, POINTS, Marginals
+from trellis.search.analysis.report import SpaceReport, active_masks, analyse
 from trellis.tracking.cache import DiskBackend, MemoryBackend, RedisBackend
 from trellis.tracking.reader import read_runs
 
@@ -42,11 +35,13 @@ def runs(tmp_path_factory):
 def test_a_report_round_trips_as_plain_data_with_the_forests_marginals(runs):
     _, _, table = runs
     report = analyse(table, table.trials, "accuracy", "max")
-    forest = report.fanova
-    shared = with_marginals(report)
-    assert isinstance(shared.fanova, Marginals)
-    back = decode_report(encode_report(shared))
+    assert isinstance(report.marginals, Marginals)
+    # the same forest as the analysis' (same runs, trees and seed), asked directly
+    forest = FastFANOVA(report.data.X, report.data.y, report.data.names, n_trees=64, seed=0,
+                        active=active_masks(table.trials, report.data))  # fmt: skip
+    back = decode_report(encode_report(report))
     assert back is not None
+    assert SpaceReport.from_plain(report.to_plain()) is not None  # no codec but the report's own
     assert back.refined_yaml == report.refined_yaml and back.problem is None
     assert back.importance == report.importance and back.bounds == report.bounds
     assert back.run_ids == report.run_ids and back.order == report.order
@@ -55,12 +50,15 @@ def test_a_report_round_trips_as_plain_data_with_the_forests_marginals(runs):
     np.testing.assert_array_equal(back.data.X, report.data.X)
     for name in report.data.names:  # what the page's detail plot asks for, as the forest answers it
         mean, std = forest.marginal(name, POINTS)
-        np.testing.assert_allclose(back.fanova.marginal(name, POINTS)[0], mean)
-        np.testing.assert_allclose(back.fanova.marginal(name, POINTS)[1], std)
-    (a, b), _ = max(report.importance.pair_mean.items(), key=lambda kv: kv[1])
+        np.testing.assert_allclose(back.marginals.marginal(name)[0], mean)
+        np.testing.assert_allclose(back.marginals.marginal(name)[1], std)
+    np.testing.assert_array_equal(back.marginals.points, POINTS)
+    ranked = sorted(report.importance.pair_mean, key=lambda p: -report.importance.pair_mean[p])
+    assert set(back.marginals.pairs) == set(ranked[:MAX_PAIRS])  # what is kept depends on the analysis alone
+    a, b = ranked[0]
     grid = forest.pair_marginal(a, b, PAIR_POINTS, PAIR_POINTS)
-    np.testing.assert_allclose(back.fanova.pair_marginal(a, b, PAIR_POINTS, PAIR_POINTS), grid)
-    np.testing.assert_allclose(back.fanova.pair_marginal(b, a, PAIR_POINTS, PAIR_POINTS), grid.T)
+    np.testing.assert_allclose(back.marginals.pair_marginal(a, b), grid)
+    np.testing.assert_allclose(back.marginals.pair_marginal(b, a), grid.T)
 
 
 class Planted:

@@ -12,7 +12,7 @@ from dash.exceptions import PreventUpdate
 
 from trellis.app.context import AppContext
 from trellis.app.pages.space_predict import register_prediction
-from trellis.app.reports import PAIR_POINTS, POINTS, Pending
+from trellis.app.reports import Pending
 from trellis.app.responses import not_shared, register_shared
 from trellis.app.shell import query_objective, with_objective
 from trellis.layouts import space as sp
@@ -434,7 +434,7 @@ def _register_detail(app: Dash, reports: SteadyReports) -> None:
         refresh = bool(_meta(importance_drawn).get("refresh"))
         # A new analysis shows its most important parameter; a live refresh keeps the row clicked.
         report = _shown(reports(selection, metric, direction, params, quantile))
-        if report is None or report.problem or report.fanova is None:
+        if report is None or report.problem or report.marginals is None:
             return empty_figure(report.problem if report else ""), ""
         shown = _meta(detail_drawn).get("params")
         shown = shown if shown and all(p in report.order for p in shown) else None
@@ -444,14 +444,17 @@ def _register_detail(app: Dash, reports: SteadyReports) -> None:
         if chosen is None:
             return empty_figure("No varying parameters to rank"), ""
         a, b = chosen
+        kept = report.marginals
         if b is not None:
-            grid = report.fanova.pair_marginal(a, b, PAIR_POINTS, PAIR_POINTS)
-            fig = sp.pair_plot(report.data.axis(a), report.data.axis(b), PAIR_POINTS, grid, metric)
+            if not kept.has_pair(a, b):
+                return empty_figure(f"{a} × {b} is not among the pairs whose marginal was kept"), ""
+            grid = kept.pair_marginal(a, b)
+            fig = sp.pair_plot(report.data.axis(a), report.data.axis(b), kept.pair_points, grid, metric)
             # Zoom kept across refreshes of this marginal; meta: what is shown, kept by a refresh.
             fig["layout"].update(uirevision=f"{metric}|{a}|{b}", meta={"params": [a, b]})
             return fig, f"Marginal of {metric} over {a} and {b}"
-        mean, std = report.fanova.marginal(a, POINTS)
-        fig = sp.marginal_plot(report.data.axis(a), POINTS, mean, std, metric)
+        mean, std = kept.marginal(a)
+        fig = sp.marginal_plot(report.data.axis(a), kept.points, mean, std, metric)
         fig["layout"].update(uirevision=f"{metric}|{a}", meta={"params": [a]})
         return fig, f"Marginal of {metric} over {a}"
 

@@ -27,6 +27,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import KFold, cross_val_predict
 
 from trellis.search.analysis.design import AnalysisData
+from trellis.search.analysis.plain import optional_float, value_to_plain
 
 MIN_RUNS = 20  # below this no forest is trusted to rank or narrow anything
 RUNS_PER_PARAMETER = 5
@@ -53,6 +54,31 @@ class SuggestedBounds:
     n_runs: int
     unimportant: dict[str, Any] = field(default_factory=dict)  # without effect here -> the best run's value
     narrowed: bool = True  # False below the trust threshold: every range is the whole one
+
+    def to_plain(self) -> dict[str, Any]:
+        return {
+            "ranges": [[n, float(lo), float(hi)] for n, (lo, hi) in self.ranges.items()],
+            "categories": [[n, [value_to_plain(c) for c in cs]] for n, cs in self.categories.items()],
+            "unit_ranges": [[n, float(lo), float(hi)] for n, (lo, hi) in self.unit_ranges.items()],
+            "r2": optional_float(self.r2),
+            "r2_std": optional_float(self.r2_std),
+            "n_runs": int(self.n_runs),
+            "unimportant": [[n, value_to_plain(v)] for n, v in self.unimportant.items()],
+            "narrowed": bool(self.narrowed),
+        }
+
+    @classmethod
+    def from_plain(cls, d: dict[str, Any]) -> SuggestedBounds:
+        return cls(
+            {str(n): (float(lo), float(hi)) for n, lo, hi in d["ranges"]},
+            {str(n): list(cs) for n, cs in d["categories"]},
+            {str(n): (float(lo), float(hi)) for n, lo, hi in d["unit_ranges"]},
+            optional_float(d["r2"]),
+            optional_float(d["r2_std"]),
+            int(d["n_runs"]),
+            {str(n): v for n, v in d.get("unimportant", [])},
+            bool(d.get("narrowed", True)),
+        )
 
 
 def _cross_validated_r2(X: np.ndarray, y: np.ndarray, seed: int) -> tuple[float | None, float | None]:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from trellis.search import space
+from trellis.search.analysis.plain import array_from_plain, array_to_plain, value_to_plain
 from trellis.tracking.foreign_spaces import low_end
 from trellis.tracking.reader import RunTable, spaces_of
 
@@ -63,6 +64,32 @@ class AnalysisData:
 
     def axis(self, name: str) -> Axis:
         return next(a for a in self.axes if a.name == name)
+
+    def to_plain(self) -> dict[str, Any]:
+        return {
+            "axes": [
+                [a.name, a.kind, float(a.low), float(a.high), bool(a.log), [value_to_plain(c) for c in a.categories]]
+                for a in self.axes
+            ],
+            "X": array_to_plain(self.X),
+            "y": array_to_plain(self.y),
+            "run_ids": [str(r) for r in self.run_ids],
+            "metric": self.metric,
+            "direction": self.direction,
+            "notes": [[str(k), int(v)] for k, v in self.notes.items()],
+        }
+
+    @classmethod
+    def from_plain(cls, d: dict[str, Any]) -> AnalysisData:
+        return cls(
+            [Axis(str(n), str(k), float(lo), float(hi), bool(lg), list(cs)) for n, k, lo, hi, lg, cs in d["axes"]],
+            array_from_plain(d["X"]),
+            array_from_plain(d["y"]),
+            [str(r) for r in d["run_ids"]],
+            str(d["metric"]),
+            str(d["direction"]),
+            {str(k): int(v) for k, v in d["notes"]},
+        )
 
 
 def prepare(

@@ -167,6 +167,25 @@ class Importance:
         rows += [(f"{a} × {b}", m, self.pair_std[(a, b)]) for (a, b), m in self.pair_mean.items()]
         return sorted(rows, key=lambda r: -r[1])
 
+    def to_plain(self) -> dict:
+        return {
+            "names": list(self.names),
+            "single": [[n, float(self.single_mean[n]), float(self.single_std[n])] for n in self.single_mean],
+            "pairs": [[a, b, float(m), float(self.pair_std[(a, b)])] for (a, b), m in self.pair_mean.items()],
+            "n_trees_used": int(self.n_trees_used),
+        }
+
+    @classmethod
+    def from_plain(cls, d: dict) -> Importance:
+        return cls(
+            [str(n) for n in d["names"]],
+            {str(n): float(mean) for n, mean, _ in d["single"]},
+            {str(n): float(std) for n, _, std in d["single"]},
+            {(str(a), str(b)): float(mean) for a, b, mean, _ in d["pairs"]},
+            {(str(a), str(b)): float(std) for a, b, _, std in d["pairs"]},
+            int(d["n_trees_used"]),
+        )
+
 
 BOOSTED_MEMBERS = 4  # ensembles, each on its own subsamples: their mean is the surrogate, their spread its std
 BOOSTED_ROUNDS = 250

@@ -1,9 +1,13 @@
-"""One call that computes everything the search-space page and the CLI show for a metric and a subset."""
+"""One call that computes everything the search-space page and the CLI show for a metric and a subset.
+
+``analyse`` is pure and returns a ``SpaceReport`` of plain parts (no forest kept): it reads back from its own
+``to_plain`` form, so any cache holds it without a codec of its own."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,6 +15,7 @@ import pandas as pd
 from trellis.search.analysis.bounds import SuggestedBounds, refined_yaml, suggest_bounds, untrusted_reason
 from trellis.search.analysis.design import AnalysisData, prepare
 from trellis.search.analysis.fanova import FastFANOVA, Importance
+from trellis.search.analysis.marginals import Marginals, marginals_of, most_important_pairs
 from trellis.tracking.reader import RunTable, spaces_of
 
 log = logging.getLogger(__name__)
@@ -19,12 +24,40 @@ log = logging.getLogger(__name__)
 @dataclass
 class SpaceReport:
     data: AnalysisData
-    fanova: FastFANOVA | None
+    marginals: Marginals | None  # what the page draws of the forest (``trellis.search.analysis.marginals``)
     importance: Importance | None
     bounds: SuggestedBounds | None
     refined_yaml: str | None
     problem: str | None = None  # why something could not be computed, said on the page
     run_ids: list[str] | None = None  # every run analysed (the forests may see a sample of them)
+
+    def to_plain(self) -> dict[str, Any]:
+        """Plain values only (numbers, strings, lists, bytes): msgpack or JSON hold it, reading runs no code."""
+        return {
+            "data": self.data.to_plain(),
+            "marginals": None if self.marginals is None else self.marginals.to_plain(),
+            "importance": None if self.importance is None else self.importance.to_plain(),
+            "bounds": None if self.bounds is None else self.bounds.to_plain(),
+            "refined_yaml": self.refined_yaml,
+            "problem": self.problem,
+            "run_ids": None if self.run_ids is None else [str(r) for r in self.run_ids],
+        }
+
+    @classmethod
+    def from_plain(cls, d: dict[str, Any]) -> SpaceReport:
+        """Back from ``to_plain``; raises (KeyError, TypeError, ValueError) on anything else."""
+        for key in ("refined_yaml", "problem"):
+            if d[key] is not None and not isinstance(d[key], str):
+                raise TypeError(f"{key}: not text")
+        return cls(
+            AnalysisData.from_plain(d["data"]),
+            None if d["marginals"] is None else Marginals.from_plain(d["marginals"]),
+            None if d["importance"] is None else Importance.from_plain(d["importance"]),
+            None if d["bounds"] is None else SuggestedBounds.from_plain(d["bounds"]),
+            d["refined_yaml"],
+            d["problem"],
+            None if d["run_ids"] is None else [str(r) for r in d["run_ids"]],
+        )
 
     @property
     def order(self) -> list[str]:
@@ -58,7 +91,9 @@ def analyse(
     n_trees: int = 64,
     seed: int = 0,
     max_runs: int = 4000,
+    marginals: bool = True,
 ) -> SpaceReport:
+    """``marginals``: also keep what the page draws of the forest (each parameter's and the top pairs')."""
     data = prepare(table, trials, metric, direction, params, best_quantile)
     all_runs = list(data.run_ids)
     if len(data.y) > max_runs:
@@ -70,14 +105,14 @@ def analyse(
         why = f"need at least 4 runs with a finite {metric} and one varying parameter (have {len(data.y)} runs)"
         return SpaceReport(data, None, None, None, None, why, all_runs)
     try:
-        return _analysed(table, trials, data, metric, direction, n_trees, seed, all_runs)
+        return _analysed(table, trials, data, metric, direction, n_trees, seed, all_runs, marginals)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:  # runs the analysis cannot handle: said
         log.exception("search-space analysis failed on %d runs of %s", len(data.y), metric)
         why = f"the analysis failed on these runs ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
         return SpaceReport(data, None, None, None, None, why, all_runs)
 
 
-def _analysed(table, trials, data, metric, direction, n_trees, seed, all_runs) -> SpaceReport:
+def _analysed(table, trials, data, metric, direction, n_trees, seed, all_runs, marginals) -> SpaceReport:
     bounds = suggest_bounds(data, seed=seed)
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f}"
     header = f"# Suggested by Trellis from {bounds.n_runs} runs ({metric}, {direction}); forest 10-fold R^2 = {r2}\n"
@@ -93,4 +128,5 @@ def _analysed(table, trials, data, metric, direction, n_trees, seed, all_runs) -
             bounds.unimportant
         )
     text = header + refined_yaml(bounds, data, spaces_of(table))
-    return SpaceReport(data, fan, importance, bounds, text, run_ids=all_runs)
+    kept = marginals_of(fan, most_important_pairs(importance)) if marginals else None
+    return SpaceReport(data, kept, importance, bounds, text, run_ids=all_runs)
