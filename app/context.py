@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 
 from trellis.app.auth.base import Authenticator, signed_in_user
 from trellis.app.reports import Pending, SharedReports
+from trellis.search.analysis.registry import run_analysis
 from trellis.search.analysis.report import SpaceReport, analyse
 from trellis.search.analysis.surrogate import MIN_RUNS as SURROGATE_MIN_RUNS
 from trellis.search.analysis.surrogate import Surrogate, fit_surrogate
@@ -134,6 +135,25 @@ class AppContext:
         if self._shared_reports is None:
             self._shared_reports = SharedReports(self.cache.store, namespace=self.tracking_uri)
         return self._shared_reports
+
+    def analysis(self, name: str, experiment_ids: list[str], search_ids: list[str] | None = None) -> dict:
+        """An analysis plugin's plain data over the runs shown (``trellis.search.analysis.registry``), computed
+        once per store state and shared by every worker through the run cache's store as plain msgpack."""
+        view = self.view(experiment_ids, search_ids)
+        state = self.store_state(self.readable_ids(experiment_ids))
+        key = None
+        if state is not None:
+            shown = (tuple(sorted(self.readable_ids(experiment_ids))), tuple(sorted(search_ids or ())))
+            key = self.reports.store_key(("analysis", name, *shown, *state))
+            blob = _store_get(self.cache.store, key)
+            if isinstance(blob, bytes) and blob.startswith(ANALYSIS_MAGIC):
+                with contextlib.suppress(Exception):  # anything unreadable is a miss: computed again
+                    return msgpack.unpackb(blob[len(ANALYSIS_MAGIC) :], raw=False, strict_map_key=False)
+        data = run_analysis(name, view.table, view.trials)
+        if key is not None:
+            with contextlib.suppress(Exception):  # a store that does not answer: not shared, still shown
+                self.cache.store.set(key, ANALYSIS_MAGIC + msgpack.packb(data, use_bin_type=True))
+        return data
 
     def experiments(self) -> list[dict]:
         """Active experiments, newest first, as dropdown options."""
@@ -311,6 +331,7 @@ class AppContext:
 
 VIEW_ENTRIES = 8  # views kept per process (each shares its table with the run cache)
 SURROGATE_MAGIC = b"trellis-surrogate-1\n"
+ANALYSIS_MAGIC = b"trellis-analysis-1\n"
 
 
 def _store_get(store, name: str) -> bytes | None:

@@ -14,7 +14,7 @@ from typing import Any
 from dash import Dash
 
 from trellis.app.context import AppContext
-from trellis.app.pages import control, curves, exploration, models, overview, space
+from trellis.app.pages import analyses, control, curves, exploration, models, overview, space
 
 
 @dataclass(frozen=True)
@@ -35,5 +35,6 @@ PAGES: tuple[Page, ...] = (
     Page("/curves", "Learning curves", curves.layout, curves.register),
     Page("/exploration", "Exploration", exploration.layout, exploration.register),
     Page("/models", "Models", models.layout, models.register),
+    Page("/analyses", "Analyses", analyses.layout, analyses.register),
     Page("/control", "Control", control.layout, control.register),
 )

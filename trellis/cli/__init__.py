@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from trellis.cli import (
     agent_commands,
+    analysis_commands,
     app_commands,
     diagnose_commands,
     init_commands,
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     app_commands.add_commands(sub)
     space_commands.add_commands(sub)
     diagnose_commands.add_commands(sub)
+    analysis_commands.add_commands(sub)
     link_commands.add_commands(sub)
     user_commands.add_commands(sub)
     rerun_commands.add_commands(sub)

@@ -1,0 +1,65 @@
+"""``trellis analysis list`` and ``trellis analysis show NAME``: every analysis plugin from the command line
+(``trellis.search.analysis.registry``), in words or as its plain data (``--json``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from trellis.cli.arguments import store_ok
+from trellis.tracking.uris import DEFAULT_TRACKING_URI
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from trellis.search.analysis.registry import ANALYSES
+
+    for analysis in ANALYSES.values():
+        print(f"{analysis.name:<24} {analysis.label}" + (f": {analysis.description}" if analysis.description else ""))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from trellis.search.analysis.registry import ANALYSES
+    from trellis.tracking.reader import read_runs
+
+    analysis = ANALYSES.get(args.name)
+    if analysis is None:
+        print(f"error: no analysis {args.name!r} (have: {', '.join(ANALYSES)})", file=sys.stderr)
+        return 2
+    if not store_ok(args.tracking_uri, must_exist=True):
+        return 2
+    client = MlflowClient(tracking_uri=args.tracking_uri)
+    exp = client.get_experiment_by_name(args.experiment)
+    if exp is None:
+        names = ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
+        print(f"error: no experiment {args.experiment!r} at {args.tracking_uri} (have: {names})", file=sys.stderr)
+        return 2
+    table = read_runs(args.tracking_uri, [exp.experiment_id])
+    trials = table.trials
+    if args.search:
+        trials = trials[trials["search_id"].astype(str).isin(args.search.split(","))]
+    data = analysis.process(table, trials)
+    if args.json:
+        print(json.dumps({"analysis": analysis.name, "experiment": args.experiment, "data": data}, indent=2))
+        return 0
+    print(f"{analysis.label} of experiment {args.experiment!r}")
+    for line in analysis.lines(data):
+        print(f"  {line}")
+    return 0
+
+
+def add_commands(sub) -> None:
+    parser = sub.add_parser("analysis", help="run an analysis plugin over an experiment's runs")
+    commands = parser.add_subparsers(dest="analysis_command", required=True)
+    listed = commands.add_parser("list", help="the analyses this install has")
+    listed.set_defaults(func=cmd_list)
+    show = commands.add_parser("show", help="one analysis over an experiment, in words (or --json)")
+    show.add_argument("name")
+    show.add_argument("--experiment", required=True, help="experiment name (Trellis' or any other tool's)")
+    show.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
+    show.add_argument("--search", help="only these search ids (comma-separated)")
+    show.add_argument("--json", action="store_true", help="the analysis' plain data")
+    show.set_defaults(func=cmd_show)
