@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -25,6 +24,7 @@ from trellis.search.engine.resume import ResumeError, recorded_config
 from trellis.tracking.cache import RunCache, fingerprint
 from trellis.tracking.histories import read_histories
 from trellis.tracking.links import run_url
+from trellis.tracking.memo import Memo
 from trellis.tracking.reader import RunTable
 from trellis.tracking.retry import unavailable_reason
 from trellis.tracking.stores import Store, store_for
@@ -49,12 +49,12 @@ class AppContext:
     # How long a request waits for a search-space analysis before the page shows its progress instead.
     analysis_wait_s: float = 1.0
     _shared_reports: SharedReports | None = field(init=False, default=None, repr=False)
-    _views: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
+    _views: Memo = field(init=False, default_factory=lambda: Memo(VIEW_ENTRIES), repr=False)
     _views_lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
     _unchanged: dict = field(init=False, default_factory=dict, repr=False)  # key -> (change counter, value)
     _counter: Callable[[], tuple] | bool | None = field(init=False, default=None, repr=False)
     _client: MlflowClient | None = field(init=False, default=None, repr=False)
-    _surrogates: OrderedDict = field(init=False, default_factory=OrderedDict, repr=False)
+    _surrogates: Memo = field(init=False, default_factory=lambda: Memo(4), repr=False)
 
     @property
     def client(self) -> MlflowClient:
@@ -124,10 +124,7 @@ class AppContext:
             blob = SURROGATE_MAGIC + msgpack.packb(found.to_plain(), use_bin_type=True)
             with contextlib.suppress(Exception):  # a store that does not answer: kept in this process only
                 self.cache.store.set(name, blob)
-        with self._views_lock:
-            self._surrogates[name] = found
-            while len(self._surrogates) > 4:
-                self._surrogates.popitem(last=False)
+        self._surrogates.put(name, found)
         return found
 
     @property
@@ -187,8 +184,6 @@ class AppContext:
         if memo is not None and (memo is not self._views or state[-1] is not None):
             with self._views_lock:
                 memo[(shown, state)] = view
-                while len(self._views) > VIEW_ENTRIES:
-                    self._views.popitem(last=False)
         return view
 
     def data_state(self, experiment_ids: list[str]) -> tuple | None:

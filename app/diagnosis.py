@@ -5,7 +5,6 @@ page's own (``AppContext.space_report``: computed once, shared by all workers)."
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import NamedTuple
 
 import pandas as pd
@@ -14,6 +13,7 @@ from trellis.app.context import AppContext
 from trellis.layouts.diagnosis import finding_links, findings_panel
 from trellis.search.analysis.diagnosis import Finding, diagnose, history_request
 from trellis.search.analysis.diagnosis.base import SearchFacts, facts_of
+from trellis.tracking.memo import Memo
 
 ENTRIES = 16  # diagnoses kept per process (each a short list of findings)
 
@@ -41,7 +41,7 @@ class DiagnosisMemo:
 
     def __init__(self, context: AppContext) -> None:
         self.context = context
-        self._kept: OrderedDict[tuple, Diagnosis] = OrderedDict()
+        self._kept: Memo[Diagnosis] = Memo(ENTRIES)
         self._lock = threading.Lock()
 
     def __call__(self, selection: dict) -> Diagnosis:
@@ -52,8 +52,7 @@ class DiagnosisMemo:
         if not has_trellis_trials(view.trials):  # foreign runs only: nothing read, nothing computed
             return Diagnosis([], 0)
         key = (tuple(sorted(experiments)), tuple(sorted(searches)), trials_state(view.trials))
-        with self._lock:
-            found = self._kept.get(key)
+        found = self._kept.get(key)
         if found is not None:
             return found
         run_ids, keys = history_request(view.table, view.trials)
@@ -66,10 +65,7 @@ class DiagnosisMemo:
 
         findings = diagnose(view.table, view.trials, view.labels, history, report_for)
         result = Diagnosis(findings, len(facts_of(view.table, view.trials)))
-        with self._lock:
-            self._kept[key] = result
-            while len(self._kept) > ENTRIES:
-                self._kept.popitem(last=False)
+        self._kept.put(key, result)
         return result
 
 

@@ -4,7 +4,6 @@ with its direction (the exploration and models pages)."""
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from trellis.app.context import AppContext, View
 from trellis.app.shell import query_objective
 from trellis.layouts.choices import direction_of, objective_choice
 from trellis.search.analysis.objective import user_metrics
+from trellis.tracking.memo import Memo
 
 
 class StateMemo:
@@ -24,7 +24,7 @@ class StateMemo:
     def __init__(self, compute: Callable[[View, list[str], str, str], Any], entries: int = 4) -> None:
         self.compute = compute
         self.entries = entries
-        self._entries: OrderedDict = OrderedDict()
+        self._entries: Memo = Memo(entries)
         self._lock = threading.Lock()
 
     def get(self, context: AppContext, selection: dict, objective: str, direction: str) -> Any:
@@ -33,16 +33,12 @@ class StateMemo:
         view = context.view(experiments, searches)
         state = context.data_state(experiments)
         key = None if state is None else (tuple(state), tuple(searches), objective, direction)
-        with self._lock:
-            found = self._entries.get(key) if key is not None else None
+        found = self._entries.get(key) if key is not None else None
         if found is not None:
             return found
         info = self.compute(view, searches, objective, direction)
         if key is not None:
-            with self._lock:
-                self._entries[key] = info
-                while len(self._entries) > self.entries:
-                    self._entries.popitem(last=False)
+            self._entries.put(key, info)
         return info
 
 

@@ -28,7 +28,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +35,7 @@ import msgpack
 
 from trellis.search.analysis.report import SpaceReport
 from trellis.tracking.cache import CacheBackend
+from trellis.tracking.memo import Memo
 
 log = logging.getLogger(__name__)
 REPORT_MAGIC = b"trellis-space-report-2\n"  # 2: the report's own plain form (marginals of the top pairs)
@@ -135,7 +135,7 @@ class SharedReports:
         self.backend = backend
         self.namespace = namespace
         self.lock = _Lock(backend)
-        self._memory: OrderedDict[str, SpaceReport] = OrderedDict()
+        self._memory: Memo[SpaceReport] = Memo(entries)
         self._entries = entries
         self._guard = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
@@ -159,10 +159,7 @@ class SharedReports:
                 return found
             report = self._shared_or_computed(name, compute)
             with self._guard:
-                self._memory[name] = report
-                self._memory.move_to_end(name)
-                while len(self._memory) > self._entries:
-                    self._memory.popitem(last=False)
+                self._memory.put(name, report)
                 self._key_locks.pop(name, None)
             return report
 
@@ -199,7 +196,6 @@ class SharedReports:
         with self._guard:
             found = self._memory.get(name)
             if found is not None:
-                self._memory.move_to_end(name)
                 self.stats["memory"] += 1
             return found
 

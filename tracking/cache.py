@@ -14,7 +14,6 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from trellis.tracking import reader
+from trellis.tracking.memo import Memo
 from trellis.tracking.reader import RunTable
 from trellis.tracking.sql import engine, in_clause
 from trellis.tracking.uris import is_database_uri
@@ -255,7 +255,7 @@ class RunCache:
     def __init__(self, uri: str, store: CacheBackend | None = None, memory_entries: int = 8) -> None:
         self.uri = uri
         self.store = store or MemoryBackend()
-        self._memory: OrderedDict[str, _Entry] = OrderedDict()
+        self._memory: Memo[_Entry] = Memo(memory_entries)
         self._memory_entries = memory_entries
         self._lock = threading.Lock()
         self.stats = {"hits": 0, "delta_reads": 0, "full_reads": 0}
@@ -263,7 +263,7 @@ class RunCache:
     def held(self, ids: Sequence[str]) -> int | None:
         """Which in-memory entry this process holds for these experiments (an identity: it changes whenever
         the entry is replaced), or None when it holds none."""
-        found = self._memory.get(self._key(ids))
+        found = self._memory.peek(self._key(ids))
         return None if found is None else id(found)
 
     def _key(self, ids: Sequence[str]) -> str:
@@ -293,10 +293,7 @@ class RunCache:
             return entry.table
 
     def _remember(self, key: str, entry: _Entry) -> None:
-        self._memory[key] = entry
-        self._memory.move_to_end(key)
-        while len(self._memory) > self._memory_entries:
-            self._memory.popitem(last=False)
+        self._memory.put(key, entry)
 
     def _refresh(self, ids: list[str], old: _Entry | None, fp: tuple) -> _Entry:
         if old is None or not is_database_uri(self.uri) or fp[0] < old.fingerprint[0] or fp[1] < old.fingerprint[1]:

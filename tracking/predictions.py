@@ -8,12 +8,13 @@ import json
 import os
 import tempfile
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from mlflow import MlflowClient
+
+from trellis.tracking.memo import Memo
 
 PATH = "trial/predictions.json"
 MAX_VALUES = 1_000_000  # a bigger file is not a small model's held-out set: refused, not parsed
@@ -26,22 +27,18 @@ class PredictionsReader:
 
     def __init__(self, client_of: Callable[[], MlflowClient]) -> None:
         self.client_of = client_of
-        self._memo: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._memo: Memo[tuple[np.ndarray, np.ndarray]] = Memo(MEMO)
         self._lock = threading.Lock()
 
     def get(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(predicted, labels) of the run, or None when it kept none (or they do not read as predictions)."""
-        with self._lock:
-            if run_id in self._memo:
-                self._memo.move_to_end(run_id)
-                return self._memo[run_id]
+        kept = self._memo.get(run_id)
+        if kept is not None:
+            return kept
         found = self._read(run_id)
         if found is None:  # not written yet (a running trial), or never: asked again next time
             return None
-        with self._lock:
-            self._memo[run_id] = found
-            while len(self._memo) > MEMO:
-                self._memo.popitem(last=False)
+        self._memo.put(run_id, found)
         return found
 
     def get_many(self, run_ids: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:

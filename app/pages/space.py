@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from dataclasses import replace
 
 import dash_bootstrap_components as dbc
@@ -30,6 +29,7 @@ from trellis.layouts.live import LOADING_DELAY_MS, detail_click, ended_state, ke
 from trellis.layouts.style import GRAPH_CONFIG, empty_figure
 from trellis.search.analysis.objective import user_metrics
 from trellis.search.analysis.report import SpaceReport
+from trellis.tracking.memo import Memo
 
 QUANTILES = [
     {"label": "all runs", "value": 1.0},
@@ -182,7 +182,7 @@ class SteadyReports:
 
     def __init__(self, context: AppContext, entries: int = 16, wait_s: float | None = None) -> None:
         self.context = context
-        self._last: OrderedDict = OrderedDict()
+        self._last: Memo = Memo(entries)
         self._entries = entries
         self.wait_s = wait_s  # None: wait for the analysis; else ``Pending`` past that many seconds
 
@@ -196,7 +196,6 @@ class SteadyReports:
         ended = ended_state(view.trials)
         kept_report = self._last.get(key)
         if kept_report is not None and kept_report[0] == ended:
-            self._last.move_to_end(key)
             return kept_report[1]
         if self.wait_s is None:
             report = self.context.space_report(selection, metric, direction, params, quantile)
@@ -204,10 +203,7 @@ class SteadyReports:
             report = self.context.space_report(selection, metric, direction, params, quantile, wait_s=self.wait_s)
         if isinstance(report, Pending):  # meanwhile the page shows the analysis before the last run ended
             return replace(report, previous=kept_report[1] if kept_report else None)
-        self._last[key] = (ended, report)
-        self._last.move_to_end(key)
-        while len(self._last) > self._entries:
-            self._last.popitem(last=False)
+        self._last.put(key, (ended, report))
         return report
 
 
