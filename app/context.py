@@ -1,4 +1,8 @@
-"""What pages need, built once by ``create_app`` and handed to each page: no module globals."""
+"""What pages need, built once by ``create_app`` and handed to each page: no module globals.
+
+Over 400 lines on purpose: it is the one object every page shares (memoised views, reports, surrogates,
+analyses, the store state); split, the pages would each hold several half-contexts.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from trellis.app.auth.base import Authenticator, signed_in_user
-from trellis.app.reports import Pending, SharedReports
+from trellis.app.report_cache import Pending, SharedReports
 from trellis.search.analysis.registry import run_analysis
 from trellis.search.analysis.report import SpaceReport, analyse
 from trellis.search.analysis.surrogate import MIN_RUNS as SURROGATE_MIN_RUNS
@@ -76,7 +80,7 @@ class AppContext:
         wait_s: float | None = None,
     ) -> SpaceReport | Pending:
         """The search-space analysis, by the state of the runs it reads: computed once by whichever worker
-        and thread asks first, shared with the others through the cache's store (``trellis.app.reports``). With
+        and thread asks first, shared with the others through the cache's store (``trellis.app.report_cache``). With
         ``wait_s``, computed in the background: ``Pending`` when it is not ready by then."""
         experiments = self.readable_ids(selection.get("experiments", []))  # the key names only runs read
         view = self.view(experiments, selection.get("searches", []))

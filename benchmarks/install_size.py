@@ -34,7 +34,9 @@ def _install(base: Path, name: str, requirements: list[list[str]]) -> dict:
     before = {p.name for p in site.glob("*.dist-info")}
     start = time.perf_counter()
     for args in requirements:
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *args], check=True)
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q", *args], capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"pip install {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     wall = time.perf_counter() - start
     packages = {p.name for p in site.glob("*.dist-info")} - before
     return {"name": name, "wall_s": wall, "mb": _size_mb(site), "packages": len(packages)}

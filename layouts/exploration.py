@@ -6,6 +6,8 @@ traces, whatever the number of trials: the evaluations (one trace; size and colo
 the page's clientside hover callback fills. Every point trace carries ``meta = {"col": search column, "role":
 "eval"}`` and ``customdata`` = the trial's position in its search's sampling order; ``layout.meta.parents``
 holds each column's PBT parent positions, so the browser can follow a lineage without asking the server.
+
+Over 400 lines: one figure, the overview grid, whose trace builders share its subplot layout.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ loops over ``ctx.steps()`` (budget units, e.g. epochs), calls ``ctx.report(step,
 after each, and may return final metrics (model size, latency). A script trial is any program run as
 ``python script.py CONFIG.json``: it reads the JSON file and prints one line per report,
 ``TRELLIS {"step": 3, "val_accuracy": 0.91}`` (a line without ``step`` gives final metrics).
+
+Over 400 lines: function and script jobs share the context, the output tee and the report protocol: the trial API.
 """
 
 from __future__ import annotations

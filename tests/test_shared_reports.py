@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from benchmarks.load_runs import build_store
-from trellis.app.reports import Pending, SharedReports, decode_report, encode_report
+from trellis.app.report_cache import Pending, SharedReports, decode_report, encode_report
 from trellis.search.analysis.fanova import FastFANOVA
 from trellis.search.analysis.marginals import MAX_PAIRS, PAIR_POINTS, POINTS, Marginals
 from trellis.search.analysis.report import SpaceReport, active_masks, analyse
@@ -135,7 +135,7 @@ def test_threads_asking_for_the_same_report_compute_it_once(runs, tmp_path, kind
 WORKER = """
 import hashlib, os, sys, time
 from pathlib import Path
-from trellis.app.reports import SharedReports
+from trellis.app.report_cache import SharedReports
 from trellis.search.analysis.report import analyse
 from trellis.tracking.cache import DiskBackend
 from trellis.tracking.reader import read_runs

@@ -1,4 +1,8 @@
-"""Search-space overview page: parallel coordinates (brushable), fANOVA importance, marginals, bounds."""
+"""Search-space overview page: parallel coordinates (brushable), fANOVA importance, marginals, bounds.
+
+Over 400 lines: its callbacks share the page's report memo and brushing state; its figures live in
+``trellis.layouts.space`` and its analysis in ``trellis.search.analysis``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from dash.exceptions import PreventUpdate
 
 from trellis.app.context import AppContext
 from trellis.app.pages.space_predict import register_prediction
-from trellis.app.reports import Pending
+from trellis.app.report_cache import Pending
 from trellis.app.responses import not_shared, register_shared
 from trellis.app.shell import query_objective, with_objective
 from trellis.layouts import space as sp

@@ -29,6 +29,8 @@ where it is active: for the whole fit its unset values are drawn at random (so b
 and the split between runs with and without it goes to its parent), and its own shares come from a fit on
 the runs where it is set, weighted by the share of the space where it is set and of the variance. Its
 marginal is the whole fit's: its effect where set, averaged with none where unset.
+
+Over 400 lines: the decomposition, the ensembles it runs on and the importance over them are one algorithm.
 """
 
 from __future__ import annotations
