@@ -373,9 +373,11 @@ def gunicorn(
     conf = ["-c", str(GUNICORN_CONF)] if GUNICORN_CONF.exists() else []  # the team's settings, for both trees
     command = [sys.executable, "-m", "gunicorn", *conf, "-w", str(workers), "-b", f"127.0.0.1:{port}"]
     command += ["--max-requests", str(max_requests)]
+    # a revision from before everything moved under ``trellis.`` serves ``app.wsgi``
+    wsgi = "trellis.app.wsgi:server" if (tree / "trellis").is_dir() else "app.wsgi:server"
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(
-            [*command, "--timeout", "300", "trellis.app.wsgi:server"],
+            [*command, "--timeout", "300", wsgi],
             cwd=tree,
             env=env,
             stdout=log,

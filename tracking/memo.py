@@ -49,6 +49,14 @@ class Memo(Generic[V]):
         with self._lock:
             return self._items.pop(key, default)
 
+    def keys(self) -> list[Hashable]:
+        """The keys kept now, least recently used first (a copy: safe while other threads use the memo)."""
+        with self._lock:
+            return list(self._items)
+
+    def __iter__(self):
+        return iter(self.keys())
+
     def __contains__(self, key: Hashable) -> bool:
         with self._lock:
             return key in self._items

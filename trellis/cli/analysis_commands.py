@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from trellis.cli.arguments import store_ok
+from trellis.cli.arguments import experiment_id_or_none, store_ok
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
@@ -20,8 +20,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from mlflow import MlflowClient
-
     from trellis.search.analysis.registry import ANALYSES
     from trellis.tracking.reader import read_runs
 
@@ -31,13 +29,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 2
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2
-    client = MlflowClient(tracking_uri=args.tracking_uri)
-    exp = client.get_experiment_by_name(args.experiment)
-    if exp is None:
-        names = ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
-        print(f"error: no experiment {args.experiment!r} at {args.tracking_uri} (have: {names})", file=sys.stderr)
+    experiment_id = experiment_id_or_none(args.tracking_uri, args.experiment)
+    if experiment_id is None:
         return 2
-    table = read_runs(args.tracking_uri, [exp.experiment_id])
+    table = read_runs(args.tracking_uri, [experiment_id])
     trials = table.trials
     if args.search:
         trials = trials[trials["search_id"].astype(str).isin(args.search.split(","))]

@@ -35,3 +35,17 @@ def store_ok(uri: str, must_exist: bool) -> bool:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
     return problem is None
+
+
+def experiment_id_or_none(uri: str, name: str) -> str | None:
+    """The id of experiment ``name`` in the store, or None after printing the one line that says which exist
+    (the store must already be checked with ``store_ok``)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        names = ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
+        print(f"error: no experiment {name!r} at {uri} (have: {names})", file=sys.stderr)
+        return None
+    return exp.experiment_id

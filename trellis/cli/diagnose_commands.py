@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from trellis.cli.arguments import store_ok
+from trellis.cli.arguments import experiment_id_or_none, store_ok
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 MAX_RUNS_SHOWN = 5  # run ids printed per finding in the text output (--json has them all)
@@ -18,7 +18,6 @@ def _fail(message: str) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from mlflow import MlflowClient
 
     from trellis.search.analysis.diagnosis import diagnose, history_request
     from trellis.search.analysis.diagnosis.base import facts_of
@@ -27,12 +26,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     if not store_ok(args.tracking_uri, must_exist=True):
         return 2
-    client = MlflowClient(tracking_uri=args.tracking_uri)
-    exp = client.get_experiment_by_name(args.experiment)
-    if exp is None:
-        names = ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
-        return _fail(f"no experiment {args.experiment!r} at {args.tracking_uri} (have: {names})")
-    table = read_runs(args.tracking_uri, [exp.experiment_id])
+    experiment_id = experiment_id_or_none(args.tracking_uri, args.experiment)
+    if experiment_id is None:
+        return 2
+    table = read_runs(args.tracking_uri, [experiment_id])
     trials = table.trials
     if args.search:
         wanted = [s for s in args.search.split(",") if s]
