@@ -11,8 +11,7 @@ import pandas as pd
 
 from trellis.app.context import AppContext
 from trellis.layouts.diagnosis import finding_links, findings_panel
-from trellis.search.analysis.diagnosis import Finding, diagnose, history_request
-from trellis.search.analysis.diagnosis.base import SearchFacts, facts_of
+from trellis.search.analysis.diagnosis import Finding, SearchFacts, diagnose, facts_of, history_request
 from trellis.tracking.memo import Memo
 
 ENTRIES = 16  # diagnoses kept per process (each a short list of findings)

@@ -27,6 +27,7 @@ __all__ = [
     "SearchFacts",
     "all_rules",
     "diagnose",
+    "facts_of",
     "history_request",
     "register_rule",
     "unregister_rule",
