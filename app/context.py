@@ -31,6 +31,7 @@ from trellis.tracking.links import run_url
 from trellis.tracking.memo import Memo
 from trellis.tracking.reader import RunTable
 from trellis.tracking.retry import unavailable_reason
+from trellis.tracking.run_state import runs_state
 from trellis.tracking.stores import Store, store_for
 
 
@@ -363,16 +364,6 @@ def _request_memo(name: str) -> dict | None:
     return memo
 
 
-def runs_state(trials: pd.DataFrame, metric: str) -> tuple[int, str, float]:
-    """What changes when runs are added, end or log the metric: their count, last end time, metric sum."""
-    col = f"metrics.{metric}"
-    return (
-        len(trials),
-        str(trials["end_time"].max()) if len(trials) else "",
-        float(trials[col].sum()) if col in trials else 0.0,
-    )
-
-
 def report_key(
     selection: dict,
     trials: pd.DataFrame,
@@ -385,7 +376,7 @@ def report_key(
     return (
         tuple(selection.get("experiments", [])),
         tuple(selection.get("searches", [])),
-        runs_state(trials, metric),
+        runs_state(trials, metric=metric),
         metric,
         direction,
         tuple(params or ()),

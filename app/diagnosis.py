@@ -13,6 +13,7 @@ from trellis.app.context import AppContext
 from trellis.layouts.diagnosis import finding_links, findings_panel
 from trellis.search.analysis.diagnosis import Finding, SearchFacts, diagnose, facts_of, history_request
 from trellis.tracking.memo import Memo
+from trellis.tracking.run_state import runs_state
 
 ENTRIES = 16  # diagnoses kept per process (each a short list of findings)
 
@@ -20,14 +21,6 @@ ENTRIES = 16  # diagnoses kept per process (each a short list of findings)
 class Diagnosis(NamedTuple):
     findings: list[Finding]
     n_searches: int  # Trellis searches diagnosed (0: nothing to diagnose in this view)
-
-
-def trials_state(trials: pd.DataFrame) -> tuple:
-    """What the rules read changes only when a trial is added or ends: count, ended, last end."""
-    if trials.empty:
-        return (0,)
-    ended = trials["end_time"].notna() & (trials["status"] != "RUNNING")
-    return (len(trials), int(ended.sum()), str(trials["end_time"].max()))
 
 
 def has_trellis_trials(trials: pd.DataFrame) -> bool:
@@ -50,7 +43,7 @@ class DiagnosisMemo:
         view = context.view(experiments, searches)
         if not has_trellis_trials(view.trials):  # foreign runs only: nothing read, nothing computed
             return Diagnosis([], 0)
-        key = (tuple(sorted(experiments)), tuple(sorted(searches)), trials_state(view.trials))
+        key = (tuple(sorted(experiments)), tuple(sorted(searches)), runs_state(view.trials))  # a trial added or ended
         found = self._kept.get(key)
         if found is not None:
             return found

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from trellis.tracking.run_state import runs_state
+
 
 class LiveStep(NamedTuple):
     seen: dict  # what the shell remembers: the experiments polled and their fingerprint
@@ -71,14 +73,8 @@ def detail_click(by_click: bool, refresh: bool, click: dict | None, shown: Seque
 LOADING_DELAY_MS = 600
 
 
-LIVE_STATUSES = ("RUNNING", "SCHEDULED")
-
-
-def ended_state(trials) -> tuple[int, str]:
-    """How many of these runs have ended, and the last end: what a heavy analysis is recomputed on.
-
-    A running search changes its running runs' metrics every tick; an analysis (fANOVA, bounds) redone
-    only when a run ends (or a stopped one resumes and ends again) stays at most one run behind.
-    """
-    ended = trials[~trials["status"].isin(LIVE_STATUSES)]
-    return len(ended), str(ended["end_time"].max()) if len(ended) else ""
+def ended_state(trials) -> tuple:
+    """How many of these runs have ended, and the last end: what a heavy analysis is recomputed on
+    (``trellis.tracking.run_state.runs_state`` with ``ended_only``: a running search's metrics change every
+    tick; an analysis redone only when a run ends stays at most one run behind)."""
+    return runs_state(trials, ended_only=True)

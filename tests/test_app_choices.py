@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trellis.app.context import report_key, runs_state
+from trellis.app.context import report_key
 from trellis.layouts.choices import (
     best_quantile,
     clicked_params,
@@ -19,6 +19,7 @@ from trellis.layouts.choices import (
 from trellis.layouts.space import importance_plot, importance_rows
 from trellis.search.analysis.fanova import Importance
 from trellis.search.analysis.objective import default_objective
+from trellis.tracking.run_state import runs_state
 
 # -- the search picker ------------------------------------------------------------------------------
 
@@ -195,8 +196,8 @@ def test_the_report_key_is_stable_while_the_runs_do_not_change():
     changed = runs()
     changed.loc[0, "metrics.loss"] = 0.1  # another metric than the analysed one
     assert key(changed) == key(runs())
-    assert runs_state(runs().iloc[:0], "acc") == (0, "", 0.0)
-    assert runs_state(runs(), "gone") == (3, "2024-01-01 11:00:00", 0.0)
+    assert runs_state(runs().iloc[:0], metric="acc") == (0, 0, "", 0.0)
+    assert runs_state(runs(), metric="gone")[-1] == 0.0 and runs_state(runs())[0] == 3
 
 
 def test_the_report_key_changes_with_the_run_state_and_the_question():

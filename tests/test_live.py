@@ -101,3 +101,16 @@ def test_space_analysis_is_redone_only_when_a_run_ends():
     assert reports(sel, "acc", "max", None, 0.5) is not first and calls[-1] == ("acc", "max", 0.5)
     state["trials"] = _trials(["FINISHED", "FINISHED", "SCHEDULED"], [t, t, pd.NaT])
     assert reports(sel, "loss", None, None, 1.0) is not first and len(calls) == 3
+
+
+def test_one_runs_state_says_what_changed_for_each_caller():
+    from trellis.tracking.run_state import runs_state
+
+    t = pd.Timestamp("2026-01-01 10:00")
+    running = _trials(["FINISHED", "RUNNING"], [t, pd.NaT])
+    started = _trials(["FINISHED", "RUNNING", "RUNNING"], [t, pd.NaT, pd.NaT])
+    assert runs_state(running) == (2, 1, str(t)) and runs_state(started) != runs_state(running)  # diagnosis sees it
+    assert runs_state(started, ended_only=True) == runs_state(running, ended_only=True)  # a heavy analysis does not
+    logged = running.assign(**{"metrics.acc": [0.0, 0.5]})
+    assert runs_state(logged, metric="acc") != runs_state(running, metric="acc")  # an analysis of acc does
+    assert runs_state(logged, metric="loss") == runs_state(running, metric="loss")  # one of loss does not
