@@ -37,3 +37,12 @@ def test_config_errors_name_the_key(store: str):
         trellis.run_search(raw)
     with pytest.raises(LookupError, match="no experiment 'nope'"):
         trellis.read_runs("nope", tracking_uri=store)
+
+
+def test_overrides_leave_the_callers_mapping_as_it_was(store: str):
+    raw = copy.deepcopy(BASE)
+    raw["tracking"] = {"uri": store, "experiment": "untouched"}
+    before = copy.deepcopy(raw)
+    trellis.run_search(raw, {"termination.max_trials": 2, "tracking.experiment": "overridden"})
+    assert raw == before
+    assert len(trellis.read_runs("overridden", tracking_uri=store)) == 2

@@ -3,6 +3,7 @@ experiment's runs as a DataFrame. Both are thin: the engine and the reader do th
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from trellis.search.config import SearchConfig, load_config, parse_config
+from trellis.search.config.parse import set_dotted
 from trellis.search.engine.records import SearchResult
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
@@ -35,13 +37,9 @@ def run_search(
     if isinstance(config, str | Path):
         config = load_config(config, overrides)
     elif overrides or not isinstance(config, SearchConfig):
-        raw = config.to_dict() if isinstance(config, SearchConfig) else dict(config)
+        raw = config.to_dict() if isinstance(config, SearchConfig) else copy.deepcopy(dict(config))
         for dotted, value in (overrides or {}).items():
-            node = raw
-            *parents, last = dotted.split(".")
-            for key in parents:
-                node = node.setdefault(key, {})
-            node[last] = value
+            set_dotted(raw, dotted, value)
         config = parse_config(raw)
     return SearchRunner(config, on_progress=on_progress, resume=resume).run()
 

@@ -69,7 +69,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         raise ConfigError([("<root>", "must be a mapping of keys to values")])
     raw.setdefault("name", path.stem)
     for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value)
+        set_dotted(raw, dotted, value)
     trial = raw.get("trial")
     # A relative script path is relative to the config file, wherever the command is run from.
     if isinstance(trial, dict) and isinstance(trial.get("script"), str) and not Path(trial["script"]).is_absolute():
@@ -77,7 +77,8 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     return parse_config(raw, source=str(path.resolve()))
 
 
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+def set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``raw``'s value at a dotted key (``tracking.uri``), making the sections on the way."""
     node = raw
     *parents, last = dotted.split(".")
     for key in parents:
@@ -213,8 +214,8 @@ def _parse_tracking(raw: Mapping[str, Any], name: str, problems: Problems) -> Tr
     if reason:
         problems.add("tracking.experiment", reason)
     uri = trk.get("uri") if isinstance(trk.get("uri"), str) else DEFAULT_TRACKING_URI
-    if uri and driver_problem(uri):
-        problems.add("tracking.uri", driver_problem(uri))
+    if uri and (no_driver := driver_problem(uri)):
+        problems.add("tracking.uri", no_driver)
     location = trk.get("artifact_location") if isinstance(trk.get("artifact_location"), str) else None
     app_url = trk.get("app_url") if isinstance(trk.get("app_url"), str) and trk["app_url"].strip() else None
     if app_url and app_url_problem(app_url):
