@@ -55,8 +55,8 @@ def store_problem(uri: str, must_exist: bool, timeout_s: float = 5.0) -> str | N
     scheme = uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else "file"
     if scheme not in known_schemes():
         return f"unknown tracking URI scheme {scheme!r} in {uri!r} (known: {', '.join(known_schemes())})"
-    if driver_problem(uri):
-        return driver_problem(uri)
+    if no_driver := driver_problem(uri):
+        return no_driver
     path = sqlite_path(uri)
     if path is not None:
         if not os.path.exists(path):

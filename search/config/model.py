@@ -98,7 +98,7 @@ class TrialSpec:
     args: tuple[str, ...] = ()
     timeout_s: float | None = None
     workdir: str | None = None
-    # The config file's folder, where a trial module may sit (``search.config.trial_module``); set from the
+    # The config file's folder, where a trial module may sit (``trellis.search.config.trial_module``); set from the
     # config's source, not written back by ``to_dict``.
     config_dir: str | None = field(default=None, compare=False)
 
