@@ -7,6 +7,7 @@ analyses, the store state); split, the pages would each hold several half-contex
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,16 +142,17 @@ class AppContext:
     def analysis(self, name: str, experiment_ids: list[str], search_ids: list[str] | None = None) -> dict:
         """An analysis plugin's plain data over the runs shown (``trellis.search.analysis.registry``), computed
         once per store state and shared by every worker through the run cache's store as plain msgpack."""
-        view = self.view(experiment_ids, search_ids)
-        state = self.store_state(self.readable_ids(experiment_ids))
+        ids = self.readable_ids(experiment_ids)  # first: nothing past here sees another's runs
+        state = self.store_state(ids)
         key = None
         if state is not None:
-            shown = (tuple(sorted(self.readable_ids(experiment_ids))), tuple(sorted(search_ids or ())))
+            shown = (tuple(sorted(ids)), tuple(sorted(search_ids or ())))
             key = self.reports.store_key(("analysis", name, *shown, *state))
             blob = _store_get(self.cache.store, key)
             if isinstance(blob, bytes) and blob.startswith(ANALYSIS_MAGIC):
                 with contextlib.suppress(Exception):  # anything unreadable is a miss: computed again
                     return msgpack.unpackb(blob[len(ANALYSIS_MAGIC) :], raw=False, strict_map_key=False)
+        view = self.view(ids, search_ids)  # the runs are read only when the analysis is computed
         data = run_analysis(name, view.table, view.trials)
         if key is not None:
             with contextlib.suppress(Exception):  # a store that does not answer: not shared, still shown
@@ -240,7 +242,7 @@ class AppContext:
                 self._unchanged.pop(next(iter(self._unchanged)))
         return value
 
-    @property
+    @functools.cached_property
     def store(self) -> Store:
         """The store's kind (``trellis.tracking.stores``): what it allows, chosen by its URI's scheme."""
         return store_for(self.tracking_uri)

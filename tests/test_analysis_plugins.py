@@ -97,3 +97,23 @@ def test_a_toy_analysis_shows_on_the_page_and_in_the_cli(searched, monkeypatch, 
         unregister_analysis("toy-count")
     assert main(["analysis", "show", "toy-count", "--tracking-uri", searched.uri, "--experiment", "mixed"]) == 2
     assert "no analysis 'toy-count'" in capsys.readouterr().err
+
+
+def test_an_analysis_is_computed_once_per_store_state_for_every_worker(searched, monkeypatch):
+    calls = []
+
+    def counted(table, trials):
+        calls.append(1)
+        return {"runs": len(trials)}
+
+    register_analysis(Analysis("toy-counted", "Counted", counted, lambda d: [], lambda d: []))
+    try:
+        monkeypatch.chdir(searched.folder)
+        cache = str(searched.folder / "cache-counted")
+        first = create_app(searched.uri, cache=cache).trellis_context
+        second = create_app(searched.uri, cache=cache).trellis_context  # another worker, the same shared cache
+        assert first.analysis("toy-counted", [searched.experiment]) == {"runs": 8}
+        assert second.analysis("toy-counted", [searched.experiment]) == {"runs": 8}
+        assert len(calls) == 1
+    finally:
+        unregister_analysis("toy-counted")
