@@ -4,7 +4,6 @@ tells anyone when no agent is alive (``trellis.tracking.agents``)."""
 
 from __future__ import annotations
 
-import logging
 import signal
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import time
 
 from trellis.search.trial import die_with_parent
 
-log = logging.getLogger("trellis.serve")
 MAX_RESTARTS = 5
 WINDOW_S = 600.0
 CHECK_S = 1.0

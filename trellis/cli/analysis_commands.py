@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from trellis.cli.arguments import experiment_id_or_none, store_ok
+from trellis.cli.arguments import read_experiment
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
@@ -21,18 +21,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from trellis.search.analysis.registry import ANALYSES
-    from trellis.tracking.reader import read_runs
 
     analysis = ANALYSES.get(args.name)
     if analysis is None:
         print(f"error: no analysis {args.name!r} (have: {', '.join(ANALYSES)})", file=sys.stderr)
         return 2
-    if not store_ok(args.tracking_uri, must_exist=True):
+    table = read_experiment(args.tracking_uri, args.experiment)
+    if table is None:
         return 2
-    experiment_id = experiment_id_or_none(args.tracking_uri, args.experiment)
-    if experiment_id is None:
-        return 2
-    table = read_runs(args.tracking_uri, [experiment_id])
     trials = table.trials
     if args.search:
         trials = trials[trials["search_id"].astype(str).isin(args.search.split(","))]

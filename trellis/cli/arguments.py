@@ -37,15 +37,19 @@ def store_ok(uri: str, must_exist: bool) -> bool:
     return problem is None
 
 
-def experiment_id_or_none(uri: str, name: str) -> str | None:
-    """The id of experiment ``name`` in the store, or None after printing the one line that says which exist
-    (the store must already be checked with ``store_ok``)."""
+def read_experiment(uri: str, name: str):
+    """The ``RunTable`` of experiment ``name`` in the store at ``uri`` (which must exist), or None after printing
+    the one line that says what is wrong (the store, or which experiments there are)."""
     from mlflow import MlflowClient
 
+    from trellis.tracking.reader import read_runs
+
+    if not store_ok(uri, must_exist=True):
+        return None
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(name)
     if exp is None:
         names = ", ".join(sorted(e.name for e in client.search_experiments())) or "none"
         print(f"error: no experiment {name!r} at {uri} (have: {names})", file=sys.stderr)
         return None
-    return exp.experiment_id
+    return read_runs(uri, [exp.experiment_id])

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from trellis.cli.arguments import experiment_id_or_none, store_ok
+from trellis.cli.arguments import read_experiment
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 MAX_RUNS_SHOWN = 5  # run ids printed per finding in the text output (--json has them all)
@@ -18,18 +18,12 @@ def _fail(message: str) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-
-    from trellis.search.analysis.diagnosis import diagnose, history_request
-    from trellis.search.analysis.diagnosis.base import facts_of
+    from trellis.search.analysis.diagnosis import diagnose, facts_of, history_request
     from trellis.tracking.histories import read_histories
-    from trellis.tracking.reader import read_runs
 
-    if not store_ok(args.tracking_uri, must_exist=True):
+    table = read_experiment(args.tracking_uri, args.experiment)
+    if table is None:
         return 2
-    experiment_id = experiment_id_or_none(args.tracking_uri, args.experiment)
-    if experiment_id is None:
-        return 2
-    table = read_runs(args.tracking_uri, [experiment_id])
     trials = table.trials
     if args.search:
         wanted = [s for s in args.search.split(",") if s]
