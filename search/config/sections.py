@@ -104,16 +104,9 @@ def check_trial_target(spec: TrialSpec, problems: Problems) -> None:
 
 
 def _check_entry_point_imports(name: str, problems: Problems) -> None:
-    import importlib.metadata
-    import importlib.util
+    from trellis.search.config.trial_module import find_entry_point_module, missing_imports_line
 
-    from trellis.search.config.trial_module import missing_imports_line
-
-    (entry,) = importlib.metadata.entry_points(group="trellis.trials", name=name)
-    try:
-        found = importlib.util.find_spec(entry.module)
-    except (ImportError, ValueError):
-        found = None
+    found = find_entry_point_module(name)
     missing = missing_imports_line(found, f"trial {name!r}") if found is not None else None
     if missing:
         problems.add("trial.entry_point", missing)

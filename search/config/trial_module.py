@@ -79,13 +79,30 @@ def _find(name: str, dirs: list[str]) -> ModuleSpec | None:
 
 
 def find_trial_module(spec: TrialSpec) -> ModuleSpec | None:
-    """The trial module's spec (found without running it), or None."""
+    """The trial module's spec (found without running it), or None: a registered entry point's module, or
+    the ``module:function``'s."""
+    if spec.entry_point:
+        return find_entry_point_module(spec.entry_point)
     name = module_name(spec)
     dirs = project_dirs(spec)
     found = _find(name, dirs)
     if found is None and name.startswith(LEGACY_PREFIXES):
         found = _find(f"trellis.{name}", dirs)
     return found
+
+
+def find_entry_point_module(name: str) -> ModuleSpec | None:
+    """The spec of the module a registered trial entry point names (found without running it), or None."""
+    import importlib.metadata
+
+    found = importlib.metadata.entry_points(group="trellis.trials", name=name)
+    module = next(iter(found)).module if found else None
+    if not module:
+        return None
+    try:
+        return importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
 
 
 def import_trial_module(spec: TrialSpec) -> ModuleType:

@@ -53,17 +53,7 @@ def trial_file(spec: TrialSpec) -> Path | None:
         if not path.is_absolute():
             path = Path(spec.workdir or os.getcwd()) / path
         return path.resolve() if path.is_file() else None
-    if spec.entry_point:
-        found = importlib.metadata.entry_points(group="trellis.trials", name=spec.entry_point)
-        module = next(iter(found)).module if found else None
-        if not module:
-            return None
-        try:
-            found_spec = importlib.util.find_spec(module)
-        except (ImportError, ValueError):
-            return None
-    else:
-        found_spec = find_trial_module(spec)
+    found_spec = find_trial_module(spec)
     origin = found_spec.origin if found_spec else None
     if not origin or not Path(origin).is_file():
         return None
