@@ -4,7 +4,6 @@ page's own (``AppContext.space_report``: computed once, shared by all workers)."
 
 from __future__ import annotations
 
-import threading
 from typing import NamedTuple
 
 import pandas as pd
@@ -34,7 +33,6 @@ class DiagnosisMemo:
     def __init__(self, context: AppContext) -> None:
         self.context = context
         self._kept: Memo[Diagnosis] = Memo(ENTRIES)
-        self._lock = threading.Lock()
 
     def __call__(self, selection: dict) -> Diagnosis:
         context = self.context

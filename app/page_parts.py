@@ -3,7 +3,6 @@ with its direction (the exploration and models pages)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +22,7 @@ class StateMemo:
 
     def __init__(self, compute: Callable[[View, list[str], str, str], Any], entries: int = 4) -> None:
         self.compute = compute
-        self.entries = entries
         self._entries: Memo = Memo(entries)
-        self._lock = threading.Lock()
 
     def get(self, context: AppContext, selection: dict, objective: str, direction: str) -> Any:
         experiments = context.readable_ids(selection.get("experiments", []))

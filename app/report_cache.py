@@ -136,7 +136,6 @@ class SharedReports:
         self.namespace = namespace
         self.lock = _Lock(backend)
         self._memory: Memo[SpaceReport] = Memo(entries)
-        self._entries = entries
         self._guard = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._jobs: dict[str, tuple[float, concurrent.futures.Future]] = {}  # background computations

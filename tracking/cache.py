@@ -256,7 +256,6 @@ class RunCache:
         self.uri = uri
         self.store = store or MemoryBackend()
         self._memory: Memo[_Entry] = Memo(memory_entries)
-        self._memory_entries = memory_entries
         self._lock = threading.Lock()
         self.stats = {"hits": 0, "delta_reads": 0, "full_reads": 0}
 

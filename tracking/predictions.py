@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -28,7 +27,6 @@ class PredictionsReader:
     def __init__(self, client_of: Callable[[], MlflowClient]) -> None:
         self.client_of = client_of
         self._memo: Memo[tuple[np.ndarray, np.ndarray]] = Memo(MEMO)
-        self._lock = threading.Lock()
 
     def get(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(predicted, labels) of the run, or None when it kept none (or they do not read as predictions)."""

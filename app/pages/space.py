@@ -187,7 +187,6 @@ class SteadyReports:
     def __init__(self, context: AppContext, entries: int = 16, wait_s: float | None = None) -> None:
         self.context = context
         self._last: Memo = Memo(entries)
-        self._entries = entries
         self.wait_s = wait_s  # None: wait for the analysis; else ``Pending`` past that many seconds
 
     def __call__(self, selection, metric, direction, params, quantile) -> SpaceReport | Pending:
