@@ -6,19 +6,17 @@ analyses, the store state); split, the pages would each hold several half-contex
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import msgpack
 import pandas as pd
 from mlflow import MlflowClient
 
 from trellis.app.auth.base import Authenticator, signed_in_user
-from trellis.app.report_cache import Pending, SharedReports
+from trellis.app.shared_results import PLAIN, Codec, Pending, SharedResults
 from trellis.search.analysis.registry import run_analysis
 from trellis.search.analysis.report import SpaceReport, analyse
 from trellis.search.analysis.surrogate import MIN_RUNS as SURROGATE_MIN_RUNS
@@ -54,13 +52,12 @@ class AppContext:
     access: Authenticator | None = None  # sign-in: who may read which experiments, and edit where
     # How long a request waits for a search-space analysis before the page shows its progress instead.
     analysis_wait_s: float = 1.0
-    _shared_reports: SharedReports | None = field(init=False, default=None, repr=False)
+    _shared: SharedResults | None = field(init=False, default=None, repr=False)
     _views: Memo = field(init=False, default_factory=lambda: Memo(VIEW_ENTRIES), repr=False)
     _views_lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
     _unchanged: dict = field(init=False, default_factory=dict, repr=False)  # key -> (change counter, value)
     _counter: Callable[[], tuple] | bool | None = field(init=False, default=None, repr=False)
     _client: MlflowClient | None = field(init=False, default=None, repr=False)
-    _surrogates: Memo = field(init=False, default_factory=lambda: Memo(4), repr=False)
 
     @property
     def client(self) -> MlflowClient:
@@ -82,82 +79,67 @@ class AppContext:
         wait_s: float | None = None,
     ) -> SpaceReport | Pending:
         """The search-space analysis, by the state of the runs it reads: computed once by whichever worker
-        and thread asks first, shared with the others through the cache's store (``trellis.app.report_cache``). With
-        ``wait_s``, computed in the background: ``Pending`` when it is not ready by then."""
-        experiments = self.readable_ids(selection.get("experiments", []))  # the key names only runs read
-        view = self.view(experiments, selection.get("searches", []))
-        shown = {"experiments": experiments, "searches": list(selection.get("searches", []))}
-        key = report_key(shown, view.trials, metric, direction, params, best_quantile)
+        and thread asks first, shared with the others through the cache's store (``trellis.app.shared_results``).
+        With ``wait_s``, computed in the background: ``Pending`` when it is not ready by then."""
+        view, key = self._report_view(selection, metric, direction, params, best_quantile)
 
         def compute() -> SpaceReport:
             report = analyse(view.table, view.trials, metric, direction, params or None, best_quantile)
             if wait_s is not None:  # for the page: its prediction form's surrogate in the same background job
-                self._surrogate_of(self.reports.store_key(("surrogate", *key)), report)
+                self._surrogate_of(key, report)
             return report
 
         if wait_s is None:
-            return self.reports.get(key, compute)
-        return self.reports.get_soon(key, compute, wait_s, runs=len(view.trials))
+            return self.results.get(key, compute, REPORT)
+        return self.results.get_soon(key, compute, REPORT, wait_s, runs=len(view.trials))
 
     def space_surrogate(
         self, selection: dict, metric: str, direction: str, params: list[str] | None, best_quantile: float | None
     ) -> Surrogate | None:
-        """The surrogate of the report's runs (``trellis.search.analysis.surrogate``): fitted once per report state (for
-        the page, with the report in its background job), kept
-        in the cache's shared store as msgpack of plain values (never pickled), and in this process. None when
+        """The surrogate of the report's runs (``trellis.search.analysis.surrogate``): fitted once per report
+        state (for the page, with the report in its background job) and shared as the report is. None when
         the report has a problem or too few runs."""
         report = self.space_report(selection, metric, direction, params, best_quantile)
-        if isinstance(report, Pending) or report.problem or len(report.data.y) < SURROGATE_MIN_RUNS:
+        if isinstance(report, Pending):
             return None
-        experiments = self.readable_ids(selection.get("experiments", []))
-        shown = {"experiments": experiments, "searches": list(selection.get("searches", []))}
-        view = self.view(experiments, selection.get("searches", []))
-        name = self.reports.store_key(("surrogate", *report_key(shown, view.trials, metric, direction, params,
-                                                                 best_quantile)))  # fmt: skip
-        return self._surrogate_of(name, report)
+        _, key = self._report_view(selection, metric, direction, params, best_quantile)
+        return self._surrogate_of(key, report)
 
-    def _surrogate_of(self, name: str, report: SpaceReport) -> Surrogate | None:
-        """The surrogate kept under ``name`` (this process, then the shared store), else fitted and kept."""
+    def _report_view(self, selection, metric, direction, params, best_quantile) -> tuple[View, tuple]:
+        """The runs a space report reads, and its key: what it was asked for and the state of those runs."""
+        experiments = self.readable_ids(selection.get("experiments", []))  # the key names only runs read
+        view = self.view(experiments, selection.get("searches", []))
+        shown = {"experiments": experiments, "searches": list(selection.get("searches", []))}
+        return view, report_key(shown, view.trials, metric, direction, params, best_quantile)
+
+    def _surrogate_of(self, key: tuple, report: SpaceReport) -> Surrogate | None:
         if report.problem or len(report.data.y) < SURROGATE_MIN_RUNS:
             return None
-        with self._views_lock:
-            found = self._surrogates.get(name)
-        if found is not None:
-            return found
-        found = _decode_surrogate(_store_get(self.cache.store, name))
-        if found is None:
-            found = fit_surrogate(report.data)
-            blob = SURROGATE_MAGIC + msgpack.packb(found.to_plain(), use_bin_type=True)
-            with contextlib.suppress(Exception):  # a store that does not answer: kept in this process only
-                self.cache.store.set(name, blob)
-        self._surrogates.put(name, found)
-        return found
+        return self.results.get(("surrogate", *key), lambda: fit_surrogate(report.data), SURROGATE)
 
     @property
-    def reports(self) -> SharedReports:
-        if self._shared_reports is None:
-            self._shared_reports = SharedReports(self.cache.store, namespace=self.tracking_uri)
-        return self._shared_reports
+    def results(self) -> SharedResults:
+        """The one cache of computed results (reports, surrogates, analyses): this process, then all workers."""
+        if self._shared is None:
+            self._shared = SharedResults(self.cache.store, namespace=self.tracking_uri)
+        return self._shared
 
-    def analysis(self, name: str, experiment_ids: list[str], search_ids: list[str] | None = None) -> dict:
+    def analysis(self, name: str, experiment_ids: list[str], search_ids: list[str] | None = None,
+                 inputs: dict | None = None) -> dict:  # fmt: skip
         """An analysis plugin's plain data over the runs shown (``trellis.search.analysis.registry``), computed
         once per store state and shared by every worker through the run cache's store as plain msgpack."""
         ids = self.readable_ids(experiment_ids)  # first: nothing past here sees another's runs
+        inputs = dict(inputs or {})
+
+        def compute() -> dict:
+            view = self.view(ids, search_ids)  # the runs are read only when the analysis is computed
+            return run_analysis(name, view.table, view.trials, inputs)
+
         state = self.store_state(ids)
-        key = None
-        if state is not None:
-            shown = (tuple(sorted(ids)), tuple(sorted(search_ids or ())))
-            key = self.reports.store_key(("analysis", name, *shown, *state))
-            blob = _store_get(self.cache.store, key)
-            if isinstance(blob, bytes) and blob.startswith(ANALYSIS_MAGIC):
-                with contextlib.suppress(Exception):  # anything unreadable is a miss: computed again
-                    return msgpack.unpackb(blob[len(ANALYSIS_MAGIC) :], raw=False, strict_map_key=False)
-        view = self.view(ids, search_ids)  # the runs are read only when the analysis is computed
-        data = run_analysis(name, view.table, view.trials)
-        if key is not None:
-            with contextlib.suppress(Exception):  # a store that does not answer: not shared, still shown
-                self.cache.store.set(key, ANALYSIS_MAGIC + msgpack.packb(data, use_bin_type=True))
-        return data
+        if state is None:  # no fingerprint: nothing derived from the runs is kept
+            return compute()
+        shown = (tuple(sorted(ids)), tuple(sorted(search_ids or ())), tuple(sorted(inputs.items())))
+        return self.results.get(("analysis", name, *shown, *state), compute, PLAIN)
 
     def experiments(self) -> list[dict]:
         """Active experiments, newest first, as dropdown options."""
@@ -332,25 +314,8 @@ class AppContext:
 
 
 VIEW_ENTRIES = 8  # views kept per process (each shares its table with the run cache)
-SURROGATE_MAGIC = b"trellis-surrogate-1\n"
-ANALYSIS_MAGIC = b"trellis-analysis-1\n"
-
-
-def _store_get(store, name: str) -> bytes | None:
-    try:
-        return store.get(name)
-    except Exception:  # a store that does not answer is a miss
-        return None
-
-
-def _decode_surrogate(blob: bytes | None) -> Surrogate | None:
-    """A shared surrogate back from plain msgpack, or None for anything else (never code run)."""
-    if not isinstance(blob, bytes) or not blob.startswith(SURROGATE_MAGIC):
-        return None
-    try:
-        return Surrogate.from_plain(msgpack.unpackb(blob[len(SURROGATE_MAGIC) :], raw=False, strict_map_key=True))
-    except Exception:
-        return None
+REPORT = Codec(b"trellis-space-report-2\n", SpaceReport.to_plain, SpaceReport.from_plain)
+SURROGATE = Codec(b"trellis-surrogate-2\n", Surrogate.to_plain, Surrogate.from_plain)
 
 
 def _request_memo(name: str) -> dict | None:

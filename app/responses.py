@@ -18,12 +18,12 @@ import json
 import logging
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 
 from flask import Flask, Response, g, request
 
 from trellis.app.context import AppContext
+from trellis.tracking.memo import Memo
 
 log = logging.getLogger(__name__)
 UPDATE_PATH = "/_dash-update-component"
@@ -41,8 +41,8 @@ class ResponseCache:
         self.context = context
         self.max_bytes = int(_megabytes() * 2**20) if max_bytes is None else max_bytes
         self.allowed: set[str] = set()
-        self._entries: OrderedDict[str, tuple[int, bytes]] = OrderedDict()
-        self._bytes = 0
+        # (status, body) by request key, bounded in bytes (the entry bound is never the one reached first)
+        self._entries: Memo[tuple[int, bytes]] = Memo(1 << 20, max(1, self.max_bytes), lambda entry: len(entry[1]))
         self._lock = threading.Lock()
         self.stats = {"hits": 0, "misses": 0, "kept": 0}
 
@@ -87,12 +87,10 @@ class ResponseCache:
             return None
         if key is None:
             return None
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-                self.stats["hits"] += 1
+        found = self._entries.get(key)
         if found is not None:
+            with self._lock:
+                self.stats["hits"] += 1
             status, data = found
             return Response(data, status=status, mimetype="application/json")
         self.stats["misses"] += 1
@@ -114,14 +112,10 @@ class ResponseCache:
         data = response.get_data()
         if len(data) > self.max_bytes // 4 or b'"sideUpdate"' in data:
             return response  # too big, or it set other props (the status line of a store outage): not kept
-        with self._lock:
-            if key not in self._entries:
-                self._entries[key] = (response.status_code, data)
-                self._bytes += len(data)
+        if key not in self._entries:
+            self._entries.put(key, (response.status_code, data))
+            with self._lock:
                 self.stats["kept"] += 1
-            while self._bytes > self.max_bytes and self._entries:
-                _, (_, old) = self._entries.popitem(last=False)
-                self._bytes -= len(old)
         return response
 
 

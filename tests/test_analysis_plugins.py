@@ -117,3 +117,22 @@ def test_an_analysis_is_computed_once_per_store_state_for_every_worker(searched,
         assert len(calls) == 1
     finally:
         unregister_analysis("toy-counted")
+
+
+def test_the_space_analysis_is_a_row_too_and_finds_the_one_parameter_that_matters(tmp_path, capsys):
+    """accuracy = 1 - |log10(lr) + 3| / 4 + noise: only lr matters, its best at 1e-3 (``build_store``)."""
+    from benchmarks.load_runs import build_store
+
+    uri, _ = build_store(tmp_path / "runs.db", 300)
+    args = ["analysis", "show", "space", "--tracking-uri", uri, "--experiment", "bench", "--json"]
+    assert main([*args, "--input", "metric=accuracy"]) == 0
+    data = json.loads(capsys.readouterr().out)["data"]
+    assert data["metric"] == "accuracy" and data["direction"] == "max" and data["runs"] == 300
+    (top, *rest) = data["importance"]
+    assert top["name"] == "lr" and top["share"] > 0.8 and all(r["share"] < 0.1 for r in rest)
+    low, high = data["bounds"]["ranges"]["lr"]
+    assert low < 1e-3 < high and high / low < 1e3  # narrowed around the optimum, out of a 1e4-wide range
+    assert main([*args, "--input", "nope=1"]) == 2
+    assert "takes no such input (it takes: metric, direction)" in capsys.readouterr().err
+    text = ANALYSES["space"].lines(data)
+    assert text[1].startswith("lr: ") and any(line.startswith("search lr in [") for line in text)

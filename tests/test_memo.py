@@ -35,3 +35,19 @@ def test_threads_share_it_within_its_bound():
     assert len(memo) == 50
     with pytest.raises(ValueError):
         Memo(0)
+
+
+def test_a_weight_bound_forgets_the_oldest_until_the_rest_fit_and_never_keeps_a_too_heavy_value():
+    memo = Memo(100, max_weight=10, weigh=len)
+    memo.put("a", b"xxxx")
+    memo.put("b", b"xxxx")
+    assert memo.weight == 8 and memo.get("a") == b"xxxx"  # "a" is now the most recently used
+    memo.put("c", b"xxxx")  # 12 > 10: the least recently used ("b") goes
+    assert memo.keys() == ["a", "c"] and memo.weight == 8
+    memo.put("a", b"x")  # replaced: its old weight is given back
+    assert memo.weight == 5
+    memo.put("big", b"x" * 11)  # heavier than the whole bound: not kept, nothing else lost
+    assert "big" not in memo and memo.keys() == ["c", "a"]
+    assert memo.pop("c") == b"xxxx" and memo.weight == 1
+    with pytest.raises(ValueError, match="needs both"):
+        Memo(3, max_weight=10)

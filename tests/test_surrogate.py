@@ -78,7 +78,7 @@ def test_a_refined_space_around_the_optimum_predicts_better_than_the_original():
 
 def test_the_app_fits_it_once_per_report_and_shares_it_as_plain_data(make_config, store, tmp_path):
     """Two workers (two contexts on one cache folder): the second reads the first's surrogate back."""
-    from trellis.app.context import SURROGATE_MAGIC, AppContext
+    from trellis.app.context import SURROGATE, AppContext
     from trellis.search.engine.runner import run_search
     from trellis.tracking.cache import DiskBackend, RunCache
 
@@ -91,8 +91,8 @@ def test_the_app_fits_it_once_per_report_and_shares_it_as_plain_data(make_config
     other = AppContext(store, RunCache(store, DiskBackend(str(tmp_path / "cache"))))
     back = other.space_surrogate(selection, "loss", "min", None, None)
     assert back is not s and predict(back, s.best) == pytest.approx(predict(s, s.best))
-    blobs = [first.cache.store.get(k) for k in first._surrogates]
-    assert all(b.startswith(SURROGATE_MAGIC) for b in blobs)
+    _, key = first._report_view(selection, "loss", "min", None, None)
+    assert first.cache.store.get(first.results.store_key(("surrogate", *key))).startswith(SURROGATE.magic)
 
 
 def test_the_page_form_is_prefilled_with_the_best_run_and_reads_back():

@@ -7,17 +7,25 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 
 
 class Memo(Generic[V]):
-    def __init__(self, entries: int) -> None:
+    """At most ``entries`` values; with ``weigh`` (a value's size, e.g. its bytes), also at most ``max_weight``
+    in all (a value heavier than that alone is not kept)."""
+
+    def __init__(self, entries: int, max_weight: float | None = None, weigh: Callable[[V], float] | None = None):
         if entries < 1:
             raise ValueError("a memo keeps at least one entry")
+        if (max_weight is None) != (weigh is None):
+            raise ValueError("a weight bound needs both max_weight and weigh")
         self.entries = entries
+        self.max_weight = max_weight
+        self._weigh = weigh
+        self.weight = 0.0
         self._items: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -35,19 +43,31 @@ class Memo(Generic[V]):
             return self._items.get(key, default)
 
     def put(self, key: Hashable, value: V) -> V:
-        """Keep ``value`` under ``key``, forgetting the least recently used entries beyond the bound."""
+        """Keep ``value`` under ``key``, forgetting the least recently used entries beyond the bounds."""
         with self._lock:
+            if self._weigh is not None and self._weigh(value) > self.max_weight:
+                self._forget(key)
+                return value
+            self._forget(key)
             self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.entries:
-                self._items.popitem(last=False)
+            self.weight += self._weigh(value) if self._weigh is not None else 0.0
+            while len(self._items) > self.entries or (self.max_weight is not None and self.weight > self.max_weight):
+                self._forget(next(iter(self._items)))
         return value
+
+    def _forget(self, key: Hashable) -> None:
+        if key in self._items:
+            old = self._items.pop(key)
+            if self._weigh is not None:
+                self.weight -= self._weigh(old)
 
     __setitem__ = put
 
     def pop(self, key: Hashable, default: Any = None) -> V | Any:
         with self._lock:
-            return self._items.pop(key, default)
+            found = self._items.get(key, default)
+            self._forget(key)
+            return found
 
     def keys(self) -> list[Hashable]:
         """The keys kept now, least recently used first (a copy: safe while other threads use the memo)."""
@@ -68,3 +88,4 @@ class Memo(Generic[V]):
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self.weight = 0.0

@@ -15,8 +15,8 @@ from dash.exceptions import PreventUpdate
 
 from trellis.app.context import AppContext
 from trellis.app.pages.space_predict import register_prediction
-from trellis.app.report_cache import Pending
 from trellis.app.responses import not_shared, register_shared
+from trellis.app.shared_results import Pending
 from trellis.app.shell import query_objective, with_objective
 from trellis.layouts import space as sp
 from trellis.layouts import space_predict as spp

@@ -15,16 +15,31 @@ def cmd_list(args: argparse.Namespace) -> int:
     from trellis.search.analysis.registry import ANALYSES
 
     for analysis in ANALYSES.values():
-        print(f"{analysis.name:<24} {analysis.label}" + (f": {analysis.description}" if analysis.description else ""))
+        takes = f" (inputs: {', '.join(analysis.inputs)})" if analysis.inputs else ""
+        print(f"{analysis.name:<24} {analysis.label}" + (f": {analysis.description}" if analysis.description else "")
+              + takes)  # fmt: skip
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from trellis.search.analysis.registry import ANALYSES
+    from trellis.search.analysis.registry import ANALYSES, run_analysis
 
     analysis = ANALYSES.get(args.name)
     if analysis is None:
         print(f"error: no analysis {args.name!r} (have: {', '.join(ANALYSES)})", file=sys.stderr)
+        return 2
+    inputs = {}
+    for item in args.input or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"error: --input {item!r}: write it as KEY=VALUE", file=sys.stderr)
+            return 2
+        inputs[key.strip()] = value.strip()
+    unknown = sorted(set(inputs) - set(analysis.inputs))
+    if unknown:
+        takes = ", ".join(analysis.inputs) or "none"
+        print(f"error: --input {unknown[0]}: analysis {analysis.name!r} takes no such input (it takes: {takes})",
+              file=sys.stderr)  # fmt: skip
         return 2
     table = read_experiment(args.tracking_uri, args.experiment)
     if table is None:
@@ -32,7 +47,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     trials = table.trials
     if args.search:
         trials = trials[trials["search_id"].astype(str).isin(args.search.split(","))]
-    data = analysis.process(table, trials)
+    data = run_analysis(analysis.name, table, trials, inputs)
     if args.json:
         print(json.dumps({"analysis": analysis.name, "experiment": args.experiment, "data": data}, indent=2))
         return 0
@@ -53,4 +68,10 @@ def add_commands(sub) -> None:
     show.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     show.add_argument("--search", help="only these search ids (comma-separated)")
     show.add_argument("--json", action="store_true", help="the analysis' plain data")
+    show.add_argument(
+        "--input",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an input the analysis takes (e.g. metric=val_loss; `analysis list` names them)",
+    )
     show.set_defaults(func=cmd_show)

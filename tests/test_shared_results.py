@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from benchmarks.load_runs import build_store
-from trellis.app.report_cache import Pending, SharedReports, decode_report, encode_report
+from trellis.app.context import REPORT, SURROGATE
+from trellis.app.shared_results import PLAIN, Pending, SharedResults, decode, encode
 from trellis.search.analysis.fanova import FastFANOVA
 from trellis.search.analysis.marginals import MAX_PAIRS, PAIR_POINTS, POINTS, Marginals
 from trellis.search.analysis.report import SpaceReport, active_masks, analyse
@@ -39,7 +40,7 @@ def test_a_report_round_trips_as_plain_data_with_the_forests_marginals(runs):
     # the same forest as the analysis' (same runs, trees and seed), asked directly
     forest = FastFANOVA(report.data.X, report.data.y, report.data.names, n_trees=64, seed=0,
                         active=active_masks(table.trials, report.data))  # fmt: skip
-    back = decode_report(encode_report(report))
+    back = decode(encode(report, REPORT), REPORT)
     assert back is not None
     assert SpaceReport.from_plain(report.to_plain()) is not None  # no codec but the report's own
     assert back.refined_yaml == report.refined_yaml and back.problem is None
@@ -74,25 +75,25 @@ class Planted:
 def test_a_planted_pickle_under_the_report_key_runs_nothing_and_is_a_miss(runs, tmp_path):
     _, _, table = runs
     backend = DiskBackend(str(tmp_path / "cache"))
-    reports = SharedReports(backend, namespace="store")
+    reports = SharedResults(backend, namespace="store")
     key = ("exp", "accuracy", "max")
     marker = tmp_path / "ran"
     evil = pickle.dumps(Planted(marker))
     for blob in (evil, b"trellis-space-report-1\n" + evil, b"trellis-space-report-1\n\x93garbage"):
         backend.set(reports.store_key(key), blob)
-        assert decode_report(blob) is None
+        assert decode(blob, REPORT) is None
     calls = []
 
     def compute():
         calls.append(1)
         return analyse(table, table.trials, "accuracy", "max")
 
-    report = reports.get(key, compute)
+    report = reports.get(key, compute, REPORT)
     assert calls == [1] and not marker.exists()
     assert report.importance is not None
     # the planted value was replaced by the real report, which a fresh worker reads without computing
-    other = SharedReports(DiskBackend(str(tmp_path / "cache")), namespace="store")
-    assert other.get(key, lambda: pytest.fail("computed again")).refined_yaml == report.refined_yaml
+    other = SharedResults(DiskBackend(str(tmp_path / "cache")), namespace="store")
+    assert other.get(key, lambda: pytest.fail("computed again"), REPORT).refined_yaml == report.refined_yaml
     assert not marker.exists()
 
 
@@ -110,7 +111,7 @@ def _backend(kind: str, tmp_path: Path):
 @pytest.mark.parametrize("kind", ["disk", "memory", "redis"])
 def test_threads_asking_for_the_same_report_compute_it_once(runs, tmp_path, kind):
     _, _, table = runs
-    reports = SharedReports(_backend(kind, tmp_path), namespace=f"threads-{time.time()}")
+    reports = SharedResults(_backend(kind, tmp_path), namespace=f"threads-{time.time()}")
     calls, results = [], []
     start = threading.Barrier(8)
 
@@ -121,7 +122,7 @@ def test_threads_asking_for_the_same_report_compute_it_once(runs, tmp_path, kind
 
     def ask():
         start.wait()
-        results.append(reports.get(("same", "key"), compute))
+        results.append(reports.get(("same", "key"), compute, REPORT))
 
     threads = [threading.Thread(target=ask) for _ in range(8)]
     for t in threads:
@@ -135,14 +136,15 @@ def test_threads_asking_for_the_same_report_compute_it_once(runs, tmp_path, kind
 WORKER = """
 import hashlib, os, sys, time
 from pathlib import Path
-from trellis.app.report_cache import SharedReports
+from trellis.app.context import REPORT
+from trellis.app.shared_results import SharedResults
 from trellis.search.analysis.report import analyse
 from trellis.tracking.cache import DiskBackend
 from trellis.tracking.reader import read_runs
 
 uri, exp, folder, go, counter = sys.argv[1:6]
 table = read_runs(uri, [exp])
-reports = SharedReports(DiskBackend(folder), namespace="processes")
+reports = SharedResults(DiskBackend(folder), namespace="processes")
 
 def compute():
     with open(counter, "a") as f:
@@ -154,7 +156,7 @@ Path(go + f".ready.{os.getpid()}").touch()
 deadline = time.time() + 120
 while not Path(go).exists() and time.time() < deadline:
     time.sleep(0.01)
-report = reports.get(("same", "key"), compute)
+report = reports.get(("same", "key"), compute, REPORT)
 print("REPORT", hashlib.sha256(report.refined_yaml.encode()).hexdigest(), report.order)
 """
 
@@ -190,8 +192,8 @@ def test_two_worker_processes_compute_the_report_once_and_show_the_same(runs, tm
 
 def test_a_slow_report_is_pending_at_once_then_ready_and_computed_once(runs, tmp_path):
     _, _, table = runs
-    reports = SharedReports(DiskBackend(str(tmp_path / "cache")), namespace="soon")
-    other_worker = SharedReports(DiskBackend(str(tmp_path / "cache")), namespace="soon")
+    reports = SharedResults(DiskBackend(str(tmp_path / "cache")), namespace="soon")
+    other_worker = SharedResults(DiskBackend(str(tmp_path / "cache")), namespace="soon")
     go, calls = threading.Event(), []
 
     def compute():
@@ -201,24 +203,24 @@ def test_a_slow_report_is_pending_at_once_then_ready_and_computed_once(runs, tmp
 
     key = ("slow", "key")
     before = time.time()
-    first = reports.get_soon(key, compute, wait_s=0.2, runs=300)
+    first = reports.get_soon(key, compute, REPORT, wait_s=0.2, runs=300)
     assert isinstance(first, Pending) and first.runs == 300 and first.previous is None
     assert before - 1 <= first.since <= time.time()
     # asked again meanwhile, by this worker and by another: still pending, since the same start, no second run
-    again = reports.get_soon(key, compute, wait_s=0.1, runs=300)
-    elsewhere = other_worker.get_soon(key, lambda: pytest.fail("computed twice"), wait_s=0.3, runs=300)
+    again = reports.get_soon(key, compute, REPORT, wait_s=0.1, runs=300)
+    elsewhere = other_worker.get_soon(key, lambda: pytest.fail("computed twice"), REPORT, wait_s=0.3, runs=300)
     assert isinstance(again, Pending) and again.since == first.since
     assert isinstance(elsewhere, Pending) and abs(elsewhere.since - first.since) < 1.0
     go.set()
-    done = reports.get_soon(key, compute, wait_s=60, runs=300)
+    done = reports.get_soon(key, compute, REPORT, wait_s=60, runs=300)
     assert not isinstance(done, Pending) and done.importance is not None and calls == [1]
-    shared = other_worker.get_soon(key, lambda: pytest.fail("computed twice"), wait_s=60, runs=300)
+    shared = other_worker.get_soon(key, lambda: pytest.fail("computed twice"), REPORT, wait_s=60, runs=300)
     assert not isinstance(shared, Pending) and shared.refined_yaml == done.refined_yaml
 
 
 def test_a_failed_background_report_says_so_and_the_next_ask_computes_again(runs, tmp_path):
     _, _, table = runs
-    reports = SharedReports(MemoryBackend(), namespace="fails")
+    reports = SharedResults(MemoryBackend(), namespace="fails")
     calls = []
 
     def compute():
@@ -228,6 +230,25 @@ def test_a_failed_background_report_says_so_and_the_next_ask_computes_again(runs
         return analyse(table, table.trials, "accuracy", "max")
 
     with pytest.raises(ValueError, match="store went away"):
-        reports.get_soon(("k",), compute, wait_s=30)
-    report = reports.get_soon(("k",), compute, wait_s=60)
+        reports.get_soon(("k",), compute, REPORT, wait_s=30)
+    report = reports.get_soon(("k",), compute, REPORT, wait_s=60)
     assert not isinstance(report, Pending) and report.importance is not None and calls == [1, 1]
+
+
+def test_one_cache_holds_reports_surrogates_and_plugin_data_each_by_its_own_plain_form(runs, tmp_path):
+    """Three kinds of result in one store: each read back by its codec; under another kind's key, a miss."""
+    from trellis.search.analysis.surrogate import fit_surrogate
+
+    _, _, table = runs
+    results = SharedResults(DiskBackend(str(tmp_path / "cache")), namespace="kinds")
+    report = results.get(("report",), lambda: analyse(table, table.trials, "accuracy", "max"), REPORT)
+    surrogate = results.get(("surrogate",), lambda: fit_surrogate(report.data), SURROGATE)
+    results.get(("plugin",), lambda: {"runs": len(table.trials), "names": ["a", "b"]}, PLAIN)
+    fresh = SharedResults(DiskBackend(str(tmp_path / "cache")), namespace="kinds")
+    never = lambda: pytest.fail("computed again")  # noqa: E731
+    assert fresh.get(("report",), never, REPORT).refined_yaml == report.refined_yaml
+    assert fresh.get(("surrogate",), never, SURROGATE).to_plain() == surrogate.to_plain()
+    assert fresh.get(("plugin",), never, PLAIN) == {"runs": 300, "names": ["a", "b"]}
+    blob = fresh.backend.get(fresh.store_key(("plugin",)))
+    assert decode(blob, REPORT) is None and decode(blob, SURROGATE) is None
+    assert decode(pickle.dumps({"runs": 1}), PLAIN) is None

@@ -1,22 +1,21 @@
-"""The search-space analysis, computed once per run state and shared by every gunicorn worker and thread.
+"""Results computed once per run state and shared by every gunicorn worker and thread: the search-space report,
+its surrogate and every analysis plugin's plain data go through this one cache.
 
 A report (fANOVA importance, marginals, suggested bounds) of a 10k-run experiment takes seconds. It is kept
-in the same shared store as the run cache (a diskcache folder or Redis), as msgpack of plain values (numbers,
-strings, lists; arrays as raw little-endian float64 bytes with their shape): reading it back never runs code,
-and anything else under its key (an old pickle, a foreign or damaged value) is a miss. Whoever needs a
-report first takes a lock entry in the store (diskcache ``add``, Redis ``SET NX EX``: atomic across
-processes) and computes it; the others, threads of the same worker and other workers alike, wait for the
-result and read it. A lock whose holder died expires (``LOCK_TTL_S``); a waiter that waited too long
-computes the report itself. A store that does not answer (Redis down) leaves each worker on its own, still
-computing once per worker.
+in the same shared store as the run cache (a diskcache folder or Redis), as msgpack of the result's own plain
+form (``Codec``: a magic line, ``to_plain`` and ``from_plain``; ``SpaceReport``, ``Surrogate`` and analysis
+plugins each carry theirs): reading it back never runs code, and anything else under its key (an old pickle,
+a foreign or damaged value) is a miss. Whoever needs a result first takes a lock entry in the store
+(diskcache ``add``, Redis ``SET NX EX``: atomic across processes) and computes it; the others, threads of the
+same worker and other workers alike, wait for the result and read it. A lock whose holder died expires
+(``LOCK_TTL_S``); a waiter that waited too long computes the result itself. A store that does not answer
+(Redis down) leaves each worker on its own, still computing once per worker. In the process, results are
+kept in one ``Memo``.
 
 A page never waits long for it: ``get_soon`` starts the computation on a background thread of the worker and
 waits at most ``wait_s``; past that it answers ``Pending`` (when the computation started, how many runs) and
 the page shows a progress line and asks again every second. Whichever worker a later request reaches finds
 the shared result, or the same computation still going (the lock's entry says since when).
-
-What is shared is the report's own plain form (``SpaceReport.to_plain``), behind a magic line: this module
-holds no codec of its own, and nothing it keeps depends on how a figure draws the report.
 """
 
 from __future__ import annotations
@@ -30,53 +29,65 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import msgpack
 
-from trellis.search.analysis.report import SpaceReport
 from trellis.tracking.cache import CacheBackend
 from trellis.tracking.memo import Memo
 
 log = logging.getLogger(__name__)
-REPORT_MAGIC = b"trellis-space-report-2\n"  # 2: the report's own plain form (marginals of the top pairs)
 LOCK_TTL_S = 120.0  # a lock outlives its holder at most this long
-WAIT_S = 150.0  # a waiter computes the report itself after this long
+WAIT_S = 150.0  # a waiter computes the result itself after this long
 POLL_S = 0.1
-# Reports computed off the request path; two at a time per worker process (the rest queue), so a burst of
+# Results computed off the request path; two at a time per worker process (the rest queue), so a burst of
 # different analyses cannot take every core from the requests.
 _BACKGROUND = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="trellis-report")
 
 
+class Codec(NamedTuple):
+    """How a kind of result is shared: its magic line, and its own plain form both ways (``from_plain``
+    raises on anything that is not one)."""
+
+    magic: bytes
+    to_plain: Callable[[Any], Any]
+    from_plain: Callable[[Any], Any]
+
+
+# An analysis plugin's data is plain already (``trellis.search.analysis.registry``).
+PLAIN = Codec(b"trellis-analysis-1\n", lambda value: value, lambda plain: plain)
+
+
 @dataclass(frozen=True)
 class Pending:
-    """A report being computed: since when (unix seconds, when its computation started), over how many runs,
-    and the report it replaces (the same analysis before a run ended), shown meanwhile when there is one."""
+    """A result being computed: since when (unix seconds, when its computation started), over how many runs,
+    and the result it replaces (the same analysis before a run ended), shown meanwhile when there is one."""
 
     since: float
     runs: int
-    previous: SpaceReport | None = None
+    previous: Any = None
 
 
-# -- the shared form: the report's own plain values ---------------------------------------------------------
+# -- the shared form: the result's own plain values ---------------------------------------------------------
 
 
-def encode_report(report: SpaceReport) -> bytes | None:
-    """The report as msgpack of its plain values (``SpaceReport.to_plain``); None when it cannot be packed."""
+def encode(value: Any, codec: Codec) -> bytes | None:
+    """The result as msgpack of its plain values behind the codec's magic line; None when it cannot be packed."""
     try:
-        return REPORT_MAGIC + msgpack.packb(report.to_plain(), use_bin_type=True)
+        return codec.magic + msgpack.packb(codec.to_plain(value), use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
-        log.warning("space report: not shared (%s)", exc)
+        log.warning("shared result: not shared (%s)", exc)
         return None
 
 
-def decode_report(blob: bytes | None) -> SpaceReport | None:
-    """A shared report back, or None for anything that is not one (never an error, never code run)."""
-    if not blob or not isinstance(blob, bytes) or not blob.startswith(REPORT_MAGIC):
+def decode(blob: Any, codec: Codec) -> Any | None:
+    """A shared result back, or None for anything that is not one (never an error, never code run)."""
+    if not blob or not isinstance(blob, bytes) or not blob.startswith(codec.magic):
         return None
     try:
-        return SpaceReport.from_plain(msgpack.unpackb(blob[len(REPORT_MAGIC) :], raw=False, strict_map_key=True))
-    except Exception as exc:  # anything malformed is a miss: the report is computed again
-        log.warning("space report: ignored an unreadable shared entry (%s)", exc)
+        return codec.from_plain(msgpack.unpackb(blob[len(codec.magic) :], raw=False, strict_map_key=False))
+    except Exception as exc:  # anything malformed is a miss: the result is computed again
+        log.warning("shared result: ignored an unreadable shared entry (%s)", exc)
         return None
 
 
@@ -94,7 +105,7 @@ class _Lock:
         try:
             return self.backend.add(key, _lock_value(token), LOCK_TTL_S)
         except Exception as exc:  # a store that does not answer: no shared lock
-            log.warning("space report: no shared lock (%s)", exc)
+            log.warning("shared result: no shared lock (%s)", exc)
             return None
 
     def held(self, key: str) -> bool:
@@ -117,7 +128,7 @@ class _Lock:
         try:
             self.backend.delete_if(key, _lock_value(token))
         except Exception as exc:
-            log.warning("space report: lock not released, it expires by itself (%s)", exc)
+            log.warning("shared result: lock not released, it expires by itself (%s)", exc)
 
 
 def _lock_value(token: str) -> bytes:
@@ -128,14 +139,14 @@ def _lock_value(token: str) -> bytes:
 _STARTED: dict[str, float] = {}  # token -> when its lock was first taken, in this process
 
 
-class SharedReports:
-    """``get(key, compute)``: the report of ``key`` (a plain tuple), computed by one caller in all."""
+class SharedResults:
+    """``get(key, compute, codec)``: the result of ``key`` (a plain tuple), computed by one caller in all."""
 
-    def __init__(self, backend: CacheBackend, namespace: str = "", entries: int = 16) -> None:
+    def __init__(self, backend: CacheBackend, namespace: str = "", entries: int = 32) -> None:
         self.backend = backend
         self.namespace = namespace
         self.lock = _Lock(backend)
-        self._memory: Memo[SpaceReport] = Memo(entries)
+        self._memory: Memo[Any] = Memo(entries)
         self._guard = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._jobs: dict[str, tuple[float, concurrent.futures.Future]] = {}  # background computations
@@ -145,7 +156,7 @@ class SharedReports:
         text = json.dumps([self.namespace, list(key)], default=str, sort_keys=True)
         return "trellis:space:" + hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    def get(self, key: tuple, compute: Callable[[], SpaceReport]) -> SpaceReport:
+    def get(self, key: tuple, compute: Callable[[], Any], codec: Codec) -> Any:
         name = self.store_key(key)
         found = self._remembered(name)
         if found is not None:
@@ -156,16 +167,16 @@ class SharedReports:
             found = self._remembered(name)
             if found is not None:
                 return found
-            report = self._shared_or_computed(name, compute)
+            result = self._shared_or_computed(name, compute, codec)
             with self._guard:
-                self._memory.put(name, report)
+                self._memory.put(name, result)
                 self._key_locks.pop(name, None)
-            return report
+            return result
 
     def get_soon(
-        self, key: tuple, compute: Callable[[], SpaceReport], wait_s: float, runs: int = 0
-    ) -> SpaceReport | Pending:
-        """The report of ``key`` if it is ready within ``wait_s`` seconds, else ``Pending``: its computation
+        self, key: tuple, compute: Callable[[], Any], codec: Codec, wait_s: float, runs: int = 0
+    ) -> Any | Pending:
+        """The result of ``key`` if it is ready within ``wait_s`` seconds, else ``Pending``: its computation
         (or the wait for another worker's) goes on in the background, and a later call finds it."""
         name = self.store_key(key)
         found = self._remembered(name)
@@ -174,10 +185,10 @@ class SharedReports:
         with self._guard:
             job = self._jobs.get(name)
             if job is None:
-                job = self._jobs[name] = (time.time(), _BACKGROUND.submit(self.get, key, compute))
+                job = self._jobs[name] = (time.time(), _BACKGROUND.submit(self.get, key, compute, codec))
         started, future = job
         try:
-            report = future.result(timeout=max(0.0, wait_s))
+            result = future.result(timeout=max(0.0, wait_s))
         except concurrent.futures.TimeoutError:
             since = self.lock.since(name + ":lock")
             return Pending(min(started, since) if since else started, runs)
@@ -189,53 +200,53 @@ class SharedReports:
         with self._guard:
             if self._jobs.get(name) is job:
                 del self._jobs[name]
-        return report
+        return result
 
-    def _remembered(self, name: str) -> SpaceReport | None:
-        with self._guard:
-            found = self._memory.get(name)
-            if found is not None:
+    def _remembered(self, name: str) -> Any | None:
+        found = self._memory.get(name)
+        if found is not None:
+            with self._guard:
                 self.stats["memory"] += 1
-            return found
+        return found
 
-    def _read(self, name: str) -> SpaceReport | None:
+    def _read(self, name: str, codec: Codec) -> Any | None:
         try:
             blob = self.backend.get(name)
         except Exception:  # a store that does not answer is a miss
             return None
-        return decode_report(blob)
+        return decode(blob, codec)
 
-    def _shared_or_computed(self, name: str, compute: Callable[[], SpaceReport]) -> SpaceReport:
+    def _shared_or_computed(self, name: str, compute: Callable[[], Any], codec: Codec) -> Any:
         lock_name, token = name + ":lock", uuid.uuid4().hex
         deadline = time.monotonic() + WAIT_S
         waited = False
         while True:
-            report = self._read(name)
-            if report is not None:
+            result = self._read(name, codec)
+            if result is not None:
                 self.stats["shared"] += 1
                 self.stats["waited"] += waited
-                return report
+                return result
             taken = self.lock.take(lock_name, token)
             if taken or taken is None or time.monotonic() > deadline:
                 break
             waited = True  # another worker computes it: wait for its result (or for its lock to go)
             while self.lock.held(lock_name) and time.monotonic() < deadline:
-                report = self._read(name)
-                if report is not None:
+                result = self._read(name, codec)
+                if result is not None:
                     break
                 time.sleep(POLL_S)
         try:
-            report = self._read(name) if taken else None  # finished by another just before the lock was ours
-            if report is None:
-                report = compute()
+            result = self._read(name, codec) if taken else None  # finished by another just before the lock was ours
+            if result is None:
+                result = compute()
                 self.stats["computed"] += 1
-                blob = encode_report(report)
+                blob = encode(result, codec)
                 if blob is not None:
                     try:
                         self.backend.set(name, blob)
                     except Exception as exc:
-                        log.warning("space report: not shared (%s)", exc)
-            return report
+                        log.warning("shared result: not shared (%s)", exc)
+            return result
         finally:
             if taken:
                 self.lock.release(lock_name, token)
