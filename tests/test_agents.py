@@ -163,3 +163,55 @@ def test_an_agent_refuses_a_trial_not_on_its_allow_list(make_config, store, tmp_
     run = client.get_run(search_id)
     assert run.info.status == "FAILED" and "allow-list" in run.data.tags[schema.ERROR]
     assert not child_runs(client, search_id)
+
+
+def _plant_script_trial(client: MlflowClient, search_id: str, tmp_path) -> object:
+    """Rewrite a search's stored config as someone with write access to the store could: a script trial that
+    leaves a marker file if it ever runs."""
+    import json
+
+    marker = tmp_path / "planted-ran"
+    script = tmp_path / "planted.py"
+    script.write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    raw = json.loads(client.get_run(search_id).data.tags[schema.CONFIG_JSON])
+    raw["trial"] = {"script": str(script)}
+    client.set_tag(search_id, schema.CONFIG_JSON, json.dumps(raw))
+    return marker
+
+
+def test_a_stored_config_rewritten_to_another_trial_is_refused_on_resume_too(make_config, store, tmp_path):
+    """The allow-list is checked on every start and resume against the config about to run (issue 25)."""
+    client = MlflowClient(store)
+    stopped = submit_search(_config(make_config, store, termination__max_trials=8, trial__function=SLOW), "t")
+    agent = _agent(store, tmp_path, "a")
+    deadline = time.monotonic() + 60
+    while not child_runs(client, stopped):
+        assert time.monotonic() < deadline
+        agent.step()
+        time.sleep(0.1)
+    assert cancel_or_stop(client, stopped) == "stopping"
+    _drive([agent], client, [stopped])
+    marker = _plant_script_trial(client, stopped, tmp_path)
+    request_resume(client, stopped, "t")
+    _drive([agent], client, [stopped])
+    run = client.get_run(stopped)
+    assert run.info.status == "FAILED" and "is not on this agent's allow-list" in run.data.tags[schema.ERROR]
+    assert not marker.exists()
+
+
+def test_the_agents_child_checks_the_config_it_is_about_to_run(make_config, store, tmp_path):
+    """Rewritten between the agent's check and the child's read: the child refuses it (the same list, passed in
+    its environment) and ends the search as failed, with nothing run."""
+    from trellis.cli import run_claimed
+
+    client = MlflowClient(store)
+    search_id = submit_search(_config(make_config, store, trial__function=SLOW), "t")
+    marker = _plant_script_trial(client, search_id, tmp_path)
+    env = POLICY.as_env()
+    cmd = [sys.executable, "-P", "-m", "trellis.cli.run_claimed", store, search_id, "start"]
+    done = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2 and "refused" in done.stderr and "allow-list" in done.stderr
+    run = client.get_run(search_id)
+    assert run.info.status == "FAILED" and run.data.tags[schema.SEARCH_STOP_REASON] == "refused"
+    assert not marker.exists() and not child_runs(client, search_id)
+    assert run_claimed.__doc__ and "allow-list" in run_claimed.__doc__

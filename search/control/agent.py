@@ -30,6 +30,31 @@ from trellis.tracking import agents, schema
 log = logging.getLogger(__name__)
 
 
+def refusal(client: MlflowClient, search_id: str, policy: ServerPolicy, config=None) -> str | None:
+    """Why the search's trial may not run here (None when it may): ``config`` is what is about to run (else
+    the stored one is read). Read from the store, so never trusted: checked at every start and resume."""
+    from trellis.search.engine.resume import ResumeError, recorded_config
+
+    try:
+        config = config or recorded_config(client, search_id)
+        parent_trial = None
+        if config.relaunched_from:
+            parent_trial = trial_target(recorded_config(client, config.relaunched_from).trial)
+    except ResumeError as exc:
+        return str(exc).splitlines()[0]
+    if policy.allowed(config.trial, ran_in_store=trial_target(config.trial) == parent_trial):
+        return None
+    return f"{trial_target(config.trial)} is not on this agent's allow-list of trials"
+
+
+def refuse(client: MlflowClient, search_id: str, reason: str) -> None:
+    """End a search refused by the allow-list as failed, with the reason (never left RUNNING)."""
+    refused = {schema.SEARCH_STATE: "failed", schema.SEARCH_STOP_REASON: "refused", schema.ERROR: reason}
+    for key, value in refused.items():
+        client.set_tag(search_id, key, value)
+    client.set_terminated(search_id, status="FAILED")
+
+
 class Agent:
     def __init__(
         self,
@@ -86,30 +111,20 @@ class Agent:
                 break
             if item.search_id in self.children or not take(self.client, item, self.token):
                 continue
-            if item.mode == "start" and not self._allowed(item):
+            if not self._allowed(item):  # start and resume alike
                 continue
             self._spawn(item)
             started.append(item.search_id)
         return started
 
     def _allowed(self, item: Work) -> bool:
-        """A search that never ran must name an allowed trial; else it ends as failed, with the reason."""
-        from trellis.search.engine.resume import ResumeError, recorded_config
-
-        try:
-            config = recorded_config(self.client, item.search_id)
-            parent_trial = None
-            if config.relaunched_from:
-                parent_trial = trial_target(recorded_config(self.client, config.relaunched_from).trial)
-            if self.policy.allowed(config.trial, ran_in_store=trial_target(config.trial) == parent_trial):
-                return True
-            reason = f"{trial_target(config.trial)} is not on this agent's allow-list of trials"
-        except ResumeError as exc:
-            reason = str(exc).splitlines()[0]
-        refused = {schema.SEARCH_STATE: "failed", schema.SEARCH_STOP_REASON: "refused", schema.ERROR: reason}
-        for key, value in refused.items():
-            self.client.set_tag(item.search_id, key, value)
-        self.client.set_terminated(item.search_id, status="FAILED")
+        """Every search it starts or resumes must name an allowed trial (its stored config is untrusted: anyone
+        who may write to the store could have rewritten it); else it ends as failed, with the reason. The
+        child checks again against the config it is about to run (``run_claimed``)."""
+        reason = refusal(self.client, item.search_id, self.policy)
+        if reason is None:
+            return True
+        refuse(self.client, item.search_id, reason)
         self.echo(f"agent: refused search {item.search_id[:8]}: {reason}")
         return False
 
@@ -117,7 +132,8 @@ class Agent:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_dir / f"{item.search_id}.log", "ab")  # noqa: SIM115 (the child owns it)
         cmd = [sys.executable, "-P", "-m", "trellis.cli.run_claimed", self.tracking_uri, item.search_id, item.mode]
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)  # noqa: PLW1509
+        env = {**os.environ, **self.policy.as_env()}  # the child checks the trial it runs against the same list
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, preexec_fn=die_with_parent)  # noqa: PLW1509
         out.close()
         self.children[item.search_id] = proc
         verb = "starting" if item.mode == "start" else "resuming"

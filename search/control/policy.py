@@ -57,6 +57,13 @@ class ServerPolicy:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    def as_env(self) -> dict[str, str]:
+        """The allow-list as the environment ``from_env`` reads (for a child process that checks it again)."""
+        return {
+            "TRELLIS_ALLOWED_TRIALS": ",".join(sorted(self.extra_trials)),
+            "TRELLIS_ALLOW_STORE_TRIALS": "1" if self.store_trials else "",
+        }
+
     def allowed(self, spec: TrialSpec, ran_in_store: bool) -> bool:
         target = trial_target(spec)
         registered = registered_trials()

@@ -2,6 +2,8 @@
 
 The agent has claimed the search; this starts it in its scheduled run, or resumes it, with the config
 stored on the run (the tracking URI is the agent's, so a store reached under another name still works).
+The config is read from the store, so it is checked against the agent's allow-list (passed in the
+environment) right before it runs: a config rewritten after the agent's own check runs nothing either.
 """
 
 from __future__ import annotations
@@ -14,13 +16,21 @@ def main(argv: list[str]) -> int:
     from mlflow import MlflowClient
 
     from trellis.cli.search_commands import print_result
+    from trellis.search.control.agent import refusal, refuse
+    from trellis.search.control.policy import ServerPolicy
     from trellis.search.engine.resume import ResumeError, recorded_config
     from trellis.search.engine.runner import SearchRunner
     from trellis.tracking.retry import StoreUnavailable
 
     uri, search_id, mode = argv
+    client = MlflowClient(tracking_uri=uri)
     try:
-        config = recorded_config(MlflowClient(tracking_uri=uri), search_id)
+        config = recorded_config(client, search_id)
+        reason = refusal(client, search_id, ServerPolicy.from_env(), config)
+        if reason is not None:
+            refuse(client, search_id, reason)
+            print(f"error: refused: {reason}", file=sys.stderr)
+            return 2
         config = replace(config, tracking=replace(config.tracking, uri=uri))
         resume = search_id if mode == "resume" else None
         print(f"search {search_id}: {'resuming' if resume else 'starting'} ({config.name}, {config.algorithm.name})")
