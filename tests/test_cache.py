@@ -92,6 +92,33 @@ def test_a_planted_pickle_in_the_shared_cache_runs_nothing(make_config, store, t
     assert not shared.get(key).startswith(b"\x80")  # and the entry is plain data again
 
 
+def test_a_pickle_planted_through_diskcaches_own_api_is_never_unpickled(make_config, store, tmp_path):
+    """diskcache pickles objects it stores and unpickles them when read: a planted object must stay a miss, for
+    the run cache, the shared results and a fresh app's first page view alike (issue 25)."""
+    import diskcache
+
+    from trellis.app.factory import create_app
+
+    result = run_search(make_config(termination={"max_trials": 3}))
+    folder = str(tmp_path / "cache")
+    app = create_app(store, cache=folder)
+    assert app.server.test_client().get(f"/?experiments={result.experiment_id}").status_code == 200
+    app.trellis_context.view([result.experiment_id])  # the run cache now holds an entry
+    marker = tmp_path / "owned"
+    planted = diskcache.Cache(folder)
+    keys = list(planted.iterkeys())
+    assert keys  # something to overwrite
+    for key in [*keys, "trellis:planted"]:
+        planted.set(key, _Planted(marker))  # stored pickled by diskcache itself
+    planted.close()
+    shared = DiskBackend(folder)
+    assert all(shared.get(key) is None for key in keys)
+    fresh = create_app(store, cache=folder)
+    assert fresh.server.test_client().get(f"/?experiments={result.experiment_id}").status_code == 200
+    _same(fresh.trellis_context.view([result.experiment_id]).table, read_runs(store, [result.experiment_id]))
+    assert not marker.exists()
+
+
 def test_a_first_read_while_no_run_has_ended_is_refreshed_later(make_config, store, client):
     """The app opens on a store whose searches only just started: every end time is missing."""
     from trellis.search.control.queue import submit_search

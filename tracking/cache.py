@@ -56,13 +56,18 @@ class CacheBackend:
 
 
 class DiskBackend(CacheBackend):
+    """A diskcache folder shared by the workers of one machine. diskcache pickles what is not bytes, text or a
+    number, and unpickles it when read: here nothing stored pickled is ever read back (``_plain_disk``), so a
+    pickle planted in the folder, through diskcache's own API or by hand, is a miss and runs no code."""
+
     def __init__(self, directory: str) -> None:
         import diskcache
 
-        self._cache = diskcache.Cache(directory, size_limit=2**31)
+        self._cache = diskcache.Cache(directory, size_limit=2**31, disk=_plain_disk())
 
     def get(self, key: str) -> bytes | None:
-        return self._cache.get(key)
+        value = self._cache.get(key)
+        return value if isinstance(value, bytes) else None
 
     def set(self, key: str, value: bytes) -> None:
         self._cache.set(key, value, expire=7 * 24 * 3600)
@@ -74,6 +79,21 @@ class DiskBackend(CacheBackend):
         with self._cache.transact():
             if self._cache.get(key) == value:
                 self._cache.delete(key)
+
+
+def _plain_disk():
+    """diskcache's ``Disk`` that never unpickles: an entry stored pickled reads as missing."""
+    import diskcache
+    from diskcache.core import MODE_PICKLE
+
+    class PlainDisk(diskcache.Disk):
+        def fetch(self, mode, filename, value, read):
+            if mode == MODE_PICKLE:
+                log.warning("run cache: ignored a pickled entry (never unpickled)")
+                return None
+            return super().fetch(mode, filename, value, read)
+
+    return PlainDisk
 
 
 class RedisBackend(CacheBackend):
