@@ -100,3 +100,16 @@ def fresh_pg_database(prefix: str = "trellis_test"):
 def pg_uri():
     with fresh_pg_database() as uri:
         yield uri
+
+
+def duplicate_steps(uri: str) -> list[tuple[str, str, int, int]]:
+    """Every (run, metric, step) logged more than once in a SQLite store, with how often: a re-executed trial
+    or a resumed search must never log a step twice (issue 25). Empty when all is well."""
+    import sqlite3
+
+    path = uri.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute(
+            "SELECT run_uuid, key, step, COUNT(*) FROM metrics GROUP BY run_uuid, key, step HAVING COUNT(*) > 1"
+        ).fetchall()
+    return [(str(r), str(k), int(s), int(n)) for r, k, s, n in rows]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.conftest import child_runs
+from tests.conftest import child_runs, duplicate_steps
 from trellis.search.config import Budget, Objective
 from trellis.search.engine.runner import run_search
 from trellis.search.schedulers.pbt import PBTScheduler, explore
@@ -137,6 +137,7 @@ def test_pbt_search_continues_members_and_records_lineage(make_config, client):
         assert replaced.data.tags[schema.END_REASON] == "exploited"
     survivors = [r for r in runs if r.data.tags[schema.END_REASON] == "completed"]
     assert len(survivors) == 4 and all(r.data.tags[schema.BUDGET_REACHED] == "6" for r in survivors)
+    assert duplicate_steps(config.tracking.uri) == []  # the search run's best_score too: one value per step
 
 
 def test_pbt_settings_are_validated(make_config):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import BASE, child_runs
+from tests.conftest import BASE, child_runs, duplicate_steps
 from trellis.search.config import parse_config
 from trellis.search.engine.resume import ResumeError, recorded_config
 from trellis.search.engine.runner import Progress, SearchRunner
@@ -179,6 +179,7 @@ def test_cli_interrupt_then_resume(tmp_path, store, client, how):
     assert sum(schema.RETRY_OF not in r.data.tags for r in runs) == total
     assert all(r.data.tags[schema.END_REASON] in ("completed", "killed") for r in runs)
     assert client.get_run(search_id).data.tags[schema.SEARCH_STATE] == "completed"
+    assert duplicate_steps(store) == []
 
 
 def _signature(client: MlflowClient, search_id: str) -> list[tuple]:
@@ -221,6 +222,7 @@ def test_interrupted_budgeted_search_replays_its_brackets_and_goes_on(make_confi
         assert sorted(steps) == list(range(1, int(run.data.tags[schema.BUDGET_REACHED]) + 1))
     for run in cut:
         assert next(r for r in runs if r.info.run_id == run.info.run_id).data.tags[schema.END_REASON] != "killed"
+    assert duplicate_steps(config.tracking.uri) == []  # trials and the search run's best_loss alike
     if algorithm == "hyperband":  # a seeded Hyperband decides exactly as an unbroken one
         unbroken = SearchRunner(
             make_config(
@@ -261,6 +263,7 @@ def test_interrupted_pbt_search_keeps_its_lineage(make_config, client, cut_after
     for run in runs:  # nothing ran twice
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "score")]
         assert len(steps) == len(set(steps))
+    assert duplicate_steps(config.tracking.uri) == []
     # A seeded PBT exploits and explores exactly as an unbroken one: same members, parents, values.
     assert _lineage(client, interrupted.search_id) == _lineage(client, unbroken.search_id)
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from tests.conftest import BASE, child_runs
+from tests.conftest import BASE, child_runs, duplicate_steps
 from tests.test_resume import _cli
 from trellis.search.engine.resume import recorded_config
 from trellis.search.engine.runner import SearchRunner
@@ -55,6 +55,7 @@ def test_sigkill_then_resume(tmp_path, store, client, algorithm, cut_at_steps):
     runs = child_runs(MlflowClient(tracking_uri=store), search_id)
     assert all(r.info.status != "RUNNING" for r in runs), "a run was left RUNNING"
     assert client.get_run(search_id).info.status == "FINISHED"
+    assert duplicate_steps(store) == []  # every metric of every run, the search run's best too
     for run in runs:
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "loss")]
         assert len(steps) == len(set(steps)), f"a step was logged twice: {sorted(steps)}"

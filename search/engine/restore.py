@@ -39,6 +39,9 @@ class Restoring:
         from trellis.search.engine.resume import past_trials
 
         past = past_trials(self.client, self.search_id, self.config)
+        best_key = schema.BEST_METRIC_PREFIX + self.config.objective.metric
+        logged = self.client.get_metric_history(self.search_id, best_key)
+        self._best_step = max((m.step for m in logged), default=-1)  # its next bests go after these
         self._past = {t.number: t for t in past}
         self.progress.started = len(past)
         if ALGORITHMS[self.config.algorithm.name].budgeted:

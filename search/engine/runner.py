@@ -96,6 +96,7 @@ class SearchRunner(Restoring, JobEndings, Steering):
         self.trials: dict[int, TrialRecord] = {}
         self._running: dict[str, TrialRecord] = {}
         self._best_params: dict[str, Any] | None = None
+        self._best_step = -1  # the last step of the search run's best_<objective> (a resume reads it back)
         self._next_number = 0
         self._n_sampled = 0  # configurations proposed by the sampler (what max_trials limits)
         self._retry: list[tuple[int, dict[str, Any]]] = []  # interrupted trials a resumed search runs again
@@ -369,7 +370,9 @@ class SearchRunner(Restoring, JobEndings, Steering):
         step = max(record.last_step, outcome.step if outcome else 0)
         tags = run_tags.trial_end_tags(reason, step, record.worker, record.started_at, at, error)
         final = dict(outcome.metrics) if outcome else {}
-        if schema.RUNG in record.tags:  # the rung of every evaluation, as a curve over the budget
+        if schema.RUNG in record.tags and reason not in (EndReason.KILLED, EndReason.FAILED):
+            # the rung of every evaluation, as a curve over the budget: only of one that ended its rung (a cut
+            # one runs again, and logs its rung then: never two values at one step)
             final[schema.RUNG] = float(record.tags[schema.RUNG])
         record.metric_keys.update(final)
         tags.update(run_tags.missing_metrics_tag(self.config.record, record.metric_keys, reason))
@@ -385,7 +388,9 @@ class SearchRunner(Restoring, JobEndings, Steering):
                 self.recorder.update_trial(self.trials[trial].run_id, update)
         self.progress.count(record.number, reason)
         if self._note_best(record.number, record.params, value):
-            self.recorder.log_best(self.config.objective.metric, value, self.progress.ended, at)
+            # one value per step: a trial that ends again (PBT) or a resumed search's bests go on after the last
+            self._best_step = max(self.progress.ended, self._best_step + 1)
+            self.recorder.log_best(self.config.objective.metric, value, self._best_step, at)
         self._emit()
 
 
