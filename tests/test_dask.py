@@ -1,11 +1,15 @@
 """The dask executor: the same config gives the same results as the local executor, into SQLite and PostgreSQL."""
 
+import contextlib
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import child_runs
+from tests.conftest import child_runs, duplicate_steps
 from trellis.search.engine.runner import run_search
 from trellis.tracking import schema
 
@@ -73,3 +77,45 @@ def test_dask_cluster_by_address_records_failures_with_their_stderr(make_config,
         tail = Path(client.download_artifacts(run.info.run_id, schema.STDERR_ARTIFACT))
         assert "about to fail" in tail.read_text()
     assert {r.data.tags[schema.WORKER] for r in runs} == {f"dask:{cluster.scheduler_address}"}
+
+
+def test_a_lost_worker_reruns_its_trial_in_a_new_run_never_logging_a_step_twice(make_config, client, store):
+    """Dask re-executes the task of a worker that died mid-trial, from step 1: the runner ends the first run
+    as killed (saying why) and logs the rerun in a new run tagged as a retry of the same trial (issue 25)."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+        config = make_config(
+            executor={"kind": "dask", "workers": 1, "address": cluster.scheduler_address},
+            trial={"function": "trellis.examples.synthetic:slow"},
+            space={"x": {"low": 0.0, "high": 1.0}, "seconds": {"type": "fixed", "value": 0.4}},
+            budget={"min": 1, "max": 8},
+            termination={"max_trials": 1},
+        )
+        killed = []
+
+        def kill_its_worker() -> None:
+            with distributed.Client(cluster.scheduler_address) as killer:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
+                    busy = [w for w, keys in killer.processing().items() if keys]
+                    runs = client.search_runs([client.get_experiment_by_name("t").experiment_id]) if busy else []
+                    if busy and any(r.data.metrics.get("loss") is not None for r in runs):
+                        with contextlib.suppress(Exception):  # the worker dies while answering
+                            killer.run(os._exit, 1, workers=busy[:1])
+                        killed.append(busy[0])
+                        return
+                    time.sleep(0.1)
+
+        killer = threading.Thread(target=kill_its_worker)
+        killer.start()
+        result = run_search(config)
+        killer.join(timeout=90)
+    assert killed, "the test did not get to kill the worker"
+    runs = child_runs(client, result.search_id)
+    assert duplicate_steps(store) == []
+    first, retry = sorted(runs, key=lambda r: r.info.start_time)
+    assert first.info.status == "KILLED" and "worker was lost" in first.data.tags[schema.ERROR]
+    assert first.data.tags[schema.RETRIED_BY] == first.data.tags[schema.TRIAL_NUMBER]
+    assert retry.info.status == "FINISHED" and retry.data.tags[schema.RETRY_OF] == first.data.tags[schema.TRIAL_NUMBER]
+    steps = sorted(m.step for m in client.get_metric_history(retry.info.run_id, "loss"))
+    assert steps == list(range(1, 9))
+    assert result.progress.completed == 1 and result.progress.killed == 0

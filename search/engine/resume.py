@@ -173,6 +173,8 @@ def past_trials(client: MlflowClient, search_id: str, config: SearchConfig) -> l
         page = client.search_runs([run.info.experiment_id], query, max_results=1000, page_token=token)
         for r in page:
             tags = r.data.tags
+            if tags.get(schema.RETRIED_BY) == tags.get(schema.TRIAL_NUMBER):
+                continue  # an attempt its own trial superseded (a lost Dask worker): the newer run holds the trial
             value = r.data.metrics.get(config.objective.metric)
             trials.append(
                 PastTrial(
@@ -181,7 +183,8 @@ def past_trials(client: MlflowClient, search_id: str, config: SearchConfig) -> l
                     params=typed_params(config.space, r.data.params),
                     end_reason=tags.get(schema.END_REASON, "running"),
                     value=value,
-                    sampled=schema.RETRY_OF not in tags and schema.PBT_PARENT not in tags,
+                    sampled=tags.get(schema.RETRY_OF, tags[schema.TRIAL_NUMBER]) == tags[schema.TRIAL_NUMBER]
+                    and schema.PBT_PARENT not in tags,
                     reached=int(float(tags.get(schema.BUDGET_REACHED, 0))),
                     target=int(float(tags.get(schema.BUDGET_MAX, 0))),
                 )

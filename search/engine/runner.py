@@ -29,7 +29,7 @@ from trellis.search.engine.records import SearchResult, TrialRecord
 from trellis.search.engine.restore import Restoring
 from trellis.search.engine.signals import SearchInterrupted, signals_end_the_search
 from trellis.search.engine.steering import Steering
-from trellis.search.executors.base import Ended, Executor, Placed, Report
+from trellis.search.executors.base import Ended, Executor, Placed, Report, Restarted
 from trellis.search.samplers.base import Sampler
 from trellis.search.schedulers.base import Decision, JobRequest, Scheduler
 from trellis.search.trial import ARTIFACTS_FOLDER, TrialJob, TrialOutcome
@@ -124,6 +124,8 @@ class SearchRunner(Restoring, JobEndings, Steering):
             elif isinstance(event, Placed):  # where it runs (its GPU): on the trial run while it runs
                 if event.key in self._running:
                     self.recorder.update_trial(self._running[event.key].run_id, event.tags)
+            elif isinstance(event, Restarted):
+                self._on_restarted(event)
             else:
                 self._on_ended(event)
 
@@ -341,6 +343,28 @@ class SearchRunner(Restoring, JobEndings, Steering):
         if self.scheduler.needs_decisions:
             decision = self.scheduler.on_report(record.number, event.step, value)
             self.executor.decide(event.key, decision.value if isinstance(decision, Decision) else str(decision))
+
+    def _on_restarted(self, event: Restarted) -> None:
+        """The job runs again from its start (its worker was lost): the run it had ends as killed, saying why,
+        and the new attempt is logged in a new run tagged as a retry of the same trial, so no run ever gets
+        a step twice."""
+        record = self._running.get(event.key)
+        if record is None:
+            return
+        why = f"{event.why}: the trial ran again from its start, logged in a new run"
+        end = run_tags.trial_end_tags(EndReason.KILLED, record.last_step, record.worker, record.started_at,
+                                      event.at, why)  # fmt: skip
+        end[schema.RETRIED_BY] = record.number
+        self.recorder.end_trial(record.run_id, STATUS_FOR_REASON[EndReason.KILLED], end, {}, record.last_step,
+                                stderr_tail=why, at=event.at)  # fmt: skip
+        folder = str(self.checkpoints.folder(record.number))
+        tags = {**self._tags, **record.tags, **run_tags.trial_start_tags(record.number, record.budget_stop,
+                                                                       event.at, folder)}  # fmt: skip
+        tags.update({schema.SEED: self._seed_of(record.number), schema.RETRY_OF: record.number})
+        tags.update(run_tags.origin_tags(self.config, record.params))
+        record.run_id = self.recorder.start_trial(record.number, record.params, tags, event.at)
+        record.started_at, record.last_step, record.metric_keys = event.at, 0, set()
+        log.warning("trial %d: %s", record.number, why)
 
     def _on_ended(self, event: Ended) -> None:
         record = self._running.pop(event.key, None)

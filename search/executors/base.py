@@ -38,7 +38,18 @@ class Placed:
     tags: dict[str, str]
 
 
-Event = Report | Ended | Placed
+@dataclass(frozen=True)
+class Restarted:
+    """A job that runs again from its start although it had reported (a Dask worker lost mid-trial: Dask
+    re-executes the task elsewhere). Sent before its first report of the new attempt; the runner ends the
+    run it had as killed and logs the new attempt in a new run tagged as a retry, so no step is logged twice."""
+
+    key: str
+    at: float
+    why: str
+
+
+Event = Report | Ended | Placed | Restarted
 
 
 class Executor(ABC):

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from trellis.search.config import ExecutorConfig
-from trellis.search.executors.base import Ended, Event, Executor, Placed, Report
+from trellis.search.executors.base import Ended, Event, Executor, Placed, Report, Restarted
 from trellis.search.executors.resources import CUDA_VISIBLE, describe_cap, resolve_gpus
 from trellis.search.trial import TrialJob, TrialOutcome, run_job
 from trellis.tracking import schema
@@ -81,20 +81,21 @@ def _run_on_worker(job: TrialJob, channel: str, wants_gpu: bool = False) -> Tria
     from distributed import Queue
 
     events = Queue(f"{channel}-events")
+    attempt = uuid.uuid4().hex  # this execution of the task: Dask may run it again on another worker
     killed = DaskEvent(f"{channel}-kill-{job.key}")
     decisions = Queue(f"{channel}-decide-{job.key}") if job.wants_decisions else None
     if not wants_gpu:
-        return _run_reporting(job, events, killed, decisions)
+        return _run_reporting(job, events, killed, decisions, attempt)
     with _worker_gpu() as gpu:
         if gpu is not None:
-            events.put(("placed", job.key, {schema.GPU: gpu}))
-        return _run_reporting(job, events, killed, decisions)
+            events.put(("placed", job.key, {schema.GPU: gpu}, attempt))
+        return _run_reporting(job, events, killed, decisions, attempt)
 
 
-def _run_reporting(job: TrialJob, events: Any, killed: Any, decisions: Any) -> TrialOutcome:
+def _run_reporting(job: TrialJob, events: Any, killed: Any, decisions: Any, attempt: str) -> TrialOutcome:
 
     def reporter(step: int, metrics: dict[str, float]) -> str:
-        events.put(("report", job.key, step, metrics, time.time()))
+        events.put(("report", job.key, step, metrics, time.time(), attempt))
         if killed.is_set():
             return "stop"
         if decisions is None:
@@ -127,6 +128,7 @@ class DaskExecutor(Executor):
         self._cluster: Any = None
         self._events: Any = None
         self._futures: dict[str, Any] = {}
+        self._attempts: dict[str, str] = {}  # job key -> the execution of its task that reported last
 
     def start(self) -> None:
         from distributed import Client, LocalCluster, Queue
@@ -221,17 +223,26 @@ class DaskExecutor(Executor):
     def _drain(self) -> list[Event]:
         if self._events.qsize() == 0:
             return []
-        return [self._as_event(msg) for msg in self._events.get(batch=True)]
+        out: list[Event] = []
+        for msg in self._events.get(batch=True):
+            key, attempt = str(msg[1]), str(msg[-1])
+            seen = self._attempts.setdefault(key, attempt)
+            if seen != attempt:  # the task runs again (its worker was lost): say so before its reports
+                self._attempts[key] = attempt
+                out.append(Restarted(key, time.time(), "its Dask worker was lost and Dask ran the task again"))
+            out.append(self._as_event(msg))
+        return out
 
     @staticmethod
     def _as_event(msg: Any) -> Report | Placed:
         if msg[0] == "placed":
             return Placed(str(msg[1]), {str(k): str(v) for k, v in dict(msg[2]).items()})
-        _, key, step, metrics, at = msg
+        _, key, step, metrics, at, _attempt = msg
         return Report(key, int(step), dict(metrics), float(at))
 
     def _ended(self, key: str) -> Ended:
         future = self._futures.pop(key)
+        self._attempts.pop(key, None)
         try:
             outcome = future.result()
         except Exception as exc:  # the task itself failed (worker lost, unpicklable job, ...)
