@@ -110,3 +110,15 @@ def _server_problem(uri: str, timeout_s: float) -> str | None:
     except OSError as exc:
         return f"cannot reach the tracking server at {uri}: {getattr(exc, 'reason', exc)}"
     return None
+
+
+def artifact_location_problem(tracking_uri: str, location: str | None) -> str | None:
+    """Why runs logged through ``tracking_uri`` cannot store artifacts at an experiment's ``location`` (None
+    when they can): an ``mlflow-artifacts:`` location is served by an MLflow server only, so a store reached
+    directly (SQLite, PostgreSQL) cannot write there."""
+    if not location or not str(location).startswith("mlflow-artifacts:"):
+        return None
+    if tracking_uri.startswith(("http://", "https://")):
+        return None
+    return (f"its artifacts live at {location}, which only an MLflow server serves: set tracking.uri to that "
+            "server's http(s):// URL (or use another experiment)")  # fmt: skip

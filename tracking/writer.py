@@ -8,6 +8,7 @@ trials costs one write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -22,6 +23,7 @@ from trellis.tracking.batch_writers import PendingRun, make_writer
 from trellis.tracking.links import MLFLOW_NOTE, trellis_note_line, with_trellis_note
 from trellis.tracking.retry import StoreUnavailable, backoff_s, is_transient, retry_window_s
 from trellis.tracking.stores import store_for
+from trellis.tracking.uris import artifact_location_problem
 
 MAX_PARAM_LEN = 6000
 MAX_TAG_LEN = 8000
@@ -38,8 +40,16 @@ def default_artifact_location(tracking_uri: str) -> str | None:
     return store_for(tracking_uri).default_artifact_location()
 
 
+class ExperimentUnusable(ValueError):
+    """An experiment this store cannot log into (its artifacts are out of reach): said before any run exists."""
+
+
 def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
     exp = client.get_experiment_by_name(name)
+    location = exp.artifact_location if exp is not None else artifact_location
+    problem = artifact_location_problem(client.tracking_uri, location)
+    if problem:
+        raise ExperimentUnusable(f"tracking.experiment: {name!r}: {problem}")
     if exp is not None:
         if exp.lifecycle_stage == "deleted":
             client.restore_experiment(exp.experiment_id)
@@ -97,6 +107,18 @@ class SearchRecorder:
         )
         run_id = run.info.run_id
         self.search_run_id = run_id
+        try:
+            self._record_search(run_id, config_dict)
+        except BaseException as exc:  # never left RUNNING or SCHEDULED half-written: it ends failed, saying why
+            self._pending.pop(run_id, None)
+            with contextlib.suppress(Exception):
+                self.client.set_tag(run_id, schema.ERROR, f"the search could not be recorded: {exc}"[:MAX_TAG_LEN])
+                self.client.set_tag(run_id, schema.SEARCH_STATE, "failed")
+                self.client.set_terminated(run_id, status="FAILED")
+            raise
+        return run_id
+
+    def _record_search(self, run_id: str, config_dict: dict[str, Any]) -> None:
         config_json = json.dumps(config_dict, default=str)
         pending = self._run(run_id)
         pending.params.update(
@@ -115,7 +137,6 @@ class SearchRecorder:
             pending.tags[schema.CONFIG_JSON] = config_json
         self.flush()
         self.client.log_text(run_id, yaml.safe_dump(config_dict, sort_keys=False), schema.CONFIG_ARTIFACT)
-        return run_id
 
     def reopen_search(self, search_id: str, tags: dict[str, Any]) -> str:
         """Take over an ended search run (``trellis search resume``): RUNNING again, stop request cleared."""

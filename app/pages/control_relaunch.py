@@ -29,6 +29,8 @@ from trellis.search.control.relaunch import (
 from trellis.search.engine.resume import ResumeError
 from trellis.search.registry import ALGORITHMS
 from trellis.tracking.reader import spaces_of
+from trellis.tracking.retry import StoreUnavailable
+from trellis.tracking.writer import ExperimentUnusable
 
 # The widgets holding the form, in the order of ``trellis.layouts.control.WIDGETS``.
 WIDGET_PROPS = [
@@ -333,7 +335,10 @@ def _register_launch(app: Dash, context: AppContext) -> None:
             return dbc.Alert(str(exc).splitlines()[0], color="danger"), no_update
         if problems:  # the preview said so already; nothing is written
             return _problems_alert(problems), no_update
-        new_id = submit_search(config, launched_by=context.current_user() or "anonymous")
+        try:
+            new_id = submit_search(config, launched_by=context.current_user() or "anonymous")
+        except (ExperimentUnusable, StoreUnavailable) as exc:  # said on the page; no run is left waiting
+            return dbc.Alert(str(exc).splitlines()[0], color="danger"), no_update
         experiment = context.client.get_run(new_id).info.experiment_id
         link = html.A(new_id, href=f"/?exp={experiment}&search={new_id}", id="ctl-launched-link")
         return dbc.Alert(["launched ", link, " (an agent starts it)"], color="success", id="ctl-launched"), new_id

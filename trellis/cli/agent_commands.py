@@ -44,11 +44,17 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 def cmd_search_submit(args: argparse.Namespace) -> int:
     from trellis.search.control.queue import submit_search
+    from trellis.tracking.retry import StoreUnavailable
+    from trellis.tracking.writer import ExperimentUnusable
 
     config = load_for_run(args.config, {"tracking.uri": args.tracking_uri} if args.tracking_uri else {})
     if config is None:
         return 2
-    search_id = submit_search(config, launched_by=getpass.getuser())
+    try:
+        search_id = submit_search(config, launched_by=getpass.getuser())
+    except (ExperimentUnusable, StoreUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"search {search_id} waits for an agent (trellis agent --tracking-uri {config.tracking.uri})")
     return 0
 

@@ -27,6 +27,7 @@ def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = N
 
     from trellis.search.engine.resume import ResumeError
     from trellis.search.engine.runner import Progress, SearchRunner
+    from trellis.tracking.writer import ExperimentUnusable
 
     bar = None if quiet else tqdm(total=config.termination.max_trials, desc=config.name, unit="trial", mininterval=0.5)
 
@@ -55,7 +56,7 @@ def run_config(config: SearchConfig, quiet: bool = False, resume: str | None = N
     except StoreUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except (ResumeError, ConfigError) as exc:  # ConfigError: what only this machine can tell (its CPUs)
+    except (ResumeError, ConfigError, ExperimentUnusable) as exc:  # ConfigError: what only this machine can tell
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:
