@@ -66,6 +66,19 @@ def sparse_bowl(ctx: TrialContext) -> dict[str, float]:
     return {}
 
 
+def leaves_a_child(ctx: TrialContext) -> dict[str, float]:
+    """Starts a long-lived child process and returns without waiting for it (its pid in ``pidfile``): the
+    worker must reap it with the trial."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    with open(str(ctx.params["pidfile"]), "w") as fh:
+        fh.write(str(child.pid))
+    ctx.report(1, loss=0.5)
+    return {}
+
+
 def crashy(ctx: TrialContext) -> float:
     """Raises for x > 0.5 after printing to stderr, so tests see FAILED runs with a stderr tail."""
     x = float(ctx.params["x"])

@@ -33,6 +33,7 @@ from typing import Any
 
 from trellis.search.config import TrialSpec
 from trellis.search.config.trial_module import import_trial_module
+from trellis.search.processes import is_subreaper, reap_children
 from trellis.tracking.limits import report_problem
 from trellis.tracking.schema import EndReason
 
@@ -390,9 +391,12 @@ def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
             preexec_fn=_script_child_setup
             if threading.current_thread() is threading.main_thread()
             else _default_signals,
+            process_group=None if is_subreaper() else 0,  # elsewhere (Dask): its own group, killed as one
         )
     except OSError as exc:
         return TrialOutcome(EndReason.FAILED, error=f"cannot start {cmd[0]}: {exc}", tail=str(exc))
+    stdout_done = threading.Event()
+    threading.Thread(target=_end_leftovers, args=(proc, stdout_done), daemon=True).start()
     out = _ScriptOutput(job)
     stderr_tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
 
@@ -426,6 +430,7 @@ def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
             stopped = True
             proc.send_signal(signal.SIGTERM)
             break
+    stdout_done.set()
     code = proc.wait()
     reader.join(timeout=2)
     out.close()
@@ -437,6 +442,19 @@ def run_script_job(job: TrialJob, reporter: Reporter) -> TrialOutcome:
         tail = "".join(stderr_tail) or "".join(stdout_tail)
         return TrialOutcome(EndReason.FAILED, step=last_step, error=f"script exited with code {code}", tail=_tail(tail))
     return TrialOutcome(EndReason.COMPLETED, metrics=final, step=last_step)
+
+
+def _end_leftovers(proc: subprocess.Popen, stdout_done: threading.Event, grace_s: float = 1.0) -> None:
+    """Once the script has exited, what it left running (a background child holding its stdout) is killed
+    after ``grace_s``: the trial ends when its script does, not when its last descendant does."""
+    proc.wait()
+    if stdout_done.wait(grace_s):
+        return
+    if is_subreaper():
+        reap_children()  # its orphans were reparented to this worker
+    else:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def parse_report_line(line: str) -> tuple[int | None, dict[str, float]]:

@@ -60,3 +60,45 @@ def test_the_check_is_on_the_experiment_not_on_the_scheme_of_other_experiments(s
         from trellis.tracking.writer import ensure_experiment
 
         ensure_experiment(MlflowClient(store), "x", artifact_location="mlflow-artifacts:/x")
+
+
+LEAVES_A_CHILD = """
+import json, subprocess, sys
+config = json.load(open(sys.argv[1]))
+# a background child that keeps the script's stdout and stderr open for a long time, and says who it is
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+open(config["params"]["pidfile"], "w").write(str(child.pid))
+print("TRELLIS " + json.dumps({"step": 1, "loss": 0.5}), flush=True)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("kind", ["script", "function"])
+def test_a_trial_that_leaves_a_child_running_ends_with_its_script_and_the_child_goes_too(tmp_path, store, kind):
+    """A script's background child holding its stdout hung the search (or got it KILLED at timeout_s although
+    it had finished); a function trial's child outlived the search. Both end with the trial now."""
+    from trellis.search.engine.runner import run_search
+
+    pidfile = tmp_path / "child.pid"
+    if kind == "script":
+        script = tmp_path / "leaves_a_child.py"
+        script.write_text(LEAVES_A_CHILD)
+        trial = {"script": str(script)}
+    else:
+        trial = {"function": "trellis.examples.synthetic:leaves_a_child"}
+    raw = {**BASE, "space": {"pidfile": {"type": "fixed", "value": str(pidfile)}}, "budget": {"min": 1, "max": 1},
+           "termination": {"max_trials": 1, "max_time_s": 120}, "trial": {**trial, "timeout_s": 60},
+           "tracking": {"uri": store, "experiment": "children"}}  # fmt: skip
+    result = run_search(parse_config(raw))
+    runs = MlflowClient(store).search_runs([result.experiment_id], "tags.`trellis.type` = 'trial'")
+    assert [r.info.status for r in runs] == ["FINISHED"], [r.data.tags.get(schema.ERROR) for r in runs]
+    assert result.progress.completed == 1
+    pid = int(pidfile.read_text())
+    assert not _alive(pid), "the trial's child outlived the search"

@@ -25,6 +25,7 @@ from typing import Any
 from trellis.search.config import ConfigError, ExecutorConfig
 from trellis.search.executors.base import Ended, Event, Executor, Placed, Report
 from trellis.search.executors.resources import Place, describe_cap, enter_place, plan_places, resolve_gpus, usable_cpus
+from trellis.search.processes import become_subreaper, reap_children
 from trellis.search.trial import TAIL_LINES, TrialJob, TrialOutcome, die_with_parent, log_tail, run_job
 from trellis.tracking import schema
 from trellis.tracking.schema import EndReason
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 def _worker_main(conn: Connection, name: str, place: Place | None = None) -> None:
     os.setsid()
     die_with_parent()
+    become_subreaper()  # what a trial leaves running comes back to this worker, in its process group
     if place is not None:
         enter_place(place)
     # The runner decides how trials end: a terminal's or a service manager's signals are for it alone.
@@ -57,6 +59,7 @@ def _worker_main(conn: Connection, name: str, place: Place | None = None) -> Non
             return reply[2]
 
         outcome = run_job(job, reporter)
+        reap_children()  # a trial's processes end with it: none outlives the search or holds its pipes
         conn.send(("ended", job.key, outcome, time.time()))
 
 
