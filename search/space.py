@@ -203,6 +203,9 @@ class SearchSpace:
                     raise SpaceError(f"space.{p.name}.when.{parent}", "names a parameter that is not in the space")
                 if parent == p.name:
                     raise SpaceError(f"space.{p.name}.when", "a parameter cannot depend on itself")
+                if isinstance(by_name[parent], Float):
+                    why = f"{parent!r} is a float parameter: a condition on one of its values would almost never hold"
+                    raise SpaceError(f"space.{p.name}.when.{parent}", why + " (use a categorical or int parent)")
                 for v in allowed:
                     if not by_name[parent].contains(v):
                         raise SpaceError(

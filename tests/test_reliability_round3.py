@@ -102,3 +102,84 @@ def test_a_trial_that_leaves_a_child_running_ends_with_its_script_and_the_child_
     assert result.progress.completed == 1
     pid = int(pidfile.read_text())
     assert not _alive(pid), "the trial's child outlived the search"
+
+
+# -- configs and command lines: each refused with key.path: reason, never a traceback or a hang --------------
+
+
+def _problems(tmp_path, text: str) -> list[tuple[str, str]]:
+    from trellis.search.config import ConfigError, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return caught.value.problems
+
+
+def _valid_text(**changes) -> str:
+    raw = {**BASE, **changes}
+    return yaml.safe_dump(raw)
+
+
+def test_an_alias_bomb_deep_nesting_and_duplicate_keys_are_refused_in_one_line(tmp_path):
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+    for i in range(1, 9):  # nine levels of nine aliases: 9**9 values once expanded
+        bomb += f"{chr(97 + i)}: &{chr(97 + i)} [" + ",".join([f"*{chr(96 + i)}"] * 9) + "]\n"
+    ((path, reason),) = _problems(tmp_path, bomb)
+    assert path == "<file>" and "aliases expand to" in reason and len(reason) < 120
+    ((path, reason),) = _problems(tmp_path, "space: " + "[" * 20000 + "]" * 20000 + "\n")
+    assert "nested more than" in reason
+    text = _valid_text().replace("space:\n", "space:\n  x: {type: float, low: 0.0, high: 1.0}\n", 1)
+    ((path, reason),) = _problems(tmp_path, text)
+    assert "duplicate key 'x'" in reason and "the last would silently win" in reason
+
+
+@pytest.mark.parametrize(
+    "changes, where, says",
+    [
+        ({"algorithm": {"name": "random", "seed": -5}}, "algorithm.seed", "must be between 0 and"),
+        ({"executor": {"kind": "dask", "address": "not a url"}}, "executor.address", "tcp://host:8786"),
+        ({"budget": {"min": 1, "max": 10**20}}, "budget.max", "at most 1,000,000,000"),
+        ({"objective": {"metric": 5, "direction": "min"}}, "objective.metric", "must be the metric's name"),
+        ({"space": {"x": {"type": "int", "low": 1, "high": 10**30}}}, "space.x", "within ±2**53"),
+        (
+            {
+                "space": {
+                    "x": {"type": "float", "low": 0.0, "high": 1.0},
+                    "y": {"type": "float", "low": 0.0, "high": 1.0, "when": {"x": 0.5}},
+                }
+            },
+            "space.y.when.x",
+            "is a float parameter",
+        ),  # fmt: skip
+        ({"trial": {"function": "trellis.examples.synthetic:math"}}, "trial.function", "is a module, not a function"),
+    ],
+)
+def test_config_values_once_accepted_or_a_traceback_are_refused_with_their_key(tmp_path, changes, where, says):
+    problems = _problems(tmp_path, _valid_text(**changes))
+    assert any(path == where and says in reason for path, reason in problems), problems
+
+
+def test_a_long_value_is_quoted_shortened(tmp_path):
+    problems = _problems(tmp_path, _valid_text(algorithm={"name": "x" * 5000}))
+    assert all(len(reason) <= 300 for _, reason in problems) and any(r.endswith("…") for _, r in problems)
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["search", "run", "/dev/zero"], "not a regular file"),
+        (["search", "validate", "/tmp"], "a folder"),
+        (["serve", "--port", "70000"], "from 1 to 65535"),
+        (["serve", "--cache", "memcached://x"], "memcached:// is not a cache"),
+        (["importance", "--experiment", "e", "--seed", "-1"], "must be between 0 and"),
+        (["importance", "--experiment", "e", "--trees", "100000000"], "at most 10000 trees"),
+    ],
+)
+def test_cli_inputs_get_one_clear_line(tmp_path, args, says):
+    done = subprocess.run([sys.executable, "-P", "-m", "trellis.cli", *args], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "memcached:").exists()

@@ -83,7 +83,7 @@ def test_validate_refuses_bad_configs(config, message):
 
 def test_condition_cycles_and_unknown_parents_are_refused():
     with pytest.raises(SpaceError, match="cycle"):
-        SearchSpace([Float("a", when={"b": (0.5,)}, low=0, high=1), Float("b", when={"a": (0.5,)}, low=0, high=1)])
+        SearchSpace([Int("a", when={"b": (1,)}, low=0, high=1), Int("b", when={"a": (1,)}, low=0, high=1)])
     with pytest.raises(SpaceError, match="not in the space"):
         SearchSpace([Float("a", when={"zzz": ("x",)}, low=0, high=1)])
     with pytest.raises(SpaceError, match="not a possible value"):

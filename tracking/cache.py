@@ -226,11 +226,26 @@ class MemoryBackend(CacheBackend):
                 self._expiry.pop(key, None)
 
 
+CACHE_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def cache_spec_problem(spec: str) -> str | None:
+    """Why ``spec`` names no cache Trellis can use (None when it does): a URL of another kind would otherwise
+    become a folder named after its scheme."""
+    if "://" in spec and not spec.startswith(CACHE_SCHEMES):
+        scheme = spec.split("://", 1)[0]
+        return f"{scheme}:// is not a cache Trellis can use: give a folder, or redis://host:port/db"
+    return None
+
+
 def make_backend(spec: str | None) -> CacheBackend:
     """``redis://host:port/db``, a folder path for diskcache, or None for this process only."""
     if not spec:
         return MemoryBackend()
-    if spec.startswith(("redis://", "rediss://", "unix://")):
+    problem = cache_spec_problem(spec)
+    if problem:
+        raise ValueError(problem)
+    if spec.startswith(CACHE_SCHEMES):
         return RedisBackend(spec)
     return DiskBackend(spec)
 

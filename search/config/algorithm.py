@@ -25,6 +25,9 @@ def parse_algorithm(raw: Any, problems: Problems) -> AlgorithmConfig:
     if spec.extra and missing(spec.extra):
         problems.add("algorithm.name", hint(name, spec.extra))
     seed = number(raw, "seed", "algorithm", problems, integer=True)
+    if seed is not None and not 0 <= seed < 2**32:
+        problems.add("algorithm.seed", f"must be between 0 and {2**32 - 1}, got {seed}")
+        seed = None
     settings = _settings(spec, raw, problems)
     for key, (low, high) in spec.ranges.items():
         value = settings[key]

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from trellis.extras import hint, missing
 from trellis.search.config.algorithm import check_across_sections, parse_algorithm
@@ -26,6 +23,7 @@ from trellis.search.config.problems import Problems, number, section
 from trellis.search.config.resources import RESOURCE_KEYS, parse_resources
 from trellis.search.config.sections import check_trial_target, parse_early_stopping, parse_trial
 from trellis.search.config.space_parse import parse_space
+from trellis.search.config.yaml_text import MAX_BYTES, ConfigTextError, load_text
 from trellis.search.registry import ALGORITHMS, EXECUTORS
 from trellis.tracking.limits import experiment_name_problem, metric_problem
 from trellis.tracking.links import app_url_problem
@@ -49,6 +47,7 @@ TOP_KEYS = {
     "source",  # the file the config was read from (written by Trellis): its folder may hold the trial module
 }
 MAX_WORKERS = 1024  # beyond any one machine or sensible cluster share: a typo
+MAX_BUDGET = 10**9  # budget units (steps) a trial may reach
 DIRECTION_ALIASES = {"maximize": "max", "minimize": "min", "descending": "max", "ascending": "min"}
 
 
@@ -56,15 +55,20 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     """Read a YAML/JSON file and validate it. ``overrides`` are dotted keys (``tracking.uri``)."""
     path = Path(path)
     try:
+        if not path.is_file():  # a folder, /dev/zero, a pipe: never read without end
+            what = "a folder" if path.is_dir() else "missing" if not path.exists() else "not a regular file"
+            raise ConfigError([("<file>", f"{path}: {what}: give the config file")])
+        if path.stat().st_size > MAX_BYTES:
+            raise ConfigError([("<file>", f"{path}: {path.stat().st_size} bytes: more than a config's {MAX_BYTES}")])
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([("<file>", f"cannot read {path}: {exc.strerror or exc}")]) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError([("<file>", f"{path} is not UTF-8 text (byte {exc.start}): is it the config file?")]) from exc
     try:
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError([("<file>", f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}")]) from exc
+        raw = load_text(text, as_json=path.suffix == ".json")
+    except ConfigTextError as exc:
+        raise ConfigError([("<file>", str(exc))]) from None
     if not isinstance(raw, dict):
         raise ConfigError([("<root>", "must be a mapping of keys to values")])
     raw.setdefault("name", path.stem)
@@ -169,8 +173,11 @@ def _parse_warm_start(raw: Mapping[str, Any], algorithm: str, relaunched_from: A
 def _parse_objective(raw: Mapping[str, Any], problems: Problems) -> Objective:
     obj = section(raw, "objective", problems, {"metric", "direction"})
     metric = obj.get("metric")
-    if not isinstance(metric, str) or not metric:
+    if metric is None or metric == "":
         problems.add("objective.metric", "is required: the name of the metric to optimise")
+        metric = "objective"
+    elif not isinstance(metric, str):
+        problems.add("objective.metric", f"must be the metric's name (text), got {type(metric).__name__} {metric!r}")
         metric = "objective"
     elif metric_problem(metric, 0.0, 0):
         problems.add("objective.metric", str(metric_problem(metric, 0.0, 0)))
@@ -186,6 +193,9 @@ def _parse_budget(raw: Mapping[str, Any], problems: Problems) -> Budget:
     bud = section(raw, "budget", problems, {"resource", "min", "max"})
     b_min = number(bud, "min", "budget", problems, integer=True, positive=True, default=1)
     b_max = number(bud, "max", "budget", problems, integer=True, positive=True, default=max(b_min, 1))
+    if b_max is not None and b_max > MAX_BUDGET:
+        problems.add("budget.max", f"at most {MAX_BUDGET:,} (a step MLflow and the schedulers count), got {b_max:g}")
+        b_max = MAX_BUDGET
     if b_min > b_max:
         problems.add("budget.min", f"must be <= budget.max ({b_max}), got {b_min}")
     resource = bud.get("resource", "epochs")
@@ -242,6 +252,17 @@ def _parse_executor(raw: Mapping[str, Any], problems: Problems) -> ExecutorConfi
         takers = ", ".join(name for name, s in EXECUTORS.items() if s.takes_address)
         problems.add("executor.address", f"is a scheduler address (tcp://host:8786), for kind: {takers} only")
         address = None
+    elif address is not None and not _is_scheduler_address(address):
+        problems.add("executor.address", f"must be a scheduler address such as tcp://host:8786, got {address!r}")
+        address = None
     kind = kind if spec else "local"
     gpus, per_gpu, cpus = parse_resources(exe, kind, address, problems)
     return ExecutorConfig(kind, workers, address, gpus=gpus, per_gpu=per_gpu, cpus_per_trial=cpus)
+
+
+def _is_scheduler_address(address: str) -> bool:
+    """``[protocol://]host:port`` with a port in range (what a Dask client connects to)."""
+    import re
+
+    found = re.fullmatch(r"(?:(tcp|tls|inproc|ucx|ws|wss)://)?(\[[0-9a-fA-F:]+\]|[\w.-]+):(\d{1,5})", address.strip())
+    return bool(found) and 0 < int(found.group(3)) < 65536

@@ -6,12 +6,17 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+MAX_REASON = 300  # characters of one problem's reason
+
 
 class Problems:
     def __init__(self) -> None:
         self.items: list[tuple[str, str]] = []
 
     def add(self, path: str, reason: str) -> None:
+        """A problem at ``path``; a reason quoting a long value is shortened (one line, never a wall of text)."""
+        if len(reason) > MAX_REASON:
+            reason = reason[: MAX_REASON - 1] + "…"
         self.items.append((path, reason))
 
 

@@ -127,9 +127,42 @@ def _check_function(spec: TrialSpec, problems: Problems) -> None:
     if defined is not None and name not in defined:
         problems.add("trial.function", f"module {module!r} defines no {name!r}")
         return
+    not_callable = _plain_values(found.origin).get(name)
+    if not_callable:
+        problems.add("trial.function", f"{name!r} in module {module!r} is {not_callable}, not a function to call")
+        return
     missing = missing_imports_line(found, f"module {module!r}")
     if missing:
         problems.add("trial.function", missing)
+
+
+def _plain_values(origin: str | None) -> dict[str, str]:
+    """Top-level names a module binds only to something that cannot be called (an imported module, a
+    number, a string, a list or mapping literal): name -> what it is."""
+    import ast
+
+    if not origin or not origin.endswith(".py"):
+        return {}
+    try:
+        tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    plain: dict[str, str] = {}
+    other: set[str] = set()
+    literals = (ast.Constant, ast.List, ast.Dict, ast.Tuple, ast.Set, ast.JoinedStr)
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            plain.update({(a.asname or a.name).split(".")[0]: "a module" for a in node.names})
+        elif isinstance(node, ast.Assign) and isinstance(node.value, literals):
+            kind = "a value" if not isinstance(node.value, ast.Constant) else f"a {type(node.value.value).__name__}"
+            plain.update({t.id: kind for t in node.targets if isinstance(t, ast.Name)})
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            other.add(node.name)
+        else:
+            other.update(n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+            if isinstance(node, ast.ImportFrom):
+                other.update((a.asname or a.name) for a in node.names)
+    return {name: kind for name, kind in plain.items() if name not in other}
 
 
 def _top_level_names(origin: str | None) -> set[str] | None:

@@ -84,6 +84,9 @@ def _parse_numeric(name: str, kind: str, spec: dict[str, Any], when: dict, probl
     if not math.isfinite(float(high) - float(low)) or max(abs(low), abs(high)) > MAX_BOUND:
         problems.add(path, f"bounds must lie within ±{MAX_BOUND:g}, got [{low}, {high}]")
         return None
+    if kind == "int" and max(abs(low), abs(high)) > 2**53:
+        problems.add(path, f"integer bounds must lie within ±2**53 (exact as floats), got [{low}, {high}]")
+        return None
     if log and low <= 0:
         problems.add(f"{path}.low", f"must be > 0 on a log scale, got {low}")
         return None

@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from trellis.cli.agent_keeper import AgentKeeper
-from trellis.cli.arguments import positive_int, store_ok
+from trellis.cli.arguments import cache_spec, port, positive_int, store_ok
 from trellis.cli.search_commands import run_config, ui_hint
 from trellis.extras import require
 from trellis.search.config import load_config
@@ -155,13 +155,15 @@ def _store_is_empty(uri: str) -> bool:
 
 def _add_serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8050)
+    parser.add_argument("--port", type=port, default=8050)
     parser.add_argument(
         "--mlflow-ui-url",
         default=os.environ.get("TRELLIS_MLFLOW_UI", "http://127.0.0.1:5000"),
         help="base URL of the MLflow UI, for links to runs",
     )
-    parser.add_argument("--cache", default=".trellis/cache", help="run cache folder, or redis://host:port/db")
+    parser.add_argument(
+        "--cache", type=cache_spec, default=".trellis/cache", help="run cache folder, or redis://host:port/db"
+    )
     parser.add_argument("--no-agent", action="store_true", help="do not start an agent beside the app")
     parser.add_argument(
         "--allow-trial",

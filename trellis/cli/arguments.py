@@ -18,6 +18,46 @@ def positive_int(text: str) -> int:
     return value
 
 
+def trees(text: str) -> int:
+    """A forest's size: 1 to ``MAX_TREES`` (said, never silently capped)."""
+    value = positive_int(text)
+    if value > MAX_TREES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_TREES} trees, got {value}")
+    return value
+
+
+MAX_TREES = 10_000
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1}, got {value}")
+    return value
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a port number, got {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {value}")
+    return value
+
+
+def cache_spec(text: str) -> str:
+    from trellis.tracking.cache import cache_spec_problem
+
+    problem = cache_spec_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
 def fraction(text: str) -> float:
     """A number in (0, 1]: a share of the runs."""
     try:

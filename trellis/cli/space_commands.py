@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from trellis.cli.arguments import fraction, positive_int, store_ok
+from trellis.cli.arguments import fraction, non_negative_int, store_ok, trees
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
@@ -145,8 +145,8 @@ def add_commands(sub) -> None:
         p.add_argument("--search", help="only these search ids (comma-separated)")
         p.add_argument("--params", help="only these parameters (comma-separated)")
         p.add_argument("--best-quantile", type=fraction, help="only the best fraction of runs, e.g. 0.25")
-        p.add_argument("--trees", type=positive_int, default=64 if name == "importance" else 100)
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--trees", type=trees, default=64 if name == "importance" else 100)
+        p.add_argument("--seed", type=non_negative_int, default=0)
         p.add_argument("--json", action="store_true")
         if name == "importance":
             p.add_argument("--pairs", action="store_true", help="also every pair of parameters")
