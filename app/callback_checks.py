@@ -5,12 +5,14 @@ of a 500 from deep inside a callback. The bounds are the page links' (``url_chec
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 
 from flask import Response, request
 
 from trellis.app.url_checks import EXPERIMENT_ID, MAX_EXPERIMENTS, MAX_SEARCHES, SEARCH_ID
 
+log = logging.getLogger(__name__)
 MAX_SELECTED_RUNS = 100_000
 RUN_ID = SEARCH_ID
 
@@ -207,6 +209,9 @@ def _shape_problems(body: dict, spec: dict) -> list[str]:
     problems = []
     if len(items) != len(names) or any(_key(i) is None for i in _flatten(items)):
         problems.append(f"outputs: the callback's {len(names)} outputs, each with id and property")
+    elif any(not isinstance(i, list) and _key(i) != name and not _key(i).startswith("{")
+             for i, name in zip(items, names, strict=True)):  # fmt: skip
+        problems.append("outputs: not this callback's outputs")
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or len(changed) > 100 or not all(isinstance(c, str) for c in changed):
         problems.append("changedPropIds: a list of property names")
@@ -230,6 +235,21 @@ def install_callback_checks(server, dash_app, page_trees: Callable[[], list]) ->
 
     widgets: dict = {}
     server.register_error_handler(DependencyException, lambda _exc: Response("Not found.\n", 404))
+
+    @server.errorhandler(TypeError)
+    @server.errorhandler(KeyError)
+    @server.errorhandler(ValueError)
+    @server.errorhandler(AttributeError)
+    @server.errorhandler(IndexError)
+    def _unusable_inputs(exc):
+        """The last line of defence, for callback requests only: a value of a shape the checks above let
+        through but the callback could not use is the request's fault (400, said), logged with its traceback
+        so a real bug is still seen. Any other route's error stays a 500."""
+        if request.path != "/_dash-update-component":
+            raise exc
+        log.warning("callback request refused: %s: %s", type(exc).__name__, exc, exc_info=exc)
+        return Response(f"Bad callback request: these inputs cannot be used ({type(exc).__name__}).\n", 400,
+                        mimetype="text/plain")  # fmt: skip
 
     @server.before_request
     def _check_callback():

@@ -183,3 +183,73 @@ def test_cli_inputs_get_one_clear_line(tmp_path, args, says):
     assert done.returncode == 2, done.stderr
     assert says in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "memcached:").exists()
+
+
+# -- crafted callback bodies: a 4xx, never a 500 -------------------------------------------------------------
+
+ODD_VALUES = [
+    12345,
+    "nope",
+    {"points": [{"customdata": ["no-such-parameter"], "x": "nope", "y": None}]},
+    [{"nested": [1, 2]}],
+    {"experiments": "x"},
+    None,
+    True,
+]
+
+
+def test_every_callback_answers_crafted_inputs_with_a_4xx_never_a_500(tmp_path, store):
+    """Each input of every callback, in turn, given values of the wrong shape or naming what does not exist
+    (a click on an unknown parameter), with the selection pointing at real runs: never a 500."""
+    import json
+
+    from tests.test_control_page import callback_payload
+    from trellis.app.factory import create_app
+    from trellis.search.engine.runner import run_search
+
+    result = run_search(parse_config({**BASE, "tracking": {"uri": store, "experiment": "fuzz"}}))
+    app = create_app(store, cache=str(tmp_path / "cache"))
+    client = app.server.test_client()
+    deps = json.loads(client.get("/_dash-dependencies").data)
+    selection = {"experiments": [result.experiment_id], "searches": [result.search_id]}
+    statuses: dict[int, list[str]] = {}
+    for dep in deps:
+        if not dep.get("inputs") or dep.get("clientside_function"):
+            continue
+        inputs = [f"{i['id']}.{i['property']}" for i in dep["inputs"] if isinstance(i["id"], str)]
+        keys = inputs + [f"{i['id']}.{i['property']}" for i in dep["state"] if isinstance(i["id"], str)]
+        if not inputs:
+            continue
+        trigger = inputs[0]
+        for key in keys:
+            for odd in ODD_VALUES:
+                body = callback_payload([dep], trigger, {"selection.data": selection, key: odd}, dep["output"])
+                code = client.post("/_dash-update-component", json=body).status_code
+                statuses.setdefault(code, []).append(f"{dep['output']} <- {key}={str(odd)[:30]}")
+        # and the outputs of another callback named in its body
+        body = callback_payload([dep], trigger, {"selection.data": selection}, dep["output"])
+        body["outputs"] = {"id": "selection", "property": "data"} if not dep["output"].startswith("..") else [
+            {"id": "selection", "property": "data"}] * len(body["outputs"])  # fmt: skip
+        if "selection.data" not in dep["output"]:
+            code = client.post("/_dash-update-component", json=body).status_code
+            assert code == 400, dep["output"]
+    assert 500 not in statuses, statuses[500][:10]
+    assert sum(len(v) for v in statuses.values()) > 200  # the probe really ran
+
+
+def test_a_python_tag_planted_in_a_stored_config_runs_nothing_and_is_one_line(tmp_path, store):
+    from trellis.search.engine.resume import ResumeError, recorded_config
+    from trellis.search.engine.runner import run_search
+
+    result = run_search(parse_config({**BASE, "tracking": {"uri": store, "experiment": "planted"}}))
+    client = MlflowClient(store)
+    marker = tmp_path / "ran"
+    client.delete_tag(result.search_id, schema.CONFIG_JSON)  # so the YAML artifact is what is read
+    client.log_text(result.search_id, f"name: !!python/object/apply:os.system ['touch {marker}']\n",
+                    schema.CONFIG_ARTIFACT)  # fmt: skip
+    with pytest.raises(ResumeError, match="the recorded config cannot be read: not valid YAML"):
+        recorded_config(client, result.search_id)
+    client.set_tag(result.search_id, schema.CONFIG_JSON, '{"name": ' * 5000 + "1" + "}" * 5000)
+    with pytest.raises(ResumeError, match="cannot be read"):
+        recorded_config(client, result.search_id)
+    assert not marker.exists()

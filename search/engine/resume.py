@@ -16,14 +16,13 @@ report, as the examples do). The first job beyond the record is where the search
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from mlflow import MlflowClient
 
 from trellis.search.config import ConfigError, SearchConfig, parse_config
+from trellis.search.config.yaml_text import MAX_BYTES, ConfigTextError, load_text
 from trellis.search.schedulers.base import JobRequest, Scheduler
 from trellis.search.space import Categorical, Fixed, Float, Int, SearchSpace, Value
 from trellis.tracking import schema
@@ -144,11 +143,16 @@ def request_stop(client: MlflowClient, search_id: str) -> None:
 def recorded_config(client: MlflowClient, search_id: str) -> SearchConfig:
     """The config a search ran with, from its tag (or its YAML artifact when the tag was too long)."""
     tags = search_run(client, search_id).data.tags
-    if schema.CONFIG_JSON in tags:
-        raw = json.loads(tags[schema.CONFIG_JSON])
-    else:
-        with open(client.download_artifacts(search_id, schema.CONFIG_ARTIFACT)) as fh:
-            raw = yaml.safe_load(fh)
+    try:  # read from the store, so untrusted: plain values only, bounded, one line when it is not a config
+        if schema.CONFIG_JSON in tags:
+            raw = load_text(tags[schema.CONFIG_JSON], as_json=True)
+        else:
+            with open(client.download_artifacts(search_id, schema.CONFIG_ARTIFACT), encoding="utf-8") as fh:
+                raw = load_text(fh.read(MAX_BYTES + 1))
+    except (ConfigTextError, OSError, UnicodeDecodeError) as exc:
+        raise ResumeError(f"the recorded config cannot be read: {str(exc).splitlines()[0][:200]}") from None
+    if not isinstance(raw, dict):
+        raise ResumeError("the recorded config is not a mapping of keys to values")
     raw = _as_source_config(raw)
     try:
         config = parse_config(raw, source=raw.get("source"))
