@@ -58,3 +58,34 @@ def rerun_column(
         for row in rows
     ]
     return out, [*columns, {"name": "re-run", "id": "rerun"}]
+
+
+MARKDOWN_SPECIALS = set("\\`*_{}[]()<>#!|~")
+
+
+def markdown_text(text: str) -> str:
+    """Text from a run (its name, a tag) as literal markdown: every character markdown could read as syntax
+    is escaped, so a name such as ``x](https://evil.example) [y`` stays text, never a link."""
+    return "".join("\\" + c if c in MARKDOWN_SPECIALS else c for c in str(text)).replace("\n", " ")
+
+
+def markdown_link(label: str, url: str) -> str:
+    """A link whose label is text from a run (escaped) and whose URL is Trellis' own (its parentheses and
+    spaces percent-encoded, so the link cannot be cut short)."""
+    safe = str(url).replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+    return f"[{markdown_text(label)}]({safe})"
+
+
+def short_number(value) -> str:
+    """A parameter as a table shows it: a float with 4 significant digits (not 17), anything else as it is."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if not value.strip().lstrip("-").isdigit() and number == number and abs(number) not in (float("inf"),):
+            return f"{number:.4g}"
+        return value
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return value

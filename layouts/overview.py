@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from trellis.layouts.labels import run_labels, search_label
+from trellis.layouts.labels import markdown_link, run_labels, search_label, short_number
 from trellis.layouts.selection import DIMMED_OPACITY, selected_mask, selected_overlay, selection_revision
 from trellis.layouts.style import COLORS, Figure, empty_figure, figure, search_colors, typed
 from trellis.search.analysis.objective import INTERNAL_PREFIX, best_final
@@ -379,7 +379,7 @@ def selected_rows(
     for i, (_, r) in enumerate(chosen.iterrows()):
         row = {
             "run_id": r["run_id"],
-            "run": f"[{names[r['run_id']]}]({link(r)})",
+            "run": markdown_link(names[r["run_id"]], link(r)),
             "search": search_label(r, search_labels),
             "status": r["status"],
         }
@@ -390,7 +390,7 @@ def selected_rows(
             row[m] = None if v is None or not np.isfinite(v) else round(float(v), 6)
         for p in params:
             v = r.get(f"params.{p}")
-            row[p] = None if v is None or (isinstance(v, float) and np.isnan(v)) else v
+            row[p] = None if v is None or (isinstance(v, float) and np.isnan(v)) else short_number(v)
         rows.append(row)
     columns += [{"name": m, "id": m, "type": "numeric"} for m in metrics]
     columns += [{"name": p, "id": p} for p in params]

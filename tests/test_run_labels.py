@@ -65,3 +65,26 @@ def test_curves_legend_names_are_unique_across_searches():
 def test_internal_metrics_stay_out_of_tables():
     assert table_metrics(["trellis.rung", "acc", "loss"], "loss") == ["loss", "acc"]
     assert table_metrics(["trellis.best.loss", "acc"], None) == ["acc"]
+
+
+def test_a_run_name_made_to_look_like_a_link_stays_text():
+    """A run named ``x](https://evil.example/steal) [y`` must not become a working link (issue 25)."""
+    import re
+
+    runs = two_searches()
+    runs.loc[runs["run_id"] == "aaaaaa111-3", "run_name"] = "x](https://evil.example/steal) [y"
+    rows, _ = selected_rows(
+        runs, ["aaaaaa111-3"], [], ["loss"], lambda r: "http://mlflow/#/runs/(1)", search_labels(runs)
+    )
+    cell = rows[0]["run"]
+    unescaped_brackets = re.findall(r"(?<!\\)[\[\]()]", cell)
+    assert unescaped_brackets == ["[", "]", "(", ")"]  # the one link Trellis made, and nothing else
+    assert cell.endswith("(http://mlflow/#/runs/%281%29)") and "evil.example" in cell
+
+
+def test_parameters_show_four_significant_digits_not_seventeen():
+    runs = two_searches()
+    runs["params.lr"] = "0.0012345678901234567"
+    runs["params.units"] = "128"
+    rows, _ = selected_rows(runs, ["aaaaaa111-3"], ["lr", "units"], ["loss"], lambda r: "http://x", search_labels(runs))
+    assert rows[0]["lr"] == "0.001235" and rows[0]["units"] == "128"
