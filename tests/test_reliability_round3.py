@@ -253,3 +253,35 @@ def test_a_python_tag_planted_in_a_stored_config_runs_nothing_and_is_one_line(tm
     with pytest.raises(ResumeError, match="cannot be read"):
         recorded_config(client, result.search_id)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "changes, says",
+    [
+        (
+            {
+                "trial": {"function": "trellis.examples.synthetic:slow", "timeout_s": 0.5},
+                "space": {"seconds": {"type": "fixed", "value": 2.0}},
+                "termination": {"max_trials": 2},
+            },
+            "every trial was killed",
+        ),  # fmt: skip
+        (
+            {
+                "trial": {"function": "trellis.examples.synthetic:odd_values"},
+                "objective": {"metric": "neg", "direction": "min"},
+                "termination": {"max_trials": 2},
+            },
+            "every trial failed",
+        ),  # fmt: skip
+    ],
+)
+def test_a_search_that_did_no_work_exits_non_zero_and_an_infinite_objective_is_never_best(tmp_path, store, changes,
+                                                                                        says):  # fmt: skip
+    raw = {**BASE, **changes, "tracking": {"uri": store, "experiment": "nowork"}}
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    done = subprocess.run([sys.executable, "-P", "-m", "trellis.cli", "search", "run", str(path), "--quiet"],
+                          capture_output=True, text=True, timeout=180, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert says in done.stdout and "best " not in done.stdout  # -inf is never reported as the best

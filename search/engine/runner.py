@@ -375,9 +375,9 @@ class SearchRunner(Restoring, JobEndings, Steering):
             record.value = outcome.metrics[self.config.objective.metric]
         reason = EndReason(outcome.state)
         error, tail = outcome.error, outcome.tail
-        if reason is EndReason.COMPLETED and (record.value is None or math.isnan(record.value)):
-            reason = EndReason.FAILED
-            error = f"the objective metric {self.config.objective.metric!r} was never reported (or was NaN)"
+        if reason is EndReason.COMPLETED and (record.value is None or not math.isfinite(record.value)):
+            reason = EndReason.FAILED  # an infinite objective is a diverged trial, never the best one
+            error = f"the objective metric {self.config.objective.metric!r} was never reported (or was NaN or infinite)"
             tail = tail or error
         self._close(record, reason, event.at, outcome, error, tail)
 

@@ -79,8 +79,18 @@ def print_result(config: SearchConfig, result) -> int:
     if result.state == SearchState.KILLED:
         print(f"  continue it: trellis search resume {result.search_id} --tracking-uri {result.tracking_uri}")
         return 130
-    if p.failed and not p.completed:
-        print("error: every trial failed; the first lines of their errors are in MLflow (tag trellis.error)")
+    if (p.failed or p.killed) and not p.completed:  # all failed, or all timed out: the search did not do its work
+        how = (
+            "failed"
+            if not p.killed
+            else "was killed (timeout_s, max_time_s)"
+            if not p.failed
+            else "failed or was killed"
+        )
+        print(f"error: every trial {how}; the first lines of their errors are in MLflow (tag trellis.error)")
+        return 1
+    if p.failed > p.completed:
+        print(f"error: most trials failed ({p.failed} of {p.started}); their errors are in MLflow (tag trellis.error)")
         return 1
     return 0
 
