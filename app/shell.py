@@ -16,6 +16,7 @@ from trellis.app.url_checks import EXPERIMENT_ID, MAX_EXPERIMENTS, MAX_SEARCHES,
 from trellis.layouts.choices import search_choices
 from trellis.layouts.live import live_step, next_version
 from trellis.search.control.fixes import FixError, decode_fix
+from trellis.tracking import schema
 from trellis.tracking.links import experiment_url
 from trellis.tracking.retry import unavailable_reason
 
@@ -86,9 +87,11 @@ def with_objective(search: str | None, objective: str | None) -> str:
 
 
 def default_experiments(context: AppContext) -> list[str]:
-    """With nothing in the URL: the most recently updated experiment that has runs."""
+    """With nothing in the URL: the most recently updated experiment with runs to show: evaluations, not only
+    searches waiting for an agent (a search just launched makes its experiment the newest, with nothing in it)."""
     for option in context.experiments():
-        if context.client.search_runs([option["value"]], max_results=1):
+        runs = context.client.search_runs([option["value"]], max_results=20)
+        if any(r.data.tags.get(schema.TYPE) != "search" for r in runs):
             return [option["value"]]
     return []
 

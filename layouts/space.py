@@ -28,7 +28,7 @@ class ParcoordsInfo(NamedTuple):
     dims: list[Dimension]
     color: np.ndarray
     color_label: str
-    reverse_scale: bool
+    reverse_scale: bool  # the colour scale reversed so the best runs are the darkest (as on every page)
     run_ids: list[str]
     filled: dict[str, int]  # parameter -> runs without a value, drawn apart below the axis' range
 
@@ -139,7 +139,7 @@ def parcoords_info(
         if i == 0:
             color = values
     return ParcoordsInfo(
-        dims, color, metrics[0] if metrics else "", direction == "min", trials["run_id"].tolist(), filled
+        dims, color, metrics[0] if metrics else "", direction == "max", trials["run_id"].tolist(), filled
     )
 
 
@@ -321,7 +321,10 @@ def marginal_plot(axis: Axis, unit_points: np.ndarray, mean: np.ndarray, std: np
     return figure([band, line], xaxis=xaxis, yaxis={"title": {"text": f"marginal {metric}"}})
 
 
-def pair_plot(a: Axis, b: Axis, unit_points: np.ndarray, grid: np.ndarray, metric: str) -> Figure:
+def pair_plot(
+    a: Axis, b: Axis, unit_points: np.ndarray, grid: np.ndarray, metric: str, direction: str = "max"
+) -> Figure:
+    """The forest's marginal over two parameters; darker = better, as on every page."""
     xa = [a.from_unit(u) for u in unit_points] if a.kind != "categorical" else None
     xb = [b.from_unit(u) for u in unit_points] if b.kind != "categorical" else None
     trace = {
@@ -330,6 +333,7 @@ def pair_plot(a: Axis, b: Axis, unit_points: np.ndarray, grid: np.ndarray, metri
         "x": xa or [f"{u:.2f}" for u in unit_points],
         "y": xb or [f"{u:.2f}" for u in unit_points],
         "colorscale": "Viridis",
+        "reversescale": direction == "max",  # Viridis is dark at its low end: darker = better
         "colorbar": {"title": {"text": metric}},
     }
     return figure(

@@ -79,8 +79,33 @@ def figure(data: list[dict], **layout: Any) -> Figure:
 
 
 def search_colors(search_ids: list[str]) -> dict[str, str]:
-    """A colour per search, stable for a given set (sorted ids), so pages agree."""
-    return {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(sorted(search_ids))}
+    """A colour per search, chosen by its id (a hash), so a search keeps its colour on every page and as other
+    searches appear live. Two searches whose ids want the same colour: the one with the smaller id keeps it,
+    the other takes the next free one (only then can a newcomer move a colour)."""
+    out: dict[str, str] = {}
+    taken: set[int] = set()
+    later: list[str] = []
+    for search in sorted(set(search_ids)):  # first, each colour to the smallest id that wants it
+        slot = _slot(search)
+        if slot in taken:
+            later.append(search)
+        else:
+            taken.add(slot)
+            out[search] = PALETTE[slot]
+    for search in later:  # then the others, each to the next free colour after the one it wanted
+        if len(taken) >= len(PALETTE):
+            taken = set()  # more searches than colours: colours repeat
+        slot = _slot(search)
+        free = next((slot + k) % len(PALETTE) for k in range(len(PALETTE)) if (slot + k) % len(PALETTE) not in taken)
+        taken.add(free)
+        out[search] = PALETTE[free]
+    return out
+
+
+def _slot(search_id: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(str(search_id).encode()).digest()[:4], "big") % len(PALETTE)
 
 
 def empty_figure(message: str) -> Figure:

@@ -88,3 +88,15 @@ def test_parameters_show_four_significant_digits_not_seventeen():
     runs["params.units"] = "128"
     rows, _ = selected_rows(runs, ["aaaaaa111-3"], ["lr", "units"], ["loss"], lambda r: "http://x", search_labels(runs))
     assert rows[0]["lr"] == "0.001235" and rows[0]["units"] == "128"
+
+
+def test_a_search_keeps_its_colour_as_others_appear_and_on_every_page():
+    from trellis.layouts.style import PALETTE, search_colors
+
+    ids = [f"{i:032x}" for i in range(0, 4000, 397)]  # ten search ids
+    before = search_colors(ids[:3])
+    after = search_colors(ids)  # seven searches appear live
+    kept = [s for s in ids[:3] if after[s] == before[s]]
+    assert len(kept) >= 2  # only a newcomer that wants the same colour with a smaller id can move one
+    assert search_colors([ids[0]])[ids[0]] == search_colors(ids[:1] + ids[5:])[ids[0]] or ids[0] not in kept
+    assert len(set(after.values())) == len(ids) and set(after.values()) <= set(PALETTE)  # distinct in a view

@@ -38,7 +38,7 @@ def test_log_axes_show_log10_with_decade_ticks_and_categoricals_their_labels():
     assert np.allclose(lr.values, [-4, -3, -2, -1]) and lr.ticktext == ["0.0001", "0.001", "0.01", "0.1"]
     assert opt.ticktext == ["missing (1)", "adam", "sgd"] and list(opt.values[:3]) == [0, 1, 0]
     assert info.filled == {"opt": 1} and opt.values[3] == opt.range[0] < -0.5  # apart, below the categories
-    assert acc.range == (0.5, 0.9) and not info.reverse_scale
+    assert acc.range == (0.5, 0.9) and info.reverse_scale  # max: the high end dark
     fig = parcoords_plot(info)
     assert list(decode(fig["data"][0]["dimensions"][0]["values"])) == [-4, -3, -2, -1]
 
@@ -107,3 +107,20 @@ def test_long_categorical_values_are_cut_on_the_axis_and_kept_distinct():
 def test_nice_ticks_are_round_and_inside_the_range():
     assert nice_ticks(0.0, 0.9) == [0.0, 0.2, 0.4, 0.6, 0.8]
     assert nice_ticks(3.0, 3.0) == [3.0]
+
+
+def test_darker_is_better_on_every_page():
+    """One meaning of the colour scale everywhere (issue 25): the best value is the darkest Viridis end, for
+    max and min alike, in the parallel coordinates, the pair marginal, the exploration and model maps."""
+    from trellis.layouts.selection import VIRIDIS
+    from trellis.layouts.space import pair_plot
+
+    dark = VIRIDIS[0]
+    for direction, best in (("max", 0.9), ("min", 0.5)):
+        info = parcoords_info(trials(), AXES, ["acc"], direction)
+        line = parcoords_plot(info)["data"][0]["line"]
+        scale = dict((round(s, 6), c) for s, c in line["colorscale"])
+        at_best = scale[0.0] if best == line["cmin"] else scale[1.0]
+        assert at_best == dark, (direction, line["cmin"], line["cmax"])
+        heat = pair_plot(AXES[0], AXES[0], np.linspace(0, 1, 3), np.zeros((3, 3)), "acc", direction)["data"][0]
+        assert heat["reversescale"] == (direction == "max")  # plotly's Viridis is dark at its low end

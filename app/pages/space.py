@@ -448,7 +448,8 @@ def _register_detail(app: Dash, reports: SteadyReports) -> None:
             if not kept.has_pair(a, b):
                 return empty_figure(f"{a} × {b} is not among the pairs whose marginal was kept"), ""
             grid = kept.pair_marginal(a, b)
-            fig = sp.pair_plot(report.data.axis(a), report.data.axis(b), kept.pair_points, grid, metric)
+            fig = sp.pair_plot(report.data.axis(a), report.data.axis(b), kept.pair_points, grid, metric,
+                               report.data.direction)  # fmt: skip
             # Zoom kept across refreshes of this marginal; meta: what is shown, kept by a refresh.
             fig["layout"].update(uirevision=f"{metric}|{a}|{b}", meta={"params": [a, b]})
             return fig, f"Marginal of {metric} over {a} and {b}"
