@@ -161,6 +161,12 @@ def _get_correlation_plot(info: PageInfo) -> Figure:
     if not rows:
         return empty_figure("No intermediate steps to correlate with the final objective")
     colours = search_colors([s.search_id for s, _ in rows])
+    # the categories in budget order across every search (plotly would order them as first met, trace by trace)
+    steps: dict[str, float] = {}
+    for _, corr in rows:
+        for label, step in zip(corr.frame["label"], corr.frame["step"], strict=True):
+            steps[str(label)] = min(float(step), steps.get(str(label), float("inf")))
+    order = sorted(steps, key=lambda label: (steps[label], label))
     data = []
     for search, corr in rows:
         frame = corr.frame
@@ -182,6 +188,6 @@ def _get_correlation_plot(info: PageInfo) -> Figure:
         height=320,
         barmode="group",
         yaxis={"title": {"text": "Spearman rho with the final value"}, "range": [-1.1, 1.2]},
-        xaxis={"title": {"text": "rung or stopping step"}},
+        xaxis={"title": {"text": "rung or stopping step"}, "categoryorder": "array", "categoryarray": order},
         legend={"orientation": "h", "y": -0.35},
     )

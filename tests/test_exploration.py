@@ -331,3 +331,35 @@ def test_a_search_without_rungs_yet_merges_its_values(store):
     assert not pd.api.types.is_float_dtype(rungs["run_id"])  # an empty read keeps run_id as text
     assert rungs.merge(values, on=["run_id", "step"], how="left").empty
     assert values.merge(rungs, on=["run_id", "step"], how="left")["rung"].isna().all()
+
+
+def test_rows_are_the_parameters_each_search_varied_and_every_row_is_named(ran):
+    """No row for a constant (a fixed value), none without a name (the PBT page had one): issue 25."""
+    uri, out = ran
+    for name, (experiment, _) in out.items():
+        if name == "foreign":
+            continue
+        info = page(uri, experiment)
+        table = read_runs(uri, [experiment])
+        varied = [p for p in table.params if table.trials[f"params.{p}"].dropna().astype(str).nunique() > 1]
+        assert info.params and all(isinstance(p, str) and p for p in info.params), (name, info.params)
+        assert sorted(info.params) == sorted(varied), (name, info.params)
+        for search in info.searches:
+            assert [a.name for a in search.params] == [p for p in info.params if p in [a.name for a in search.params]]
+
+
+def test_the_rung_correlation_axis_is_in_budget_order_across_searches(ran):
+    from trellis.layouts.exploration_views import _get_correlation_plot
+
+    uri, out = ran
+    table = read_runs(uri, [out["hyperband"][0], out["bohb"][0]])
+    trials = table.trials
+    labels = {s: s[:8] for s in trials["search_id"].unique()}
+    info = load_page(uri, table, trials, labels, [], "loss", "min")
+    fig = _get_correlation_plot(info)
+    order = fig["layout"]["xaxis"]["categoryarray"]
+    steps = {}
+    for search in info.searches:
+        frame = search.correlation.frame
+        steps.update({str(lab): float(st) for lab, st in zip(frame["label"], frame["step"], strict=True)})
+    assert order and [steps[label] for label in order] == sorted(steps[label] for label in order)

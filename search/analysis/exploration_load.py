@@ -45,7 +45,8 @@ def load_page(
     for search in chosen:
         rows = trials[trials["search_id"] == search]
         ids = set(rows["run_id"])
-        params = [p for p in table.params if rows[f"params.{p}"].notna().any()]
+        # the parameters this search varied: a constant (a fixed value) has nothing to show
+        params = [p for p in table.params if rows[f"params.{p}"].dropna().astype(str).nunique() > 1]
         datas.append(
             SearchData(
                 str(search),
