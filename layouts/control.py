@@ -110,6 +110,17 @@ def recorded_limits(tags: Mapping[str, str]) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
+def _started_ms(record: Mapping[str, Any], tags: Mapping[str, str], label: str) -> float | None:
+    """When the search started running: an agent's start of a submitted one (MLflow's start time is when it was
+    submitted); nothing while it still waits."""
+    if label == "scheduled":
+        return None
+    try:
+        return float(tags[schema.SEARCH_STARTED]) * 1000
+    except (KeyError, ValueError):
+        return record.get("start_time")
+
+
 def search_row(record: Mapping[str, Any], depth: int, ended: int, now: float) -> dict[str, Any]:
     """One table row: short id, name (indented under its parent), status, progress, best so far and who ran it."""
     tags, run_id = record["tags"], record["run_id"]
@@ -119,7 +130,7 @@ def search_row(record: Mapping[str, Any], depth: int, ended: int, now: float) ->
     name = tags.get(schema.SEARCH_NAME) or record.get("run_name") or run_id[:8]
     objective = tags.get(schema.OBJECTIVE) or (config.get("objective") or {}).get("metric")
     best = record["metrics"].get(f"{schema.BEST_METRIC_PREFIX}{objective}") if objective else None
-    started = record.get("start_time")
+    started = _started_ms(record, tags, status.label)
     return {
         "id": run_id,
         "short": run_id[:8],

@@ -8,9 +8,9 @@ import pandas as pd
 def run_labels(runs: pd.DataFrame, search_labels: dict[str, str]) -> dict[str, str]:
     """run id -> label, unique among ``runs``.
 
-    A run keeps its name (its id's start without one) while no other run shown has it; two searches' runs
-    named alike (``trial-0004``) become ``<search label> / trial-0004``; the run id's start breaks a tie
-    that remains (two searches with one label).
+    Runs keep their names (an id's start without one) while no two runs shown share one; when two searches'
+    runs are named alike (``trial-0004``), every run is named ``<search label> / trial-0004`` (one form in
+    a legend, never a mix); the run id's start breaks a tie that remains (two searches with one label).
     """
     if runs.empty:
         return {}
@@ -18,8 +18,8 @@ def run_labels(runs: pd.DataFrame, search_labels: dict[str, str]) -> dict[str, s
     names = [str(n) if isinstance(n, str) and n else rid[:8] for n, rid in zip(runs["run_name"], ids)]
     searches = [search_labels.get(str(s), str(s)[:8]) for s in runs["search_id"]]
     labels = pd.Series(names, index=ids)
-    taken = labels.duplicated(keep=False)
-    labels[taken] = [f"{s} / {n}" for s, n, t in zip(searches, names, taken) if t]
+    if labels.duplicated().any():
+        labels = pd.Series([f"{s} / {n}" for s, n in zip(searches, names)], index=ids)
     taken = labels.duplicated(keep=False)
     labels[taken] = [f"{lab} · {rid[:6]}" for lab, rid in zip(labels[taken], labels.index[taken])]
     return labels.to_dict()

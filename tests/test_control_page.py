@@ -103,6 +103,9 @@ def test_search_row_reads_status_progress_best_and_who():
     scheduled = lc.search_row(_record("s", 0, status="SCHEDULED", tags={schema.SEARCH_STATE: "scheduled"}), 0, 0, now)
     assert scheduled["status"] == "scheduled" and scheduled["progress"] == "0 / —" and scheduled["best"] == "—"
     assert scheduled["launched_by"] == "cli" and scheduled["started"] == ""
+    submitted = {**record, "tags": {**record["tags"], schema.SEARCH_STARTED: "1800000000.0"}}  # an agent took it
+    assert lc.search_row(submitted, 0, 0, now)["started"] == time.strftime("%Y-%m-%d %H:%M:%S",
+                                                                            time.localtime(1_800_000_000))  # fmt: skip
 
 
 def test_ended_counts_tick_and_options():

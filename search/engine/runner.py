@@ -145,6 +145,8 @@ class SearchRunner(Restoring, JobEndings, Steering):
             check_resumable(self.client, self.resume_id)
         if self.resume_id or self.adopt_id:
             running.update(run_tags.heartbeat_tags(time.time()))
+            if self.adopt_id and not self.resume_id:  # a submitted search starts now, not when it was submitted
+                running[schema.SEARCH_STARTED] = f"{time.time():.3f}"
             self.search_id = self.recorder.reopen_search(self.resume_id or self.adopt_id, running)
         else:
             self.search_id = self.recorder.start_search(self.config.to_dict(), run_tags.search_start_tags(self.config))
