@@ -136,6 +136,7 @@ def test_edit_cancel_stop_and_resume_from_the_store(make_config, store, tmp_path
     run = client.get_run(edited)
     assert run.data.tags[schema.SEARCH_STOP_REASON] == "max_trials" and run.data.tags[schema.N_TRIALS] == "3"
     assert '"max_trials": 3' in run.data.tags[schema.EDITS]
+    assert float(run.data.tags[schema.SEARCH_STARTED]) * 1000 >= run.info.start_time  # started after its submit
     assert client.get_run(cancelled).info.status == "KILLED" and not child_runs(client, cancelled)
 
     stopped = submit_search(_config(make_config, store, termination__max_trials=8, **slow), launched_by="t")
