@@ -15,7 +15,7 @@ import pandas as pd
 
 from trellis.layouts.labels import markdown_link, run_labels, search_label, short_number
 from trellis.layouts.selection import DIMMED_OPACITY, selected_mask, selected_overlay, selection_revision
-from trellis.layouts.style import COLORS, Figure, empty_figure, figure, search_colors, typed
+from trellis.layouts.style import BASE_LAYOUT, COLORS, Figure, empty_figure, figure, search_colors, typed
 from trellis.search.analysis.objective import INTERNAL_PREFIX, best_final
 from trellis.tracking.reader import recorded_spaces
 
@@ -326,6 +326,9 @@ def tradeoff_plot(info: TradeoffInfo, selected: list[str] | None = None) -> Figu
         dragmode="select",
         clickmode="event+select",
         selectionrevision=selection_revision(selected),
+        # above the plot: below it, the legend sat on the x axis' title
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "xanchor": "left"},
+        margin={**BASE_LAYOUT["margin"], "t": 60},
     )
 
 

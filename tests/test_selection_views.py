@@ -44,6 +44,8 @@ def test_trade_off_and_best_so_far_outline_the_selected_runs_and_dim_the_others(
     assert sorted(overlay["customdata"]) == ["r0", "r3"] and overlay["marker"]["size"] > 7
     assert sorted(decode(overlay["x"])) == [10.0, 50.0]
     assert fig["data"][0]["marker"]["opacity"] < 0.75  # the others dimmed
+    legend = plain["layout"]["legend"]  # above the plot, clear of the x axis' title (issue 25)
+    assert legend["y"] >= 1 and legend["yanchor"] == "bottom"
 
     best = best_so_far_plot(best_so_far_info(trials, "acc", "max", {}), ["r1", "r4"])
     (overlay,) = _overlay(best)
