@@ -285,3 +285,28 @@ def test_a_search_that_did_no_work_exits_non_zero_and_an_infinite_objective_is_n
                           capture_output=True, text=True, timeout=180, cwd=tmp_path)  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert says in done.stdout and "best " not in done.stdout  # -inf is never reported as the best
+
+
+def test_the_cli_logs_an_error_in_one_line_not_a_traceback():
+    """A PostgreSQL outage scrolled ~12 MLflow/SQLAlchemy tracebacks past Trellis' one line: each log record of
+    a command is now one line (TRELLIS_DEBUG=1 keeps the tracebacks)."""
+    code = """
+import logging
+from trellis.cli import _quiet_libraries
+_quiet_libraries()
+logging.basicConfig()
+try:
+    raise ValueError("connection refused\\nIs the server running?")
+except ValueError:
+    logging.getLogger("some.library").exception("database error.\\nThe following exception is caught.")
+logging.getLogger("mlflow.store.db.utils").error("SQLAlchemy database error")
+"""
+    import os
+
+    done = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60)
+    lines = done.stderr.strip().splitlines()
+    assert lines == ["ERROR:some.library:database error. The following exception is caught.: ValueError: "
+                     "connection refused"], done.stderr  # fmt: skip
+    debug = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "TRELLIS_DEBUG": "1"})  # fmt: skip
+    assert "Traceback" in debug.stderr

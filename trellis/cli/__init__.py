@@ -33,6 +33,35 @@ def _quiet_libraries() -> None:
 
     for name in ("alembic", "mlflow", "optuna", "urllib3"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow logs each database error it re-raises; Trellis retries them and says so once (tracking.retry)
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+    if os.environ.get("TRELLIS_DEBUG", "") not in ("1", "true", "yes"):
+        _one_line_log_records()
+
+
+def _one_line_log_records() -> None:
+    """Every log record of this command as one line: a store outage is one line per error, not a dozen
+    tracebacks from MLflow and SQLAlchemy scrolling past Trellis' own line (``TRELLIS_DEBUG=1`` keeps them)."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "trellis_one_line", False):
+        return
+
+    def one_line(*args, **kwargs) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record is logging's to report
+            return record
+        if record.exc_info or "\n" in text:
+            exc = record.exc_info[1] if record.exc_info else None
+            if exc is not None and str(exc).splitlines() and str(exc).splitlines()[0] not in text:
+                text = f"{text}: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            record.msg = " ".join(line.strip() for line in text.splitlines() if line.strip())[:400]
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return record
+
+    one_line.trellis_one_line = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(one_line)
 
 
 def build_parser() -> argparse.ArgumentParser:
