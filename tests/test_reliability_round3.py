@@ -175,6 +175,8 @@ def test_a_long_value_is_quoted_shortened(tmp_path):
         (["serve", "--cache", "memcached://x"], "memcached:// is not a cache"),
         (["importance", "--experiment", "e", "--seed", "-1"], "must be between 0 and"),
         (["importance", "--experiment", "e", "--trees", "100000000"], "at most 10000 trees"),
+        (["search", "run", "x.yaml", "--experiment", ""], "an experiment name must be a non-empty string"),
+        (["diagnose", "--experiment", " "], "an experiment name must be a non-empty string"),
     ],
 )
 def test_cli_inputs_get_one_clear_line(tmp_path, args, says):
@@ -310,3 +312,13 @@ logging.getLogger("mlflow.store.db.utils").error("SQLAlchemy database error")
     debug = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=60,
                            env={**os.environ, "TRELLIS_DEBUG": "1"})  # fmt: skip
     assert "Traceback" in debug.stderr
+
+
+def test_a_parameter_not_in_the_runs_is_named_as_such(tmp_path):
+    from benchmarks.load_runs import build_store
+
+    uri, _ = build_store(tmp_path / "runs.db", 30)
+    args = ["importance", "--tracking-uri", uri, "--experiment", "bench", "--metric", "accuracy", "--params", "lr,nope"]
+    done = subprocess.run([sys.executable, "-P", "-m", "trellis.cli", *args], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)  # fmt: skip
+    assert done.returncode != 0 and "no parameter 'nope' in these runs (have: lr" in done.stderr

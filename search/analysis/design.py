@@ -117,6 +117,9 @@ def prepare(
         notes["runs outside the best quantile"] = int((~best).sum())
         runs = runs[best]
     runs = runs.sort_values("run_id", kind="stable")  # the same runs give the same forest, in any row order
+    unknown = [name for name in params or [] if name not in table.params]
+    if unknown:
+        raise ValueError(f"no parameter {unknown[0]!r} in these runs (have: {', '.join(table.params) or 'none'})")
     spaces = spaces_of(table)
     axes, columns = [], []
     for name in params or table.params:

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from trellis.cli.arguments import read_experiment
+from trellis.cli.arguments import experiment_name, read_experiment
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
@@ -64,7 +64,9 @@ def add_commands(sub) -> None:
     listed.set_defaults(func=cmd_list)
     show = commands.add_parser("show", help="one analysis over an experiment, in words (or --json)")
     show.add_argument("name")
-    show.add_argument("--experiment", required=True, help="experiment name (Trellis' or any other tool's)")
+    show.add_argument(
+        "--experiment", type=experiment_name, required=True, help="experiment name (Trellis' or any other tool's)"
+    )
     show.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     show.add_argument("--search", help="only these search ids (comma-separated)")
     show.add_argument("--json", action="store_true", help="the analysis' plain data")

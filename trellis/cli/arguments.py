@@ -29,6 +29,15 @@ def trees(text: str) -> int:
 MAX_TREES = 10_000
 
 
+def experiment_name(text: str) -> str:
+    from trellis.tracking.limits import experiment_name_problem
+
+    problem = experiment_name_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"an experiment name {problem}")
+    return text
+
+
 def non_negative_int(text: str) -> int:
     try:
         value = int(text)

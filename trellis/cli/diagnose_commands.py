@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from trellis.cli.arguments import read_experiment
+from trellis.cli.arguments import experiment_name, read_experiment
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 MAX_RUNS_SHOWN = 5  # run ids printed per finding in the text output (--json has them all)
@@ -87,7 +87,7 @@ def _labels(runs) -> dict[str, str]:
 def add_commands(sub) -> None:
     p = sub.add_parser("diagnose", help="what to change in each search of an experiment: evidence and fix")
     p.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
-    p.add_argument("--experiment", required=True, help="experiment name")
+    p.add_argument("--experiment", type=experiment_name, required=True, help="experiment name")
     p.add_argument("--search", help="only these search ids (comma-separated)")
     p.add_argument("--json", action="store_true", help="machine-readable: findings with their config changes")
     p.set_defaults(func=cmd_diagnose)

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from trellis.cli.arguments import store_ok
+from trellis.cli.arguments import experiment_name, store_ok
 from trellis.tracking.links import (
     MLFLOW_NOTE,
     PUBLIC_URL_ENV,
@@ -60,7 +60,7 @@ def add_commands(sub) -> None:
         description="Adds a line linking the experiment's Trellis views (overview, search space, learning curves) "
         "to its description in MLflow, keeping the text there; run twice, it stays one line.",
     )
-    link.add_argument("--experiment", required=True, help="the experiment's name")
+    link.add_argument("--experiment", type=experiment_name, required=True, help="the experiment's name")
     link.add_argument("--tracking-uri", default=os.environ.get("TRELLIS_TRACKING_URI", DEFAULT_TRACKING_URI))
     link.add_argument("--app-url", help=f"the app's public URL (default: ${PUBLIC_URL_ENV})")
     link.set_defaults(func=cmd_link)

@@ -7,7 +7,7 @@ import os
 import sys
 from dataclasses import replace
 
-from trellis.cli.arguments import positive_int, store_ok
+from trellis.cli.arguments import experiment_name, positive_int, store_ok
 from trellis.search.config import ConfigError, SearchConfig, load_config
 from trellis.search.registry import EXECUTORS
 from trellis.tracking.retry import StoreUnavailable
@@ -184,7 +184,7 @@ def add_commands(sub):
     run = search.add_parser("run", help="run the search a config file describes")
     run.add_argument("config", help="YAML or JSON search config")
     run.add_argument("--tracking-uri", help="override tracking.uri")
-    run.add_argument("--experiment", help="override tracking.experiment")
+    run.add_argument("--experiment", type=experiment_name, help="override tracking.experiment")
     run.add_argument("--workers", type=positive_int, help="override executor.workers")
     run.add_argument("--max-trials", type=positive_int, help="override termination.max_trials")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from trellis.cli.arguments import fraction, non_negative_int, store_ok, trees
+from trellis.cli.arguments import experiment_name, fraction, non_negative_int, store_ok, trees
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
@@ -139,7 +139,9 @@ def add_commands(sub) -> None:
     ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
-        p.add_argument("--experiment", required=True, help="experiment name (Trellis' or any other tool's)")
+        p.add_argument(
+            "--experiment", type=experiment_name, required=True, help="experiment name (Trellis' or any other tool's)"
+        )
         p.add_argument("--metric", required=True)
         p.add_argument("--direction", choices=["max", "min"], help="default: what the search recorded, else a guess")
         p.add_argument("--search", help="only these search ids (comma-separated)")
