@@ -79,6 +79,18 @@ def leaves_a_child(ctx: TrialContext) -> dict[str, float]:
     return {}
 
 
+def zdt1(ctx: TrialContext) -> dict[str, float]:
+    """ZDT1, two objectives to minimise over x1..xn in [0, 1]: f1 = x1, f2 = g (1 - sqrt(f1 / g)) with
+    g = 1 + 9 mean(x2..xn); the Pareto front is f2 = 1 - sqrt(f1), where x2..xn = 0. Reported at every step."""
+    xs = [float(v) for k, v in sorted(ctx.params.items()) if k.startswith("x")]
+    f1 = xs[0]
+    g = 1.0 + 9.0 * (sum(xs[1:]) / max(len(xs) - 1, 1))
+    f2 = g * (1.0 - math.sqrt(f1 / g))
+    for epoch in ctx.steps():
+        ctx.report(epoch, f1=f1, f2=f2)
+    return {}
+
+
 def crashy(ctx: TrialContext) -> float:
     """Raises for x > 0.5 after printing to stderr, so tests see FAILED runs with a stderr tail."""
     x = float(ctx.params["x"])

@@ -111,14 +111,11 @@ def recorded_limits(tags: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _started_ms(record: Mapping[str, Any], tags: Mapping[str, str], label: str) -> float | None:
-    """When the search started running: an agent's start of a submitted one (MLflow's start time is when it was
-    submitted); nothing while it still waits."""
+    """When it started running: an agent's start of a submitted search (not its submit); none while it waits."""
+    started = tags.get(schema.SEARCH_STARTED, "")
     if label == "scheduled":
         return None
-    try:
-        return float(tags[schema.SEARCH_STARTED]) * 1000
-    except (KeyError, ValueError):
-        return record.get("start_time")
+    return float(started) * 1000 if started.replace(".", "", 1).isdigit() else record.get("start_time")
 
 
 def search_row(record: Mapping[str, Any], depth: int, ended: int, now: float) -> dict[str, Any]:
@@ -128,7 +125,8 @@ def search_row(record: Mapping[str, Any], depth: int, ended: int, now: float) ->
     config = recorded_limits(tags)
     max_trials = (config.get("termination") or {}).get("max_trials")
     name = tags.get(schema.SEARCH_NAME) or record.get("run_name") or run_id[:8]
-    objective = tags.get(schema.OBJECTIVE) or (config.get("objective") or {}).get("metric")
+    first = config.get("objective") or {}  # several objectives: a list, the first is the main one
+    objective = tags.get(schema.OBJECTIVE) or (first[0] if isinstance(first, list) else first).get("metric")
     best = record["metrics"].get(f"{schema.BEST_METRIC_PREFIX}{objective}") if objective else None
     started = _started_ms(record, tags, status.label)
     return {

@@ -39,6 +39,8 @@ class AlgorithmSpec:
     sampler's ``observe`` informs later proposals, so a relaunch may warm-start it from the parent's trials.
     ``extra``: the optional install it needs (``trellis.extras``), said at validation when missing.
     ``shape``: sequential, bracketed or population (``SHAPES``): how analysis draws and diagnoses its searches.
+    ``objectives``: ``one`` (it ranks trials by one value: Hyperband, BOHB, PBT) or ``several`` (its sampler
+    takes every objective: ``Sampler.observe_values``).
     """
 
     name: str
@@ -52,6 +54,7 @@ class AlgorithmSpec:
     learns_from_past: bool = False
     extra: str | None = None
     shape: str = SEQUENTIAL
+    objectives: str = "one"
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,9 @@ def _eta(low: int = 2) -> dict[str, tuple[float, None]]:
     return {"eta": (low, None)}
 
 
-register_algorithm(AlgorithmSpec("random", sampler="trellis.search.samplers.random:RandomSampler"))
+register_algorithm(
+    AlgorithmSpec("random", sampler="trellis.search.samplers.random:RandomSampler", objectives="several")
+)
 register_algorithm(
     AlgorithmSpec(
         "grid",
@@ -120,6 +125,7 @@ register_algorithm(
         ranges={"points": (1, None)},
         check="trellis.search.samplers.grid:check_settings",
         self_ending=True,
+        objectives="several",
     )
 )
 register_algorithm(
@@ -129,6 +135,17 @@ register_algorithm(
         settings={"n_startup_trials": 10, "multivariate": True},
         ranges={"n_startup_trials": (0, None)},
         learns_from_past=True,
+        objectives="several",  # Optuna's multi-objective TPE
+    )
+)
+register_algorithm(
+    AlgorithmSpec(
+        "nsga2",
+        sampler="trellis.search.samplers.nsga2:NSGA2Sampler",
+        settings={"population_size": 20},
+        ranges={"population_size": (2, None)},
+        learns_from_past=True,
+        objectives="several",  # Optuna's NSGA-II: a genetic algorithm on non-dominated rank and crowding
     )
 )
 register_algorithm(

@@ -36,6 +36,8 @@ LINEAGE_TAGS = {
     schema.ALGORITHM: "algorithm",
     schema.OBJECTIVE: "objective",
     schema.DIRECTION: "direction",
+    schema.OBJECTIVES: "objectives",  # a search's objectives, JSON (several objectives)
+    schema.PARETO_RANK: "pareto_rank",  # a completed trial's Pareto rank (several objectives)
     schema.TRIAL_NUMBER: "trial",
     schema.END_REASON: "end_reason",
     schema.BUDGET_REACHED: "budget_reached",
@@ -61,6 +63,7 @@ INT_COLUMNS = (
     "pbt_generation",
     "stopped_at_rung",
     "resumed_from",
+    "pareto_rank",
 )
 BASE_COLUMNS = [
     "run_id",

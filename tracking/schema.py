@@ -64,9 +64,11 @@ PBT_GENERATION = "trellis.pbt.generation"
 MODEL_BASED = "trellis.model_based"  # BOHB: "true" when its model proposed the configuration, not the prior
 PBT_REPLACED = "trellis.pbt.replaced_trial"  # on a member created by exploit: the trial whose slot it took
 RETRY_OF = "trellis.retry_of"  # `trellis search resume`: the interrupted trial this one runs again
-SEARCH_STARTED = (
-    "trellis.search_started"  # unix seconds an agent started a submitted search (MLflow's start_time is its submit)
-)
+# unix seconds an agent started a submitted search (MLflow's start_time is when it was submitted)
+SEARCH_STARTED = "trellis.search_started"
+OBJECTIVES = "trellis.objectives"  # on a search: JSON list of {metric, direction}, in the user's order of priority
+PARETO_RANK = "trellis.pareto_rank"  # on a completed trial of a multi-objective search: 1 = non-dominated
+PARETO_SIZE = "trellis.pareto_size"  # on a multi-objective search at its end: how many trials are non-dominated
 HEARTBEAT = "trellis.heartbeat"  # on a running search: when its runner last said it is alive (unix seconds)
 RUNNER = "trellis.runner"  # on a running search: host and pid of the process running it
 RETRIED_BY = "trellis.retried_by"  # on the interrupted trial: the number of the trial that ran it again

@@ -121,11 +121,13 @@ class SearchRecorder:
     def _record_search(self, run_id: str, config_dict: dict[str, Any]) -> None:
         config_json = json.dumps(config_dict, default=str)
         pending = self._run(run_id)
+        objective = config_dict["objective"]
+        first = objective[0] if isinstance(objective, list) else objective  # several objectives: a list
         pending.params.update(
             {
                 "algorithm": config_dict["algorithm"]["name"],
-                "objective": config_dict["objective"]["metric"],
-                "direction": config_dict["objective"]["direction"],
+                "objective": first["metric"],
+                "direction": first["direction"],
                 "workers": str(config_dict["executor"]["workers"]),
                 "executor": config_dict["executor"]["kind"],
                 "budget_max": str(config_dict["budget"]["max"]),

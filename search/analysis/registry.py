@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from trellis.search.analysis import outcomes, space_summary
+from trellis.search.analysis import outcomes, pareto_analysis, space_summary
 from trellis.tracking.reader import RunTable
 
 PlainData = dict[str, Any]
@@ -74,3 +74,7 @@ register_analysis(Analysis("space", "Search space: importance and suggested boun
                            space_summary.figures, space_summary.lines,
                            "which parameters matter (fANOVA, singles and pairs) and where to search next",
                            inputs=("metric", "direction")))  # fmt: skip
+register_analysis(Analysis("pareto", "Trade-offs: Pareto front and hypervolume", pareto_analysis.process,
+                           pareto_analysis.figures, pareto_analysis.lines,
+                           "the non-dominated trials of several objectives, each search's hypervolume as it ran",
+                           inputs=("objectives",)))  # fmt: skip

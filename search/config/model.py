@@ -132,6 +132,15 @@ class SearchConfig:
     early_stopping: EarlyStopping | None = None
     warm_start: bool = False  # a relaunch: the sampler first learns from the parent's trials inside the space
     origin: Origin | None = None  # an ablation's or variation's children: their model and changes
+    objectives: tuple[Objective, ...] = ()  # every objective, the first is ``objective``; one unless a list was given
+
+    def __post_init__(self) -> None:
+        if not self.objectives:
+            object.__setattr__(self, "objectives", (self.objective,))
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     def to_dict(self) -> dict[str, Any]:
         """The normalised config, loadable again by ``parse_config`` (stored with every search)."""
@@ -140,7 +149,7 @@ class SearchConfig:
             trial["args"] = list(trial["args"])
         out: dict[str, Any] = {
             "name": self.name,
-            "objective": asdict(self.objective),
+            "objective": asdict(self.objective) if len(self.objectives) < 2 else [asdict(o) for o in self.objectives],
             "record": list(self.record),
             "space": self.space.to_dict(),
             "algorithm": {

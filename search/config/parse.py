@@ -105,7 +105,8 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
     if not isinstance(name, str):
         problems.add("name", "must be a string")
         name = "search"
-    objective = _parse_objective(raw, problems)
+    objectives = _parse_objectives(raw, problems)
+    objective = objectives[0]
     record = raw.get("record", []) or []
     if not isinstance(record, list) or not all(isinstance(m, str) for m in record):
         problems.add("record", "must be a list of metric names")
@@ -119,6 +120,7 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
     budget = _parse_budget(raw, problems)
     termination = _parse_termination(raw, problems)
     check_across_sections(algorithm, space, budget, termination, problems)
+    _check_objectives_fit(objectives, algorithm.name, raw, problems)
     executor = _parse_executor(raw, problems)
     trial = parse_trial(raw.get("trial"), problems)
     if source and Path(source).parent.is_dir():
@@ -151,6 +153,7 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
         early_stopping=early,
         warm_start=warm_start,
         origin=origin,
+        objectives=tuple(objectives),
     )
 
 
@@ -168,6 +171,47 @@ def _parse_warm_start(raw: Mapping[str, Any], algorithm: str, relaunched_from: A
         learners = ", ".join(sorted(n for n, s in ALGORITHMS.items() if s.learns_from_past))
         problems.add("warm_start", f"{algorithm} does not learn from past trials (only {learners} do)")
     return True
+
+
+MAX_OBJECTIVES = 6
+
+
+def _parse_objectives(raw: Mapping[str, Any], problems: Problems) -> list[Objective]:
+    """``objective``: one mapping (one objective), or a list of them in the user's order of priority."""
+    value = raw.get("objective")
+    if not isinstance(value, list):
+        return [_parse_objective(raw, problems)]
+    if not value or len(value) > MAX_OBJECTIVES:
+        problems.add("objective", f"a list of 1 to {MAX_OBJECTIVES} objectives, got {len(value)}")
+        return [Objective("objective")]
+    out = []
+    for i, item in enumerate(value):
+        before = len(problems.items)
+        one = _parse_objective({"objective": item}, problems)
+        problems.items[before:] = [
+            (p.replace("objective", f"objective[{i}]", 1), r) for p, r in problems.items[before:]
+        ]
+        out.append(one)
+    seen = [o.metric for o in out]
+    for i, metric in enumerate(seen):
+        if metric in seen[:i]:
+            problems.add(f"objective[{i}].metric", f"{metric!r} is already objective[{seen.index(metric)}]")
+    return out
+
+
+def _check_objectives_fit(
+    objectives: list[Objective], algorithm: str, raw: Mapping[str, Any], problems: Problems
+) -> None:
+    """Several objectives need an algorithm whose sampler takes them all; early stopping ranks by one value."""
+    if len(objectives) < 2:
+        return
+    spec = ALGORITHMS.get(algorithm)
+    if spec is not None and spec.objectives != "several":
+        takers = ", ".join(n for n, s in ALGORITHMS.items() if s.objectives == "several")
+        problems.add("algorithm.name", f"{algorithm} ranks trials by one value, so it optimises one objective: "
+                     f"with {len(objectives)} objectives use {takers}")  # fmt: skip
+    if raw.get("early_stopping"):
+        problems.add("early_stopping", "stops trials by one objective's value: not with several objectives")
 
 
 def _parse_objective(raw: Mapping[str, Any], problems: Problems) -> Objective:

@@ -33,6 +33,10 @@ class Progress:
     def ended(self) -> int:
         return self.completed + self.failed + self.killed
 
+    def buckets(self) -> dict[int, str]:
+        """Trial number -> how it ended (its bucket: completed, failed or killed)."""
+        return dict(self._bucket)
+
     def count(self, number: int, reason: str) -> None:
         """Trial ``number`` ended (again) with ``reason``: move it to that reason's bucket."""
         new = bucket_of(reason)

@@ -20,6 +20,7 @@ class TrialRecord:
     budget_stop: int
     last_step: int = 0
     value: float | None = None
+    values: dict[str, float] = field(default_factory=dict)  # the last value of each objective (several objectives)
     metric_keys: set[str] = field(default_factory=set)
     segment: int = 0  # how many times the trial was continued (Hyperband promotions)
     tags: dict[str, str] = field(default_factory=dict)

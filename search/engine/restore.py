@@ -8,7 +8,6 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from trellis.search.engine import run_tags
 from trellis.search.engine.records import TrialRecord
 from trellis.search.registry import ALGORITHMS
 from trellis.tracking import schema
@@ -62,7 +61,8 @@ class Restoring:
         for t in past:
             if t.finished:
                 value = t.value if t.end_reason == EndReason.COMPLETED else None
-                self.sampler.observe(t.number, t.params, value, run_tags.sampler_state(t.end_reason))
+                values = list(t.values) if value is not None and None not in t.values else None
+                self._tell(t.number, t.params, value, values, t.end_reason, None)
                 self.progress.count(t.number, t.end_reason)
                 self._note_best(t.number, t.params, value)
             else:

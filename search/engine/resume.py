@@ -47,6 +47,7 @@ class PastTrial:
     sampled: bool  # proposed by the sampler (not a retry of an interrupted trial, not a PBT exploit)
     reached: int = 0  # the last step it reported
     target: int = 0  # where its latest job was to stop (a trial killed as a job starts has reached < target)
+    values: tuple[float | None, ...] = ()  # every objective's value (several objectives), in their order
 
     @property
     def finished(self) -> bool:
@@ -191,6 +192,7 @@ def past_trials(client: MlflowClient, search_id: str, config: SearchConfig) -> l
                     and schema.PBT_PARENT not in tags,
                     reached=int(float(tags.get(schema.BUDGET_REACHED, 0))),
                     target=int(float(tags.get(schema.BUDGET_MAX, 0))),
+                    values=tuple(r.data.metrics.get(o.metric) for o in config.objectives),
                 )
             )
         token = page.token

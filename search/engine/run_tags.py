@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from typing import Any
@@ -29,6 +30,7 @@ def search_start_tags(config: SearchConfig) -> dict[str, Any]:
         schema.ALGORITHM: config.algorithm.name,
         schema.OBJECTIVE: config.objective.metric,
         schema.DIRECTION: config.objective.direction,
+        schema.OBJECTIVES: json.dumps([{"metric": o.metric, "direction": o.direction} for o in config.objectives]),
         schema.SEARCH_STATE: SearchState.RUNNING,
         schema.RELAUNCHED_FROM: config.relaunched_from,
         schema.SEED: config.algorithm.seed,

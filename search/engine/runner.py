@@ -9,6 +9,7 @@ registries).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -24,18 +25,19 @@ from trellis.search.engine import repro, run_tags, termination
 from trellis.search.engine.build import make_executor, make_sampler, make_scheduler
 from trellis.search.engine.checkpoints import CheckpointFolders
 from trellis.search.engine.job_endings import JobEndings
+from trellis.search.engine.outcomes import Outcomes
 from trellis.search.engine.progress import Progress
 from trellis.search.engine.records import SearchResult, TrialRecord
 from trellis.search.engine.restore import Restoring
 from trellis.search.engine.signals import SearchInterrupted, signals_end_the_search
 from trellis.search.engine.steering import Steering
-from trellis.search.executors.base import Ended, Executor, Placed, Report, Restarted
+from trellis.search.executors.base import Executor, Placed, Report, Restarted
 from trellis.search.samplers.base import Sampler
 from trellis.search.schedulers.base import Decision, JobRequest, Scheduler
-from trellis.search.trial import ARTIFACTS_FOLDER, TrialJob, TrialOutcome
+from trellis.search.trial import TrialJob
 from trellis.tracking import schema
 from trellis.tracking.links import public_app_url
-from trellis.tracking.schema import STATUS_FOR_REASON, EndReason, SearchState
+from trellis.tracking.schema import SearchState
 from trellis.tracking.writer import SearchRecorder, ensure_experiment
 
 log = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ POLL_S = 0.2
 __all__ = ["Progress", "SearchResult", "SearchRunner", "TrialRecord", "run_search"]
 
 
-class SearchRunner(Restoring, JobEndings, Steering):
+class SearchRunner(Restoring, JobEndings, Steering, Outcomes):
     def __init__(
         self,
         config: SearchConfig,
@@ -186,6 +188,8 @@ class SearchRunner(Restoring, JobEndings, Steering):
             self._signals.closing()
             self.executor.shutdown()
             if self.recorder.search_run_id is not None:
+                with contextlib.suppress(Exception):  # the ranks are a summary: never what fails a search's end
+                    self._rank_pareto()
                 tags = run_tags.search_end_tags(self.progress, state, stop_reason)
                 self.recorder.end_search(run_tags.SEARCH_STATUS[state], tags)
         return SearchResult(
@@ -342,82 +346,12 @@ class SearchRunner(Restoring, JobEndings, Steering):
         value = event.metrics.get(self.config.objective.metric)
         if value is not None:
             record.value = value
+        for o in self.config.objectives[1:]:
+            if o.metric in event.metrics:
+                record.values[o.metric] = event.metrics[o.metric]
         if self.scheduler.needs_decisions:
             decision = self.scheduler.on_report(record.number, event.step, value)
             self.executor.decide(event.key, decision.value if isinstance(decision, Decision) else str(decision))
-
-    def _on_restarted(self, event: Restarted) -> None:
-        """The job runs again from its start (its worker was lost): the run it had ends as killed, saying why,
-        and the new attempt is logged in a new run tagged as a retry of the same trial, so no run ever gets
-        a step twice."""
-        record = self._running.get(event.key)
-        if record is None:
-            return
-        why = f"{event.why}: the trial ran again from its start, logged in a new run"
-        end = run_tags.trial_end_tags(EndReason.KILLED, record.last_step, record.worker, record.started_at,
-                                      event.at, why)  # fmt: skip
-        end[schema.RETRIED_BY] = record.number
-        self.recorder.end_trial(record.run_id, STATUS_FOR_REASON[EndReason.KILLED], end, {}, record.last_step,
-                                stderr_tail=why, at=event.at)  # fmt: skip
-        folder = str(self.checkpoints.folder(record.number))
-        tags = {**self._tags, **record.tags, **run_tags.trial_start_tags(record.number, record.budget_stop,
-                                                                       event.at, folder)}  # fmt: skip
-        tags.update({schema.SEED: self._seed_of(record.number), schema.RETRY_OF: record.number})
-        tags.update(run_tags.origin_tags(self.config, record.params))
-        record.run_id = self.recorder.start_trial(record.number, record.params, tags, event.at)
-        record.started_at, record.last_step, record.metric_keys = event.at, 0, set()
-        log.warning("trial %d: %s", record.number, why)
-
-    def _on_ended(self, event: Ended) -> None:
-        record = self._running.pop(event.key, None)
-        if record is None:
-            return
-        outcome = event.outcome
-        if outcome.metrics.get(self.config.objective.metric) is not None:
-            record.value = outcome.metrics[self.config.objective.metric]
-        reason = EndReason(outcome.state)
-        error, tail = outcome.error, outcome.tail
-        if reason is EndReason.COMPLETED and (record.value is None or not math.isfinite(record.value)):
-            reason = EndReason.FAILED  # an infinite objective is a diverged trial, never the best one
-            error = f"the objective metric {self.config.objective.metric!r} was never reported (or was NaN or infinite)"
-            tail = tail or error
-        self._close(record, reason, event.at, outcome, error, tail)
-
-    def _close(
-        self,
-        record: TrialRecord,
-        reason: EndReason,
-        at: float,
-        outcome: TrialOutcome | None = None,
-        error: str | None = None,
-        tail: str | None = None,
-        tell_search: bool = True,
-    ) -> None:
-        step = max(record.last_step, outcome.step if outcome else 0)
-        tags = run_tags.trial_end_tags(reason, step, record.worker, record.started_at, at, error)
-        final = dict(outcome.metrics) if outcome else {}
-        if schema.RUNG in record.tags and reason not in (EndReason.KILLED, EndReason.FAILED):
-            # the rung of every evaluation, as a curve over the budget: only of one that ended its rung (a cut
-            # one runs again, and logs its rung then: never two values at one step)
-            final[schema.RUNG] = float(record.tags[schema.RUNG])
-        record.metric_keys.update(final)
-        tags.update(run_tags.missing_metrics_tag(self.config.record, record.metric_keys, reason))
-        files = self.checkpoints.folder(record.number) / ARTIFACTS_FOLDER
-        self.recorder.end_trial(
-            record.run_id, STATUS_FOR_REASON[reason], tags, final, step, stderr_tail=tail, at=at, artifacts=files
-        )
-        value = record.value if reason is EndReason.COMPLETED else None
-        if tell_search:
-            self.sampler.observe(record.number, record.params, value, run_tags.sampler_state(reason), budget=step)
-            self.scheduler.on_trial_end(record.number, step, value, reason.value)
-            for trial, update in self.scheduler.drain_updates():
-                self.recorder.update_trial(self.trials[trial].run_id, update)
-        self.progress.count(record.number, reason)
-        if self._note_best(record.number, record.params, value):
-            # one value per step: a trial that ends again (PBT) or a resumed search's bests go on after the last
-            self._best_step = max(self.progress.ended, self._best_step + 1)
-            self.recorder.log_best(self.config.objective.metric, value, self._best_step, at)
-        self._emit()
 
 
 def run_search(config: SearchConfig, **kwargs: Any) -> SearchResult:

@@ -130,8 +130,8 @@ class Steering:
             return
         chosen = warm_start_set(self.config.space, past)
         for i, trial in enumerate(chosen):
-            state = run_tags.sampler_state(trial.end_reason)
-            self.sampler.observe(-1 - i, trial.params, trial.value, state, budget=trial.reached or None)
+            values = list(trial.values) if trial.value is not None and None not in trial.values else None
+            self._tell(-1 - i, trial.params, trial.value, values, trial.end_reason, trial.reached or None)
         self.recorder.update_search({schema.WARM_START_TRIALS: len(chosen)})
 
     def _propose(self, number: int, budget: int | None) -> dict[str, Any] | None:

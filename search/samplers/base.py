@@ -42,13 +42,18 @@ class Sampler(ABC):
     def __init__(self, space: SearchSpace, objective: Objective, seed: int | None = None, **settings: Any):
         self.space = space
         self.objective = objective
+        self.objectives: tuple[Objective, ...] = (
+            objective,
+        )  # all of them (``from_config``), the first is ``objective``
         self.seed = seed
         self.settings = settings
 
     @classmethod
     def from_config(cls, config: SearchConfig) -> Sampler:
         """The sampler a search config asks for (its algorithm's seed and settings)."""
-        return cls(config.space, config.objective, config.algorithm.seed, **config.algorithm.settings)
+        sampler = cls(config.space, config.objective, config.algorithm.seed, **config.algorithm.settings)
+        sampler.objectives = tuple(config.objectives)
+        return sampler
 
     @abstractmethod
     def propose(self, number: int, budget: int | None = None) -> Config | None:
@@ -56,6 +61,13 @@ class Sampler(ABC):
 
     def observe(self, number: int, params: Config, value: float | None, state: str, budget: int | None = None) -> None:
         """Learn from a finished trial. ``state`` is 'completed', 'failed', 'killed' or 'pruned'."""
+
+    def observe_values(
+        self, number: int, params: Config, values: list[float] | None, state: str, budget: int | None = None
+    ) -> None:
+        """Learn from a finished trial of a search with several objectives: ``values`` holds one value per
+        objective, in ``objectives``' order (None unless it completed). By default the first is observed."""
+        self.observe(number, params, None if values is None else values[0], state, budget)
 
     def size(self) -> int | None:
         """How many configurations the sampler can propose in all, or None when unbounded."""

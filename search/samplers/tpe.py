@@ -23,25 +23,43 @@ class TPESampler(Sampler):
 
     name = "tpe"
 
-    def __init__(self, space: SearchSpace, objective: Objective, seed: int | None = None, **settings: Any):
+    def __init__(
+        self,
+        space: SearchSpace,
+        objective: Objective,
+        seed: int | None = None,
+        objectives: tuple[Objective, ...] | None = None,
+        **settings: Any,
+    ):
         super().__init__(space, objective, seed, **settings)
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        multivariate = bool(settings.get("multivariate", True))
+        self.objectives = tuple(objectives or (objective,))
         with _quiet_experimental_warnings():
-            sampler = optuna.samplers.TPESampler(
-                seed=seed,
-                n_startup_trials=int(settings.get("n_startup_trials", 10)),
-                multivariate=multivariate,
-                group=multivariate,
-                constant_liar=True,
-            )
-        self._study = optuna.create_study(
-            sampler=sampler, direction="maximize" if objective.direction == "max" else "minimize"
-        )
+            sampler = self._optuna_sampler(seed, settings)
+        directions = ["maximize" if o.direction == "max" else "minimize" for o in self.objectives]
+        self._study = optuna.create_study(sampler=sampler, directions=directions)
         self._asked: dict[int, Any] = {}
         self._prior_rng = np.random.default_rng(seed)  # kinds TPE does not model (architectures)
+
+    @classmethod
+    def from_config(cls, config: Any) -> TPESampler:
+        """Every objective: with several, Optuna's multi-objective TPE (its study has one direction each)."""
+        return cls(config.space, config.objective, config.algorithm.seed, objectives=tuple(config.objectives),
+                   **config.algorithm.settings)  # fmt: skip
+
+    def _optuna_sampler(self, seed: int | None, settings: dict[str, Any]) -> Any:
+        import optuna
+
+        multivariate = bool(settings.get("multivariate", True))
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=int(settings.get("n_startup_trials", 10)),
+            multivariate=multivariate,
+            group=multivariate,
+            constant_liar=True,
+        )
 
     @property
     def study(self) -> Any:
@@ -66,10 +84,16 @@ class TPESampler(Sampler):
         return with_prior_draws(self.space, config, self._prior_rng)
 
     def observe(self, number: int, params: Config, value: float | None, state: str, budget: int | None = None) -> None:
+        self.observe_values(number, params, None if value is None else [value], state, budget)
+
+    def observe_values(
+        self, number: int, params: Config, values: list[float] | None, state: str, budget: int | None = None
+    ) -> None:
         from optuna.trial import TrialState
 
-        if state == EndReason.COMPLETED and value is not None and math.isfinite(value):
-            outcome: dict[str, Any] = {"values": [value]}  # the keyword both tell() and create_trial() take
+        complete = values is not None and len(values) == len(self.objectives)
+        if state == EndReason.COMPLETED and complete and all(math.isfinite(v) for v in values):
+            outcome: dict[str, Any] = {"values": list(values)}  # the keyword both tell() and create_trial() take
         else:
             outcome = {"state": TrialState.PRUNED if state == EndReason.PRUNED else TrialState.FAIL}
         trial = self._asked.pop(number, None)

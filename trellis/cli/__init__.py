@@ -19,6 +19,7 @@ from trellis.cli import (
     diagnose_commands,
     init_commands,
     link_commands,
+    pareto_commands,
     rerun_commands,
     search_commands,
     space_commands,
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose_commands.add_commands(sub)
     analysis_commands.add_commands(sub)
     link_commands.add_commands(sub)
+    pareto_commands.add_commands(sub)
     user_commands.add_commands(sub)
     rerun_commands.add_commands(sub)
     init_commands.add_commands(sub)

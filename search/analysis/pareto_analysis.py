@@ -1,0 +1,114 @@
+"""Analysis ``pareto``: for searches with several objectives, the non-dominated trials and each search's
+hypervolume as its trials ended (to compare searches), as plain data. Its row is in the analysis registry, so
+the Analyses page and ``trellis analysis show pareto`` read it; ``trellis pareto`` prints the same front."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trellis.search.analysis.pareto import hypervolume, pareto_front, reference_point
+from trellis.tracking.reader import RunTable
+
+PlainData = dict[str, Any]
+HISTORY_POINTS = 200  # hypervolume points per search (evenly spaced over its trials)
+
+
+def objectives_of(runs: pd.DataFrame, trials: pd.DataFrame, given: str | None = None) -> list[tuple[str, str]]:
+    """``metric:max,metric:min`` when given, else what a search recorded (``trellis.objectives``)."""
+    if given:
+        out = []
+        for item in str(given).split(","):
+            metric, _, direction = item.strip().rpartition(":")
+            if metric and direction in ("max", "min"):
+                out.append((metric, direction))
+        return out
+    column = "objectives"  # the reader's column of the ``trellis.objectives`` tag
+    for frame in (runs, trials):
+        if column in frame:
+            for text in frame[column].dropna():
+                try:
+                    found = [(str(o["metric"]), str(o["direction"])) for o in json.loads(text)]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if len(found) > 1:
+                    return found
+    return []
+
+
+def process(table: RunTable, trials: pd.DataFrame, objectives: str | None = None) -> PlainData:
+    chosen = objectives_of(table.runs[table.runs["run_id"].isin(set(trials["search_id"]))], trials, objectives)
+    if len(chosen) < 2:
+        return {"objectives": [], "problem": "no search here recorded several objectives: give objectives="
+                "metric:max,metric:min"}  # fmt: skip
+    columns = [f"metrics.{m}" for m, _ in chosen]
+    missing = [c.removeprefix("metrics.") for c in columns if c not in trials]
+    if missing:
+        return {"objectives": [], "problem": f"no metric {missing[0]!r} in these runs"}
+    directions = [d for _, d in chosen]
+    finished = trials[trials["status"] == "FINISHED"] if "status" in trials else trials
+    values = finished[columns].to_numpy(dtype=float)
+    keep = np.all(np.isfinite(values), axis=1)
+    finished, values = finished[keep], values[keep]
+    if not len(values):
+        return {"objectives": [m for m, _ in chosen], "problem": "no finished trial has every objective"}
+    ref = reference_point(values, directions)
+    front = pareto_front(values, directions)
+    searches = []
+    order_col = "end_time" if "end_time" in finished else "start_time"
+    for search_id, rows in finished.assign(_i=np.arange(len(finished))).groupby("search_id", sort=True):
+        rows = rows.sort_values(order_col, kind="stable") if order_col in rows else rows
+        idx = rows["_i"].to_numpy()
+        stops = np.unique(np.linspace(1, len(idx), min(HISTORY_POINTS, len(idx))).round().astype(int))
+        history = [[int(n), hypervolume(values[idx[:n]], directions, ref.point)] for n in stops]
+        searches.append({"search": str(search_id), "trials": int(len(idx)), "hypervolume": history})
+    ids = finished["run_id"].astype(str).to_numpy()
+    return {
+        "objectives": [{"metric": m, "direction": d} for m, d in chosen],
+        "reference": [float(v) for v in ref.point],
+        "reference_chosen": ref.how,
+        "pareto": [
+            {"run_id": str(r), "values": [float(v) for v in row]}
+            for r, row in zip(ids[front], values[front], strict=True)
+        ],  # fmt: skip
+        "hypervolume": hypervolume(values, directions, ref.point),
+        "searches": searches,
+        "trials": int(len(values)),
+        "problem": None,
+    }
+
+
+def figures(data: PlainData) -> list[dict]:
+    if data.get("problem"):
+        return []
+    names = [o["metric"] for o in data["objectives"]]
+    history = [
+        {"type": "scatter", "mode": "lines", "name": s["search"][:8], "x": [p[0] for p in s["hypervolume"]],
+         "y": [p[1] for p in s["hypervolume"]], "line": {"shape": "hv"}}
+        for s in data["searches"]
+    ]  # fmt: skip
+    hv = {"data": history, "layout": {"title": {"text": "Hypervolume as the trials ended"},
+          "xaxis": {"title": {"text": "trials ended"}}, "yaxis": {"title": {"text": "hypervolume"}}}}  # fmt: skip
+    points = sorted(data["pareto"], key=lambda p: p["values"][0])
+    front = {"data": [{"type": "scatter", "mode": "lines+markers", "name": "non-dominated",
+                       "x": [p["values"][0] for p in points], "y": [p["values"][1] for p in points],
+                       "text": [p["run_id"][:8] for p in points], "line": {"shape": "hv", "color": "#D55E00"}}],
+             "layout": {"title": {"text": f"Pareto front: {names[0]} and {names[1]}"},
+                        "xaxis": {"title": {"text": names[0]}}, "yaxis": {"title": {"text": names[1]}}}}  # fmt: skip
+    return [front, hv]
+
+
+def lines(data: PlainData) -> list[str]:
+    if data.get("problem"):
+        return [str(data["problem"])]
+    names = ", ".join(f"{o['metric']} ({o['direction']})" for o in data["objectives"])
+    reference = f"{data['reference']} ({data['reference_chosen']})"
+    out = [f"{len(data['pareto'])} non-dominated of {data['trials']} finished trials: {names}",
+           f"hypervolume {data['hypervolume']:.6g} against {reference}"]  # fmt: skip
+    for s in data["searches"]:
+        last = s["hypervolume"][-1][1] if s["hypervolume"] else 0.0
+        out.append(f"search {s['search'][:8]}: {s['trials']} trials, hypervolume {last:.6g}")
+    return out

@@ -1,0 +1,153 @@
+"""Searches with several objectives (issue 27): TPE and NSGA-II optimise both, every trial logs every
+objective, trials get their Pareto rank, ``trellis pareto`` gives the brute-force front, algorithms that rank
+by one value are refused, and a resumed search goes on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from tests.conftest import BASE, child_runs
+from tests.test_pareto import brute_force_front
+from trellis.search.config import ConfigError, parse_config
+from trellis.search.engine.resume import recorded_config
+from trellis.search.engine.runner import SearchRunner, run_search
+from trellis.tracking import schema
+
+OBJECTIVES = [{"metric": "f1", "direction": "min"}, {"metric": "f2", "direction": "min"}]
+SPACE = {f"x{i}": {"type": "float", "low": 0.0, "high": 1.0} for i in range(1, 4)}
+
+
+def _raw(store: str, algorithm: dict, trials: int = 24, **changes) -> dict:
+    return {**BASE, "objective": OBJECTIVES, "space": SPACE, "algorithm": algorithm, "budget": {"min": 1, "max": 2},
+            "termination": {"max_trials": trials}, "trial": {"function": "trellis.examples.synthetic:zdt1"},
+            "tracking": {"uri": store, "experiment": "mo"}, **changes}  # fmt: skip
+
+
+def _values(runs) -> np.ndarray:
+    return np.array([[r.data.metrics["f1"], r.data.metrics["f2"]] for r in runs])
+
+
+@pytest.mark.parametrize("algorithm", [{"name": "tpe", "seed": 1, "n_startup_trials": 8},
+                                       {"name": "nsga2", "seed": 1, "population_size": 8},
+                                       {"name": "random", "seed": 1}])  # fmt: skip
+def test_a_two_objective_search_logs_both_and_ranks_its_trials(store, algorithm):
+    config = parse_config(_raw(store, algorithm))
+    assert [o.metric for o in config.objectives] == ["f1", "f2"] and config.objective.metric == "f1"
+    assert parse_config(config.to_dict()).objectives == config.objectives  # stored and read back alike
+    result = run_search(config)
+    assert result.state == "completed" and result.progress.completed == 24
+    client = MlflowClient(store)
+    runs = child_runs(client, result.search_id)
+    values = _values(runs)
+    front = brute_force_front(values, ["min", "min"])
+    ranks = np.array([int(r.data.tags[schema.PARETO_RANK]) for r in runs])
+    assert np.array_equal(ranks == 1, front)
+    assert ranks.min() == 1 and all(ranks[~front] > 1)
+    search = client.get_run(result.search_id)
+    assert json.loads(search.data.tags[schema.OBJECTIVES]) == OBJECTIVES
+    assert int(search.data.tags[schema.PARETO_SIZE]) == front.sum()
+
+
+def test_tpe_is_told_every_objective(store):
+    from trellis.search.engine.build import make_sampler
+
+    config = parse_config(_raw(store, {"name": "tpe", "seed": 0, "n_startup_trials": 4}, trials=6))
+    sampler = make_sampler(config)
+    assert [d.name for d in sampler.study.directions] == ["MINIMIZE", "MINIMIZE"]
+    params = sampler.propose(0)
+    sampler.observe_values(0, params, [0.2, 0.7], "completed")
+    assert sampler.study.trials[0].values == [0.2, 0.7]
+
+
+def test_the_pareto_command_gives_the_brute_force_front_and_the_hypervolume(store, tmp_path):
+    result = run_search(parse_config(_raw(store, {"name": "random", "seed": 3}, trials=30)))
+    runs = child_runs(MlflowClient(store), result.search_id)
+    values = _values(runs)
+    front = {r.info.run_id for r, on in zip(runs, brute_force_front(values, ["min", "min"]), strict=True) if on}
+    cmd = [sys.executable, "-P", "-m", "trellis.cli", "pareto", "--tracking-uri", store, "--experiment", "mo"]
+    done = subprocess.run([*cmd, "--json"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert [o["metric"] for o in out["objectives"]] == ["f1", "f2"]
+    assert {p["run_id"] for p in out["pareto"]} == front
+    worst = values.max(axis=0)
+    assert all(r > w for r, w in zip(out["reference"], worst, strict=True)) and out["hypervolume"] > 0
+    given = subprocess.run([*cmd, "--json", "--reference", "2,12"], capture_output=True, text=True, timeout=120,
+                           cwd=tmp_path)  # fmt: skip
+    hv = json.loads(given.stdout)["hypervolume"]
+    # by hand: the staircase of the front against (2, 12)
+    pts = sorted((float(a), float(b)) for a, b in values[brute_force_front(values, ["min", "min"])])
+    area, best = 0.0, 12.0
+    for i, (a, b) in enumerate(pts):
+        best = min(best, b)
+        right = pts[i + 1][0] if i + 1 < len(pts) else 2.0
+        area += (right - a) * (12.0 - best)
+    assert hv == pytest.approx(area)
+    text = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path).stdout
+    assert f"{len(front)} non-dominated of 30 finished trials" in text and "hypervolume" in text
+
+
+@pytest.mark.parametrize("algorithm", ["hyperband", "pbt"])
+def test_an_algorithm_that_ranks_by_one_value_is_refused_with_several_objectives(store, algorithm):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_raw(store, {"name": algorithm}, termination={}))
+    ((path, reason),) = [p for p in caught.value.problems if p[0] == "algorithm.name"]
+    assert f"{algorithm} ranks trials by one value" in reason and "tpe" in reason and "nsga2" in reason
+
+
+def test_objective_lists_are_checked_item_by_item(store):
+    with pytest.raises(ConfigError) as caught:
+        parse_config(_raw(store, {"name": "tpe"}, objective=[{"metric": "f1"}, {"metric": "f1", "direction": "up"}]))
+    paths = dict(caught.value.problems)
+    assert "objective[1].direction" in paths and "already objective[0]" in paths["objective[1].metric"]
+
+
+def test_a_trial_missing_an_objective_fails_saying_which(store):
+    raw = _raw(store, {"name": "random", "seed": 0}, trials=2,
+               objective=[*OBJECTIVES, {"metric": "never_logged", "direction": "max"}])  # fmt: skip
+    result = run_search(parse_config(raw))
+    runs = child_runs(MlflowClient(store), result.search_id)
+    assert all(r.info.status == "FAILED" and "'never_logged' was never reported" in r.data.tags[schema.ERROR]
+               for r in runs)  # fmt: skip
+
+
+def test_a_resumed_multi_objective_search_goes_on_and_tells_tpe_the_past(store):
+    from tests.test_resume import interrupt_after
+
+    config = parse_config(_raw(store, {"name": "tpe", "seed": 2, "n_startup_trials": 4}, trials=12))
+    interrupted = SearchRunner(config, on_progress=interrupt_after(5)).run()
+    assert interrupted.state == "killed"
+    runner = SearchRunner(recorded_config(MlflowClient(store), interrupted.search_id), resume=interrupted.search_id)
+    result = runner.run()
+    assert result.state == "completed"
+    runs = child_runs(MlflowClient(store), interrupted.search_id)
+    finished = [r for r in runs if r.data.tags[schema.END_REASON] == "completed"]
+    assert len(finished) == 12
+    told = [t for t in runner.sampler.study.trials if t.values is not None]
+    assert len(told) == 12 and all(len(t.values) == 2 for t in told)
+    assert all(schema.PARETO_RANK in r.data.tags for r in finished)
+
+
+def test_the_pareto_analysis_row_draws_the_front_and_each_searchs_hypervolume(store):
+    from trellis.search.analysis.registry import ANALYSES, run_analysis
+    from trellis.tracking.reader import read_runs
+
+    for seed in (1, 2):
+        run_search(parse_config(_raw(store, {"name": "random", "seed": seed}, trials=10)))
+    experiment = MlflowClient(store).get_experiment_by_name("mo").experiment_id
+    table = read_runs(store, [experiment])
+    data = run_analysis("pareto", table, table.trials)
+    assert data["problem"] is None and len(data["searches"]) == 2 and data["trials"] == 20
+    for search in data["searches"]:
+        curve = [hv for _, hv in search["hypervolume"]]
+        assert curve == sorted(curve)  # a hypervolume never shrinks as trials are added
+    assert len(ANALYSES["pareto"].figures(data)) == 2
+    assert "non-dominated of 20 finished trials" in ANALYSES["pareto"].lines(data)[0]
+    yaml.safe_dump(data)  # plain data
