@@ -378,6 +378,9 @@ def selected_rows(
     gpus = gpu_values(chosen)
     if gpus is not None:
         columns.append({"name": "GPU", "id": "gpu"})
+    ranked = "pareto_rank" in chosen and chosen["pareto_rank"].notna().any()  # searches with several objectives
+    if ranked:
+        columns.append({"name": "Pareto rank", "id": "pareto_rank", "type": "numeric"})
     rows = []
     for i, (_, r) in enumerate(chosen.iterrows()):
         row = {
@@ -388,6 +391,9 @@ def selected_rows(
         }
         if gpus is not None:
             row["gpu"] = gpus[i]
+        if ranked:
+            rank = r.get("pareto_rank")
+            row["pareto_rank"] = None if rank is None or pd.isna(rank) else int(rank)
         for m in metrics:
             v = r.get(f"metrics.{m}")
             row[m] = None if v is None or not np.isfinite(v) else round(float(v), 6)

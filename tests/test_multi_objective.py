@@ -151,3 +151,25 @@ def test_the_pareto_analysis_row_draws_the_front_and_each_searchs_hypervolume(st
     assert len(ANALYSES["pareto"].figures(data)) == 2
     assert "non-dominated of 20 finished trials" in ANALYSES["pareto"].lines(data)[0]
     yaml.safe_dump(data)  # plain data
+
+
+def test_the_pareto_region_is_where_the_known_front_lies_and_the_runs_table_ranks(store):
+    """ZDT1's front needs x2 = x3 = 0: the non-dominated trials lean to the low end of x2 and x3 while x1
+    spans much of its range; the overview's runs table shows each trial's Pareto rank."""
+    from trellis.layouts.overview import selected_rows
+    from trellis.search.analysis.registry import run_analysis
+    from trellis.tracking.reader import read_runs
+
+    run_search(parse_config(_raw(store, {"name": "nsga2", "seed": 4, "population_size": 12}, trials=72)))
+    experiment = MlflowClient(store).get_experiment_by_name("mo").experiment_id
+    table = read_runs(store, [experiment])
+    region = run_analysis("pareto", table, table.trials)["region"]
+    assert region["x1"]["share"] > 0.4  # the front spans f1 = x1
+    for name in ("x2", "x3"):  # ... and leans to x2 = x3 = 0
+        assert region[name]["median"] < 0.5 * region[name]["median_all"], region[name]
+    ids = table.trials["run_id"].tolist()
+    rows, columns = selected_rows(table.runs, ids, [], ["f1", "f2"], lambda r: "http://x")
+    assert {"name": "Pareto rank", "id": "pareto_rank", "type": "numeric"} in columns
+    ranks = {row["run_id"]: row["pareto_rank"] for row in rows}
+    front = brute_force_front(table.trials[["metrics.f1", "metrics.f2"]].to_numpy(), ["min", "min"])
+    assert {r for r, on in zip(ids, front, strict=True) if on} == {r for r, k in ranks.items() if k == 1}

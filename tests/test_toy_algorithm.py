@@ -41,7 +41,10 @@ def write_config(tmp_path, store, algorithm, name="toy"):
 def test_an_unregistered_name_is_refused_with_the_known_ones(tmp_path, store):
     with pytest.raises(ConfigError) as err:
         load_config(write_config(tmp_path, store, {"name": "toy"}))
-    assert ("algorithm.name", "must be one of random, grid, tpe, nsga2, hyperband, bohb, pbt, got 'toy'") in err.value.problems
+    assert (
+        "algorithm.name",
+        "must be one of random, grid, tpe, nsga2, hyperband, bohb, pbt, got 'toy'",
+    ) in err.value.problems
 
 
 def test_the_row_validates_its_settings(tmp_path, store, toy_row):

@@ -67,6 +67,7 @@ def process(table: RunTable, trials: pd.DataFrame, objectives: str | None = None
         searches.append({"search": str(search_id), "trials": int(len(idx)), "hypervolume": history})
     ids = finished["run_id"].astype(str).to_numpy()
     return {
+        "region": pareto_region(table, finished, front),
         "objectives": [{"metric": m, "direction": d} for m, d in chosen],
         "reference": [float(v) for v in ref.point],
         "reference_chosen": ref.how,
@@ -79,6 +80,36 @@ def process(table: RunTable, trials: pd.DataFrame, objectives: str | None = None
         "trials": int(len(values)),
         "problem": None,
     }
+
+
+def pareto_region(table: RunTable, finished: pd.DataFrame, front: np.ndarray) -> dict[str, Any]:
+    """Where the Pareto-optimal trials lie, per parameter: the range (numeric) or the choices (otherwise) the
+    non-dominated trials span, for a range the share of the searched one it covers, and the front's median
+    beside all trials' (the front's extreme points stretch its range: the medians show where it leans)."""
+    out: dict[str, Any] = {}
+    for name in table.params:
+        column = f"params.{name}"
+        if column not in finished:
+            continue
+        on_front = finished[column][front].dropna()
+        everywhere = finished[column].dropna()
+        if on_front.empty or everywhere.astype(str).nunique() < 2:
+            continue
+        numbers = pd.to_numeric(everywhere, errors="coerce")
+        if name in table.numeric_params and numbers.notna().all():
+            lo, hi = float(numbers.min()), float(numbers.max())
+            f_lo, f_hi = (float(v) for v in pd.to_numeric(on_front).agg(["min", "max"]))
+            log = name in table.log_params and lo > 0
+            width = (np.log(hi) - np.log(lo)) if log else (hi - lo)
+            part = (np.log(f_hi) - np.log(f_lo)) if log else (f_hi - f_lo)
+            share = float(part / width) if width > 0 else 1.0
+            median = float(pd.to_numeric(on_front).median())
+            out[name] = {"range": [f_lo, f_hi], "share": share, "log": log, "median": median,
+                         "median_all": float(numbers.median())}  # fmt: skip
+        else:
+            out[name] = {"choices": sorted(on_front.astype(str).unique().tolist()),
+                         "of": int(everywhere.astype(str).nunique())}  # fmt: skip
+    return out
 
 
 def figures(data: PlainData) -> list[dict]:
@@ -108,6 +139,13 @@ def lines(data: PlainData) -> list[str]:
     reference = f"{data['reference']} ({data['reference_chosen']})"
     out = [f"{len(data['pareto'])} non-dominated of {data['trials']} finished trials: {names}",
            f"hypervolume {data['hypervolume']:.6g} against {reference}"]  # fmt: skip
+    for name, where in data.get("region", {}).items():
+        if "range" in where:
+            lo, hi = where["range"]
+            out.append(f"Pareto-optimal trials have {name} in [{lo:.4g}, {hi:.4g}] ({where['share']:.0%} of the "
+                       f"range), median {where['median']:.4g} (all trials: {where['median_all']:.4g})")  # fmt: skip
+        else:
+            out.append(f"Pareto-optimal trials have {name} in {where['choices']} ({where['of']} tried)")
     for s in data["searches"]:
         last = s["hypervolume"][-1][1] if s["hypervolume"] else 0.0
         out.append(f"search {s['search'][:8]}: {s['trials']} trials, hypervolume {last:.6g}")
