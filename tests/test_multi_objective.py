@@ -173,3 +173,19 @@ def test_the_pareto_region_is_where_the_known_front_lies_and_the_runs_table_rank
     ranks = {row["run_id"]: row["pareto_rank"] for row in rows}
     front = brute_force_front(table.trials[["metrics.f1", "metrics.f2"]].to_numpy(), ["min", "min"])
     assert {r for r, on in zip(ids, front, strict=True) if on} == {r for r, k in ranks.items() if k == 1}
+
+
+def test_a_threshold_per_objective_stops_the_search_once_one_trial_meets_them_all(store):
+    raw = _raw(store, {"name": "random", "seed": 5}, trials=200, termination={"max_trials": 200,
+               "threshold": [0.5, 3.0]}, executor={"kind": "local", "workers": 1})  # fmt: skip
+    config = parse_config(raw)
+    assert config.termination.threshold == (0.5, 3.0)
+    assert parse_config(config.to_dict()).termination.threshold == (0.5, 3.0)
+    result = run_search(config)
+    assert result.stop_reason == "threshold" and result.progress.started < 200
+    runs = child_runs(MlflowClient(store), result.search_id)
+    met = [r for r in runs if r.data.metrics["f1"] <= 0.5 and r.data.metrics["f2"] <= 3.0]
+    assert met and int(met[0].data.tags[schema.TRIAL_NUMBER]) >= max(int(r.data.tags[schema.TRIAL_NUMBER])
+                                                                     for r in runs) - 1  # fmt: skip
+    with pytest.raises(ConfigError, match="one value per objective"):
+        parse_config({**raw, "termination": {"max_trials": 5, "threshold": 0.5}})

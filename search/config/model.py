@@ -47,7 +47,7 @@ class Budget:
 class Termination:
     max_trials: int | None = None
     max_time_s: float | None = None
-    threshold: float | None = None
+    threshold: float | tuple[float, ...] | None = None  # several objectives: one value each, met by one trial
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,9 @@ class SearchConfig:
                 **self.algorithm.settings,
             },
             "budget": asdict(self.budget),
-            "termination": {k: v for k, v in asdict(self.termination).items() if v is not None},
+            "termination": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self.termination).items() if v is not None
+            },  # fmt: skip
             "executor": self.executor.to_dict(),
             "trial": trial,
             "tracking": {k: v for k, v in asdict(self.tracking).items() if v is not None},

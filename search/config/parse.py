@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -204,6 +205,11 @@ def _check_objectives_fit(
 ) -> None:
     """Several objectives need an algorithm whose sampler takes them all; early stopping ranks by one value."""
     if len(objectives) < 2:
+        threshold = (
+            (raw.get("termination") or {}).get("threshold") if isinstance(raw.get("termination"), dict) else None
+        )
+        if isinstance(threshold, list):
+            problems.add("termination.threshold", "one number for one objective (a list is for several)")
         return
     spec = ALGORITHMS.get(algorithm)
     if spec is not None and spec.objectives != "several":
@@ -212,6 +218,10 @@ def _check_objectives_fit(
                      f"with {len(objectives)} objectives use {takers}")  # fmt: skip
     if raw.get("early_stopping"):
         problems.add("early_stopping", "stops trials by one objective's value: not with several objectives")
+    threshold = (raw.get("termination") or {}).get("threshold") if isinstance(raw.get("termination"), dict) else None
+    if threshold is not None and (not isinstance(threshold, list) or len(threshold) != len(objectives)):
+        problems.add("termination.threshold", f"one value per objective ({len(objectives)}), as a list: the search "
+                     "stops once one trial meets them all")  # fmt: skip
 
 
 def _parse_objective(raw: Mapping[str, Any], problems: Problems) -> Objective:
@@ -254,8 +264,20 @@ def _parse_termination(raw: Mapping[str, Any], problems: Problems) -> Terminatio
     return Termination(
         max_trials=number(term, "max_trials", "termination", problems, integer=True, positive=True),
         max_time_s=number(term, "max_time_s", "termination", problems, positive=True),
-        threshold=number(term, "threshold", "termination", problems),
+        threshold=_threshold(term, problems),
     )
+
+
+def _threshold(term: Mapping[str, Any], problems: Problems) -> float | tuple[float, ...] | None:
+    """A number, or a list of numbers (one per objective: the search stops once one trial meets them all)."""
+    value = term.get("threshold")
+    if not isinstance(value, list):
+        return number(term, "threshold", "termination", problems)
+    ok = [v for v in value if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)]
+    if len(ok) != len(value) or not value:
+        problems.add("termination.threshold", "a list of finite numbers, one per objective")
+        return None
+    return tuple(float(v) for v in value)
 
 
 def _parse_tracking(raw: Mapping[str, Any], name: str, problems: Problems) -> TrackingConfig:

@@ -9,7 +9,7 @@ import logging
 import math
 from typing import Any
 
-from trellis.search.engine import run_tags
+from trellis.search.engine import run_tags, termination
 from trellis.search.engine.records import TrialRecord
 from trellis.search.executors.base import Ended, Restarted
 from trellis.search.trial import ARTIFACTS_FOLDER, TrialOutcome
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 
 class Outcomes:
+    _thresholds_met = False  # several objectives: one trial met every termination.threshold
+
     def _on_restarted(self, event: Restarted) -> None:
         """The job runs again from its start (its worker was lost): the run it had ends as killed, saying why,
         and the new attempt is logged in a new run tagged as a retry of the same trial, so no run ever gets
@@ -129,6 +131,10 @@ class Outcomes:
             for trial, update in self.scheduler.drain_updates():
                 self.recorder.update_trial(self.trials[trial].run_id, update)
         self.progress.count(record.number, reason)
+        if self.config.multi_objective and reason is EndReason.COMPLETED:
+            values = self._values_of(record, value)
+            self._thresholds_met |= termination.thresholds_met(values, self.config.termination.threshold,
+                                                               self.config.objectives)  # fmt: skip
         if self._note_best(record.number, record.params, value):
             # one value per step: a trial that ends again (PBT) or a resumed search's bests go on after the last
             self._best_step = max(self.progress.ended, self._best_step + 1)

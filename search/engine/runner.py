@@ -229,6 +229,7 @@ class SearchRunner(Restoring, JobEndings, Steering, Outcomes):
         cfg = self.config
         while self.executor.free_slots() > 0:
             why = termination.launch_stop(cfg.termination, cfg.objective, self.progress.best_value, self._elapsed())
+            why = "threshold" if self._thresholds_met else why
             if why is not None:
                 return why
             request = self._next_request()

@@ -5,11 +5,19 @@ from __future__ import annotations
 from trellis.search.config import Objective, Termination
 
 
-def threshold_reached(best: float | None, threshold: float | None, objective: Objective) -> bool:
-    """The best value so far is at least as good as ``threshold`` (in the objective's direction)."""
-    if best is None or threshold is None:
+def threshold_reached(best: float | None, threshold, objective: Objective) -> bool:
+    """The best value so far is at least as good as ``threshold`` (in the objective's direction). A list of
+    thresholds (several objectives) is ``thresholds_met``'s, per trial."""
+    if best is None or threshold is None or isinstance(threshold, tuple):
         return False
     return best * objective.sign >= threshold * objective.sign
+
+
+def thresholds_met(values: list[float] | None, thresholds, objectives) -> bool:
+    """Several objectives: one trial is at least as good as every threshold at once (each in its direction)."""
+    if values is None or not isinstance(thresholds, tuple) or len(thresholds) != len(values):
+        return False
+    return all(v * o.sign >= t * o.sign for v, t, o in zip(values, thresholds, objectives, strict=True))
 
 
 def out_of_time(termination: Termination, elapsed_s: float) -> bool:
