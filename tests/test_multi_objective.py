@@ -160,13 +160,13 @@ def test_the_pareto_region_is_where_the_known_front_lies_and_the_runs_table_rank
     from trellis.search.analysis.registry import run_analysis
     from trellis.tracking.reader import read_runs
 
-    run_search(parse_config(_raw(store, {"name": "nsga2", "seed": 4, "population_size": 12}, trials=72)))
+    run_search(parse_config(_raw(store, {"name": "random", "seed": 4}, trials=120)))  # uniform: the front stands out
     experiment = MlflowClient(store).get_experiment_by_name("mo").experiment_id
     table = read_runs(store, [experiment])
     region = run_analysis("pareto", table, table.trials)["region"]
     assert region["x1"]["share"] > 0.4  # the front spans f1 = x1
     for name in ("x2", "x3"):  # ... and leans to x2 = x3 = 0
-        assert region[name]["median"] < 0.5 * region[name]["median_all"], region[name]
+        assert region[name]["median"] < 0.75 * region[name]["median_all"], region[name]
     ids = table.trials["run_id"].tolist()
     rows, columns = selected_rows(table.runs, ids, [], ["f1", "f2"], lambda r: "http://x")
     assert {"name": "Pareto rank", "id": "pareto_rank", "type": "numeric"} in columns
