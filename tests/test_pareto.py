@@ -76,3 +76,19 @@ def test_the_reference_point_is_worse_than_every_value_and_says_how():
     ref = reference_point(values, ["max", "min"])
     assert ref.point[0] < 0.8 and ref.point[1] > 10.0 and "worst value" in ref.how
     assert hypervolume(values, ["max", "min"], ref.point) > 0
+
+
+def test_a_large_3d_front_gives_the_same_hypervolume_as_monte_carlo():
+    """Points on a sphere's octant: every one non-dominated (the sweep's worst case)."""
+    rng = np.random.default_rng(11)
+    u = rng.random((500, 3)) + 0.05
+    values = u / np.linalg.norm(u, axis=1, keepdims=True)  # minimised: the front bulges towards the origin
+    assert pareto_front(values, ["min"] * 3).sum() == 500
+    ref = np.array([1.0, 1.0, 1.0])
+    exact = hypervolume(values, ["min"] * 3, ref)
+    samples = rng.random((300_000, 3))
+    covered = np.zeros(len(samples), dtype=bool)
+    for start in range(0, len(samples), 20_000):
+        part = samples[start : start + 20_000]
+        covered[start : start + 20_000] = np.any(np.all(part[:, None, :] >= values[None, :, :], axis=2), axis=1)
+    assert exact == pytest.approx(covered.mean(), abs=0.005)

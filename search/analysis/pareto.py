@@ -31,6 +31,52 @@ def as_losses(values: np.ndarray, directions: Sequence[str]) -> np.ndarray:
 
 
 def _front_of_losses(losses: np.ndarray) -> np.ndarray:
+    """Mask of the non-dominated rows of a loss matrix (two or three objectives: a sort and a sweep,
+    O(n log n) or O(n log^2 n); more: the peeling loop below)."""
+    if len(losses) and losses.shape[1] in (2, 3):
+        unique, inverse = np.unique(losses, axis=0, return_inverse=True)  # sorted lexicographically
+        dominated = _dominated_2d(unique) if losses.shape[1] == 2 else _dominated_3d(unique)
+        return ~dominated[inverse.reshape(-1)]
+    return _front_by_peeling(losses)
+
+
+def _dominated_2d(points: np.ndarray) -> np.ndarray:
+    """Unique rows sorted by (x, y): a row is dominated when an earlier one has y <= its y."""
+    before = np.r_[np.inf, np.minimum.accumulate(points[:-1, 1])]
+    return before <= points[:, 1]
+
+
+LEAF = 256  # rows compared all against all in one numpy step
+
+
+def _dominated_3d(points: np.ndarray) -> np.ndarray:
+    """Unique rows sorted by (x, y, z): a row is dominated when an earlier one (x no larger) has y and z no larger.
+    Divide and conquer on the sorted order: each half's rows are checked against the earlier half by a
+    cumulative minimum of z over y (one sort and one search), small blocks all against all."""
+    dominated = np.zeros(len(points), dtype=bool)
+    stack = [(0, len(points))]
+    pairs = []
+    while stack:  # the split tree, leaves checked at once, merges after (their order does not matter)
+        lo, hi = stack.pop()
+        if hi - lo <= LEAF:
+            block = points[lo:hi]
+            no_larger = (block[None, :, 1] <= block[:, None, 1]) & (block[None, :, 2] <= block[:, None, 2])
+            dominated[lo:hi] |= (no_larger & np.tri(hi - lo, k=-1, dtype=bool)).any(axis=1)
+            continue
+        mid = (lo + hi) // 2
+        stack += [(lo, mid), (mid, hi)]
+        pairs.append((lo, mid, hi))
+    for lo, mid, hi in pairs:
+        left, right = points[lo:mid], points[mid:hi]
+        order = np.argsort(left[:, 1], kind="stable")
+        min_z = np.minimum.accumulate(left[order, 2])
+        count = np.searchsorted(left[order, 1], right[:, 1], side="right")  # earlier rows with y no larger
+        best = np.where(count > 0, min_z[np.maximum(count - 1, 0)], np.inf)
+        dominated[mid:hi] |= best <= right[:, 2]
+    return dominated
+
+
+def _front_by_peeling(losses: np.ndarray) -> np.ndarray:
     n = len(losses)
     mask = np.zeros(n, dtype=bool)
     if n == 0:
@@ -111,6 +157,8 @@ def _hv(front: np.ndarray, ref: np.ndarray) -> float:
         best_y = np.minimum.accumulate(y)  # the staircase: sorted by x, the lowest y so far
         widths = np.diff(np.r_[x, ref[0]])
         return float(np.sum(widths * (ref[1] - best_y)))
+    if k == 3:
+        return _hv_3d(front, ref)
     # slice along the last objective: between consecutive values, the (k-1)-D volume of the points below
     order = np.argsort(front[:, -1], kind="stable")
     front = front[order]
@@ -122,3 +170,32 @@ def _hv(front: np.ndarray, ref: np.ndarray) -> float:
             below = front[: i + 1, :-1]
             total += depth * _hv(below[_front_of_losses(below)], ref[:-1])
     return total
+
+
+def _hv_3d(front: np.ndarray, ref: np.ndarray) -> float:
+    """Three objectives: sweep along z, keeping the 2D staircase of the points below and its area; each point
+    adds only the strips it newly dominates (the points it hides are removed), so the sweep is O(m log m)."""
+    import bisect
+
+    xs: list[float] = []
+    ys: list[float] = []  # the staircase: x ascending, y strictly descending
+    area, total = 0.0, 0.0
+    order = np.argsort(front[:, 2], kind="stable")
+    points = front[order]
+    rx, ry = float(ref[0]), float(ref[1])
+    for i, (px, py, pz) in enumerate(points.tolist()):
+        at = bisect.bisect_left(xs, px)
+        hidden = (at > 0 and ys[at - 1] <= py) or (at < len(xs) and xs[at] == px and ys[at] <= py)
+        if not hidden:
+            end = at
+            while end < len(xs) and ys[end] >= py:
+                end += 1
+            # the strips it adds: from px to each hidden point's x, at the height the staircase had there
+            lowest = ys[at - 1] if at > 0 else ry
+            edges = [px, *xs[at:end], xs[end] if end < len(xs) else rx]
+            heights = [lowest, *ys[at:end]]
+            area += sum((h - py) * (edges[j + 1] - edges[j]) for j, h in enumerate(heights))
+            xs[at:end], ys[at:end] = [px], [py]
+        upper = points[i + 1, 2] if i + 1 < len(points) else ref[2]
+        total += area * (upper - pz)
+    return float(total)
