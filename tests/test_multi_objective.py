@@ -189,3 +189,19 @@ def test_a_threshold_per_objective_stops_the_search_once_one_trial_meets_them_al
                                                                      for r in runs) - 1  # fmt: skip
     with pytest.raises(ConfigError, match="one value per objective"):
         parse_config({**raw, "termination": {"max_trials": 5, "threshold": 0.5}})
+
+
+def test_a_relaunch_from_the_control_page_keeps_the_objectives(store):
+    from trellis.search.control.relaunch import config_from_form, form_from_config
+
+    parent = parse_config(_raw(store, {"name": "nsga2", "seed": 1, "population_size": 8})).to_dict()
+    form = form_from_config(parent)
+    raw, problems = config_from_form(parent, form, "p" * 32, new_seed=7)
+    assert problems == []
+    child = parse_config(raw)
+    assert [(o.metric, o.direction) for o in child.objectives] == [("f1", "min"), ("f2", "min")]
+    assert child.algorithm.name == "nsga2" and child.relaunched_from == "p" * 32
+    form["algorithm"] = {"name": "hyperband", "settings": {}}
+    raw, _ = config_from_form(parent, form, "p" * 32, new_seed=7)
+    with pytest.raises(ConfigError, match="ranks trials by one value"):
+        parse_config(raw)
