@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from trellis.search.analysis.pareto import hypervolume, pareto_front, reference_point
+from trellis.search.pareto import hypervolume, pareto_front, reference_point
 
 
 def brute_force_front(losses: np.ndarray, chunk: int = 512) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trellis.search.analysis.pareto import hypervolume, pareto_front, pareto_ranks, reference_point
+from trellis.search.pareto import hypervolume, pareto_front, pareto_ranks, reference_point
 
 
 def brute_force_front(values: np.ndarray, directions: list[str]) -> np.ndarray:

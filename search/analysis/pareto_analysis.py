@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trellis.search.analysis.pareto import hypervolume, pareto_front, reference_point
+from trellis.search.pareto import hypervolume, pareto_front, reference_point
 from trellis.tracking.reader import RunTable
 
 PlainData = dict[str, Any]

@@ -62,7 +62,7 @@ class Outcomes:
         """At the end of a multi-objective search: each completed trial's Pareto rank (1 = non-dominated)."""
         if not self.config.multi_objective:
             return
-        from trellis.search.analysis.pareto import pareto_ranks
+        from trellis.search.pareto import pareto_ranks
 
         done = [r for r in self.trials.values() if r.value is not None and r.number in self._completed_numbers()]
         if not done:

@@ -37,8 +37,8 @@ def _numbers(text: str) -> list[float]:
 def cmd_pareto(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from trellis.search.analysis.pareto import as_losses, hypervolume, pareto_front, reference_point
     from trellis.search.analysis.pareto_analysis import objectives_of
+    from trellis.search.pareto import as_losses, hypervolume, pareto_front, reference_point
 
     table = read_experiment(args.tracking_uri, args.experiment)
     if table is None:
