@@ -46,6 +46,17 @@ def _drive(agents: list[Agent], client: MlflowClient, ids: list[str], timeout: f
     raise AssertionError(f"searches did not end: {[client.get_run(i).info.status for i in ids]}")
 
 
+def _stop_once_running(agent: Agent, client: MlflowClient, search_id: str) -> None:
+    """Step the agent until the search has a trial, stop it as a user would, and drive it to its end."""
+    deadline = time.monotonic() + 60
+    while not child_runs(client, search_id):
+        assert time.monotonic() < deadline
+        agent.step()
+        time.sleep(0.1)
+    assert cancel_or_stop(client, search_id) == "stopping"
+    _drive([agent], client, [search_id])
+
+
 def _agent(uri: str, tmp_path, name: str) -> Agent:
     return Agent(uri, max_searches=2, poll_s=0.2, policy=POLICY, log_dir=tmp_path / name, echo=lambda *_: None)
 
@@ -140,13 +151,7 @@ def test_edit_cancel_stop_and_resume_from_the_store(make_config, store, tmp_path
     assert client.get_run(cancelled).info.status == "KILLED" and not child_runs(client, cancelled)
 
     stopped = submit_search(_config(make_config, store, termination__max_trials=8, **slow), launched_by="t")
-    deadline = time.monotonic() + 60
-    while not child_runs(client, stopped):
-        assert time.monotonic() < deadline
-        agent.step()
-        time.sleep(0.1)
-    assert cancel_or_stop(client, stopped) == "stopping"
-    _drive([agent], client, [stopped])
+    _stop_once_running(agent, client, stopped)
     assert client.get_run(stopped).data.tags[schema.SEARCH_STATE] == "killed"
     request_resume(client, stopped, "t")
     _drive([agent], client, [stopped])
@@ -185,13 +190,7 @@ def test_a_stored_config_rewritten_to_another_trial_is_refused_on_resume_too(mak
     client = MlflowClient(store)
     stopped = submit_search(_config(make_config, store, termination__max_trials=8, trial__function=SLOW), "t")
     agent = _agent(store, tmp_path, "a")
-    deadline = time.monotonic() + 60
-    while not child_runs(client, stopped):
-        assert time.monotonic() < deadline
-        agent.step()
-        time.sleep(0.1)
-    assert cancel_or_stop(client, stopped) == "stopping"
-    _drive([agent], client, [stopped])
+    _stop_once_running(agent, client, stopped)
     marker = _plant_script_trial(client, stopped, tmp_path)
     request_resume(client, stopped, "t")
     _drive([agent], client, [stopped])

@@ -8,14 +8,19 @@ import sys
 from trellis.tracking.uris import store_problem
 
 
-def positive_int(text: str) -> int:
+def _whole(text: str, low: int, high: int | None, bounds: str, what: str = "a whole number") -> int:
+    """``text`` as an integer in [low, high] (high None: no upper bound), else the argparse error saying so."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _whole(text, 1, None, "at least 1")
 
 
 def trees(text: str) -> int:
@@ -39,23 +44,11 @@ def experiment_name(text: str) -> str:
 
 
 def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1}, got {value}")
-    return value
+    return _whole(text, 0, 2**32 - 1, f"between 0 and {2**32 - 1}")
 
 
 def port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a port number, got {text!r}") from None
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {value}")
-    return value
+    return _whole(text, 1, 65535, "a port number from 1 to 65535", what="a port number")
 
 
 def cache_spec(text: str) -> str:
