@@ -91,6 +91,13 @@ def zdt1(ctx: TrialContext) -> dict[str, float]:
     return {}
 
 
+def zdt1_with_x3(ctx: TrialContext) -> dict[str, float]:
+    """ZDT1's two objectives plus a third, ``x3`` itself (to maximise: it fights f2)."""
+    zdt1(ctx)
+    ctx.report(ctx.budget_stop, x3=float(ctx.params["x3"]))
+    return {}
+
+
 def crashy(ctx: TrialContext) -> float:
     """Raises for x > 0.5 after printing to stderr, so tests see FAILED runs with a stderr tail."""
     x = float(ctx.params["x"])

@@ -205,3 +205,23 @@ def test_a_relaunch_from_the_control_page_keeps_the_objectives(store):
     raw, _ = config_from_form(parent, form, "p" * 32, new_seed=7)
     with pytest.raises(ConfigError, match="ranks trials by one value"):
         parse_config(raw)
+
+
+def test_three_objectives_get_a_scatter_matrix_and_parallel_coordinates_by_pareto_rank(store):
+    from trellis.search.analysis.registry import ANALYSES, run_analysis
+    from trellis.tracking.reader import read_runs
+
+    objectives = [*OBJECTIVES, {"metric": "x3", "direction": "max"}]
+    run_search(parse_config(_raw(store, {"name": "random", "seed": 6}, trials=30, objective=objectives,
+                                 trial={"function": "trellis.examples.synthetic:zdt1_with_x3"})))  # fmt: skip
+    experiment = MlflowClient(store).get_experiment_by_name("mo").experiment_id
+    table = read_runs(store, [experiment])
+    data = run_analysis("pareto", table, table.trials)
+    figures = ANALYSES["pareto"].figures(data)
+    splom, lines = figures[2]["data"][0], figures[3]["data"][0]
+    assert splom["type"] == "splom" and [d["label"] for d in splom["dimensions"]] == ["f1", "f2", "x3"]
+    values = np.array(data["points"]["values"])
+    front = brute_force_front(values, ["min", "min", "max"])
+    assert [c == "#D55E00" for c in splom["marker"]["color"]] == front.tolist()
+    assert lines["type"] == "parcoords" and lines["line"]["color"] == data["points"]["rank"]
+    assert (np.array(data["points"]["rank"]) == 1).tolist() == front.tolist()

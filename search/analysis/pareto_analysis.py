@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trellis.search.pareto import hypervolume, pareto_front, reference_point
+from trellis.search.pareto import hypervolume, pareto_front, pareto_ranks, reference_point
 from trellis.tracking.reader import RunTable
 
 PlainData = dict[str, Any]
@@ -77,9 +77,23 @@ def process(table: RunTable, trials: pd.DataFrame, objectives: str | None = None
         ],  # fmt: skip
         "hypervolume": hypervolume(values, directions, ref.point),
         "searches": searches,
+        "points": _points(ids, values, directions),
         "trials": int(len(values)),
         "problem": None,
     }
+
+
+MAX_POINTS = 5000  # trials drawn one by one in the scatter matrix and the parallel coordinates
+
+
+def _points(ids: np.ndarray, values: np.ndarray, directions: list[str]) -> dict[str, Any]:
+    """Every finished trial's objectives and Pareto rank (1 = non-dominated), the best ranks first, at most
+    ``MAX_POINTS`` of them (the page says how many it draws)."""
+    ranks = pareto_ranks(values, directions) if len(values) <= MAX_POINTS else pareto_front(values, directions) * 1
+    ranks = np.where(ranks == 0, 2, ranks) if len(values) > MAX_POINTS else ranks
+    order = np.argsort(ranks, kind="stable")[:MAX_POINTS]
+    return {"run_ids": [str(r) for r in ids[order]], "values": values[order].tolist(),
+            "rank": [int(r) for r in ranks[order]], "of": int(len(values))}  # fmt: skip
 
 
 def pareto_region(table: RunTable, finished: pd.DataFrame, front: np.ndarray) -> dict[str, Any]:
@@ -129,7 +143,29 @@ def figures(data: PlainData) -> list[dict]:
                        "text": [p["run_id"][:8] for p in points], "line": {"shape": "hv", "color": "#D55E00"}}],
              "layout": {"title": {"text": f"Pareto front: {names[0]} and {names[1]}"},
                         "xaxis": {"title": {"text": names[0]}}, "yaxis": {"title": {"text": names[1]}}}}  # fmt: skip
-    return [front, hv]
+    figs = [front, hv]
+    if len(names) >= 3 and data.get("points"):
+        figs += _many_objectives(data["points"], names)
+    return figs
+
+
+def _many_objectives(points: dict[str, Any], names: list[str]) -> list[dict]:
+    """Three to six objectives: every pair in a scatter matrix (the non-dominated trials in the front's colour),
+    and one line per trial across the objectives, coloured by Pareto rank (darker = better)."""
+    values = np.asarray(points["values"], dtype=float)
+    rank = np.asarray(points["rank"], dtype=float)
+    front = rank == 1
+    dims = [{"label": n, "values": values[:, i].tolist()} for i, n in enumerate(names)]
+    drawn = f"{len(values)} of {points['of']} trials" if len(values) < points["of"] else f"{len(values)} trials"
+    splom = {"data": [{"type": "splom", "dimensions": dims, "text": points["run_ids"], "showupperhalf": False,
+                       "marker": {"size": 5, "color": ["#D55E00" if f else "#BBBBBB" for f in front]}}],
+             "layout": {"title": {"text": f"Every pair of objectives ({drawn}; the non-dominated in orange)"},
+                        "height": 160 * len(names) + 120}}  # fmt: skip
+    lines = {"data": [{"type": "parcoords", "dimensions": dims,
+                       "line": {"color": rank.tolist(), "colorscale": "Viridis", "showscale": True,
+                                "colorbar": {"title": {"text": "Pareto rank"}}}}],
+             "layout": {"title": {"text": f"The objectives of {drawn}, by Pareto rank (darker = better)"}}}  # fmt: skip
+    return [splom, lines]
 
 
 def lines(data: PlainData) -> list[str]:
