@@ -40,6 +40,24 @@ def from_unit(unit: float, low: float, high: float, log: bool) -> float:
     return float(min(max(value, low), high))  # exp(log(high)) may overshoot by rounding
 
 
+def round_outward(low: float, high: float, digits: int = 4) -> tuple[float, float]:
+    """``low`` rounded down and ``high`` rounded up to ``digits`` significant digits: a range a person can read
+    (not 0.0012345678901234567) that still holds every value of the original one."""
+
+    def rounded(value: float, up: bool) -> float:
+        if value == 0 or not math.isfinite(value):
+            return value
+        scale = 10.0 ** (math.floor(math.log10(abs(value))) - digits + 1)
+        steps = value / scale
+        near = round(steps)
+        if abs(steps - near) < 1e-9 * max(1.0, abs(steps)):  # already that short: keep it exactly
+            return float(f"{near * scale:.{digits}g}")
+        out = float(f"{(math.ceil(steps) if up else math.floor(steps)) * scale:.{digits}g}")
+        return out if (out >= value if up else out <= value) else value
+
+    return rounded(float(low), False), rounded(float(high), True)
+
+
 def to_display(values: Any, log: bool) -> Any:
     """What a figure's axis shows: log10 of a log parameter (so ticks fall on decades), else the value."""
     if not log:

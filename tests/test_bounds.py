@@ -7,8 +7,10 @@ import pytest
 import yaml
 
 from tests.conftest import module_store
-from trellis.search.analysis.bounds import refined_space, suggest_bounds
+from trellis.search.analysis.bounds import suggest_bounds
 from trellis.search.analysis.design import prepare
+from trellis.search.analysis.refine import refined_space
+from trellis.search.analysis.report import analyse
 from trellis.search.config import parse_config
 from trellis.search.engine.runner import run_search
 from trellis.tracking.reader import read_runs, recorded_spaces
@@ -58,12 +60,13 @@ def test_known_optimum_is_inside_the_suggested_bounds(quadratic_runs):
 def test_refined_space_is_a_valid_search_config(quadratic_runs):
     table, config = quadratic_runs
     data = prepare(table, table.trials, "loss", "min")
-    bounds = suggest_bounds(data, seed=0, with_r2=False)
-    space = refined_space(bounds, data, recorded_spaces(table.runs))
+    verdicts = analyse(table, table.trials, "loss", "min").verdicts
+    space, _ = refined_space(verdicts, data, recorded_spaces(table.runs))
     assert space["units"]["type"] == "int" and space["units"]["log"] is True
     text = yaml.safe_dump({"space": space})
     refined = parse_config({**config.to_dict(), "space": yaml.safe_load(text)["space"]})
-    assert refined.space["x"].low == pytest.approx(bounds.ranges["x"][0], rel=1e-5)
+    assert verdicts["x"].action == "narrow"
+    assert refined.space["x"].low == pytest.approx(verdicts["x"].low, rel=1e-5)
 
 
 def test_best_quantile_and_missing_metric(quadratic_runs):

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from benchmarks.bounds import TARGET_KEPT, TRUTHS, sample, score
-from trellis.search.analysis.bounds import fix_notes, refined_yaml, suggest_bounds
+from tests.synthetic_runs import table_from_data
+from trellis.search.analysis.bounds import suggest_bounds
 from trellis.search.analysis.report import analyse
 from trellis.search.engine.runner import run_search
 from trellis.tracking.reader import read_runs
@@ -33,17 +34,17 @@ def test_the_optimum_is_inside_narrow_bounds_and_the_rest_is_flagged(truth, seed
         assert bounds.unimportant["act"] in ("relu", "tanh", "gelu")
 
 
-def test_the_refined_yaml_suggests_fixing_what_has_no_effect():
+def test_the_refined_yaml_fixes_what_has_no_effect_at_the_best_runs_value():
     truth = TRUTHS[1]  # lr and units matter, dropout and batch do not
-    data = sample(truth, 400, 0)
-    bounds = suggest_bounds(data, seed=0)
-    text = refined_yaml(bounds, data)
-    space = yaml.safe_load(text)["space"]
-    assert space["dropout"] == {"type": "float", "low": 0.0, "high": 0.7, "log": False}  # whole range kept
-    assert space["batch"]["log"] is True and space["lr"]["log"] is True
-    assert "  # dropout: no measurable effect near the best runs: fix it, e.g. at" in text
-    assert "  # lr:" not in text
-    assert len(fix_notes(bounds)) == 2
+    table = table_from_data(sample(truth, 400, 0))
+    trials = table.trials
+    report = analyse(table, trials, "loss", "min")
+    space = yaml.safe_load(report.refined_yaml)["space"]
+    best = trials.loc[trials["metrics.loss"].idxmin()]
+    assert space["dropout"] == {"type": "fixed", "value": pytest.approx(float(best["params.dropout"]), rel=1e-5)}
+    assert space["lr"]["log"] is True and space["lr"]["type"] == "float"
+    assert "  # fix: dropout: no measurable effect" in report.refined_yaml
+    assert {n for n, v in report.verdicts.items() if v.action == "fix"} == {"dropout", "batch"}
 
 
 def test_a_dozen_runs_are_too_few_to_rank_narrow_or_fix(make_config, store):
@@ -71,5 +72,5 @@ def test_a_dozen_runs_are_too_few_to_rank_narrow_or_fix(make_config, store):
     assert report.importance is None and report.marginals is None  # nothing ranked
     assert not report.bounds.narrowed and not report.bounds.unimportant  # nothing narrowed or fixed
     assert report.bounds.ranges["lr"] == (1e-5, 1.0)  # the whole searched range
-    assert "No refined space is offered: too few runs" in report.refined_yaml
-    assert "space:" not in report.refined_yaml
+    assert "Nothing is narrowed or fixed: too few runs" in report.refined_yaml
+    assert all(v.action in ("keep", "widen") for v in report.verdicts.values())

@@ -16,8 +16,8 @@ from scipy.stats import spearmanr
 from tests.conftest import BASE, child_runs, module_store
 from trellis.search.analysis.diagnosis import Finding, diagnose, history_request
 from trellis.search.analysis.diagnosis.base import spearman
-from trellis.search.analysis.diagnosis.edges import _floored, _widened
 from trellis.search.analysis.diagnosis.population import founders
+from trellis.search.analysis.verdicts import widened
 from trellis.search.config import parse_config
 from trellis.search.engine.runner import run_search
 from trellis.tracking import schema
@@ -264,17 +264,18 @@ def test_spearman_matches_scipy_and_is_none_for_constant_input():
 
 
 def test_widening_is_on_the_parameter_scale():
-    assert _widened({"type": "float", "low": 1e-4, "high": 1e-2, "log": True}, "high") == pytest.approx(1e-1)
-    assert _widened({"type": "float", "low": 1e-4, "high": 1e-2, "log": True}, "low") == pytest.approx(1e-5)
-    assert _widened({"type": "int", "low": 8, "high": 13, "log": False}, "high") == 16  # 13 + 2.5, rounded out
-    assert _widened({"type": "float", "low": 0.0, "high": 1.0}, "low") == -0.5
+    assert widened("float", 1e-4, 1e-2, True, "high") == pytest.approx(1e-1)
+    assert widened("float", 1e-4, 1e-2, True, "low") == pytest.approx(1e-5)
+    assert widened("int", 8, 13, False, "high") == 16  # 13 + 2.5, rounded out
+    assert widened("float", -1.0, 1.0, False, "low") == -2.0
     # ... but a non-negative range stays so: a dropout rate at 0, a count of layers at 1 cannot go lower.
-    assert _floored({"type": "float", "low": 0.0, "high": 1.0}, "low", -0.5) == 0
-    assert _floored({"type": "float", "low": 0.2, "high": 1.0}, "low", -0.2) == 0
-    assert _floored({"type": "int", "low": 1, "high": 4}, "low", -1) == 1
-    assert _floored({"type": "int", "low": 0, "high": 4}, "low", -2) == 0
-    assert _floored({"type": "float", "low": -1.0, "high": 0.0}, "low", -1.5) == -1.5
-    assert _floored({"type": "int", "low": 1, "high": 4}, "high", 6) == 6
+    assert widened("float", 0.0, 1.0, False, "low") == 0
+    assert widened("float", 0.2, 1.0, False, "low") == 0
+    assert widened("int", 1, 4, False, "low") == 1
+    assert widened("int", 0, 4, False, "low") == 0
+    assert widened("float", -1.0, 0.0, False, "low") == -1.5  # a range below 0 may go further down
+    assert widened("int", 1, 4, False, "high") == 6
+    assert widened("int", 2, 64, True, "low") >= 1  # a log count stays positive
 
 
 def test_founders_follow_parents_back_to_the_initial_population():

@@ -4,8 +4,11 @@ when the forest cannot be trusted."""
 import numpy as np
 import pytest
 
-from trellis.search.analysis.bounds import SuggestedBounds, refined_space, suggest_bounds, untrusted_reason
+from trellis.search.analysis.bounds import SuggestedBounds, suggest_bounds, untrusted_reason
 from trellis.search.analysis.design import AnalysisData, Axis, prepare
+from trellis.search.analysis.refine import refined_space
+from trellis.search.analysis.report import analyse
+from trellis.search.analysis.verdicts import Verdict
 from trellis.tracking.foreign_spaces import parse_optuna_distribution
 from trellis.tracking.reader import read_runs, spaces_of
 
@@ -18,27 +21,31 @@ def _data(axes):
     return AnalysisData(axes, np.zeros((0, len(axes))), np.zeros(0), [], "loss", "min")
 
 
+def _narrow(ranges):
+    return {n: Verdict(n, "narrow", "test", low=lo, high=hi) for n, (lo, hi) in ranges.items()}
+
+
 def test_bounds_are_clipped_to_the_recorded_space():
     hidden = Axis("hidden", "int", low=8, high=256, log=True)
     lr = Axis("lr", "float", low=1e-4, high=0.3, log=True)
     original = {"hidden": {"type": "int", "low": 8, "high": 256, "log": True},
                 "lr": {"type": "float", "low": 1e-4, "high": 0.3, "log": True}}  # fmt: skip
-    space = refined_space(_bounds({"hidden": (7.4, 40.2), "lr": (5e-5, 0.31)}), _data([hidden, lr]), original)
+    space, _ = refined_space(_narrow({"hidden": (7.4, 40.2), "lr": (5e-5, 0.31)}), _data([hidden, lr]), original)
     assert space["hidden"] == {"type": "int", "low": 8, "high": 41, "log": True}
     assert space["lr"]["low"] == 1e-4 and space["lr"]["high"] == 0.3 and space["lr"]["log"] is True
 
 
-def test_a_one_value_int_range_is_widened_inside_the_space():
+def test_a_narrowing_that_leaves_no_range_keeps_the_searched_one():
     units = Axis("units", "int", low=1, high=64)
-    space = refined_space(
-        _bounds({"units": (64.0, 64.0)}), _data([units]), {"units": {"type": "int", "low": 1, "high": 64}}
+    space, _ = refined_space(
+        _narrow({"units": (64.0, 64.0)}), _data([units]), {"units": {"type": "int", "low": 1, "high": 64}}
     )
-    assert space["units"]["low"] == 63 and space["units"]["high"] == 64
+    assert space["units"]["low"] == 1 and space["units"]["high"] == 64
 
 
 def test_foreign_runs_are_clipped_to_the_observed_range():
     x = Axis("x", "float", low=0.0, high=0.7)
-    space = refined_space(_bounds({"x": (-0.1, 0.9)}), _data([x]))
+    space, _ = refined_space(_narrow({"x": (-0.1, 0.9)}), _data([x]))
     assert space["x"] == {"type": "float", "low": 0.0, "high": 0.7, "log": False}
 
 
@@ -56,7 +63,7 @@ def test_optuna_distributions_are_read_as_the_space(store):
     assert declared["lr"]["log"] is True  # Optuna sampled lr on a log scale (a span too small to guess it)
     data = prepare(table, table.trials, "value", "max")
     assert data.axis("lr").log and data.axis("lr").low == declared["lr"]["low"]
-    space = refined_space(suggest_bounds(data, seed=0), data, declared)
+    space, _ = refined_space(analyse(table, table.trials, "value", "max").verdicts, data, declared)
     assert space["lr"]["log"] is True and space["lr"]["low"] >= declared["lr"]["low"]
 
 

@@ -1,13 +1,16 @@
 """The scale and type of a parameter no tool recorded a space for, read from its samples (not from its span),
 and kept by every refinement: a relaunch never changes a parameter's ``log`` or its type."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
-from trellis.search.analysis.bounds import refined_space, suggest_bounds
 from trellis.search.analysis.design import prepare
+from trellis.search.analysis.refine import refined_space
+from trellis.search.analysis.report import analyse
 from trellis.search.config import parse_config
 from trellis.search.control.relaunch import config_from_form, fill_from_space, form_from_config
 from trellis.tracking.foreign_spaces import looks_log_uniform, uniform_distance
@@ -98,9 +101,15 @@ def test_foreign_runs_get_the_scale_and_type_they_were_sampled_on_and_the_refine
     }
     assert data.axis("dropout").low == 0.0  # uniform on [0, 0.7]: 0 stays possible
     assert data.axis("lr").low == table.trials["params.lr"].min()
-    space = refined_space(suggest_bounds(data, seed=0, with_r2=False), data)
+    assert data.axis("scale").values == [1.0, 2.0, 3.0]  # a float seen at three values: searched as a set
+    verdicts = analyse(table, table.trials, "loss", "min").verdicts
+    kept = {n: dataclasses.replace(v, action="keep") if v.action == "fix" else v for n, v in verdicts.items()}
+    space, _ = refined_space(kept, data)
     for axis in data.axes:
         spec = space[axis.name]
+        if axis.values:
+            assert spec["type"] == "categorical" and set(spec["choices"]) <= set(axis.values), axis.name
+            continue
         assert spec["type"] == axis.kind, axis.name
         assert axis.kind == "categorical" or spec["log"] is axis.log, axis.name
     assert space["dropout"]["log"] is False and space["lr"]["log"] is True

@@ -5,6 +5,7 @@ for an agent. The trial always comes from the parent's stored config (or an allo
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
@@ -12,7 +13,7 @@ from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_upda
 from trellis.app.context import AppContext
 from trellis.app.shell import query_fix
 from trellis.layouts import control as lc
-from trellis.search.analysis.bounds import refined_space, untrusted_reason
+from trellis.search.analysis.refine import refined_space
 from trellis.search.control.fixes import apply_fix
 from trellis.search.control.policy import trial_target
 from trellis.search.control.queue import submit_search
@@ -176,23 +177,30 @@ def _problems_alert(problems) -> dbc.Alert:
 
 
 def _suggested_space(context: AppContext, selection: dict, search_id: str, metric: str, direction: str):
-    """The refined space of the suggested bounds for this search's runs, or None and why not."""
+    """The refined space of the verdicts for this search's runs (and the parameters it drops), or None and why
+    not. The verdicts are the space page's and ``trellis bounds``' own (``trellis.search.analysis.verdicts``)."""
     exps = (selection or {}).get("experiments", [])
     report = context.space_report({"experiments": exps, "searches": [search_id]}, metric, direction, None, None)
-    if report.problem:
-        return None, report.problem
-    why = untrusted_reason(report.bounds)
-    if why:
-        return None, f"No suggested bounds: {why}."
+    verdicts = report.verdicts or {}
+    if not any(v.action != "keep" for v in verdicts.values()):
+        why = report.problem or "every parameter keeps its range (no narrower region, no edge, nothing to fix)"
+        return None, f"Nothing to refine: {why}."
     table = context.view(exps, [search_id]).table
+    space, dropped = refined_space(verdicts, report.data, spaces_of(table))
+    counts = Counter(v.action for v in verdicts.values() if v.action != "keep")
+    said = ", ".join(f"{count} {'to ' if action == 'fix' else ''}{action}" for action, count in sorted(counts.items()))
     bounds = report.bounds
-    fit = f"cross-validated R² {bounds.r2:.2f}" + (f" ± {bounds.r2_std:.2f}" if bounds.r2_std is not None else "")
-    return refined_space(bounds, report.data, spaces_of(table)), fit
+    fit = "R² n/a" if bounds is None or bounds.r2 is None else f"cross-validated R² {bounds.r2:.2f}"
+    trust = f"; nothing narrowed or fixed: {report.problem}" if report.problem else ""
+    return (space, dropped), f"{said}; {fit}{trust}"
 
 
 def _from_bounds(context: AppContext, form: dict, selection: dict, search_id: str, metric: str, direction: str):
-    space, why = _suggested_space(context, selection, search_id, metric, direction)
-    return (fill_from_space(form, space), f"Ranges from the suggested bounds ({why}).") if space else (None, why)
+    refined, why = _suggested_space(context, selection, search_id, metric, direction)
+    if refined is None:
+        return None, why
+    space, dropped = refined
+    return fill_from_space(form, space, dropped), f"From the verdicts of the search-space analysis ({why})."
 
 
 def _from_runs(context: AppContext, form: dict, selection: dict, selected: list | None):

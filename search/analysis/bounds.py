@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import yaml
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.model_selection import KFold, cross_val_predict
 
@@ -39,6 +38,8 @@ UNSURE = 0.7  # ... or within this many standard errors of a leaf's mean (the fo
 NO_EFFECT = 0.1  # scrambling a parameter among the best points costs under this fraction of their gain
 TOP_POINTS = 64  # at least this many of the best points judge whether a parameter has an effect
 TRIM = 0.05  # a range spans the region's points but this fraction of them at either end (strays)
+MODE_GAP = 0.15  # an empty stretch this long (of [0, 1]) between good points separates two regions
+MODE_MIN = 0.05  # a region holds at least this share of the good points (fewer: strays)
 EDGE = 0.02  # a range end this close (in [0, 1]) to its edge goes to the edge
 CV_MAX_RUNS = 1500  # beyond it the R² is the out-of-bag one on a seeded sample of this many runs: its standard
 # error is already ~0.01 there, and ten forests on thousands of runs cost seconds of a first look
@@ -54,6 +55,7 @@ class SuggestedBounds:
     n_runs: int
     unimportant: dict[str, Any] = field(default_factory=dict)  # without effect here -> the best run's value
     narrowed: bool = True  # False below the trust threshold: every range is the whole one
+    modes: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # separate good stretches in [0, 1]
 
     def to_plain(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class SuggestedBounds:
             "n_runs": int(self.n_runs),
             "unimportant": [[n, value_to_plain(v)] for n, v in self.unimportant.items()],
             "narrowed": bool(self.narrowed),
+            "modes": [[n, [[float(a), float(b)] for a, b in parts]] for n, parts in self.modes.items()],
         }
 
     @classmethod
@@ -78,6 +81,7 @@ class SuggestedBounds:
             int(d["n_runs"]),
             {str(n): v for n, v in d.get("unimportant", [])},
             bool(d.get("narrowed", True)),
+            {str(n): [(float(a), float(b)) for a, b in parts] for n, parts in d.get("modes", [])},
         )
 
 
@@ -135,7 +139,7 @@ def suggest_bounds(data: AnalysisData, n_trees: int = 100, seed: int = 0, with_r
         lo, hi, flat, inside = np.zeros(d), np.ones(d), set(), np.full((1, d), 0.5)
     else:
         lo, hi, flat, inside = _region(data, n_trees, seed)
-    ranges, categories, unit_ranges, unimportant = {}, {}, {}, {}
+    ranges, categories, unit_ranges, unimportant, stretches = {}, {}, {}, {}, {}
     best_row = data.X[int(np.argmax(data.y) if data.direction == "max" else np.argmin(data.y))]
     for i, axis in enumerate(data.axes):
         unit_ranges[axis.name] = (float(lo[i]), float(hi[i]))
@@ -148,6 +152,8 @@ def suggest_bounds(data: AnalysisData, n_trees: int = 100, seed: int = 0, with_r
             if i in flat:
                 unimportant[axis.name] = axis.categories[min(int(best_row[i] * k), k - 1)]
             continue
+        if trusted:
+            stretches[axis.name] = modes(inside[:, i])
         low, high = axis.from_unit(lo[i]), axis.from_unit(hi[i])
         if axis.kind == "int":  # the whole numbers nearest the region's ends
             low, high = (math.floor(low), math.ceil(high)) if i in flat else (round(low), round(high))
@@ -155,7 +161,17 @@ def suggest_bounds(data: AnalysisData, n_trees: int = 100, seed: int = 0, with_r
         if i in flat:
             best = axis.from_unit(best_row[i])
             unimportant[axis.name] = int(round(best)) if axis.kind == "int" else float(f"{best:.6g}")
-    return SuggestedBounds(ranges, categories, unit_ranges, r2, r2_std, n, unimportant, trusted)
+    return SuggestedBounds(ranges, categories, unit_ranges, r2, r2_std, n, unimportant, trusted, stretches)
+
+
+def modes(points: np.ndarray) -> list[tuple[float, float]]:
+    """Separate stretches of ``points`` (values in [0, 1]): split where an empty gap exceeds ``MODE_GAP``;
+    stretches holding under ``MODE_MIN`` of the points are strays and left out."""
+    values = np.sort(np.asarray(points, dtype=float))
+    if len(values) == 0:
+        return []
+    parts = np.split(values, np.flatnonzero(np.diff(values) > MODE_GAP) + 1)
+    return [(float(p[0]), float(p[-1])) for p in parts if len(p) >= MODE_MIN * len(values)]
 
 
 def _region(data: AnalysisData, n_trees: int, seed: int) -> tuple[np.ndarray, np.ndarray, set[int], np.ndarray]:
@@ -205,63 +221,3 @@ def untrusted_reason(bounds: SuggestedBounds) -> str | None:
     if bounds.r2 < MIN_R2:
         return f"{head}: the forest explains too little of the metric (cross-validated R² < {MIN_R2})"
     return None
-
-
-def fix_notes(bounds: SuggestedBounds) -> list[str]:
-    """One line per parameter without effect near the best runs: fix it (at the best run's value)."""
-    return [
-        f"{name}: no measurable effect near the best runs; fix it, e.g. at {value!r} (the best run's value)"
-        for name, value in bounds.unimportant.items()
-    ]
-
-
-def refined_yaml(bounds: SuggestedBounds, data: AnalysisData, original: dict[str, dict] | None = None) -> str:
-    """The refined ``space`` as YAML; a parameter without effect keeps its whole range, with a comment above it
-    suggesting to fix it."""
-    text = yaml.safe_dump({"space": refined_space(bounds, data, original)}, sort_keys=False)
-    lines = []
-    for line in text.splitlines(keepends=True):
-        name = line.strip().rstrip(":")
-        if line.startswith("  ") and not line.startswith("   ") and name in bounds.unimportant:
-            value = bounds.unimportant[name]
-            lines.append(f"  # {name}: no measurable effect near the best runs: fix it, e.g. at {value!r}\n")
-        lines.append(line)
-    return "".join(lines)
-
-
-def refined_space(bounds: SuggestedBounds, data: AnalysisData, original: dict[str, dict] | None = None) -> dict:
-    """The search-config ``space`` with the suggested ranges: inside the searched space (the recorded one, or
-    the observed range for foreign runs), on the recorded scale, types and conditions kept."""
-    space: dict[str, Any] = {name: dict(spec) for name, spec in (original or {}).items()}
-    for axis in data.axes:
-        spec = dict(space.get(axis.name, {}))
-        if axis.name in bounds.categories:
-            spec = {"type": "categorical", "choices": bounds.categories[axis.name], **_when(spec)}
-        else:
-            spec = _numeric_refinement(axis, bounds.ranges[axis.name], spec)
-        space[axis.name] = spec
-    return space
-
-
-def _numeric_refinement(axis: Any, suggested: tuple[float, float], spec: dict) -> dict:
-    kind = spec.get("type", axis.kind)
-    kind = kind if kind in ("float", "int") else axis.kind
-    outer_low = max(axis.low, spec["low"]) if isinstance(spec.get("low"), int | float) else axis.low
-    outer_high = min(axis.high, spec["high"]) if isinstance(spec.get("high"), int | float) else axis.high
-    if outer_low >= outer_high:  # the recorded space and the observed range do not overlap: trust the record
-        outer_low, outer_high = spec.get("low", axis.low), spec.get("high", axis.high)
-    low, high = min(max(suggested[0], outer_low), outer_high), min(max(suggested[1], outer_low), outer_high)
-    if kind == "int":
-        floor_, ceiling = math.ceil(outer_low), math.floor(outer_high)
-        low, high = max(floor_, math.floor(low)), min(ceiling, math.ceil(high))
-        if high <= low:  # a config needs high > low: widen by one, inside the space
-            low, high = (low, low + 1) if low + 1 <= ceiling else (high - 1, high)
-    else:
-        low, high = float(f"{low:.6g}"), float(f"{high:.6g}")
-        low, high = max(low, float(outer_low)), min(high, float(outer_high))  # rounding stays inside
-    log = bool(spec["log"]) if "log" in spec else axis.log
-    return {"type": kind, "low": low, "high": high, "log": log, **_when(spec)}
-
-
-def _when(spec: dict) -> dict:
-    return {"when": spec["when"]} if "when" in spec else {}

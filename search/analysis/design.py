@@ -31,6 +31,7 @@ class Axis:
     high: float = 1.0
     log: bool = False
     categories: list[Any] = field(default_factory=list)
+    values: list[float] | None = None  # a number searched at a few values (a grid, a set of choices): those
 
     def to_unit(self, values: np.ndarray | pd.Series) -> np.ndarray:
         if self.kind == "categorical":
@@ -68,7 +69,15 @@ class AnalysisData:
     def to_plain(self) -> dict[str, Any]:
         return {
             "axes": [
-                [a.name, a.kind, float(a.low), float(a.high), bool(a.log), [value_to_plain(c) for c in a.categories]]
+                [
+                    a.name,
+                    a.kind,
+                    float(a.low),
+                    float(a.high),
+                    bool(a.log),
+                    [value_to_plain(c) for c in a.categories],
+                    None if a.values is None else [value_to_plain(v) for v in a.values],
+                ]
                 for a in self.axes
             ],
             "X": array_to_plain(self.X),
@@ -82,7 +91,10 @@ class AnalysisData:
     @classmethod
     def from_plain(cls, d: dict[str, Any]) -> AnalysisData:
         return cls(
-            [Axis(str(n), str(k), float(lo), float(hi), bool(lg), list(cs)) for n, k, lo, hi, lg, cs in d["axes"]],
+            [
+                Axis(str(n), str(k), float(lo), float(hi), bool(lg), list(cs), None if vs is None else list(vs))
+                for n, k, lo, hi, lg, cs, vs in d["axes"]
+            ],
             array_from_plain(d["X"]),
             array_from_plain(d["y"]),
             [str(r) for r in d["run_ids"]],
@@ -140,6 +152,28 @@ def prepare(
     return AnalysisData(axes, X, runs[col].to_numpy(dtype=float), runs["run_id"].tolist(), metric, direction, notes)
 
 
+FEW_VALUES = 6  # a number seen at no more than this many values, each in several runs, was searched as a set
+RUNS_PER_VALUE = 3
+
+
+def _few_values(values: np.ndarray, whole: bool, spec: dict | None) -> list[float] | None:
+    """The values a number was searched at, when it was searched as a set (recorded choices, or few distinct
+    values each seen in several runs with no recorded range): a relaunch keeps them a set, never [32, 128]."""
+    if spec and spec.get("type") in ("float", "int"):
+        return None  # a recorded range: searched as a range
+    if spec and spec.get("type") == "categorical":
+        distinct = sorted({float(c) for c in spec.get("choices") or [] if _is_number(c)} | set(values.tolist()))
+    else:
+        distinct = sorted(set(values.tolist()))
+        if len(distinct) > FEW_VALUES or len(values) < RUNS_PER_VALUE * len(distinct):
+            return None
+    return [int(v) if whole else float(v) for v in distinct]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _axis_for(name: str, raw: pd.Series, table: RunTable, spec: dict | None) -> Axis | None:
     present = raw.dropna()
     if present.nunique() <= 1:
@@ -155,7 +189,7 @@ def _axis_for(name: str, raw: pd.Series, table: RunTable, spec: dict | None) -> 
             low = low if log or kind == "int" else low_end(low, high, len(values))
         low, high = min(low, float(values.min())), max(high, float(values.max()))
         log = log and low > 0
-        return Axis(name, kind, low, high, log)
+        return Axis(name, kind, low, high, log, values=_few_values(values, name in table.int_params, spec))
     choices = spec.get("choices") if spec and spec.get("type") == "categorical" else None
     seen = sorted(present.astype(str).unique())
     categories = [str(c) for c in choices] if choices else seen

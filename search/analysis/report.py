@@ -12,10 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trellis.search.analysis.bounds import SuggestedBounds, refined_yaml, suggest_bounds, untrusted_reason
+from trellis.search.analysis.bounds import SuggestedBounds, suggest_bounds, untrusted_reason
 from trellis.search.analysis.design import AnalysisData, prepare
 from trellis.search.analysis.fanova import FastFANOVA, Importance
 from trellis.search.analysis.marginals import Marginals, marginals_of, most_important_pairs
+from trellis.search.analysis.refine import refined_yaml
+from trellis.search.analysis.verdicts import Verdict, decide, verdicts_from_plain, verdicts_to_plain
 from trellis.tracking.reader import RunTable, spaces_of
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ class SpaceReport:
     refined_yaml: str | None
     problem: str | None = None  # why something could not be computed, said on the page
     run_ids: list[str] | None = None  # every run analysed (the forests may see a sample of them)
+    verdicts: dict[str, Verdict] | None = None  # one per parameter: what every page and command advises
 
     def to_plain(self) -> dict[str, Any]:
         """Plain values only (numbers, strings, lists, bytes): msgpack or JSON hold it, reading runs no code."""
@@ -41,6 +44,7 @@ class SpaceReport:
             "refined_yaml": self.refined_yaml,
             "problem": self.problem,
             "run_ids": None if self.run_ids is None else [str(r) for r in self.run_ids],
+            "verdicts": None if self.verdicts is None else verdicts_to_plain(self.verdicts),
         }
 
     @classmethod
@@ -57,6 +61,7 @@ class SpaceReport:
             d["refined_yaml"],
             d["problem"],
             None if d["run_ids"] is None else [str(r) for r in d["run_ids"]],
+            None if d.get("verdicts") is None else verdicts_from_plain(d["verdicts"]),
         )
 
     @property
@@ -116,17 +121,22 @@ def _analysed(table, trials, data, metric, direction, n_trees, seed, all_runs, m
     bounds = suggest_bounds(data, seed=seed)
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f}"
     header = f"# Suggested by Trellis from {bounds.n_runs} runs ({metric}, {direction}); forest 10-fold R^2 = {r2}\n"
+    spaces = spaces_of(table)
     why_not = untrusted_reason(bounds)
-    if why_not:  # nothing ranked, narrowed or fixed: the page says why instead
-        text = header + f"# No refined space is offered: {why_not}.\n# Run more trials, or widen the runs analysed.\n"
-        return SpaceReport(data, None, None, bounds, text, why_not, all_runs)
+    if why_not:  # nothing ranked, narrowed or fixed; an edge the runs themselves show is still widened
+        verdicts = decide(data, bounds, None, trials, spaces)
+        text = header + f"# Nothing is narrowed or fixed: {why_not}.\n"
+        if any(v.action != "keep" for v in verdicts.values()):
+            text += refined_yaml(verdicts, data, spaces)
+        else:
+            text += "# Run more trials, or widen the runs analysed.\n"
+        return SpaceReport(data, None, None, bounds, text, why_not, all_runs, verdicts)
     fan = FastFANOVA(data.X, data.y, data.names, n_trees=n_trees, seed=seed, active=active_masks(trials, data))
     importance = fan.importance(pairs=True)
-    if bounds.unimportant:
-        names = ", ".join(bounds.unimportant)
-        data.notes[f"parameters without measurable effect near the best runs ({names}): fix them"] = len(
-            bounds.unimportant
-        )
-    text = header + refined_yaml(bounds, data, spaces_of(table))
+    verdicts = decide(data, bounds, importance, trials, spaces)
+    fixed = [n for n, v in verdicts.items() if v.action == "fix"]
+    if fixed:
+        data.notes[f"parameters without measurable effect ({', '.join(fixed)}): fix them"] = len(fixed)
+    text = header + refined_yaml(verdicts, data, spaces)
     kept = marginals_of(fan, most_important_pairs(importance)) if marginals else None
-    return SpaceReport(data, kept, importance, bounds, text, run_ids=all_runs)
+    return SpaceReport(data, kept, importance, bounds, text, run_ids=all_runs, verdicts=verdicts)

@@ -18,8 +18,10 @@ from typing import Any
 import yaml
 
 from trellis.search.config import ConfigError, SearchConfig, parse_config
+from trellis.search.config.conditions import settle_conditions
 from trellis.search.control.policy import ServerPolicy
 from trellis.search.registry import ALGORITHMS
+from trellis.search.space import round_outward
 
 ACTIONS = ("search", "fix", "drop")
 
@@ -120,37 +122,6 @@ def row_spec(row: Mapping[str, Any]) -> tuple[Any, list[tuple[str, str]]]:
     return spec, problems
 
 
-def settle_conditions(space: dict[str, Any]) -> dict[str, Any]:
-    """A condition on a parameter the form fixed or dropped: a child whose condition the fixed value meets
-    loses that condition (always active now); one it cannot meet, or whose parent is gone, is left out."""
-    out = dict(space)
-    changed = True
-    while changed:
-        changed = False
-        for name, spec in list(out.items()):
-            when = spec.get("when") if isinstance(spec, dict) else None
-            if not when:
-                continue
-            keep, active = {}, True
-            for parent, allowed in when.items():
-                allowed = allowed if isinstance(allowed, list) else [allowed]
-                pspec = out.get(parent)
-                if pspec is None:
-                    active = False
-                elif pspec.get("type") == "fixed":
-                    active = active and pspec.get("value") in allowed
-                else:
-                    keep[parent] = when[parent]
-            if not active:
-                del out[name]
-            elif keep != when:
-                out[name] = {**{k: v for k, v in spec.items() if k != "when"}, **({"when": keep} if keep else {})}
-            else:
-                continue
-            changed = True
-    return out
-
-
 def config_from_form(
     parent: Mapping[str, Any], form: Mapping[str, Any], parent_id: str, new_seed: int
 ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -167,7 +138,7 @@ def config_from_form(
             continue
         space[row["name"]], row_problems = row_spec(row)
         problems += row_problems
-    raw["space"] = settle_conditions(space)
+    raw["space"], _ = settle_conditions(space)
     algorithm = form.get("algorithm") or {}
     seed = scalar(form.get("seed"))
     raw["algorithm"] = {"name": algorithm.get("name"), "seed": new_seed if seed is None else seed}
@@ -232,13 +203,26 @@ def config_yaml(config: SearchConfig) -> str:
 
 
 # -- refinements ----------------------------------------------------------------------------------
-def fill_from_space(form: Mapping[str, Any], space: Mapping[str, Any]) -> dict[str, Any]:
-    """Searched rows take the ranges of a config-format ``space`` (e.g. ``refined_space`` of the suggested
-    bounds); other rows are left as they are. A row keeps its own type and scale: a refinement narrows a
-    range, it never turns a log parameter linear or an int a float (an int row's bounds are rounded outwards)."""
+def fill_from_space(
+    form: Mapping[str, Any], space: Mapping[str, Any], dropped: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Searched rows take the ranges of a config-format ``space`` (``refined_space`` of the verdicts); a
+    ``fixed`` spec fixes its row, a name in ``dropped`` drops it (its condition no longer holds); other rows
+    are left as they are. A row keeps its own type and scale: a refinement never turns a log parameter linear
+    or an int a float (an int row's bounds are rounded outwards)."""
     out = copy.deepcopy(dict(form))
     for row in out["rows"]:
         spec = space.get(row["name"])
+        if row["action"] != "search":
+            continue
+        if row["name"] in (dropped or {}):
+            row["action"] = "drop"
+        elif not isinstance(spec, Mapping):
+            continue
+        elif spec.get("type") == "fixed":
+            row.update(action="fix", value=spec.get("value"))
+        elif "when" in row and (spec.get("when") or None) != (row.get("when") or None):
+            row["when"] = spec.get("when")
         if row["action"] != "search" or not isinstance(spec, Mapping):
             continue
         if spec.get("type") == "categorical" and row["type"] == "categorical":
@@ -273,7 +257,10 @@ def fill_from_runs(form: Mapping[str, Any], selected: list[Mapping[str, Any]]) -
         numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
         if numbers and min(numbers) < max(numbers):
             low, high = min(numbers), max(numbers)
-            row.update(low=int(low) if row["type"] == "int" else low, high=int(high) if row["type"] == "int" else high)
+            if row["type"] == "int":
+                row.update(low=math.floor(low), high=math.ceil(high))
+            else:  # 4 significant digits, rounded outwards: every selected run stays inside
+                row.update(zip(("low", "high"), round_outward(low, high)))
     return out
 
 

@@ -98,37 +98,40 @@ def _reference_importance(args: argparse.Namespace, data) -> int:
 
 
 def cmd_bounds(args: argparse.Namespace) -> int:
-    from trellis.search.analysis.bounds import refined_space, refined_yaml, suggest_bounds, untrusted_reason
+    """The space page's analysis and its one verdict per parameter (``trellis.search.analysis.verdicts``)."""
+    from trellis.search.analysis.refine import refined_space
+    from trellis.search.analysis.report import analyse
     from trellis.tracking.reader import spaces_of
 
     table, data = _load(args)
-    bounds = suggest_bounds(data, n_trees=args.trees, seed=args.seed)
-    why_not = untrusted_reason(bounds)
-    space = None if why_not else refined_space(bounds, data, spaces_of(table))
+    trials = table.trials[table.trials["run_id"].isin(data.run_ids)]
+    report = analyse(table, trials, data.metric, data.direction, data.names, n_trees=args.trees, seed=args.seed,
+                     marginals=False)  # fmt: skip
+    bounds, verdicts = report.bounds, report.verdicts or {}
+    if bounds is None:
+        raise SystemExit(f"error: {report.problem}")
+    space, dropped = refined_space(verdicts, report.data, spaces_of(table))
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "metric": data.metric,
-                    "direction": data.direction,
-                    "runs": bounds.n_runs,
-                    "r2": bounds.r2,
-                    "r2_std": bounds.r2_std,
-                    "space": space,
-                    "fix": None if why_not else bounds.unimportant,  # without effect near the best runs
-                    "not_offered": why_not,
-                },
-                indent=2,
-            )
-        )
+        out = {
+            "metric": data.metric,
+            "direction": data.direction,
+            "runs": bounds.n_runs,
+            "r2": bounds.r2,
+            "r2_std": bounds.r2_std,
+            "verdicts": {n: v.to_plain() for n, v in verdicts.items()},
+            "space": space if any(v.action != "keep" for v in verdicts.values()) else None,
+            "dropped": dropped,
+            "fix": {n: v.value for n, v in verdicts.items() if v.action == "fix"},
+            "not_offered": report.problem,
+        }
+        print(json.dumps(out, indent=2))
         return 0
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f} ± {bounds.r2_std:.3f}"
     print(f"# Suggested bounds for {data.metric} ({data.direction}) from {bounds.n_runs} runs.")
     print(f"# Random forest 10-fold cross-validated R^2: {r2} (how far to trust these ranges).")
-    if why_not:
-        print(f"# No refined space is offered: {why_not}.")
-        return 0
-    sys.stdout.write(refined_yaml(bounds, data, spaces_of(table)))  # with a comment on what to fix
+    for name, verdict in verdicts.items():
+        print(f"#   {name:<20} {verdict.headline}")
+    sys.stdout.write("\n".join(report.refined_yaml.splitlines()[1:]) + "\n")  # its header is said above
     return 0
 
 
@@ -147,7 +150,7 @@ def add_commands(sub) -> None:
         p.add_argument("--search", help="only these search ids (comma-separated)")
         p.add_argument("--params", help="only these parameters (comma-separated)")
         p.add_argument("--best-quantile", type=fraction, help="only the best fraction of runs, e.g. 0.25")
-        p.add_argument("--trees", type=trees, default=64 if name == "importance" else 100)
+        p.add_argument("--trees", type=trees, default=64)  # the space page's own
         p.add_argument("--seed", type=non_negative_int, default=0)
         p.add_argument("--json", action="store_true")
         if name == "importance":

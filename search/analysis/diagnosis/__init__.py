@@ -14,9 +14,8 @@ import pandas as pd
 
 from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts, facts_of
 from trellis.search.analysis.diagnosis.budget import LOW_RUNG_CORRELATION, SLOW_STARTERS, early_step
-from trellis.search.analysis.diagnosis.edges import RANGE_EDGE
 from trellis.search.analysis.diagnosis.failures import FAILED_TRIALS
-from trellis.search.analysis.diagnosis.importance import NEGLIGIBLE_PARAMETER, ReportFor
+from trellis.search.analysis.diagnosis.parameters import NEGLIGIBLE_PARAMETER, RANGE_EDGE, ReportFor
 from trellis.search.analysis.diagnosis.population import PBT_COLLAPSE
 from trellis.search.analysis.diagnosis.tpe import TPE_NO_BETTER
 from trellis.tracking.reader import RunTable
