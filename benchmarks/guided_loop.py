@@ -6,8 +6,8 @@ Per workload and seed, both into a temporary SQLite MLflow store, 1 worker per s
 - guided: TPE, 0.4 B trials on the original space (same seed, so they are the baseline's first 0.4 B
   trials: a paired comparison), then a relaunch built by the relaunch form's own code path
   (``trellis.search.control.relaunch``): ``form_from_config`` with the best trial, ``fill_from_space`` with the
-  suggested bounds' refined space (when the forest's R² lets the app offer one), ``fix_unimportant`` below
-  a 0.05 fANOVA share, warm start on, ``config_from_form`` with a new seed, ``validate_launch``; the
+  verdicts' refined space (``trellis.search.analysis.verdicts``: narrowed, widened and fixed parameters, when
+  the forest's R² lets the app offer one), warm start on, ``config_from_form`` with a new seed, ``validate_launch``; the
   bounds and shares are what the search-space page computes (``trellis.search.analysis.report.analyse``) from the
   store. The relaunch runs in-process for 0.6 B trials.
 
@@ -41,7 +41,6 @@ import numpy as np
 
 OUT = Path(__file__).resolve().parent / "out"
 GUIDED_FIRST = 0.4  # share of the budget the first (broad) search gets
-IMPORTANCE_BELOW = 0.05
 
 WORKLOADS: dict[str, dict[str, Any]] = {
     "sparse_bowl": {
@@ -135,16 +134,15 @@ def run_guided(
     n_startup: int,
     baseline: list[float],
     always_bounds: bool = False,
-    below: float = IMPORTANCE_BELOW,
 ) -> GuidedSeed:
-    from trellis.search.analysis.bounds import refined_space, untrusted_reason
+    from trellis.search.analysis.bounds import untrusted_reason
+    from trellis.search.analysis.refine import refined_space
     from trellis.search.analysis.report import analyse
     from trellis.search.config import parse_config
     from trellis.search.control.policy import ServerPolicy
     from trellis.search.control.relaunch import (
         config_from_form,
         fill_from_space,
-        fix_unimportant,
         form_from_config,
         validate_launch,
     )
@@ -164,17 +162,14 @@ def run_guided(
     table = read_runs(uri, [parent.experiment_id])
     trials = table.trials[table.trials["search_id"] == parent.search_id]
     report = analyse(table, trials, metric, direction)
-    shares = report.importance.single_mean if report.importance is not None else {}
-    spread = report.importance.single_std if report.importance is not None else {}
     offered = report.bounds is not None and untrusted_reason(report.bounds) is None
 
     # The relaunch form, as the page fills it: best trial, refined ranges, unimportant parameters fixed.
     parent_dict = parent_config.to_dict()
     best = dict(parent.best_params or {})
     form = form_from_config(parent_dict, best)
-    if offered or (always_bounds and report.bounds is not None):
-        form = fill_from_space(form, refined_space(report.bounds, report.data, spaces_of(table)))
-    form = fix_unimportant(form, shares, best, below=below, spread=spread)
+    if report.verdicts and (offered or always_bounds):  # the verdicts: narrowed, widened and fixed parameters
+        form = fill_from_space(form, *refined_space(report.verdicts, report.data, spaces_of(table)))
     form["warm_start"] = True
     form["termination"]["max_trials"] = budget - first
     form["workers"] = 1
@@ -236,7 +231,6 @@ def summarise(
     base: list[list[float]],
     guided: list[GuidedSeed],
     seconds: float,
-    below: float = IMPORTANCE_BELOW,
     variant: list[str] | None = None,
 ) -> None:
     w = WORKLOADS[workload]
@@ -283,7 +277,7 @@ def summarise(
         for name in g.fixed:
             fixed[name] = fixed.get(name, 0) + 1
     print(
-        f"  fixed as unimportant (share < {below:g}), seeds: "
+        "  fixed by the verdicts, seeds: "
         + (", ".join(f"{k} {v}" for k, v in sorted(fixed.items(), key=lambda kv: -kv[1])) or "none")
     )
     print(f"  relaunch space of seed 0: {guided[0].searched}")
@@ -344,20 +338,12 @@ def main() -> None:
         action="store_true",
         help="diagnostic: apply the suggested bounds even where the app would not offer them (forest R^2 < 0)",
     )
-    parser.add_argument(
-        "--below",
-        type=float,
-        default=IMPORTANCE_BELOW,
-        help=f"fix searched parameters whose fANOVA share is under this (default {IMPORTANCE_BELOW}; 0: fix none)",
-    )
     args = parser.parse_args()
     workloads = [w for w in args.workloads.split(",") if w]
     unknown = [w for w in workloads if w not in WORKLOADS]
     if unknown or args.seeds < 1 or args.budget < 5:
         parser.error(f"unknown workloads {unknown}" if unknown else "need --seeds >= 1 and --budget >= 5")
-    variant = (["always_bounds"] if args.always_bounds else []) + (
-        [f"below_{args.below:g}"] if args.below != IMPORTANCE_BELOW else []
-    )  # a diagnostic run: said in the summary and in the plot's file name, never the default's
+    variant = ["always_bounds"] if args.always_bounds else []  # a diagnostic run: said in the summary and plot name
     quiet()
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # checkpoints land here
@@ -369,16 +355,14 @@ def main() -> None:
                 t0 = time.perf_counter()
                 values, _ = run_baseline(workload, seed, args.budget, uri, args.n_startup)
                 base.append(best_so_far(values, WORKLOADS[workload]["objective"]["direction"]))
-                guided.append(
-                    run_guided(workload, seed, args.budget, uri, args.n_startup, values, args.always_bounds, args.below)
-                )
+                guided.append(run_guided(workload, seed, args.budget, uri, args.n_startup, values, args.always_bounds))
                 print(
                     f"[{workload} seed {seed}] baseline {base[-1][-1]:.4g}, guided {guided[-1].curve[-1]:.4g}"
                     f" ({time.perf_counter() - t0:.0f} s)",
                     file=sys.stderr,
                     flush=True,
                 )
-            summarise(workload, args.budget, base, guided, time.perf_counter() - started, args.below, variant)
+            summarise(workload, args.budget, base, guided, time.perf_counter() - started, variant)
             path = plot(workload, args.budget, base, guided, "".join(f"_{v}" for v in variant))
             if path:
                 print(f"  plot: {path}")

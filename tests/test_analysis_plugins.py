@@ -130,9 +130,9 @@ def test_the_space_analysis_is_a_row_too_and_finds_the_one_parameter_that_matter
     assert data["metric"] == "accuracy" and data["direction"] == "max" and data["runs"] == 300
     (top, *rest) = data["importance"]
     assert top["name"] == "lr" and top["share"] > 0.8 and all(r["share"] < 0.1 for r in rest)
-    low, high = data["bounds"]["ranges"]["lr"]
-    assert low < 1e-3 < high and high / low < 1e3  # narrowed around the optimum, out of a 1e4-wide range
+    lr = next(v for v in data["verdicts"] if v["name"] == "lr")
+    assert lr["action"] == "narrow" and lr["low"] < 1e-3 < lr["high"] and lr["high"] / lr["low"] < 1e3  # of 1e4
     assert main([*args, "--input", "nope=1"]) == 2
     assert "takes no such input (it takes: metric, direction)" in capsys.readouterr().err
     text = ANALYSES["space"].lines(data)
-    assert text[1].startswith("lr: ") and any(line.startswith("search lr in [") for line in text)
+    assert text[1].startswith("lr: ") and any(line.startswith("lr: narrow to [") for line in text)

@@ -62,7 +62,8 @@ def test_refined_space_is_a_valid_search_config(quadratic_runs):
     data = prepare(table, table.trials, "loss", "min")
     verdicts = analyse(table, table.trials, "loss", "min").verdicts
     space, _ = refined_space(verdicts, data, recorded_spaces(table.runs))
-    assert space["units"]["type"] == "int" and space["units"]["log"] is True
+    assert verdicts["units"].action == "fix"  # the noise dimension: fixed at the best run's whole number
+    assert space["units"]["type"] == "fixed" and isinstance(space["units"]["value"], int)
     text = yaml.safe_dump({"space": space})
     refined = parse_config({**config.to_dict(), "space": yaml.safe_load(text)["space"]})
     assert verdicts["x"].action == "narrow"
@@ -104,7 +105,10 @@ def test_cli_gives_the_same_numbers_as_the_library(quadratic_runs, capsys):
     text = capsys.readouterr().out
     assert "R^2" in text
     space = yaml.safe_load(text)["space"]
-    expected = suggest_bounds(data, seed=0, with_r2=False)
-    assert space["x"]["low"] == pytest.approx(expected.ranges["x"][0], rel=1e-5)
+    page = analyse(table, table.trials, "loss", "min")  # what the search-space page shows for these runs
+    assert space["x"]["low"] == page.verdicts["x"].low and "  # narrow: x: the region" in text
+    assert main(["bounds", "--tracking-uri", uri, "--experiment", "quad", "--metric", "loss", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdicts"] == {n: v.to_plain() for n, v in page.verdicts.items()}  # one story, page and CLI
     with pytest.raises(SystemExit, match="no experiment 'nope'"):
         main(["bounds", "--tracking-uri", uri, "--experiment", "nope", "--metric", "loss"])

@@ -225,7 +225,7 @@ def test_edit_refine_launch_stop_and_resume_from_the_page(control):
     _wait(driver, lambda d: d.find_element(By.ID, "ctl-name").get_attribute("value") == "quad-tpe-refined")
     _wait(driver, lambda d: _bounds(d) == ["-1", "1"])
     _click(driver, "ctl-fill-bounds")
-    _wait(driver, lambda d: "suggested bounds" in _text(d, "ctl-fill-note"))
+    _wait(driver, lambda d: "From the verdicts" in _text(d, "ctl-fill-note"))
     low, high = (float(v) for v in _bounds(driver))
     assert -1 <= low < high <= 1 and (low, high) != (-1, 1)
 

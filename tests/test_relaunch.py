@@ -14,7 +14,6 @@ from trellis.search.control.relaunch import (
     config_from_form,
     fill_from_runs,
     fill_from_space,
-    fix_unimportant,
     form_from_config,
     validate_launch,
 )
@@ -50,24 +49,22 @@ def test_the_prefilled_form_relaunches_the_parent_with_a_new_seed_and_warm_start
     assert not any(path.startswith("space.") for path in diff)  # the space is the parent's
 
 
-def test_refinements_fill_ranges_fix_unimportant_and_keep_what_they_do_not_touch(parent):
+def test_refinements_fill_ranges_fix_and_drop_as_the_verdicts_say_and_keep_what_they_do_not_touch(parent):
     form = form_from_config(parent.to_dict(), BEST)
-    form = fill_from_space(form, {"x": {"type": "float", "low": 0.1, "high": 0.5, "log": False}})
+    verdict_space = {
+        "x": {"type": "float", "low": 0.1, "high": 0.5, "log": False},
+        "shape": {"type": "fixed", "value": "bowl"},
+    }
+    form = fill_from_space(form, verdict_space)
     form = fill_from_runs(form, [{"y": -0.6, "shape": "ridge"}, {"y": -0.2, "shape": "bowl"}])
-    form = fix_unimportant(form, {"x": 0.6, "y": 0.3, "shape": 0.01}, BEST)
     config, problems = _launch(parent, form)
     assert problems == []
     space = config.to_dict()["space"]
     assert (space["x"]["low"], space["x"]["high"]) == (0.1, 0.5)
     assert (space["y"]["low"], space["y"]["high"]) == (-0.6, -0.2)
-    assert space["shape"] == {"type": "fixed", "value": "bowl"}  # importance 0.01 < 0.05: fixed at the best
-
-
-def test_only_confidently_unimportant_parameters_are_fixed(parent):
-    form = form_from_config(parent.to_dict(), BEST)
-    shares, spread = {"x": 0.02, "y": 0.01, "shape": 0.6}, {"x": 0.08, "y": 0.01, "shape": 0.1}
-    fixed = fix_unimportant(form, shares, BEST, below=0.05, spread=spread)
-    assert [r["action"] for r in fixed["rows"]] == ["search", "fix", "search"]  # x's share may well be 0.1
+    assert space["shape"] == {"type": "fixed", "value": "bowl"}  # the verdict fixed it at the best run's value
+    dropped = fill_from_space(form_from_config(parent.to_dict(), BEST), {}, {"y": "its condition no longer holds"})
+    assert [r["action"] for r in dropped["rows"]] == ["search", "drop", "search"]
 
 
 def test_adding_a_constant_and_dropping_a_parameter(make_config):

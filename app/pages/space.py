@@ -20,6 +20,7 @@ from trellis.app.shared_results import Pending
 from trellis.app.shell import query_objective, with_objective
 from trellis.layouts import space as sp
 from trellis.layouts import space_predict as spp
+from trellis.layouts import verdicts as lv
 from trellis.layouts.choices import (
     best_quantile,
     clicked_params,
@@ -147,7 +148,10 @@ def layout(context: AppContext) -> html.Div:
                     ),
                 ]
             ),
-            html.H6("Suggested bounds (random forest, best leaf of each tree)", className="mt-3"),
+            html.H6(
+                "Advice: one verdict per parameter (keep, narrow, widen or fix), and the refined space",
+                className="mt-3",
+            ),
             html.Div(id="sp-r2", className="mb-1"),
             html.Div(
                 [
@@ -334,23 +338,25 @@ def _register_analysis(app: Dash, reports: SteadyReports) -> None:
 
 
 def _analysis_outputs(report: SpaceReport, metric: str, refresh: bool) -> tuple:
-    """The importance figure, the fit's trust line, the refined space and the notes of a finished analysis."""
+    """The importance figure, the fit's trust line with the verdicts, the refined space and the notes."""
     notes = "; ".join(f"{n} {what}" for what, n in report.data.notes.items())
+    verdicts = lv.verdict_table(report.verdicts)
     if report.problem:
-        return empty_figure(report.problem), dbc.Alert(report.problem, color="warning"), "", notes
+        said = [dbc.Alert(report.problem, color="warning"), verdicts]
+        return empty_figure(report.problem), said, report.refined_yaml or "", notes
     b = report.bounds
     trust = r2_trust(b.r2, b.r2_std)
     r2 = html.Span(
         [
             dbc.Badge(trust.text, color=trust.level, id="sp-r2-badge", className="me-2"),
             f"10-fold cross-validated fit of the forest on {b.n_runs} runs: how far to trust the "
-            "ranges below (and the importance above).",
+            "verdicts below (and the importance above).",
         ]
     )
     importance = sp.importance_plot(report.importance)
     # A live refresh of the same analysis: the marginal below keeps the row the user clicked.
     importance["layout"].update(meta={"refresh": refresh}, uirevision=metric)
-    return importance, r2, report.refined_yaml, notes
+    return importance, [r2, verdicts], report.refined_yaml, notes
 
 
 def _register_parcoords(app: Dash, context: AppContext, reports: SteadyReports) -> None:

@@ -1,7 +1,7 @@
-"""Analysis ``space``: which parameters matter (fANOVA shares, singles and pairs) and where to search next
-(the suggested bounds), as plain data. Its row is in the analysis registry, so the Analyses page and
-``trellis analysis show space`` read it; the search-space page draws the full report (``report.analyse``)
-that this summarises, from the same computation.
+"""Analysis ``space``: which parameters matter (fANOVA shares, singles and pairs) and where to search next (one
+verdict per parameter: keep, narrow, widen or fix), as plain data. Its row is in the analysis registry, so the
+Analyses page and ``trellis analysis show space`` read it; the search-space page draws the full report
+(``report.analyse``) that this summarises, from the same computation.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Any
 import pandas as pd
 
 from trellis.search.analysis.objective import default_objective, metric_direction
-from trellis.search.analysis.plain import value_to_plain
 from trellis.search.analysis.report import SpaceReport, analyse
 from trellis.tracking.reader import RunTable
 
@@ -45,13 +44,8 @@ def summary(report: SpaceReport, metric: str, direction: str) -> PlainData:
         out["pairs"] = [{"names": [a, b], "share": float(m), "std": float(imp.pair_std[(a, b)])} for (a, b), m in pairs]
     b = report.bounds
     if b is not None:
-        out["bounds"] = {
-            "narrowed": bool(b.narrowed),
-            "r2": b.r2,
-            "ranges": {n: [float(lo), float(hi)] for n, (lo, hi) in b.ranges.items()},
-            "categories": {n: [value_to_plain(c) for c in cs] for n, cs in b.categories.items()},
-            "fix": {n: value_to_plain(v) for n, v in b.unimportant.items()},
-        }
+        out["bounds"] = {"narrowed": bool(b.narrowed), "r2": b.r2}
+    out["verdicts"] = [v.to_plain() | {"headline": v.headline} for v in (report.verdicts or {}).values()]
     return out
 
 
@@ -79,11 +73,5 @@ def lines(data: PlainData) -> list[str]:
     out = [head]
     out += [f"{r['name']}: {r['share']:.2f} ± {r['std']:.2f} of the variance" for r in data.get("importance", [])]
     out += [f"{' × '.join(p['names'])}: {p['share']:.2f} (pair)" for p in data.get("pairs", []) if p["share"] >= 0.01]
-    bounds = data.get("bounds") or {}
-    for name, (lo, hi) in bounds.get("ranges", {}).items():
-        out.append(f"search {name} in [{lo:.4g}, {hi:.4g}]")
-    for name, choices in bounds.get("categories", {}).items():
-        out.append(f"search {name} in {choices}")
-    for name, value in bounds.get("fix", {}).items():
-        out.append(f"{name} shows no effect near the best runs: fix it at {value}")
+    out += [f"{v['name']}: {v['headline']} ({v['why'].split(': ', 1)[-1]})" for v in data.get("verdicts", [])]
     return out

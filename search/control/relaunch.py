@@ -1,5 +1,5 @@
 """The relaunch form's logic, pure and without Dash: form state from a parent's config, refinements (from the
-suggested bounds, from brushed runs, fixing unimportant parameters), the config the form asks for, its
+verdicts of the search-space analysis, from brushed runs), the config the form asks for, its
 diff against the parent, and validation through the same parser as ``trellis search validate``.
 
 Form state is plain JSON so the page can keep it: ``name``, ``rows`` (one per parameter: ``name``,
@@ -261,24 +261,4 @@ def fill_from_runs(form: Mapping[str, Any], selected: list[Mapping[str, Any]]) -
                 row.update(low=math.floor(low), high=math.ceil(high))
             else:  # 4 significant digits, rounded outwards: every selected run stays inside
                 row.update(zip(("low", "high"), round_outward(low, high)))
-    return out
-
-
-def fix_unimportant(
-    form: Mapping[str, Any],
-    importance: Mapping[str, float],
-    best: Mapping[str, Any],
-    below: float = 0.05,
-    spread: Mapping[str, float] | None = None,
-) -> dict[str, Any]:
-    """Searched rows whose importance share is under ``below`` are fixed at the best trial's value. With
-    ``spread`` (the share's std over the forest's trees) only those confidently under it: share + std."""
-    out = copy.deepcopy(dict(form))
-    spread = spread or {}
-    for row in out["rows"]:
-        name = row["name"]
-        if row["action"] != "search" or name not in importance or best.get(name) is None:
-            continue
-        if importance[name] + spread.get(name, 0.0) < below:
-            row.update(action="fix", value=best[name])
     return out
