@@ -41,6 +41,7 @@ EDGE_TOP_FRACTION, EDGE_TOP_MIN = 0.1, 3  # the best tenth of the runs, at least
 EDGE_BAND = 0.1  # "at the edge": within the outer tenth of the range, on the parameter's own scale
 EDGE_SHARE = 0.5  # at least half of the best runs there (a uniform sampler puts a tenth there by chance)
 WIDEN_SHARE = 0.5  # widen by half the current range, on the parameter's scale
+KEEP_BEST = 0.03  # a narrowed range holds the best 3% of the runs (at least three), not only the forest's region
 KEEP_SPAN = 0.9  # a region over this much of the range (in [0, 1]) is no narrowing worth a relaunch: keep
 DIGITS = 4  # significant digits of a suggested bound
 
@@ -206,10 +207,10 @@ def _verdict(c: _Context, is_parent: bool) -> Verdict:
         return _keep(c, f"{name}: keep its range ({why_untrusted})", share)
     if flat or (c.share is not None and c.share[0] < FIX_SHARE and is_parent):
         where = _regions_text(regions)
-        reason = (
-            "other parameters' conditions name it" if is_parent and not flat else "no preference near the best runs"
-        )
-        matters = f"; it matters globally ({c.share_text()})" if share is not None and share >= FIX_SHARE else ""
+        matters = share is not None and share >= FIX_SHARE
+        reason = "no single good region near the best runs" if matters else "no preference near the best runs"
+        reason = "other parameters' conditions name it" if is_parent and not flat else reason
+        matters = f"; it matters globally ({c.share_text()})" if matters else ""
         return _keep(c, f"{name}: {reason}{matters}{where}: keep its range", share, regions)
     return _narrowed(c, share, regions)
 
@@ -240,6 +241,12 @@ def _narrowed(c: _Context, share: float | None, regions) -> Verdict:
         return Verdict(name, "narrow", why, choices=tuple(kept), share=share, weight=c.weight)
     if c.present[c.best]:
         lo, hi = min(lo, best_unit), max(hi, best_unit)
+    # The forest's region can sit beside the optimum (a leaf is a box of a few runs): the best few runs
+    # themselves are kept inside too.
+    few = [i for i in c.top[: max(EDGE_TOP_MIN, math.ceil(KEEP_BEST * len(c.data.y)))] if c.present[i]]
+    if few:
+        units = c.data.X[few, c.column]
+        lo, hi = min(lo, float(units.min())), max(hi, float(units.max()))
     if hi - lo >= KEEP_SPAN:
         extent = "its whole" if hi - lo >= 1.0 else "nearly all its"
         why = f"{name}: good runs across {extent} range ({c.share_text()}{_regions_text(regions)}): keep it"
