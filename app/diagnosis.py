@@ -19,11 +19,7 @@ ENTRIES = 16  # diagnoses kept per process (each a short list of findings)
 
 class Diagnosis(NamedTuple):
     findings: list[Finding]
-    n_searches: int  # Trellis searches diagnosed (0: nothing to diagnose in this view)
-
-
-def has_trellis_trials(trials: pd.DataFrame) -> bool:
-    return "trellis_type" in trials and bool((trials["trellis_type"] == "trial").any())
+    n_searches: int  # searches diagnosed, Trellis' or other tools' (0: nothing to diagnose in this view)
 
 
 class DiagnosisMemo:
@@ -39,7 +35,7 @@ class DiagnosisMemo:
         experiments = context.readable_ids((selection or {}).get("experiments", []))
         searches = list((selection or {}).get("searches", []))
         view = context.view(experiments, searches)
-        if not has_trellis_trials(view.trials):  # foreign runs only: nothing read, nothing computed
+        if view.trials.empty:
             return Diagnosis([], 0)
         key = (tuple(sorted(experiments)), tuple(sorted(searches)), runs_state(view.trials))  # a trial added or ended
         found = self._kept.get(key)

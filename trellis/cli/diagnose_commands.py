@@ -18,7 +18,7 @@ def _fail(message: str) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from trellis.search.analysis.diagnosis import diagnose, facts_of, history_request
+    from trellis.search.analysis.diagnosis import diagnose, facts_of, history_request, not_applicable
     from trellis.tracking.histories import read_histories
 
     table = read_experiment(args.tracking_uri, args.experiment)
@@ -35,8 +35,10 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     labels = _labels(table.runs)
     run_ids, keys = history_request(table, trials)
     history = read_histories(args.tracking_uri, run_ids, keys, max_points=100_000) if run_ids else None
-    searches = facts_of(table, trials, labels)
-    findings = diagnose(table, trials, labels, history)
+    if args.metric and args.metric not in table.metrics:
+        return _fail(f"no metric {args.metric!r} in these runs (have: {', '.join(table.metrics) or 'none'})")
+    searches = facts_of(table, trials, labels, metric=args.metric)
+    findings = diagnose(table, trials, labels, history, metric=args.metric)
     if args.json:
         out = {
             "experiment": args.experiment,
@@ -45,7 +47,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                     "search_id": f.search_id,
                     "label": f.label,
                     "algorithm": f.algorithm,
+                    "objective": {"metric": f.metric, "direction": f.direction},
                     "trials": len(f.trials),
+                    "not_applicable": not_applicable(f),
                     "findings": [x.to_dict() for x in findings if x.search_id == f.search_id],
                 }
                 for f in searches
@@ -54,11 +58,16 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return 0
     if not searches:
-        print(f"No Trellis searches with a stored config in experiment {args.experiment!r}: nothing to diagnose.")
+        print(f"No runs with a metric to judge them by in experiment {args.experiment!r}: nothing to diagnose.")
         return 0
     for facts in searches:
         mine = [x for x in findings if x.search_id == facts.search_id]
-        print(f"search {facts.label} ({facts.algorithm}, {len(facts.trials)} trials, id {facts.search_id})")
+        kind = "runs of another tool" if facts.foreign else facts.algorithm
+        print(f"search {facts.label} ({kind}, {len(facts.trials)} trials, id {facts.search_id})")
+        print(f"  objective: {facts.metric} ({facts.direction})")
+        skipped = not_applicable(facts)
+        if skipped:
+            print(f"  not applicable without Trellis' lineage: {', '.join(skipped)}")
         if not mine:
             print("  no findings: nothing to change that the rules can see\n")
             continue
@@ -89,5 +98,6 @@ def add_commands(sub) -> None:
     p.add_argument("--tracking-uri", default=DEFAULT_TRACKING_URI)
     p.add_argument("--experiment", type=experiment_name, required=True, help="experiment name")
     p.add_argument("--search", help="only these search ids (comma-separated)")
+    p.add_argument("--metric", help="the objective of other tools' runs (default: the one their runs suggest)")
     p.add_argument("--json", action="store_true", help="machine-readable: findings with their config changes")
     p.set_defaults(func=cmd_diagnose)

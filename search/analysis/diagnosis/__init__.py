@@ -15,6 +15,7 @@ import pandas as pd
 from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts, facts_of
 from trellis.search.analysis.diagnosis.budget import LOW_RUNG_CORRELATION, SLOW_STARTERS, early_step
 from trellis.search.analysis.diagnosis.failures import FAILED_TRIALS
+from trellis.search.analysis.diagnosis.hygiene import BAD_VALUES, DUPLICATE_RUNS
 from trellis.search.analysis.diagnosis.parameters import NEGLIGIBLE_PARAMETER, RANGE_EDGE, ReportFor
 from trellis.search.analysis.diagnosis.population import PBT_COLLAPSE
 from trellis.search.analysis.diagnosis.tpe import TPE_NO_BETTER
@@ -28,6 +29,7 @@ __all__ = [
     "diagnose",
     "facts_of",
     "history_request",
+    "not_applicable",
     "register_rule",
     "unregister_rule",
     "RULES",
@@ -37,12 +39,14 @@ __all__ = [
 # is defined beside its check (``Rule`` in ``base``); a plugin adds one with ``register_rule``.
 _RULES: list[Rule] = [
     FAILED_TRIALS,
+    BAD_VALUES,
     PBT_COLLAPSE,
     SLOW_STARTERS,
     LOW_RUNG_CORRELATION,
     TPE_NO_BETTER,
     RANGE_EDGE,
     NEGLIGIBLE_PARAMETER,
+    DUPLICATE_RUNS,
 ]
 
 
@@ -64,6 +68,11 @@ def unregister_rule(rule_id: str) -> None:
 
 def all_rules() -> tuple[Rule, ...]:
     return tuple(_RULES)
+
+
+def not_applicable(facts: SearchFacts) -> list[str]:
+    """The rules that say nothing about this search because they need what only Trellis records."""
+    return [r.id for r in _RULES if facts.foreign and r.needs_lineage]
 
 
 MAX_HISTORY_RUNS = 2000  # runs per search whose history the early-decision rules read (a seeded sample beyond)
@@ -95,15 +104,19 @@ def diagnose(
     history: pd.DataFrame | None = None,
     report_for: ReportFor | None = None,
     rules: Callable[[str], bool] | None = None,
+    metric: str | None = None,
 ) -> list[Finding]:
     """Every finding of every Trellis search among ``trials``, search by search, in the rules' table order.
 
     ``history``: ``read_histories`` rows of ``history_request``'s runs (None: the early-decision rules say
     nothing). ``report_for``: the search-space analysis of one search (None: computed here). ``rules``:
-    which rule ids to run (default all)."""
+    which rule ids to run (default all). ``metric``: the objective of other tools' runs (default: a guess).
+    Rules that read Trellis' lineage do not run on other tools' runs (``not_applicable`` names them)."""
     out: list[Finding] = []
-    for facts in facts_of(table, trials, labels, history):
+    for facts in facts_of(table, trials, labels, history, metric):
         for rule in tuple(_RULES):
+            if facts.foreign and rule.needs_lineage:
+                continue
             if rules is None or rules(rule.id):
                 out += rule.run(facts, report_for)
     return out

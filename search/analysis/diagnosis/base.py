@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trellis.search.analysis.objective import final_values
-from trellis.tracking.reader import RunTable
+from trellis.search.analysis.objective import default_objective, final_values, metric_direction
+from trellis.tracking.reader import RunTable, spaces_of
 
 SEVERITIES = ("danger", "warning", "info")  # as Bootstrap colours: a broken search, a costly one, a hint
 
@@ -56,6 +56,7 @@ class SearchFacts:
     direction: str  # "max" | "min"
     history: pd.DataFrame | None = None  # rows (run_id, step, value) of the objective, or None when not read
     table: RunTable | None = None  # the whole table the trials come from (parameter kinds and scales)
+    foreign: bool = False  # runs of another tool: no stored config, its space read off the runs themselves
 
     @property
     def algorithm(self) -> str:
@@ -98,31 +99,85 @@ class SearchFacts:
 
 
 def facts_of(
-    table: RunTable, trials: pd.DataFrame, labels: dict[str, str] | None = None, history: pd.DataFrame | None = None
+    table: RunTable,
+    trials: pd.DataFrame,
+    labels: dict[str, str] | None = None,
+    history: pd.DataFrame | None = None,
+    metric: str | None = None,
 ) -> list[SearchFacts]:
-    """One ``SearchFacts`` per Trellis search among ``trials`` whose config is stored (others: nothing to say)."""
+    """One ``SearchFacts`` per search among ``trials``: each Trellis search whose config is stored, and each
+    group of other tools' runs (their MLflow parent run, else their experiment), whose objective is ``metric``
+    (default: the one the runs suggest) and whose space is the one the runs show."""
     runs = table.runs
-    if trials.empty or "trellis_type" not in trials or not (trials["trellis_type"] == "trial").any():
+    if trials.empty:
         return []
     parents = runs[runs["kind"] == "search"].set_index("run_id") if "kind" in runs else pd.DataFrame()
     out = []
-    for search_id, group in trials[trials["trellis_type"] == "trial"].groupby("search_id", sort=True):
+    is_trial = trials["trellis_type"] == "trial" if "trellis_type" in trials else pd.Series(False, index=trials.index)
+    for search_id, group in trials[is_trial].groupby("search_id", sort=True):
         sid = str(search_id)
         text = parents["trellis_config"].get(sid) if "trellis_config" in parents else None
         config = _config(text)
         if config is None:
             continue
         objective = config.get("objective", {})
-        metric, direction = objective.get("metric"), objective.get("direction", "max")
-        if not metric:
+        if isinstance(objective, list):  # several objectives: the first is the user's priority
+            objective = objective[0] if objective and isinstance(objective[0], dict) else {}
+        name, direction = objective.get("metric"), objective.get("direction", "max")
+        if not name:
             continue
         hist = None
         if history is not None and not history.empty:
-            hist = history[(history["key"] == metric) & history["run_id"].isin(group["run_id"])]
+            hist = history[(history["key"] == name) & history["run_id"].isin(group["run_id"])]
             hist = hist[["run_id", "step", "value"]]
         label = (labels or {}).get(sid, sid[:8])
-        out.append(SearchFacts(sid, label, config, group, metric, direction, hist, table))
+        out.append(SearchFacts(sid, label, config, group, name, direction, hist, table))
+    return out + _foreign_facts(table, trials[~is_trial], labels or {}, metric)
+
+
+def _foreign_facts(
+    table: RunTable, runs: pd.DataFrame, labels: dict[str, str], metric: str | None
+) -> list[SearchFacts]:
+    out = []
+    for search_id, group in runs.groupby("search_id", sort=True):
+        sid = str(search_id)
+        name = metric if metric in table.metrics else default_objective(group, table.metrics)
+        if name is None or f"metrics.{name}" not in group:
+            continue
+        direction = metric_direction(group, name)
+        config = {
+            "objective": {"metric": name, "direction": direction},
+            "algorithm": {"name": "other tool"},
+            "space": observed_space(table, group),
+        }
+        experiment = str(group["experiment"].iloc[0]) if "experiment" in group else sid
+        label = labels.get(sid) or (f"experiment {experiment}" if sid.startswith("experiment:") else sid[:8])
+        out.append(SearchFacts(sid, label, config, group, name, direction, None, table, foreign=True))
     return out
+
+
+def observed_space(table: RunTable, runs: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """The space runs of another tool show: a declared one (Optuna's distributions) where recorded, else each
+    parameter's observed range (numbers) or values (the rest). Constants are left out."""
+    declared = spaces_of(table)
+    space: dict[str, dict[str, Any]] = {}
+    for param in table.params:
+        column = f"params.{param}"
+        if column not in runs:
+            continue
+        values = runs[column].dropna()
+        if values.nunique() <= 1:
+            continue
+        if param in declared:
+            space[param] = dict(declared[param])
+        elif param in table.numeric_params:
+            numbers = values.to_numpy(dtype=float)
+            kind = "int" if param in table.int_params else "float"
+            low, high = (int(numbers.min()), int(numbers.max())) if kind == "int" else (numbers.min(), numbers.max())
+            space[param] = {"type": kind, "low": low, "high": high, "log": param in table.log_params}
+        else:
+            space[param] = {"type": "categorical", "choices": sorted(values.astype(str).unique())}
+    return space
 
 
 def _config(text: Any) -> dict[str, Any] | None:
@@ -168,12 +223,13 @@ def run_number(row: pd.Series) -> str:
 class Rule:
     """One diagnosis rule, one row: its id (the ``rule`` of its findings), what it checks (in words), and the
     check over one search. ``needs_report``: the check also takes the search-space analysis of the search
-    (a ``ReportFor``; None: it computes its own)."""
+    (a ``ReportFor``; None: it computes its own). ``needs_lineage``: it does not apply to other tools' runs."""
 
     id: str
     checks: str
     check: Callable[..., list[Finding]]
     needs_report: bool = False
+    needs_lineage: bool = False  # reads what only a Trellis search records (its algorithm, rungs, PBT members)
 
     def run(self, facts: SearchFacts, report_for: Callable | None = None) -> list[Finding]:
         return self.check(facts, report_for) if self.needs_report else self.check(facts)

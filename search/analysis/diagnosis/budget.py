@@ -187,7 +187,12 @@ def _trials(n: int) -> str:
     return "1 trial was" if n == 1 else f"{n} trials were"
 
 
-SLOW_STARTERS = Rule("slow_starters", "early stopping cut off trials that would have caught up", slow_starters)
+SLOW_STARTERS = Rule(
+    "slow_starters", "early stopping cut off trials that would have caught up", slow_starters, needs_lineage=True
+)
 LOW_RUNG_CORRELATION = Rule(
-    "low_rung_correlation", "an early rung or stopping step does not predict the final objective", low_rung_correlation
+    "low_rung_correlation",
+    "an early rung or stopping step does not predict the final objective",
+    low_rung_correlation,
+    needs_lineage=True,
 )

@@ -62,7 +62,7 @@ def negligible_parameters(facts: SearchFacts, report_for: ReportFor | None = Non
                 search_id=facts.search_id,
                 severity="info",
                 title=f"{verdict.name} hardly matters here",
-                evidence=verdict.why.split(": ", 1)[1] + f", over the runs of {facts.label}.",
+                evidence=verdict.why.split(": ", 1)[1].removesuffix(": fix it") + f", over the runs of {facts.label}.",
                 fix=f"Fix {verdict.name} at the best trial's value, {shown(verdict.value)}, and spend the trials on "
                 "the others.",
                 config_change={f"space.{verdict.name}": verdict.value},

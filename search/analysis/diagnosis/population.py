@@ -139,4 +139,4 @@ def pbt_collapse(facts: SearchFacts) -> list[Finding]:
     ]
 
 
-PBT_COLLAPSE = Rule("pbt_collapse", "a PBT population descends from one member", pbt_collapse)
+PBT_COLLAPSE = Rule("pbt_collapse", "a PBT population descends from one member", pbt_collapse, needs_lineage=True)

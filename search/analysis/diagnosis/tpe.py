@@ -56,4 +56,6 @@ def tpe_no_better(facts: SearchFacts) -> list[Finding]:
     ]
 
 
-TPE_NO_BETTER = Rule("tpe_no_better", "TPE did no better than its random start-up trials", tpe_no_better)
+TPE_NO_BETTER = Rule(
+    "tpe_no_better", "TPE did no better than its random start-up trials", tpe_no_better, needs_lineage=True
+)
