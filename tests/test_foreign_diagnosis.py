@@ -8,7 +8,6 @@ import json
 import math
 
 import numpy as np
-import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
