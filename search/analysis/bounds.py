@@ -56,6 +56,7 @@ class SuggestedBounds:
     unimportant: dict[str, Any] = field(default_factory=dict)  # without effect here -> the best run's value
     narrowed: bool = True  # False below the trust threshold: every range is the whole one
     modes: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # separate good stretches in [0, 1]
+    exact: bool = False  # from the exact ANOVA of a balanced grid (``factorial``): r2 is its explained share
 
     def to_plain(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class SuggestedBounds:
             "unimportant": [[n, value_to_plain(v)] for n, v in self.unimportant.items()],
             "narrowed": bool(self.narrowed),
             "modes": [[n, [[float(a), float(b)] for a, b in parts]] for n, parts in self.modes.items()],
+            "exact": bool(self.exact),
         }
 
     @classmethod
@@ -82,6 +84,7 @@ class SuggestedBounds:
             {str(n): v for n, v in d.get("unimportant", [])},
             bool(d.get("narrowed", True)),
             {str(n): [(float(a), float(b)) for a, b in parts] for n, parts in d.get("modes", [])},
+            bool(d.get("exact", False)),
         )
 
 
@@ -209,6 +212,8 @@ def _region(data: AnalysisData, n_trees: int, seed: int) -> tuple[np.ndarray, np
 
 def untrusted_reason(bounds: SuggestedBounds) -> str | None:
     """Why the analysis must not rank, narrow or fix anything (said instead), or None when it may."""
+    if bounds.exact:
+        return None  # a balanced grid, analysed exactly: nothing to distrust in a fit
     n, d = bounds.n_runs, len(bounds.ranges) + len(bounds.categories)
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.2f}"
     head = f"too few runs to rank or narrow: {n} runs, fit R² {r2}"

@@ -14,6 +14,7 @@ import pandas as pd
 
 from trellis.search.analysis.bounds import SuggestedBounds, suggest_bounds, untrusted_reason
 from trellis.search.analysis.design import AnalysisData, prepare
+from trellis.search.analysis.factorial import factorial_bounds, factorial_importance, levels_of
 from trellis.search.analysis.fanova import FastFANOVA, Importance
 from trellis.search.analysis.marginals import Marginals, marginals_of, most_important_pairs
 from trellis.search.analysis.refine import refined_yaml
@@ -118,6 +119,9 @@ def analyse(
 
 
 def _analysed(table, trials, data, metric, direction, n_trees, seed, all_runs, marginals) -> SpaceReport:
+    codes = levels_of(data)
+    if codes is not None:  # a balanced grid: its exact ANOVA, with no forest to distrust
+        return _factorial(table, trials, data, codes, all_runs)
     bounds = suggest_bounds(data, seed=seed)
     r2 = "n/a" if bounds.r2 is None else f"{bounds.r2:.3f}"
     header = f"# Suggested by Trellis from {bounds.n_runs} runs ({metric}, {direction}); forest 10-fold R^2 = {r2}\n"
@@ -140,3 +144,17 @@ def _analysed(table, trials, data, metric, direction, n_trees, seed, all_runs, m
     text = header + refined_yaml(verdicts, data, spaces)
     kept = marginals_of(fan, most_important_pairs(importance)) if marginals else None
     return SpaceReport(data, kept, importance, bounds, text, run_ids=all_runs, verdicts=verdicts)
+
+
+def _factorial(table, trials, data, codes, all_runs) -> SpaceReport:
+    importance = factorial_importance(data, codes)
+    bounds = factorial_bounds(data, codes, importance)
+    verdicts = decide(data, bounds, importance, trials, spaces_of(table))
+    cells = len(data.y) // int(np.prod([int(c.max()) + 1 for c in codes]))
+    what = f"runs of a balanced full-factorial grid ({cells} per cell), analysed exactly (ANOVA, no forest)"
+    data.notes[what] = len(data.y)
+    header = (
+        f"# Suggested by Trellis from the exact ANOVA of {len(data.y)} grid runs ({data.metric}, {data.direction})\n"
+    )
+    text = header + refined_yaml(verdicts, data, spaces_of(table))
+    return SpaceReport(data, None, importance, bounds, text, run_ids=all_runs, verdicts=verdicts)

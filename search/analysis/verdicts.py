@@ -197,6 +197,7 @@ def _verdict(c: _Context, is_parent: bool) -> Verdict:
             return _keep(c, f"{name}: no effect ({c.share_text()}), but the best run did not set it: keep", share)
         value = _typed(c.raw[c.best], axis)
         fit = f"forest R² {c.bounds.r2:.2f}" if c.bounds.r2 is not None else "forest R² n/a"
+        fit = "exact ANOVA of a balanced grid" if c.bounds.exact else fit
         why = f"{name}: no measurable effect ({c.share_text()}, {fit}; none near the best runs either): fix it"
         runs = (c.data.run_ids[c.best],)
         return Verdict(name, "fix", why, value=value, share=share, weight=c.weight, runs=runs)
@@ -228,7 +229,8 @@ def _narrowed(c: _Context, share: float | None, regions) -> Verdict:
     best_unit = float(c.data.X[c.best, c.column])
     if axis.kind == "categorical" or axis.values:
         options = list(axis.values or axis.categories)
-        kept = list(c.bounds.categories.get(name) or []) if axis.kind == "categorical" else _values_in(axis, lo, hi)
+        kept = c.bounds.categories.get(name)  # the choices (or, from a grid, the values) in the region
+        kept = list(kept) if kept is not None else _values_in(axis, lo, hi)
         if c.present[c.best]:
             best_value = _typed(c.raw[c.best], axis)
             kept = kept if any(str(k) == str(best_value) for k in kept) else [*kept, best_value]

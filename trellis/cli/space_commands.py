@@ -40,7 +40,10 @@ def _load(args: argparse.Namespace):
 
 
 def cmd_importance(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from trellis.search.analysis.bounds import runs_needed
+    from trellis.search.analysis.factorial import factorial_importance, levels_of
     from trellis.search.analysis.fanova import FastFANOVA
     from trellis.search.analysis.report import active_masks
 
@@ -51,27 +54,36 @@ def cmd_importance(args: argparse.Namespace) -> int:
     table, data = _load(args)
     if args.engine == "fanova":
         return _reference_importance(args, data)
-    active = active_masks(table.trials, data)
-    fan = FastFANOVA(data.X, data.y, data.names, n_trees=args.trees, seed=args.seed, active=active)
-    imp = fan.importance(pairs=args.pairs)
+    codes = levels_of(data)
+    if codes is not None:  # a balanced grid: the exact ANOVA, as the search-space page shows it
+        imp = factorial_importance(data, codes)
+        if not args.pairs:
+            imp = replace(imp, pair_mean={}, pair_std={})
+        data.notes["runs of a balanced full-factorial grid, analysed exactly (ANOVA, no forest)"] = len(data.y)
+    else:
+        active = active_masks(table.trials, data)
+        fan = FastFANOVA(data.X, data.y, data.names, n_trees=args.trees, seed=args.seed, active=active)
+        imp = fan.importance(pairs=args.pairs)
     if args.json:
         out = {
             "metric": data.metric,
             "direction": data.direction,
             "runs": len(data.y),
             "trees": imp.n_trees_used,
+            "exact": codes is not None,
             "singles": {n: {"mean": imp.single_mean[n], "std": imp.single_std[n]} for n in imp.names},
             "pairs": [{"params": list(p), "mean": m, "std": imp.pair_std[p]} for p, m in imp.pair_mean.items()],
             "notes": data.notes,
         }
         print(json.dumps(out, indent=2))
         return 0
-    print(f"fANOVA importance of {data.metric} ({data.direction}) over {len(data.y)} runs, {imp.n_trees_used} trees")
+    how = "exact ANOVA of a balanced grid" if codes is not None else f"{imp.n_trees_used} trees"
+    print(f"fANOVA importance of {data.metric} ({data.direction}) over {len(data.y)} runs, {how}")
     for label, mean, std in imp.ranked():
         print(f"  {label:<40} {mean:7.3f} ± {std:.3f}  {'█' * int(round(mean * 40))}")
     for note, count in data.notes.items():
         print(f"  note: {count} {note}")
-    if len(data.y) < runs_needed(len(data.names)):
+    if codes is None and len(data.y) < runs_needed(len(data.names)):
         print(f"  note: too few runs to rank: {len(data.y)} runs (trusted from {runs_needed(len(data.names))})")
     return 0
 
