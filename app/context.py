@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 
 from trellis.app.auth.base import Authenticator, signed_in_user
 from trellis.app.shared_results import PLAIN, Codec, Pending, SharedResults
+from trellis.search.analysis.budgets import budget_choice
 from trellis.search.analysis.registry import run_analysis
 from trellis.search.analysis.report import SpaceReport, analyse
 from trellis.search.analysis.surrogate import MIN_RUNS as SURROGATE_MIN_RUNS
@@ -84,7 +85,9 @@ class AppContext:
         view, key = self._report_view(selection, metric, direction, params, best_quantile)
 
         def compute() -> SpaceReport:
-            report = analyse(view.table, view.trials, metric, direction, params or None, best_quantile)
+            beyond = budget_choice(view.trials, metric).beyond  # runs compared at an earlier budget
+            history = self.histories(list(beyond), [metric]) if beyond else None
+            report = analyse(view.table, view.trials, metric, direction, params or None, best_quantile, history=history)
             if wait_s is not None:  # for the page: its prediction form's surrogate in the same background job
                 self._surrogate_of(key, report)
             return report

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from trellis.search.analysis.bounds import SuggestedBounds, suggest_bounds, untrusted_reason
+from trellis.search.analysis.budgets import at_budget, budget_choice
 from trellis.search.analysis.design import AnalysisData, prepare
 from trellis.search.analysis.factorial import factorial_bounds, factorial_importance, levels_of
 from trellis.search.analysis.fanova import FastFANOVA, Importance
@@ -98,9 +99,15 @@ def analyse(
     seed: int = 0,
     max_runs: int = 4000,
     marginals: bool = True,
+    budget: float | str | None = "auto",
+    history: pd.DataFrame | None = None,
 ) -> SpaceReport:
-    """``marginals``: also keep what the page draws of the forest (each parameter's and the top pairs')."""
+    """``marginals``: also keep what the page draws of the forest (each parameter's and the top pairs').
+    ``budget``: compare the runs at one budget (``trellis.search.analysis.budgets``: "auto", a budget, or None
+    for every run as it ended); ``history``: the metric's history of the runs past it (their value at it)."""
+    trials, budget_notes = at_budget(trials, metric, budget_choice(trials, metric, budget), history)
     data = prepare(table, trials, metric, direction, params, best_quantile)
+    data.notes.update(budget_notes)
     all_runs = list(data.run_ids)
     if len(data.y) > max_runs:
         # Forests on a seeded sample: the shares and ranges settle long before 10k runs, the wait does not.

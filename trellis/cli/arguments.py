@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from trellis.tracking.uris import store_problem
@@ -95,3 +96,15 @@ def read_experiment(uri: str, name: str):
         print(f"error: no experiment {name!r} at {uri} (have: {names})", file=sys.stderr)
         return None
     return read_runs(uri, [exp.experiment_id])
+
+
+def budget_argument(text: str) -> str | float:
+    if text in ("auto", "all"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be auto, all or a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a budget of 0 or more, got {text!r}")
+    return value

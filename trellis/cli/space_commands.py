@@ -6,15 +6,17 @@ import argparse
 import json
 import sys
 
-from trellis.cli.arguments import experiment_name, fraction, non_negative_int, store_ok, trees
+from trellis.cli.arguments import budget_argument, experiment_name, fraction, non_negative_int, store_ok, trees
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
 
 def _load(args: argparse.Namespace):
     from mlflow import MlflowClient
 
+    from trellis.search.analysis.budgets import at_budget, budget_choice
     from trellis.search.analysis.design import prepare
     from trellis.search.analysis.objective import metric_direction
+    from trellis.tracking.histories import read_histories
     from trellis.tracking.reader import read_runs
 
     if not store_ok(args.tracking_uri, must_exist=True):
@@ -29,6 +31,9 @@ def _load(args: argparse.Namespace):
     if args.search:
         trials = trials[trials["search_id"].isin(args.search.split(","))]
     direction = args.direction or metric_direction(trials, args.metric)
+    choice = budget_choice(trials, args.metric, None if args.budget == "all" else args.budget)
+    history = read_histories(args.tracking_uri, list(choice.beyond), [args.metric]) if choice.beyond else None
+    trials, budget_notes = at_budget(trials, args.metric, choice, history)
     params = args.params.split(",") if args.params else None
     try:
         data = prepare(table, trials, args.metric, direction, params, args.best_quantile)
@@ -36,7 +41,8 @@ def _load(args: argparse.Namespace):
         raise SystemExit(f"error: {exc}") from exc
     if not data.axes:
         raise SystemExit("error: no parameter varies across these runs")
-    return table, data
+    data.notes.update(budget_notes)
+    return table, data, trials
 
 
 def cmd_importance(args: argparse.Namespace) -> int:
@@ -51,7 +57,7 @@ def cmd_importance(args: argparse.Namespace) -> int:
         from trellis.extras import require
 
         require("--engine fanova", "fanova")  # said before the store is read
-    table, data = _load(args)
+    table, data, trials = _load(args)
     if args.engine == "fanova":
         return _reference_importance(args, data)
     codes = levels_of(data)
@@ -61,7 +67,7 @@ def cmd_importance(args: argparse.Namespace) -> int:
             imp = replace(imp, pair_mean={}, pair_std={})
         data.notes["runs of a balanced full-factorial grid, analysed exactly (ANOVA, no forest)"] = len(data.y)
     else:
-        active = active_masks(table.trials, data)
+        active = active_masks(trials, data)
         fan = FastFANOVA(data.X, data.y, data.names, n_trees=args.trees, seed=args.seed, active=active)
         imp = fan.importance(pairs=args.pairs)
     if args.json:
@@ -115,10 +121,19 @@ def cmd_bounds(args: argparse.Namespace) -> int:
     from trellis.search.analysis.report import analyse
     from trellis.tracking.reader import spaces_of
 
-    table, data = _load(args)
-    trials = table.trials[table.trials["run_id"].isin(data.run_ids)]
-    report = analyse(table, trials, data.metric, data.direction, data.names, n_trees=args.trees, seed=args.seed,
-                     marginals=False)  # fmt: skip
+    table, data, trials = _load(args)
+    trials = trials[trials["run_id"].isin(data.run_ids)]
+    report = analyse(
+        table,
+        trials,
+        data.metric,
+        data.direction,
+        data.names,
+        n_trees=args.trees,
+        seed=args.seed,
+        marginals=False,
+        budget=None,
+    )  # fmt: skip  (the runs are at one budget already)
     bounds, verdicts = report.bounds, report.verdicts or {}
     if bounds is None:
         raise SystemExit(f"error: {report.problem}")
@@ -164,6 +179,13 @@ def add_commands(sub) -> None:
         p.add_argument("--best-quantile", type=fraction, help="only the best fraction of runs, e.g. 0.25")
         p.add_argument("--trees", type=trees, default=64)  # the space page's own
         p.add_argument("--seed", type=non_negative_int, default=0)
+        p.add_argument(
+            "--budget",
+            type=budget_argument,
+            default="auto",
+            help="compare runs at this budget (epochs, steps): auto (the largest enough runs reached, as the "
+            "search-space page does), a number, or all (every run as it ended)",
+        )
         p.add_argument("--json", action="store_true")
         if name == "importance":
             p.add_argument("--pairs", action="store_true", help="also every pair of parameters")

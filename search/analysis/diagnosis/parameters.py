@@ -22,7 +22,7 @@ def own_report(facts: SearchFacts) -> SpaceReport | None:
     if facts.table is None:
         return None
     try:
-        return analyse(facts.table, facts.trials, facts.metric, facts.direction, marginals=False)
+        return analyse(facts.table, facts.trials, facts.metric, facts.direction, marginals=False, history=facts.history)
     except ValueError:  # the objective is not among these runs' metrics
         return None
 
