@@ -78,16 +78,27 @@ class AppContext:
         params: list[str] | None,
         best_quantile: float | None,
         wait_s: float | None = None,
+        budget: float | str | None = "auto",
     ) -> SpaceReport | Pending:
         """The search-space analysis, by the state of the runs it reads: computed once by whichever worker
         and thread asks first, shared with the others through the cache's store (``trellis.app.shared_results``).
-        With ``wait_s``, computed in the background: ``Pending`` when it is not ready by then."""
-        view, key = self._report_view(selection, metric, direction, params, best_quantile)
+        With ``wait_s``, computed in the background: ``Pending`` when it is not ready by then. ``budget``: the
+        runs compared at one budget (``trellis.search.analysis.budgets``; "auto", a budget, or None)."""
+        view, key = self._report_view(selection, metric, direction, params, best_quantile, budget)
 
         def compute() -> SpaceReport:
-            beyond = budget_choice(view.trials, metric).beyond  # runs compared at an earlier budget
+            beyond = budget_choice(view.trials, metric, budget).beyond  # runs compared at an earlier budget
             history = self.histories(list(beyond), [metric]) if beyond else None
-            report = analyse(view.table, view.trials, metric, direction, params or None, best_quantile, history=history)
+            report = analyse(
+                view.table,
+                view.trials,
+                metric,
+                direction,
+                params or None,
+                best_quantile,
+                budget=budget,
+                history=history,
+            )
             if wait_s is not None:  # for the page: its prediction form's surrogate in the same background job
                 self._surrogate_of(key, report)
             return report
@@ -97,23 +108,29 @@ class AppContext:
         return self.results.get_soon(key, compute, REPORT, wait_s, runs=len(view.trials))
 
     def space_surrogate(
-        self, selection: dict, metric: str, direction: str, params: list[str] | None, best_quantile: float | None
+        self,
+        selection: dict,
+        metric: str,
+        direction: str,
+        params: list[str] | None,
+        best_quantile: float | None,
+        budget: float | str | None = "auto",
     ) -> Surrogate | None:
         """The surrogate of the report's runs (``trellis.search.analysis.surrogate``): fitted once per report
         state (for the page, with the report in its background job) and shared as the report is. None when
         the report has a problem or too few runs."""
-        report = self.space_report(selection, metric, direction, params, best_quantile)
+        report = self.space_report(selection, metric, direction, params, best_quantile, budget=budget)
         if isinstance(report, Pending):
             return None
-        _, key = self._report_view(selection, metric, direction, params, best_quantile)
+        _, key = self._report_view(selection, metric, direction, params, best_quantile, budget)
         return self._surrogate_of(key, report)
 
-    def _report_view(self, selection, metric, direction, params, best_quantile) -> tuple[View, tuple]:
+    def _report_view(self, selection, metric, direction, params, best_quantile, budget="auto") -> tuple[View, tuple]:
         """The runs a space report reads, and its key: what it was asked for and the state of those runs."""
         experiments = self.readable_ids(selection.get("experiments", []))  # the key names only runs read
         view = self.view(experiments, selection.get("searches", []))
         shown = {"experiments": experiments, "searches": list(selection.get("searches", []))}
-        return view, report_key(shown, view.trials, metric, direction, params, best_quantile)
+        return view, (*report_key(shown, view.trials, metric, direction, params, best_quantile), budget)
 
     def _surrogate_of(self, key: tuple, report: SpaceReport) -> Surrogate | None:
         if report.problem or len(report.data.y) < SURROGATE_MIN_RUNS:

@@ -81,6 +81,26 @@ def default_metrics(metrics: list[str], objective: str | None) -> list[str]:
     return chosen or metrics[:1]
 
 
+def budget_value(value: str | float | None) -> str | float | None:
+    """The budget picker's value as the analysis' ``budget``: "auto" (default), None for every run as it
+    ended ("all"), else the budget."""
+    if value in (None, "", "auto"):
+        return "auto"
+    if value == "all":
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return "auto"
+
+
+def budget_options(levels: dict[float, int]) -> list[dict[str, str]]:
+    """The budget picker's choices: auto, each budget the runs ended at (with how many reached it), all."""
+    options = [{"label": "auto: the largest budget enough runs reached", "value": "auto"}]
+    options += [{"label": f"budget {b:g} ({n} runs reached it)", "value": f"{b:g}"} for b, n in levels.items()]
+    return [*options, {"label": "every run as it ended (mixed budgets)", "value": "all"}]
+
+
 def best_quantile(value: float | str | None) -> float | None:
     """The quantile picker's value as the analysis' ``best_quantile``: None for all runs."""
     return None if not value or float(value) >= 1 else float(value)

@@ -23,6 +23,8 @@ from trellis.layouts import space_predict as spp
 from trellis.layouts import verdicts as lv
 from trellis.layouts.choices import (
     best_quantile,
+    budget_options,
+    budget_value,
     clicked_params,
     direction_of,
     kept,
@@ -32,6 +34,7 @@ from trellis.layouts.choices import (
 )
 from trellis.layouts.live import LOADING_DELAY_MS, detail_click, ended_state, kept_choice
 from trellis.layouts.style import GRAPH_CONFIG, empty_figure
+from trellis.search.analysis.budgets import budget_levels
 from trellis.search.analysis.objective import user_metrics
 from trellis.search.analysis.report import SpaceReport
 from trellis.tracking.memo import Memo
@@ -110,7 +113,21 @@ def layout(context: AppContext) -> html.Div:
                         ),
                         md=3,
                     ),
-                    dbc.Col(html.Div(id="sp-notes", className="small text-muted"), md=6),
+                    dbc.Col(
+                        html.Div(
+                            dcc.Dropdown(
+                                id="sp-budget",
+                                options=budget_options({}),
+                                value="auto",
+                                clearable=False,
+                                className="small",
+                                **KEEP,
+                            ),
+                            title="Compare runs at one budget (epochs, steps): runs cut earlier are left out",
+                        ),
+                        md=3,
+                    ),
+                    dbc.Col(html.Div(id="sp-notes", className="small text-muted"), md=3),
                 ],
                 className="g-2 mb-1",
             ),
@@ -193,21 +210,22 @@ class SteadyReports:
         self._last: Memo = Memo(entries)
         self.wait_s = wait_s  # None: wait for the analysis; else ``Pending`` past that many seconds
 
-    def __call__(self, selection, metric, direction, params, quantile) -> SpaceReport | Pending:
+    def __call__(self, selection, metric, direction, params, quantile, budget=None) -> SpaceReport | Pending:
         selection = _selection_key(selection)
-        direction, quantile = direction or "max", best_quantile(quantile)
+        direction, quantile, budget = direction or "max", best_quantile(quantile), budget_value(budget)
         view = self.context.view(selection["experiments"], selection["searches"])
         if f"metrics.{metric}" not in view.trials:  # not a metric of these runs (the picker offers only those)
             raise PreventUpdate
-        key = (*map(tuple, _key(selection)), metric, direction, tuple(params or ()), quantile)
+        key = (*map(tuple, _key(selection)), metric, direction, tuple(params or ()), quantile, budget)
         ended = ended_state(view.trials)
         kept_report = self._last.get(key)
         if kept_report is not None and kept_report[0] == ended:
             return kept_report[1]
         if self.wait_s is None:
-            report = self.context.space_report(selection, metric, direction, params, quantile)
+            report = self.context.space_report(selection, metric, direction, params, quantile, budget=budget)
         else:
-            report = self.context.space_report(selection, metric, direction, params, quantile, wait_s=self.wait_s)
+            wait = self.wait_s
+            report = self.context.space_report(selection, metric, direction, params, quantile, wait, budget)
         if isinstance(report, Pending):  # meanwhile the page shows the analysis before the last run ended
             return replace(report, previous=kept_report[1] if kept_report else None)
         self._last.put(key, (ended, report))
@@ -273,6 +291,17 @@ def _register_choices(app: Dash, context: AppContext) -> None:
         return kept(kept_dir, [*_key(selection), metric], recorded)
 
     @app.callback(
+        Output("sp-budget", "options"),
+        Input("sp-metric", "value"),
+        Input("selection", "data"),
+        Input("data-version", "data"),
+    )
+    def budgets(metric, selection, _version):
+        """The budgets the runs ended at (Hyperband rungs, early-stopping steps, PBT members), to compare at."""
+        trials = context.view(selection["experiments"], selection["searches"]).trials
+        return budget_options(budget_levels(trials, metric) if metric else {})
+
+    @app.callback(
         Output("sp-kept-params", "data"),
         Input("sp-params", "value"),
         State("selection", "data"),
@@ -316,13 +345,14 @@ def _register_analysis(app: Dash, reports: SteadyReports) -> None:
         Input("sp-dir", "value"),
         Input("sp-params", "value"),
         Input("sp-quantile", "value"),
+        Input("sp-budget", "value"),
         Input("data-version", "data"),
         Input("sp-poll", "n_intervals"),
     )
-    def analysis(selection, metric, direction, params, quantile, _version, _poll):
+    def analysis(selection, metric, direction, params, quantile, budget, _version, _poll):
         if not metric:
             return empty_figure("No metrics in these runs"), "", "", "", "", True, "ready"
-        found = reports(selection, metric, direction, params, quantile)
+        found = reports(selection, metric, direction, params, quantile, budget)
         polled = ctx.triggered_id == "sp-poll"
         if isinstance(found, Pending):
             not_shared()  # the progress line is stale at once; the finished analysis is kept
@@ -367,6 +397,7 @@ def _register_parcoords(app: Dash, context: AppContext, reports: SteadyReports) 
         Input("sp-dir", "value"),
         Input("sp-params", "value"),
         Input("sp-quantile", "value"),
+        Input("sp-budget", "value"),
         Input("sp-bands", "value"),
         Input("sp-topk", "value"),
         Input("sp-extra-metrics", "value"),
@@ -376,10 +407,11 @@ def _register_parcoords(app: Dash, context: AppContext, reports: SteadyReports) 
         State("sp-brushes", "data"),
     )
     def parcoords(
-        selection, metric, direction, params, quantile, bands, top_k, extra, selected, _version, _ready, brushes
+        selection, metric, direction, params, quantile, budget, bands, top_k, extra, selected, _version, _ready, brushes
     ):
         """Drawing never changes the selection: bands and the top-K mask only show as brushes."""
-        info = _parcoords_info(context, reports, selection, metric, direction, params, quantile, bands, top_k, extra)
+        analysed = (selection, metric, direction, params, quantile, budget)
+        info = _parcoords_info(context, reports, analysed, bands, top_k, extra)
         if info is PENDING:
             return empty_figure("The parallel coordinates follow the analysis (ordered by importance)…")
         if info is None:
@@ -401,14 +433,16 @@ def _register_brushed(app: Dash, context: AppContext, reports: SteadyReports) ->
         State("sp-dir", "value"),
         State("sp-params", "value"),
         State("sp-quantile", "value"),
+        State("sp-budget", "value"),
         State("sp-bands", "value"),
         State("sp-topk", "value"),
         State("sp-extra-metrics", "value"),
         prevent_initial_call=True,
     )
-    def brushed(event, brushes, selection, metric, direction, params, quantile, bands, top_k, extra):
+    def brushed(event, brushes, selection, metric, direction, params, quantile, budget, bands, top_k, extra):
         """A user's brush (and only that) makes the runs inside every brush on screen the selection."""
-        info = _parcoords_info(context, reports, selection, metric, direction, params, quantile, bands, top_k, extra)
+        analysed = (selection, metric, direction, params, quantile, budget)
+        info = _parcoords_info(context, reports, analysed, bands, top_k, extra)
         if info is None or info is PENDING:
             return no_update, "", no_update
         brushes, on_screen = sp.apply_brush(info, event, brushes or {})
@@ -430,15 +464,16 @@ def _register_detail(app: Dash, reports: SteadyReports) -> None:
         State("sp-dir", "value"),
         State("sp-params", "value"),
         State("sp-quantile", "value"),
+        State("sp-budget", "value"),
         State("sp-detail", "figure"),
     )
-    def detail(click, importance_drawn, selection, metric, direction, params, quantile, detail_drawn):
+    def detail(click, importance_drawn, selection, metric, direction, params, quantile, budget, detail_drawn):
         if not metric:
             return empty_figure(""), ""
         by_click = ctx.triggered_id == "sp-importance" and "clickData" in ctx.triggered[0]["prop_id"]
         refresh = bool(_meta(importance_drawn).get("refresh"))
         # A new analysis shows its most important parameter; a live refresh keeps the row clicked.
-        report = _shown(reports(selection, metric, direction, params, quantile))
+        report = _shown(reports(selection, metric, direction, params, quantile, budget))
         if report is None or report.problem or report.marginals is None:
             return empty_figure(report.problem if report else ""), ""
         shown = _meta(detail_drawn).get("params")
@@ -494,10 +529,12 @@ def _meta(figure: dict | None) -> dict:
     return meta if isinstance(meta, dict) else {}
 
 
-def _parcoords_info(context, reports, selection, metric, direction, params, quantile, bands, top_k, extra):
+def _parcoords_info(context, reports, analysed, bands, top_k, extra):
+    """``analysed``: (selection, metric, direction, params, quantile, budget), as the analysis was asked."""
+    selection, metric, direction, params, quantile, _ = analysed
     if not metric:
         return None
-    report = _shown(reports(selection, metric, direction, params, quantile))
+    report = _shown(reports(*analysed))
     if report is None:
         return PENDING
     view = context.view(selection["experiments"], selection["searches"])

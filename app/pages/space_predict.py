@@ -9,17 +9,18 @@ from dash.exceptions import PreventUpdate
 
 from trellis.app.context import AppContext
 from trellis.layouts import space_predict as spp
-from trellis.layouts.choices import best_quantile
+from trellis.layouts.choices import best_quantile, budget_value
 from trellis.search.analysis.surrogate import Surrogate, predict
 
 
-def _surrogate(context: AppContext, selection, metric, direction, params, quantile) -> Surrogate | None:
+def _surrogate(context: AppContext, selection, metric, direction, params, quantile, budget) -> Surrogate | None:
     """The report's surrogate (``AppContext.space_surrogate``); no update for a metric the runs lack."""
     selection = selection or {"experiments": [], "searches": []}
     view = context.view(selection["experiments"], selection["searches"])
     if not metric or f"metrics.{metric}" not in view.trials:
         raise PreventUpdate
-    return context.space_surrogate(selection, metric, direction or "max", params or None, best_quantile(quantile))
+    analysed = (selection, metric, direction or "max", params or None, best_quantile(quantile), budget_value(budget))
+    return context.space_surrogate(*analysed)
 
 
 def register_prediction(app: Dash, context: AppContext) -> None:
@@ -29,6 +30,7 @@ def register_prediction(app: Dash, context: AppContext) -> None:
         State("sp-dir", "value"),
         State("sp-params", "value"),
         State("sp-quantile", "value"),
+        State("sp-budget", "value"),
     ]
 
     @app.callback(
@@ -37,11 +39,11 @@ def register_prediction(app: Dash, context: AppContext) -> None:
         Input("sp-yaml", "children"),
         *analysed,
     )
-    def prediction_form(refined_yaml, selection, metric, direction, params, quantile):
+    def prediction_form(refined_yaml, selection, metric, direction, params, quantile, budget):
         """Once an analysis is shown: the form prefilled with the best run, the refined space's prediction."""
         if not refined_yaml:
             return [], ""
-        surrogate = _surrogate(context, selection, metric, direction, params, quantile)
+        surrogate = _surrogate(context, selection, metric, direction, params, quantile, budget)
         if surrogate is None:
             return [], "No predictions: too few runs for a surrogate."
         compared = spp.refined_comparison(surrogate, refined_yaml if isinstance(refined_yaml, str) else None)
@@ -54,8 +56,8 @@ def register_prediction(app: Dash, context: AppContext) -> None:
         *analysed,
         prevent_initial_call=True,
     )
-    def predicted(_clicks, values, selection, metric, direction, params, quantile):
-        surrogate = _surrogate(context, selection, metric, direction, params, quantile)
+    def predicted(_clicks, values, selection, metric, direction, params, quantile, budget):
+        surrogate = _surrogate(context, selection, metric, direction, params, quantile, budget)
         if surrogate is None:
             return "No predictions: too few runs for a surrogate."
         ids = [item.get("id") for item in ctx.states_list[0]] if ctx.states_list else []
