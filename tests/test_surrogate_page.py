@@ -25,6 +25,7 @@ def page(make_config, store):
         {"id": "sp-dir", "property": "value", "value": "min"},
         {"id": "sp-params", "property": "value", "value": None},
         {"id": "sp-quantile", "property": "value", "value": 1.0},
+        {"id": "sp-budget", "property": "value", "value": "auto"},
     ]
     return client, analysed, refined
 
