@@ -88,7 +88,7 @@ def test_space_analysis_is_redone_only_when_a_run_ends():
         def view(self, experiments, searches=None):
             return SimpleNamespace(trials=state["trials"])
 
-        def space_report(self, selection, metric, direction, params, quantile):
+        def space_report(self, selection, metric, direction, params, quantile, budget="auto"):
             calls.append((metric, direction, quantile))
             return object()
 
