@@ -199,3 +199,22 @@ def _hv_3d(front: np.ndarray, ref: np.ndarray) -> float:
         upper = points[i + 1, 2] if i + 1 < len(points) else ref[2]
         total += area * (upper - pz)
     return float(total)
+
+
+MAX_CONTRIBUTORS = 400  # front points whose exclusive contribution is computed (each needs a hypervolume)
+
+
+def contributions(values: np.ndarray, directions: Sequence[str], reference: Sequence[float]) -> np.ndarray:
+    """Each row's exclusive hypervolume contribution: what the front loses without it (0 off the front, and
+    for a row not better than ``reference``). Beyond ``MAX_CONTRIBUTORS`` front points, NaN (not computed)."""
+    values = np.asarray(values, dtype=float)
+    out = np.zeros(len(values))
+    front = np.flatnonzero(pareto_front(values, directions))
+    if len(front) > MAX_CONTRIBUTORS:
+        out[front] = np.nan
+        return out
+    whole = hypervolume(values[front], directions, reference)
+    for k, row in enumerate(front):
+        others = np.delete(front, k)
+        out[row] = whole - hypervolume(values[others], directions, reference) if len(others) else whole
+    return np.maximum(out, 0.0)

@@ -148,7 +148,9 @@ def test_the_pareto_analysis_row_draws_the_front_and_each_searchs_hypervolume(st
     for search in data["searches"]:
         curve = [hv for _, hv in search["hypervolume"]]
         assert curve == sorted(curve)  # a hypervolume never shrinks as trials are added
-    assert len(ANALYSES["pareto"].figures(data)) == 2
+    figures = ANALYSES["pareto"].figures(data)
+    assert len(figures) == 3 and figures[2]["layout"]["barmode"] == "group"  # front, hypervolume, importance
+    assert set(data["importance"]) == {"f1 (min)", "f2 (min)", "hypervolume contribution"}
     assert "non-dominated of 20 finished trials" in ANALYSES["pareto"].lines(data)[0]
     yaml.safe_dump(data)  # plain data
 

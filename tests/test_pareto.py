@@ -92,3 +92,35 @@ def test_a_large_3d_front_gives_the_same_hypervolume_as_monte_carlo():
         part = samples[start : start + 20_000]
         covered[start : start + 20_000] = np.any(np.all(part[:, None, :] >= values[None, :, :], axis=2), axis=1)
     assert exact == pytest.approx(covered.mean(), abs=0.005)
+
+
+def test_each_points_hypervolume_contribution_is_what_the_front_loses_without_it():
+    """Minimise both, reference (4, 4): the staircase (1, 3), (2, 2), (3, 1) covers 6; each point alone adds 1
+    (without any one the rest cover 5); (3, 3) is dominated and adds nothing."""
+    from trellis.search.pareto import contributions
+
+    values = np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0], [3.0, 3.0]])
+    assert contributions(values, ["min", "min"], [4.0, 4.0]).tolist() == [1.0, 1.0, 1.0, 0.0]
+    assert hypervolume(values, ["min", "min"], [4.0, 4.0]) == 6.0
+
+
+def test_importance_per_objective_and_for_the_hypervolume_contribution():
+    """f1 = a, f2 = 1 - a + b (both minimised): f1 is all a; f2 splits between a and b; only trials with a
+    small b reach the front, so b decides the contribution far more than u, which does nothing."""
+    from tests.synthetic_runs import table_of
+    from trellis.search.analysis.pareto_analysis import process
+
+    rng = np.random.default_rng(0)
+    n = 200
+    a, b, u = rng.uniform(0, 1, n), rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+    table = table_of({"a": a, "b": b, "u": u}, {"f1": a, "f2": 1 - a + b})
+    data = process(table, table.trials, "f1:min,f2:min")
+    shares = data["importance"]
+    assert shares["f1 (min)"]["a"][0] > 0.9 and shares["f1 (min)"]["u"][0] < 0.05
+    assert shares["f2 (min)"]["a"][0] == pytest.approx(0.5, abs=0.1) and shares["f2 (min)"]["b"][0] == pytest.approx(
+        0.5, abs=0.1
+    )
+    contribution = shares["hypervolume contribution"]
+    assert contribution["b"][0] > contribution["u"][0] and contribution["u"][0] < 0.1
+    assert process(table, table.trials, "f1:min,f2:min", "9,9")["reference"] == [9.0, 9.0]
+    assert "one finite number per objective" in process(table, table.trials, "f1:min,f2:min", "9")["problem"]

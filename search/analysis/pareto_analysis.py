@@ -10,11 +10,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trellis.search.pareto import hypervolume, pareto_front, pareto_ranks, reference_point
+from trellis.search.analysis.design import prepare
+from trellis.search.analysis.fanova import FastFANOVA
+from trellis.search.pareto import (
+    Reference,
+    as_losses,
+    contributions,
+    hypervolume,
+    pareto_front,
+    pareto_ranks,
+    reference_point,
+)
 from trellis.tracking.reader import RunTable
 
 PlainData = dict[str, Any]
 HISTORY_POINTS = 200  # hypervolume points per search (evenly spaced over its trials)
+MIN_RANKED = 20  # fewer finished trials and no importance is given (a forest on fewer ranks noise)
+CONTRIBUTION = "hypervolume contribution"
 
 
 def objectives_of(runs: pd.DataFrame, trials: pd.DataFrame, given: str | None = None) -> list[tuple[str, str]]:
@@ -39,8 +51,14 @@ def objectives_of(runs: pd.DataFrame, trials: pd.DataFrame, given: str | None = 
     return []
 
 
-def process(table: RunTable, trials: pd.DataFrame, objectives: str | None = None) -> PlainData:
+def process(
+    table: RunTable, trials: pd.DataFrame, objectives: str | None = None, reference: str | None = None
+) -> PlainData:
+    """``objectives``: ``metric:max,metric:min`` (default: what the searches recorded); ``reference``: the
+    hypervolume's reference point, one number per objective (default: chosen from the data, and said)."""
     chosen = objectives_of(table.runs[table.runs["run_id"].isin(set(trials["search_id"]))], trials, objectives)
+    if objectives and len(chosen) < 2:
+        return {"objectives": [], "problem": f"objectives={objectives!r}: give at least two as metric:max,metric:min"}
     if len(chosen) < 2:
         return {"objectives": [], "problem": "no search here recorded several objectives: give objectives="
                 "metric:max,metric:min"}  # fmt: skip
@@ -55,7 +73,9 @@ def process(table: RunTable, trials: pd.DataFrame, objectives: str | None = None
     finished, values = finished[keep], values[keep]
     if not len(values):
         return {"objectives": [m for m, _ in chosen], "problem": "no finished trial has every objective"}
-    ref = reference_point(values, directions)
+    ref = _reference(reference, values, directions)
+    if isinstance(ref, str):
+        return {"objectives": [m for m, _ in chosen], "problem": ref}
     front = pareto_front(values, directions)
     searches = []
     order_col = "end_time" if "end_time" in finished else "start_time"
@@ -66,6 +86,7 @@ def process(table: RunTable, trials: pd.DataFrame, objectives: str | None = None
         history = [[int(n), hypervolume(values[idx[:n]], directions, ref.point)] for n in stops]
         searches.append({"search": str(search_id), "trials": int(len(idx)), "hypervolume": history})
     ids = finished["run_id"].astype(str).to_numpy()
+    order = np.flatnonzero(front)[np.lexsort(as_losses(values[front], directions).T[::-1])]  # best first on the first
     return {
         "region": pareto_region(table, finished, front),
         "objectives": [{"metric": m, "direction": d} for m, d in chosen],
@@ -73,14 +94,50 @@ def process(table: RunTable, trials: pd.DataFrame, objectives: str | None = None
         "reference_chosen": ref.how,
         "pareto": [
             {"run_id": str(r), "values": [float(v) for v in row]}
-            for r, row in zip(ids[front], values[front], strict=True)
+            for r, row in zip(ids[order], values[order], strict=True)
         ],  # fmt: skip
         "hypervolume": hypervolume(values, directions, ref.point),
         "searches": searches,
         "points": _points(ids, values, directions),
+        "importance": importance(table, finished, chosen, contributions(values, directions, ref.point)),
         "trials": int(len(values)),
         "problem": None,
     }
+
+
+def _reference(given: str | None, values: np.ndarray, directions: list[str]) -> Reference | str:
+    """The reference point given (one number per objective), else one chosen from the data; a text: why not."""
+    if given in (None, ""):
+        return reference_point(values, directions)
+    try:
+        point = np.array([float(v) for v in str(given).split(",")], dtype=float)
+    except ValueError:
+        return f"reference={given!r}: a comma-separated list of numbers"
+    if len(point) != len(directions) or not np.all(np.isfinite(point)):
+        return f"reference={given!r}: one finite number per objective ({len(directions)})"
+    return Reference(point, "given")
+
+
+def importance(table: RunTable, finished: pd.DataFrame, chosen: list[tuple[str, str]], contribution) -> PlainData:
+    """fANOVA shares of each parameter: for each objective, and for the trials' exclusive hypervolume
+    contribution (what the front would lose without them: 0 off the front). ``{target: {param: [share,
+    std]}}``, or ``{"problem": why}``."""
+    if len(finished) < MIN_RANKED:
+        return {"problem": f"too few finished trials to rank parameters ({len(finished)}; from {MIN_RANKED})"}
+    if not np.all(np.isfinite(contribution)):
+        contribution = np.zeros(len(finished))  # too large a front to weigh each point: only the objectives
+    frame = finished.assign(**{"metrics.__contribution": contribution})
+    targets = [(f"{m} ({d})", m, d) for m, d in chosen]
+    if np.ptp(contribution) > 0:
+        targets.append((CONTRIBUTION, "__contribution", "max"))
+    out: PlainData = {}
+    for label, metric, direction in targets:
+        data = prepare(table, frame, metric, direction)
+        if not data.axes or np.ptp(data.y) == 0:
+            continue
+        shares = FastFANOVA(data.X, data.y, data.names, seed=0).importance(pairs=False)
+        out[label] = {n: [float(shares.single_mean[n]), float(shares.single_std[n])] for n in shares.names}
+    return out
 
 
 MAX_POINTS = 5000  # trials drawn one by one in the scatter matrix and the parallel coordinates
@@ -146,6 +203,18 @@ def figures(data: PlainData) -> list[dict]:
     figs = [front, hv]
     if len(names) >= 3 and data.get("points"):
         figs += _many_objectives(data["points"], names)
+    shares = {k: v for k, v in (data.get("importance") or {}).items() if k != "problem"}
+    if shares:
+        params = sorted({p for per in shares.values() for p in per}, key=lambda p: -max(
+            per.get(p, [0.0])[0] for per in shares.values()))  # fmt: skip
+        bars = [{"type": "bar", "orientation": "h", "name": target, "y": params[::-1],
+                 "x": [per.get(p, [0.0, 0.0])[0] for p in params[::-1]],
+                 "error_x": {"type": "data", "array": [per.get(p, [0.0, 0.0])[1] for p in params[::-1]]}}
+                for target, per in shares.items()]  # fmt: skip
+        figs.append({"data": bars, "layout": {"barmode": "group", "height": max(280, 28 * len(params) * len(bars)),
+                     "title": {"text": "Importance (fANOVA share) per objective and for the hypervolume contribution"},
+                     "xaxis": {"title": {"text": "share of the variance"}, "range": [0, 1]},
+                     "yaxis": {"automargin": True}}})  # fmt: skip
     return figs
 
 
@@ -182,6 +251,13 @@ def lines(data: PlainData) -> list[str]:
                        f"range), median {where['median']:.4g} (all trials: {where['median_all']:.4g})")  # fmt: skip
         else:
             out.append(f"Pareto-optimal trials have {name} in {where['choices']} ({where['of']} tried)")
+    shares = data.get("importance") or {}
+    if shares.get("problem"):
+        out.append(f"no importance: {shares['problem']}")
+    for target, per in shares.items():
+        if target != "problem":
+            top = sorted(per.items(), key=lambda kv: -kv[1][0])[:3]
+            out.append(f"importance for {target}: " + ", ".join(f"{n} {v[0]:.2f}" for n, v in top))
     for s in data["searches"]:
         last = s["hypervolume"][-1][1] if s["hypervolume"] else 0.0
         out.append(f"search {s['search'][:8]}: {s['trials']} trials, hypervolume {last:.6g}")

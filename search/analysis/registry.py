@@ -77,4 +77,4 @@ register_analysis(Analysis("space", "Search space: importance and suggested boun
 register_analysis(Analysis("pareto", "Trade-offs: Pareto front and hypervolume", pareto_analysis.process,
                            pareto_analysis.figures, pareto_analysis.lines,
                            "the non-dominated trials of several objectives, each search's hypervolume as it ran",
-                           inputs=("objectives",)))  # fmt: skip
+                           inputs=("objectives", "reference")))  # fmt: skip

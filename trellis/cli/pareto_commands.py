@@ -35,67 +35,36 @@ def _numbers(text: str) -> list[float]:
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from trellis.search.analysis.pareto_analysis import objectives_of
-    from trellis.search.pareto import as_losses, hypervolume, pareto_front, reference_point
+    """The ``pareto`` analysis (``trellis.search.analysis.pareto_analysis``), as the Analyses page shows it."""
+    from trellis.search.analysis.pareto_analysis import process
 
     table = read_experiment(args.tracking_uri, args.experiment)
     if table is None:
         return 2
-    trials, runs = table.trials, table.runs
+    trials = table.trials
     if args.search:
         trials = trials[trials["search_id"].astype(str) == args.search]
-        runs = runs[runs["run_id"].astype(str) == args.search]
         if trials.empty:
             print(f"error: no trials of search {args.search!r} in experiment {args.experiment!r}", file=sys.stderr)
             return 2
-    objectives = args.objectives or objectives_of(runs, trials)
-    if not objectives:
+    objectives = ",".join(f"{m}:{d}" for m, d in args.objectives) if args.objectives else None
+    reference = ",".join(repr(v) for v in args.reference) if args.reference is not None else None
+    data = process(table, trials, objectives, reference)
+    if data.get("problem"):
         have = ", ".join(table.metrics) or "none"
-        print(f"error: no recorded objectives: give --objectives metric:max,metric:min (metrics: {have})",
-              file=sys.stderr)  # fmt: skip
+        print(f"error: {data['problem']} (metrics here: {have})", file=sys.stderr)
         return 2
-    missing = [m for m, _ in objectives if f"metrics.{m}" not in trials]
-    if missing:
-        print(f"error: no metric {missing[0]!r} in these runs (have: {', '.join(table.metrics)})", file=sys.stderr)
-        return 2
-    directions = [d for _, d in objectives]
-    finished = trials[trials["status"] == "FINISHED"] if "status" in trials else trials
-    values = finished[[f"metrics.{m}" for m, _ in objectives]].to_numpy(dtype=float)
-    usable = np.all(np.isfinite(values), axis=1)
-    if not usable.any():
-        print("error: no finished trial has a finite value for every objective", file=sys.stderr)
-        return 2
-    values, ids = values[usable], finished["run_id"].astype(str).to_numpy()[usable]
-    if args.reference is not None:
-        if len(args.reference) != len(objectives):
-            print(f"error: --reference: one value per objective ({len(objectives)})", file=sys.stderr)
-            return 2
-        reference, how = np.array(args.reference, dtype=float), "given with --reference"
-    else:
-        reference, how = reference_point(values, directions)
-    front = pareto_front(values, directions)
-    order = np.lexsort(as_losses(values[front], directions).T[::-1])  # best first on the first objective
-    pareto = [{"run_id": str(r), "values": [float(v) for v in row]}
-              for r, row in zip(ids[front][order], values[front][order], strict=True)]  # fmt: skip
-    hv = hypervolume(values, directions, reference)
+    names = [(o["metric"], o["direction"]) for o in data["objectives"]]
     if args.json:
-        out = {
-            "objectives": [{"metric": m, "direction": d} for m, d in objectives],
-            "pareto": pareto,
-            "hypervolume": hv,
-            "reference": [float(v) for v in reference],
-            "reference_chosen": how,
-            "trials": int(len(values)),
-        }
-        print(json.dumps(out, indent=2))
+        keys = ("objectives", "pareto", "hypervolume", "reference", "reference_chosen", "trials", "importance")
+        print(json.dumps({k: data[k] for k in keys}, indent=2))
         return 0
-    names = ", ".join(f"{m} ({d})" for m, d in objectives)
-    print(f"{len(pareto)} non-dominated of {len(values)} finished trials: {names}")
-    for item in pareto:
-        print(f"  {item['run_id']}  " + "  ".join(f"{m}={v:.6g}" for (m, _), v in zip(objectives, item["values"])))
-    print(f"hypervolume {hv:.6g} against reference [{', '.join(f'{v:.6g}' for v in reference)}] ({how})")
+    shown = ", ".join(f"{m} ({d})" for m, d in names)
+    print(f"{len(data['pareto'])} non-dominated of {data['trials']} finished trials: {shown}")
+    for item in data["pareto"]:
+        print(f"  {item['run_id']}  " + "  ".join(f"{m}={v:.6g}" for (m, _), v in zip(names, item["values"])))
+    point = ", ".join(f"{v:.6g}" for v in data["reference"])
+    print(f"hypervolume {data['hypervolume']:.6g} against reference [{point}] ({data['reference_chosen']})")
     return 0
 
 
