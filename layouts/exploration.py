@@ -96,6 +96,8 @@ def _apply_axes(fig: Figure, cells: dict, x_titles: dict, y_titles: dict, extra_
             "title": {"text": x_titles.get((r, c), "")},
             "gridcolor": "#EBEBEB",
             "zeroline": False,
+            # A column's rows share its top row's x range: a generation or a trial sits at one x in every row.
+            **({"matches": cells[(0, c)]["x"]} if r > 0 else {}),
         }
         fig["layout"][ya] = {
             "domain": cell["ydomain"],

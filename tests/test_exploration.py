@@ -172,6 +172,8 @@ def test_rung_paths_join_each_trials_own_rungs(ran, name):
     assert frame.groupby(["rung"]).size().iloc[0] == len(info.order.run_ids) - 0  # every trial ran rung 0
     # the drawn dashed path: one segment per promoted trial, along its own rungs, at its own x value
     fig = _get_history_plot(page(uri, experiment))
+    lower_rows = [v for k, v in fig["layout"].items() if k.startswith("xaxis") and "matches" in v]
+    assert lower_rows and all(v["matches"] == "x" for v in lower_rows)  # every row at one x per trial
     dashed = next(t for t in fig["data"] if t["meta"]["role"] == "rungs" and t["meta"]["param"] == "x")
     xs, ys = decode(dashed["x"]).astype(float), decode(dashed["y"]).astype(float)
     cuts = np.flatnonzero(np.isnan(xs))
