@@ -86,7 +86,7 @@ def test_another_tools_runs_get_a_front_once_their_objectives_are_picked(served)
                                      if o.text.startswith("Trade-offs")])[0]  # fmt: skip
     option.click()
     wait(driver, lambda d: "give objectives=" in text(d, "an-lines"))
-    assert "metrics here: acc, latency" in text(driver, "an-inputs")
+    wait(driver, lambda d: "metrics here: acc, latency" in text(d, "an-inputs"))
     field = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "input[id*='objectives']"))
     field.send_keys("acc:max,latency:min" + Keys.ENTER)
     wait(driver, lambda d: "non-dominated of 25 finished trials: acc (max), latency (min)" in text(d, "an-lines"))

@@ -84,11 +84,13 @@ def register(app: Dash, context: AppContext) -> None:
         experiments = (selection or {}).get("experiments") or []
         if not experiments:
             return "Pick an experiment (top right).", []
+        fields = ctx.inputs_list[3] if len(ctx.inputs_list) > 3 and isinstance(ctx.inputs_list[3], list) else []
         given = {
             item["id"]["name"]: str(item["value"])[:MAX_INPUT]
-            for item in ctx.inputs_list[3]
-            if item.get("value") not in (None, "") and item["id"]["name"] in analysis.inputs
-        }
+            for item in fields
+            if isinstance(item, dict) and isinstance(item.get("id"), dict)
+            and item.get("value") not in (None, "") and item["id"].get("name") in analysis.inputs
+        }  # fmt: skip
         data = context.analysis(name, experiments, (selection or {}).get("searches") or None, given)
         lines = [html.Div(line) for line in analysis.lines(data)]
         return lines, [dcc.Graph(figure=f, config=GRAPH_CONFIG) for f in analysis.figures(data)]
