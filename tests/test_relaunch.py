@@ -225,3 +225,9 @@ def test_parse_edit_keeps_only_positive_limits():
 )
 def test_search_status(status, tags, label):
     assert search_status(status, tags, now=1000.0).label == label
+
+
+def test_the_form_shows_a_best_trials_float_in_six_digits_not_seventeen(parent):
+    form = form_from_config(parent.to_dict(), {**BEST, "x": 0.12345678901234567})
+    row = next(r for r in form["rows"] if r["name"] == "x")
+    assert row["value"] == 0.123457 and len(str(row["value"])) <= 8

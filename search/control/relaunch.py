@@ -40,7 +40,7 @@ def form_from_config(parent: Mapping[str, Any], best: Mapping[str, Any] | None =
             kind = _number_kind(value) if numeric else "categorical"
             row.update(action="fix", type=kind, value=value, choices=_text([value]) if kind == "categorical" else "")
         else:
-            row.update(action="search", type=spec["type"], value=best.get(name))
+            row.update(action="search", type=spec["type"], value=_short(best.get(name)))
             if spec["type"] == "categorical":
                 row["choices"] = _text(spec["choices"])
             else:
@@ -70,6 +70,11 @@ def _number_kind(value: Any) -> str:
 
 def _text(values: Iterable[Any]) -> str:
     return ", ".join(str(v) for v in values)
+
+
+def _short(value: Any) -> Any:
+    """A best trial's float as a person types it (6 significant digits, as a verdict's fix), not 17 digits."""
+    return float(f"{value:.6g}") if isinstance(value, float) and math.isfinite(value) else value
 
 
 def scalar(text: Any) -> Any:
