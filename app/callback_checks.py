@@ -202,20 +202,28 @@ def body_problems(body, callback_map: dict, widgets: dict | None = None) -> list
 
 
 def _shape_problems(body: dict, spec: dict) -> list[str]:
-    """``outputs`` naming the callback's outputs, ``changedPropIds`` a short list of names (what Dash reads)."""
+    """``outputs`` naming exactly the callback's outputs (one mapping for a single output, a list of them for
+    several; a list only for a pattern-matching one), ``changedPropIds`` a short list of names (what Dash reads)."""
     names = body["output"].strip(".").split("...")
     outputs = body.get("outputs")
-    items = outputs if isinstance(outputs, list) and body["output"].startswith("..") else [outputs]
+    single = not body["output"].startswith("..")
+    items = [outputs] if single else outputs if isinstance(outputs, list) else None
     problems = []
-    if len(items) != len(names) or any(_key(i) is None for i in _flatten(items)):
+    if items is None or len(items) != len(names):
         problems.append(f"outputs: the callback's {len(names)} outputs, each with id and property")
-    elif any(not isinstance(i, list) and _key(i) != name and not _key(i).startswith("{")
-             for i, name in zip(items, names, strict=True)):  # fmt: skip
+    elif not all(_output_matches(item, name) for item, name in zip(items, names, strict=True)):
         problems.append("outputs: not this callback's outputs")
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or len(changed) > 100 or not all(isinstance(c, str) for c in changed):
         problems.append("changedPropIds: a list of property names")
     return problems
+
+
+def _output_matches(item, name: str) -> bool:
+    if name.startswith("{"):  # a pattern-matching output: its items (a list for ALL) carry dict ids
+        parts = item if isinstance(item, list) else [item]
+        return len(parts) <= 1000 and all((_key(p) or "").startswith("{") for p in parts)
+    return isinstance(item, dict) and _key(item) == name
 
 
 def _flatten(items: list) -> list:
