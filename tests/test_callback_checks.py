@@ -56,10 +56,16 @@ def test_a_malformed_request_shape_is_a_400_and_an_unknown_script_a_404(app):
     selection = {"selection.data": {"experiments": [app.fuzz_experiment], "searches": []}}
     base = callback_body(app, "ov-download", selection, ["ov-export.n_clicks"])
     assert client.post("/_dash-update-component", json=base).status_code == 200
+    single = base["outputs"]
     for change in ({"outputs": None}, {"outputs": [{}]}, {"inputs": []}, {"changedPropIds": None},
-                   {"changedPropIds": [{}]}):  # fmt: skip
+                   {"changedPropIds": [{}]}, {"outputs": [single]}, {"outputs": []},
+                   {"outputs": {**single, "id": {"a": 1}}}, {"outputs": {"id": "x", "property": "y"}}):  # fmt: skip
         response = client.post("/_dash-update-component", json={**base, **change})
         assert response.status_code == 400, change
+    several = next(b for b in every_callback(app) if b["output"].startswith("..") and len(b["outputs"]) >= 3)
+    nested = [[several["outputs"][0]], *several["outputs"][1:]]  # a list where one output stands: Dash answered 500
+    for outputs in (nested, [several["outputs"][1], several["outputs"][0], *several["outputs"][2:]]):
+        assert client.post("/_dash-update-component", json={**several, "outputs": outputs}).status_code == 400
     deep = client.post("/_dash-update-component", data="[" * 100_000 + "]" * 100_000, content_type="application/json")
     assert deep.status_code == 400
     assert client.get("/_dash-component-suites/nope/x.js").status_code == 404
