@@ -110,6 +110,9 @@ def _trellis(*args: str, cwd) -> subprocess.CompletedProcess:
         (["search", "run", "search.yaml", "--max-trials", "0"], "must be at least 1"),
         (["bounds", "--experiment", "e", "--metric", "m", "--best-quantile", "1.5"], "must be in (0, 1]"),
         (["importance", "--experiment", "e", "--metric", "m", "--trees", "0"], "must be at least 1"),
+        (["bounds", "--experiment", "e", "--metric", "m", "--budget", "-3"], "must be a budget of 0 or more"),
+        (["bounds", "--experiment", "e", "--metric", "m", "--budget", "abc"], "must be auto, all or a number"),
+        (["pareto", "--experiment", "e", "--objectives", "acc:max,acc:max"], "each metric once"),
     ],
 )
 def test_a_bad_command_line_is_one_clear_line(tmp_path, args, says):

@@ -8,6 +8,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
@@ -63,6 +64,20 @@ def test_a_scripts_runs_are_one_search_with_the_verdicts_of_trellis_bounds(store
         bounds["verdicts"]["u"]["action"] == "fix"
         and bounds["fix"]["u"] == rules["negligible_parameter"]["config_change"]["space.u"]
     )
+    with pytest.raises(SystemExit, match="no search 'nope' in experiment 'handwritten'"):
+        main(
+            [
+                "bounds",
+                "--tracking-uri",
+                store,
+                "--experiment",
+                "handwritten",
+                "--metric",
+                "val_accuracy",
+                "--search",
+                "nope",
+            ]
+        )
     text_exit = main(["diagnose", "--tracking-uri", store, "--experiment", "handwritten"])
     text = capsys.readouterr().out
     assert text_exit == 0 and "runs of another tool" in text and "not applicable without Trellis' lineage" in text

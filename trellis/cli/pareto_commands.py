@@ -24,6 +24,9 @@ def parse_objectives(text: str) -> list[tuple[str, str]]:
         out.append((metric, direction))
     if len(out) < 2:
         raise argparse.ArgumentTypeError("a trade-off needs at least two objectives")
+    metrics = [m for m, _ in out]
+    if len(set(metrics)) < len(metrics):
+        raise argparse.ArgumentTypeError(f"each metric once, got {text!r}")
     return out
 
 

@@ -29,7 +29,11 @@ def _load(args: argparse.Namespace):
     table = read_runs(args.tracking_uri, [exp.experiment_id])
     trials = table.trials
     if args.search:
-        trials = trials[trials["search_id"].isin(args.search.split(","))]
+        wanted = [s for s in args.search.split(",") if s]
+        unknown = [s for s in wanted if s not in set(trials["search_id"].astype(str))]
+        if unknown or not wanted:
+            raise SystemExit(f"error: no search {(unknown or [args.search])[0]!r} in experiment {args.experiment!r}")
+        trials = trials[trials["search_id"].isin(wanted)]
     direction = args.direction or metric_direction(trials, args.metric)
     choice = budget_choice(trials, args.metric, None if args.budget == "all" else args.budget)
     history = read_histories(args.tracking_uri, list(choice.beyond), [args.metric]) if choice.beyond else None
