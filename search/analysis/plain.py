@@ -25,3 +25,10 @@ def value_to_plain(value: Any) -> Any:
 
 def optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def shown(value: Any) -> str:
+    """A parameter value as the verdicts and the findings print it: a float in 4 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -32,7 +32,7 @@ from trellis.search import space as scale
 from trellis.search.analysis.bounds import SuggestedBounds, untrusted_reason
 from trellis.search.analysis.design import AnalysisData, Axis
 from trellis.search.analysis.fanova import Importance
-from trellis.search.analysis.plain import value_to_plain
+from trellis.search.analysis.plain import shown, value_to_plain
 
 ACTIONS = ("keep", "narrow", "widen", "fix")
 FIX_SHARE = 0.05  # total share + its spread under this: the parameter may be fixed (never one with share >= 0.1)
@@ -105,12 +105,6 @@ class Verdict:
         return "keep"
 
 
-def shown(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def verdicts_to_plain(verdicts: Mapping[str, Verdict]) -> list[dict[str, Any]]:
     return [v.to_plain() for v in verdicts.values()]
 
@@ -174,10 +168,6 @@ class _Context:
     share: tuple[float, float] | None
     trusted: bool
     weight: float
-
-    @property
-    def searched(self) -> tuple[float, float]:
-        return self.axis.low, self.axis.high
 
     def share_text(self) -> str:
         if self.share is None:
@@ -345,7 +335,3 @@ def _typed(value: Any, axis: Axis) -> Any:
     if axis.kind == "int" or (axis.values and all(isinstance(v, int) for v in axis.values)):
         return int(round(number))
     return float(f"{number:.6g}")
-
-
-def fixed_values(verdicts: Mapping[str, Verdict]) -> dict[str, Any]:
-    return {n: v.value for n, v in verdicts.items() if v.action == "fix"}

@@ -9,7 +9,6 @@ history per step (``trellis.tracking.histories.read_histories`` rows).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -197,20 +196,6 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
         return None
     ra, rb = pd.Series(a).rank().to_numpy(), pd.Series(b).rank().to_numpy()
     return float(np.corrcoef(ra, rb)[0, 1])
-
-
-def nice(value: float, digits: int = 3) -> float:
-    """``value`` rounded to a few significant digits, for a bound a person will read and type."""
-    if value == 0 or not math.isfinite(value):
-        return float(value)
-    return float(f"{value:.{digits}g}")
-
-
-def shown(value: Any) -> str:
-    """A parameter value as the findings print it."""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def run_number(row: pd.Series) -> str:

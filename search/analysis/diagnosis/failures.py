@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts, shown
+from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts
+from trellis.search.analysis.plain import shown
 
 FAILED_SHARE = 0.2  # a fifth of the trials failing is a fifth of the budget spent on nothing
 FAILED_MIN = 2  # one failure is an accident

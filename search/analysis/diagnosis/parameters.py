@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts, shown
+from trellis.search.analysis.diagnosis.base import Finding, Rule, SearchFacts
+from trellis.search.analysis.plain import shown
 from trellis.search.analysis.report import SpaceReport, analyse
 from trellis.search.analysis.verdicts import Verdict
 
