@@ -40,7 +40,8 @@ class AlgorithmSpec:
     ``extra``: the optional install it needs (``trellis.extras``), said at validation when missing.
     ``shape``: sequential, bracketed or population (``SHAPES``): how analysis draws and diagnoses its searches.
     ``objectives``: ``one`` (it ranks trials by one value: Hyperband, BOHB, PBT) or ``several`` (its sampler
-    takes every objective: ``Sampler.observe_values``).
+    takes every objective: ``Sampler.observe_values``). ``uses_prior``: its sampler draws from (or weighs by) a
+    relaunch's ``prior:`` (``trellis.search.prior``).
     """
 
     name: str
@@ -55,6 +56,7 @@ class AlgorithmSpec:
     extra: str | None = None
     shape: str = SEQUENTIAL
     objectives: str = "one"
+    uses_prior: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,9 @@ def _eta(low: int = 2) -> dict[str, tuple[float, None]]:
 
 
 register_algorithm(
-    AlgorithmSpec("random", sampler="trellis.search.samplers.random:RandomSampler", objectives="several")
+    AlgorithmSpec(
+        "random", sampler="trellis.search.samplers.random:RandomSampler", objectives="several", uses_prior=True
+    )
 )
 register_algorithm(
     AlgorithmSpec(
@@ -136,6 +140,7 @@ register_algorithm(
         ranges={"n_startup_trials": (0, None)},
         learns_from_past=True,
         objectives="several",  # Optuna's multi-objective TPE
+        uses_prior=True,
     )
 )
 register_algorithm(
@@ -158,6 +163,7 @@ register_algorithm(
         budgeted=True,
         self_ending=True,
         shape=BRACKETED,
+        uses_prior=True,
     )
 )
 register_algorithm(
@@ -187,6 +193,7 @@ register_algorithm(
         learns_from_past=True,
         self_ending=True,
         shape=BRACKETED,
+        uses_prior=True,
     )
 )
 register_algorithm(

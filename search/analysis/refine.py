@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -62,6 +63,60 @@ def _ends(verdict: Verdict, spec: Mapping[str, Any], low: float, high: float) ->
         return (outer_low, verdict.high) if verdict.side == "high" else (verdict.low, outer_high)
     new_low, new_high = max(verdict.low, outer_low), min(verdict.high, outer_high)
     return (new_low, new_high) if new_low < new_high else (outer_low, outer_high)
+
+
+def prior_from_verdicts(
+    verdicts: Mapping[str, Verdict],
+    data: AnalysisData,
+    original: Mapping[str, Mapping[str, Any]] | None = None,
+    strength: float | None = None,
+) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """A prior-guided relaunch: the ``space`` (the original, widened where a verdict widens: a prior cannot
+    reach past a range), the parameters dropped, and the ``prior:`` section (``trellis.search.prior``) that
+    pulls towards what the verdicts found, each with the verdict's own weight (the forest's R² for narrow and
+    fix, the share of best runs at the edge for widen). Keep adds nothing; nothing is cut from the space."""
+    walls = {n: v if v.action == "widen" else replace(v, action="keep", choices=None) for n, v in verdicts.items()}
+    space, dropped = refined_space(walls, data, original)
+    parameters: dict[str, Any] = {}
+    for name, verdict in verdicts.items():
+        spec = space.get(name)
+        if not isinstance(spec, Mapping) or verdict.action == "keep" or verdict.weight <= 0:
+            continue
+        entry = _prior_entry(verdict, spec, (original or {}).get(name))
+        if entry is not None:
+            parameters[name] = {**entry, "weight": round(float(min(1.0, verdict.weight)), 4)}
+    prior: dict[str, Any] = {"parameters": parameters}
+    if strength is not None:
+        prior["strength"] = strength
+    return space, dropped, prior
+
+
+def _prior_entry(verdict: Verdict, spec: Mapping[str, Any], before: Any) -> dict[str, Any] | None:
+    """The favoured region of one verdict inside ``spec`` (the relaunch's range), or None."""
+    if spec.get("type") == "categorical":
+        choices = list(spec["choices"])
+        favoured = [verdict.value] if verdict.action == "fix" else list(verdict.choices or ())
+        favoured = [c for c in choices if any(str(c) == str(f) for f in favoured)]
+        return {"choices": favoured} if favoured and len(favoured) < len(choices) else None
+    if spec.get("type") not in ("float", "int"):
+        return None
+    low, high = float(spec["low"]), float(spec["high"])
+    if verdict.action == "fix":
+        value = verdict.value
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+        return {"value": value} if ok else None
+    if verdict.action == "widen":  # from the old edge, where the best runs sat, to the new bound
+        old = before if isinstance(before, Mapping) and "low" in before else {"low": low, "high": high}
+        return (
+            {"low": float(old["high"]), "high": high}
+            if verdict.side == "high"
+            else {"low": low, "high": float(old["low"])}
+        )
+    ends = (min(verdict.choices), max(verdict.choices)) if verdict.choices else (verdict.low, verdict.high)
+    if ends[0] is None or ends[1] is None:
+        return None
+    a, b = max(float(ends[0]), low), min(float(ends[1]), high)
+    return {"low": a, "high": b} if a <= b and (a, b) != (low, high) else None
 
 
 def refined_yaml(

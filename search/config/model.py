@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from trellis.search.config.origin import Origin
+from trellis.search.prior import Prior
 from trellis.search.space import SearchSpace
 from trellis.tracking.uris import DEFAULT_TRACKING_URI
 
@@ -133,6 +134,7 @@ class SearchConfig:
     warm_start: bool = False  # a relaunch: the sampler first learns from the parent's trials inside the space
     origin: Origin | None = None  # an ablation's or variation's children: their model and changes
     objectives: tuple[Objective, ...] = ()  # every objective, the first is ``objective``; one unless a list was given
+    prior: Prior | None = None  # a relaunch's prior from its parent's analysis (``trellis.search.prior``)
 
     def __post_init__(self) -> None:
         if not self.objectives:
@@ -173,6 +175,8 @@ class SearchConfig:
             out["warm_start"] = True
         if self.origin:
             out["origin"] = self.origin.to_dict()
+        if self.prior is not None:
+            out["prior"] = self.prior.to_plain()
         if self.source:
             out["source"] = self.source
         return out

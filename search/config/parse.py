@@ -20,6 +20,7 @@ from trellis.search.config.model import (
     TrackingConfig,
 )
 from trellis.search.config.origin import parse_origin
+from trellis.search.config.prior_section import parse_prior
 from trellis.search.config.problems import Problems, number, section
 from trellis.search.config.resources import RESOURCE_KEYS, parse_resources
 from trellis.search.config.sections import check_trial_target, parse_early_stopping, parse_trial
@@ -45,6 +46,7 @@ TOP_KEYS = {
     "early_stopping",
     "warm_start",
     "origin",
+    "prior",
     "source",  # the file the config was read from (written by Trellis): its folder may hold the trial module
 }
 MAX_WORKERS = 1024  # beyond any one machine or sensible cluster share: a typo
@@ -133,6 +135,7 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
         problems.add("relaunched_from", "must be a search id (string)")
     warm_start = _parse_warm_start(raw, algorithm.name, relaunched_from, problems)
     origin = parse_origin(raw.get("origin"), None if space is None else space.names, problems)
+    prior = parse_prior(raw.get("prior"), space, algorithm.name, termination.max_trials, problems)
     if not problems.items and check_target:
         check_trial_target(trial, problems)
     if problems.items:
@@ -155,6 +158,7 @@ def parse_config(raw: Mapping[str, Any], source: str | None = None, check_target
         warm_start=warm_start,
         origin=origin,
         objectives=tuple(objectives),
+        prior=prior,
     )
 
 

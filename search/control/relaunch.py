@@ -5,7 +5,10 @@ diff against the parent, and validation through the same parser as ``trellis sea
 Form state is plain JSON so the page can keep it: ``name``, ``rows`` (one per parameter: ``name``,
 ``action`` search | fix | drop, ``type`` float | int | categorical, ``low``, ``high``, ``log``, ``choices``
 (comma-separated text), ``value``, ``when``), ``algorithm`` (name and settings), ``termination``,
-``workers``, ``warm_start``, ``seed`` (empty: a new one), ``early_stopping`` (the parent's, editable).
+``workers``, ``warm_start``, ``seed`` (empty: a new one), ``early_stopping`` (the parent's, editable),
+``guidance`` (``prior``: the searched rows keep their ranges and ``prior`` pulls towards what the analysis
+found, ``trellis.search.prior``; ``bounds``: the rows' ranges are the walls) and ``prior`` (a ``prior:``
+section, or None).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from trellis.search.registry import ALGORITHMS
 from trellis.search.space import round_outward
 
 ACTIONS = ("search", "fix", "drop")
+GUIDANCE = ("prior", "bounds")
 
 
 def form_from_config(parent: Mapping[str, Any], best: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -57,6 +61,8 @@ def form_from_config(parent: Mapping[str, Any], best: Mapping[str, Any] | None =
         and ALGORITHMS[parent["algorithm"]["name"]].learns_from_past,
         "seed": None,
         "early_stopping": parent.get("early_stopping"),
+        "guidance": "prior",
+        "prior": None,
     }
 
 
@@ -149,6 +155,12 @@ def config_from_form(
     raw["algorithm"] = {"name": algorithm.get("name"), "seed": new_seed if seed is None else seed}
     raw["algorithm"].update({k: scalar(v) for k, v in (algorithm.get("settings") or {}).items()})
     raw["termination"] = {k: scalar(v) for k, v in (form.get("termination") or {}).items() if scalar(v) is not None}
+    raw.pop("prior", None)  # the parent's prior was for the parent: a relaunch's comes from the form
+    prior = (
+        prior_for_rows(form.get("prior"), form.get("rows", [])) if form.get("guidance", "prior") == "prior" else None
+    )
+    if prior and prior.get("parameters") and spec_uses_prior(raw["algorithm"]["name"]):
+        raw["prior"] = prior
     raw["executor"] = {k: v for k, v in dict(raw.get("executor", {})).items() if v is not None}
     raw["executor"]["workers"] = scalar(form.get("workers"))
     raw["name"] = form.get("name") or raw.get("name")
@@ -164,6 +176,42 @@ def config_from_form(
     if form.get("trial"):  # only the allow-list decides whether this is accepted
         raw["trial"] = {"function": str(form["trial"])}
     return raw, problems
+
+
+def spec_uses_prior(algorithm: Any) -> bool:
+    spec = ALGORITHMS.get(str(algorithm))
+    return spec is not None and spec.uses_prior
+
+
+def prior_for_rows(prior: Any, rows: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The form's prior for the rows as they now are: a row fixed or dropped takes none, a region is clipped to
+    the row's (edited) range or choices, and one left empty is dropped. None: no prior."""
+    if not isinstance(prior, Mapping) or not isinstance(prior.get("parameters"), Mapping):
+        return None
+    by_name = {r.get("name"): r for r in rows if r.get("action") == "search"}
+    parameters: dict[str, Any] = {}
+    for name, entry in prior["parameters"].items():
+        row = by_name.get(name)
+        if row is None or not isinstance(entry, Mapping):
+            continue
+        if row.get("type") == "categorical":
+            choices = [
+                c for c in _choices(row.get("choices")) if any(str(c) == str(k) for k in entry.get("choices") or [])
+            ]
+            if choices and len(choices) < len(_choices(row.get("choices"))):
+                parameters[name] = {"choices": choices, "weight": entry.get("weight")}
+            continue
+        low, high = scalar(row.get("low")), scalar(row.get("high"))
+        ends = (entry.get("value"), entry.get("value")) if "value" in entry else (entry.get("low"), entry.get("high"))
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high, *ends))
+        if not numbers or low > high:
+            continue
+        a, b = max(ends[0], low), min(ends[1], high)
+        if a <= b:
+            region = {"value": a} if a == b else {"low": a, "high": b}
+            parameters[name] = {**region, "weight": entry.get("weight")}
+    out = {k: v for k, v in prior.items() if k != "parameters"}
+    return {**out, "parameters": parameters}
 
 
 def validate_launch(
@@ -214,8 +262,10 @@ def fill_from_space(
     """Searched rows take the ranges of a config-format ``space`` (``refined_space`` of the verdicts); a
     ``fixed`` spec fixes its row, a name in ``dropped`` drops it (its condition no longer holds); other rows
     are left as they are. A row keeps its own type and scale: a refinement never turns a log parameter linear
-    or an int a float (an int row's bounds are rounded outwards)."""
+    or an int a float (an int row's bounds are rounded outwards). The ranges are then the walls: guidance
+    ``bounds``, no prior."""
     out = copy.deepcopy(dict(form))
+    out.update(guidance="bounds", prior=None)
     for row in out["rows"]:
         spec = space.get(row["name"])
         if row["action"] != "search":
@@ -239,6 +289,16 @@ def fill_from_space(
             if row.get("log") and not low > 0:
                 continue  # a log row cannot take a range reaching 0: its own range stays
             row.update(low=low, high=high)
+    return out
+
+
+def fill_with_prior(
+    form: Mapping[str, Any], space: Mapping[str, Any], dropped: Mapping[str, str], prior: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A prior-guided relaunch (``trellis.search.analysis.refine.prior_from_verdicts``): the rows take the
+    ``space`` (the parent's ranges, widened where a verdict widens) and the form the ``prior``."""
+    out = fill_from_space(form, space, dropped)
+    out.update(guidance="prior", prior=copy.deepcopy(dict(prior)))
     return out
 
 

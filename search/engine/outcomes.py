@@ -53,6 +53,7 @@ class Outcomes:
     def _tell(self, number: int, params: dict[str, Any], value, values, reason, budget: int | None) -> None:
         """The sampler learns from an ended trial: every objective's value where there are several."""
         state = run_tags.sampler_state(reason)
+        self.sampler.count_end(number, state)  # the prior's decay (``trellis.search.prior``) counts these
         if self.config.multi_objective:
             self.sampler.observe_values(number, params, values, state, budget=budget)
         else:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from trellis.search.config import Objective
+from trellis.search.prior import Prior
 from trellis.search.space import SearchSpace, Value
 
 if TYPE_CHECKING:
@@ -47,12 +48,22 @@ class Sampler(ABC):
         )  # all of them (``from_config``), the first is ``objective``
         self.seed = seed
         self.settings = settings
+        self.prior: Prior | None = None  # a relaunch's prior (``from_config``): samplers that use it read it
+        self.ended = 0  # this search's own trials that ended: the prior's decay counts them
+
+    def count_end(self, number: int, state: str) -> None:
+        """Count a trial of this search that ended (each once; a warm start's past is not this search's)."""
+        seen = self.__dict__.setdefault("_ended_numbers", set())
+        if number >= 0 and number not in seen and state != "killed":
+            seen.add(number)
+            self.ended = len(seen)
 
     @classmethod
     def from_config(cls, config: SearchConfig) -> Sampler:
         """The sampler a search config asks for (its algorithm's seed and settings)."""
         sampler = cls(config.space, config.objective, config.algorithm.seed, **config.algorithm.settings)
         sampler.objectives = tuple(config.objectives)
+        sampler.prior = config.prior
         return sampler
 
     @abstractmethod

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from trellis.search.config import Objective
+from trellis.search.prior import draw_config
 from trellis.search.samplers.base import Config, Sampler, with_prior_draws
 from trellis.search.space import Categorical, Fixed, Float, Int, SearchSpace
 from trellis.tracking import schema
@@ -129,6 +130,10 @@ class BOHBSampler(Sampler):
         values, info = self._with_own_rng(self._generator.get_config, float(budget or 1))
         self.model_based[number] = bool(info.get("model_based_pick"))
         config = with_prior_draws(self.space, from_configspace(self.space, values), self._prior_rng)
+        if not self.model_based[number] and self.prior is not None and not self.prior.empty:
+            # BOHB's random share: a relaunch draws it from its prior (decaying) instead of uniformly
+            config = with_prior_draws(self.space, draw_config(self.prior, self.space, self._prior_rng, self.ended),
+                                      self._prior_rng)  # fmt: skip
         self._encoded[number] = {k: _encode(self.space[k], v) for k, v in config.items() if k in values}
         return config
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from trellis.search.config import Objective
+from trellis.search.prior import draw_config
 from trellis.search.samplers.base import Config, Sampler
 from trellis.search.space import SearchSpace
 
@@ -19,8 +20,10 @@ class RandomSampler(Sampler):
         self._rng = np.random.default_rng(seed)
 
     def propose(self, number: int, budget: int | None = None) -> Config:
+        if self.prior is not None and not self.prior.empty:  # a relaunch: draws from its prior, decaying
+            return draw_config(self.prior, self.space, self._rng, self.ended)
         return self.space.sample(self._rng)
 
     def skip(self, n: int) -> None:
-        for _ in range(n):  # the same draws as before, so a seeded search goes on with the same sequence
-            self.space.sample(self._rng)
+        for i in range(n):  # the same draws as before, so a seeded search goes on with the same sequence
+            self.propose(i)
