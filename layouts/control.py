@@ -1,5 +1,7 @@
 """The control page's pure builders: the searches table with its lineage, what a picked search allows, and the
-relaunch form as widget values and back. Plain values in and out: no Dash callbacks, no MLflow calls."""
+relaunch form as widget values and back. Plain values in and out: no Dash callbacks, no MLflow calls.
+
+Over 400 lines: the searches table and the relaunch form's widgets are one page's builders, read together."""
 
 from __future__ import annotations
 
@@ -41,7 +43,10 @@ TABLE_COLUMNS = [
 ]
 PARAM_COLUMNS = ["name", "action", "type", "low", "high", "log", "choices", "value"]
 EDITABLE_PARAM_COLUMNS = {"action", "low", "high", "log", "choices", "value"}
-WIDGETS = ("name", "params", "algorithm", "settings", "max_trials", "max_time_s", "workers", "warm_start", "seed")
+WIDGETS = (
+    "name", "params", "algorithm", "settings", "max_trials", "max_time_s", "workers", "warm_start", "seed",
+    "guidance", "prior",
+)  # fmt: skip
 FAST_TICK_MS, SLOW_TICK_MS = 2000, 15000
 INDENT = "\u00a0└ "  # what indents a relaunch's name under its parent
 
@@ -321,6 +326,8 @@ def widgets_from_form(form: Mapping[str, Any]) -> dict[str, Any]:
         "workers": form.get("workers"),
         "warm_start": ["on"] if form.get("warm_start") else [],
         "seed": "" if form.get("seed") is None else str(form.get("seed")),
+        "guidance": form.get("guidance") or "prior",
+        "prior": form.get("prior"),
     }
 
 
@@ -340,6 +347,8 @@ def form_from_widgets(
         "workers": widgets.get("workers"),
         "warm_start": bool(widgets.get("warm_start")),
         "seed": _blank_none(widgets.get("seed")),
+        "guidance": widgets.get("guidance") if widgets.get("guidance") in ("prior", "bounds") else "prior",
+        "prior": widgets.get("prior") if isinstance(widgets.get("prior"), dict) else None,
     }
     early, before = early_from_table(widgets.get("settings")), base.get("early_stopping")
     if early and (before or scalar(early.get("step")) not in (-1, None)):  # on, or the parent's edited

@@ -11,9 +11,10 @@ import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, State, ctx, dash_table, dcc, html, no_update
 
 from trellis.app.context import AppContext
+from trellis.app.pages.control_prior import register_prior_view
 from trellis.app.shell import query_fix
 from trellis.layouts import control as lc
-from trellis.search.analysis.refine import refined_space
+from trellis.search.analysis.refine import prior_from_verdicts, refined_space
 from trellis.search.control.fixes import apply_fix
 from trellis.search.control.policy import trial_target
 from trellis.search.control.queue import submit_search
@@ -24,6 +25,7 @@ from trellis.search.control.relaunch import (
     config_yaml,
     fill_from_runs,
     fill_from_space,
+    fill_with_prior,
     form_from_config,
     validate_launch,
 )
@@ -44,6 +46,8 @@ WIDGET_PROPS = [
     ("ctl-workers", "value"),
     ("ctl-warm", "value"),
     ("ctl-seed", "value"),
+    ("ctl-guide", "value"),
+    ("ctl-prior", "data"),
 ]
 SMALL_TABLE = {"fontSize": 12, "textAlign": "left", "minWidth": 60}
 
@@ -123,7 +127,17 @@ def section() -> html.Div:
                 [
                     dbc.Col(
                         [
-                            dbc.Button("Fill from suggested bounds", id="ctl-fill-bounds", size="sm", className="me-2"),
+                            dbc.RadioItems(
+                                id="ctl-guide",
+                                options=[
+                                    {"label": "prior: keep the ranges, pull towards the good region", "value": "prior"},
+                                    {"label": "hard bounds: cut the ranges", "value": "bounds"},
+                                ],
+                                value="prior",
+                                inline=True,
+                                className="small",
+                            ),
+                            dbc.Button("Fill from the analysis", id="ctl-fill-bounds", size="sm", className="me-2"),
                             dbc.Button("Fill from selected runs", id="ctl-fill-runs", size="sm", outline=True),
                         ],
                         md=6,
@@ -132,6 +146,8 @@ def section() -> html.Div:
                 ],
                 className="g-2 my-2",
             ),
+            dcc.Store(id="ctl-prior", data=None),  # the relaunch's prior (``prior:``), from the analysis
+            html.Div(id="ctl-prior-view"),
             html.Div("Algorithm settings", className="small text-muted"),
             dash_table.DataTable(
                 id="ctl-settings",
@@ -176,31 +192,39 @@ def _problems_alert(problems) -> dbc.Alert:
     )
 
 
-def _suggested_space(context: AppContext, selection: dict, search_id: str, metric: str, direction: str):
-    """The refined space of the verdicts for this search's runs (and the parameters it drops), or None and why
-    not. The verdicts are the space page's and ``trellis bounds``' own (``trellis.search.analysis.verdicts``)."""
+def _analysis(context: AppContext, selection: dict, search_id: str, metric: str, direction: str):
+    """The search-space report of this search's runs with its verdicts (the space page's and ``trellis bounds``'
+    own, ``trellis.search.analysis.verdicts``) and what they say in short, or None and why not."""
     exps = (selection or {}).get("experiments", [])
     report = context.space_report({"experiments": exps, "searches": [search_id]}, metric, direction, None, None)
     verdicts = report.verdicts or {}
     if not any(v.action != "keep" for v in verdicts.values()):
         why = report.problem or "every parameter keeps its range (no narrower region, no edge, nothing to fix)"
         return None, f"Nothing to refine: {why}."
-    table = context.view(exps, [search_id]).table
-    space, dropped = refined_space(verdicts, report.data, spaces_of(table))
     counts = Counter(v.action for v in verdicts.values() if v.action != "keep")
     said = ", ".join(f"{count} {'to ' if action == 'fix' else ''}{action}" for action, count in sorted(counts.items()))
     bounds = report.bounds
     fit = "R² n/a" if bounds is None or bounds.r2 is None else f"cross-validated R² {bounds.r2:.2f}"
     trust = f"; nothing narrowed or fixed: {report.problem}" if report.problem else ""
-    return (space, dropped), f"{said}; {fit}{trust}"
+    return report, f"{said}; {fit}{trust}"
 
 
-def _from_bounds(context: AppContext, form: dict, selection: dict, search_id: str, metric: str, direction: str):
-    refined, why = _suggested_space(context, selection, search_id, metric, direction)
-    if refined is None:
+def _from_analysis(
+    context: AppContext, form: dict, selection: dict, search_id: str, metric: str, direction: str, guidance: str
+):
+    """The form filled from the verdicts: hard bounds, or (the default) the parent's ranges and a prior."""
+    report, why = _analysis(context, selection, search_id, metric, direction)
+    if report is None:
         return None, why
-    space, dropped = refined
-    return fill_from_space(form, space, dropped), f"From the verdicts of the search-space analysis ({why})."
+    table = context.view((selection or {}).get("experiments", []), [search_id]).table
+    if guidance == "bounds":
+        filled = fill_from_space(form, *refined_space(report.verdicts, report.data, spaces_of(table)))
+        return filled, f"Hard bounds from the verdicts of the search-space analysis ({why})."
+    filled = fill_with_prior(form, *prior_from_verdicts(report.verdicts, report.data, spaces_of(table)))
+    pulled = len(filled["prior"]["parameters"])
+    if not pulled:
+        return filled, f"Prior: nothing sure to pull towards ({why}); the relaunch continues on the parent's space."
+    return filled, f"Prior from the verdicts of the search-space analysis, on {pulled} parameters ({why})."
 
 
 def _from_runs(context: AppContext, form: dict, selection: dict, selected: list | None):
@@ -212,6 +236,7 @@ def _from_runs(context: AppContext, form: dict, selection: dict, selected: list 
 
 def register(app: Dash, context: AppContext) -> None:
     _register_fill(app, context)
+    register_prior_view(app, context)
     _register_preview(app, context)
     _register_launch(app, context)
 
@@ -225,12 +250,13 @@ def _register_fill(app: Dash, context: AppContext) -> None:
         Input("ctl-fill-bounds", "n_clicks"),
         Input("ctl-fill-runs", "n_clicks"),
         Input("ctl-algo", "value"),
+        Input("ctl-guide", "value"),
         *[State(i, p) for i, p in WIDGET_PROPS],
         State("selection", "data"),
         State("selected-runs", "data"),
         State("url", "search"),
     )
-    def fill(search_id, _bounds, _runs, algorithm, *state):
+    def fill(search_id, _bounds, _runs, algorithm, guidance, *state):
         *values, selection, selected, url_query = state
         unchanged = [no_update] * len(WIDGET_PROPS)
         if not search_id:
@@ -247,23 +273,32 @@ def _register_fill(app: Dash, context: AppContext) -> None:
             return *unchanged, "", dbc.Alert(str(exc).splitlines()[0], color="warning")
         parent = config.to_dict()
         metric, direction = config.objective.metric, config.objective.direction
-        if trigger in ("ctl-fill-bounds", "ctl-fill-runs"):
+        trials = context.view((selection or {}).get("experiments", []), [search_id]).trials
+        best = lc.best_params(trials, search_id, metric, direction)
+        if trigger in ("ctl-fill-bounds", "ctl-fill-runs", "ctl-guide"):
             form = lc.form_from_widgets(form_from_config(parent), widgets)
-            if trigger == "ctl-fill-bounds":
-                filled, note = _from_bounds(context, form, selection, search_id, metric, direction)
-            else:
+            if trigger == "ctl-fill-runs":
                 filled, note = _from_runs(context, form, selection, selected)
+            else:  # from the parent's own rows: switching guidance undoes the other's ranges
+                form["rows"] = form_from_config(parent, best)["rows"]
+                guide = guidance if guidance in ("prior", "bounds") else "prior"
+                filled, note = _from_analysis(context, form, selection, search_id, metric, direction, guide)
             if filled is None:
                 return *unchanged, dbc.Alert(note, color="warning", className="py-1 mb-0"), no_update
-            params = lc.param_table(filled["rows"])
-            return no_update, params, *unchanged[2:], html.Span(note, className="text-success"), no_update
-        trials = context.view((selection or {}).get("experiments", []), [search_id]).trials
+            shown = lc.widgets_from_form(filled)
+            changed = ("params", "guidance", "prior")
+            out = [shown[k] if k in changed else no_update for k in lc.WIDGETS]
+            return *out, html.Span(note, className="text-success"), no_update
         fix = query_fix(url_query)
         fixed = fix is not None and fix[0] == search_id
-        form = form_from_config(
-            apply_fix(parent, fix[1]) if fixed else parent, lc.best_params(trials, search_id, metric, direction)
-        )
+        form = form_from_config(apply_fix(parent, fix[1]) if fixed else parent, best)
         form["seed"] = secrets.randbelow(2**31)  # drawn once: the preview, the YAML and the launch agree
+        fill_note = ""
+        if not fixed:  # by default a relaunch is prior-guided from the analysis, when it has something to say
+            filled, said = _from_analysis(context, form, selection, search_id, metric, direction, "prior")
+            form, fill_note = (
+                (filled, html.Span(said, className="text-success")) if filled is not None else (form, said)
+            )
         widgets = lc.widgets_from_form(form)
         note = f"From search {config.name} ({search_id[:8]}): its trial ({trial_target(config.trial)}) and store."
         if fixed:
@@ -272,7 +307,7 @@ def _register_fill(app: Dash, context: AppContext) -> None:
                 note,
                 html.Div(f"With the search diagnosis' fix: {changes}", id="ctl-fix-note", className="text-success"),
             ]
-        return *[widgets[k] for k in lc.WIDGETS], "", note
+        return *[widgets[k] for k in lc.WIDGETS], fill_note, note
 
 
 def _register_preview(app: Dash, context: AppContext) -> None:

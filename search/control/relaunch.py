@@ -195,9 +195,8 @@ def prior_for_rows(prior: Any, rows: list[Mapping[str, Any]]) -> dict[str, Any] 
         if row is None or not isinstance(entry, Mapping):
             continue
         if row.get("type") == "categorical":
-            choices = [
-                c for c in _choices(row.get("choices")) if any(str(c) == str(k) for k in entry.get("choices") or [])
-            ]
+            favoured = entry.get("choices") if isinstance(entry.get("choices"), list) else []
+            choices = [c for c in _choices(row.get("choices")) if any(str(c) == str(k) for k in favoured)]
             if choices and len(choices) < len(_choices(row.get("choices"))):
                 parameters[name] = {"choices": choices, "weight": entry.get("weight")}
             continue

@@ -1,0 +1,89 @@
+"""What the relaunch form's prior will do, per parameter (pure, no Dash): its density over the row's range, how
+strongly it pulls (``trellis.search.prior.pull``), and the parent's runs beside it. ``trellis.layouts.prior_view``
+draws it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from trellis.search.control.relaunch import prior_for_rows, scalar
+from trellis.search.prior import ParameterPrior, density_curve, pull
+from trellis.search.space import Categorical, Float, Int, Param
+
+
+class PriorCurve(NamedTuple):
+    name: str
+    kind: str  # float | int | categorical
+    log: bool
+    x: list[Any]  # original units (a categorical: its choices)
+    density: list[float]  # per unit of the range on its scale (1 everywhere: no pull); a categorical: p * K
+    pull: float  # 0 (none) .. 1
+    weight: float  # the prior's trust weight for this parameter (0: none)
+    region: tuple[Any, ...] | None  # the favoured region (low, high) or choices; None: no prior
+    runs: list[Any]  # the parent's values of this parameter
+
+
+def _param(row: Mapping[str, Any]) -> Param | None:
+    """The searched row as a parameter, or None when its cells do not make one (the form says why elsewhere)."""
+    kind, name = row.get("type"), str(row.get("name"))
+    if kind == "categorical":
+        choices = [scalar(c) for c in str(row.get("choices") or "").split(",") if c.strip()]
+        return Categorical(name, choices=tuple(choices)) if choices else None
+    low, high = scalar(row.get("low")), scalar(row.get("high"))
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high))
+    if kind not in ("float", "int") or not numbers or not low < high:
+        return None
+    log = bool(row.get("log")) and str(row.get("log")).lower() not in ("no", "false") and low > 0
+    return (Float if kind == "float" else Int)(name, low=low, high=high, log=log)
+
+
+def prior_view_info(
+    rows: Iterable[Mapping[str, Any]], prior: Any, runs: Mapping[str, Iterable[Any]] | None = None
+) -> list[PriorCurve]:
+    """One curve per searched row, in the form's order: the prior as the launch would take it (clipped to the
+    rows as edited, ``prior_for_rows``), uniform where it says nothing."""
+    rows = [r for r in rows if r.get("action") == "search"]
+    plain = (prior_for_rows(prior, rows) or {}).get("parameters", {})
+    out = []
+    for row in rows:
+        param = _param(row)
+        if param is None:
+            continue
+        entry = plain.get(param.name)
+        favoured = _entry(param, entry) if isinstance(entry, Mapping) else None
+        x, density = density_curve(favoured, param)
+        values = [v for v in (runs or {}).get(param.name, []) if v is not None and not _nan(v)]
+        region = None
+        if favoured is not None:
+            region = favoured.choices if favoured.choices is not None else (favoured.low, favoured.high)
+        out.append(
+            PriorCurve(
+                param.name,
+                param.kind,
+                bool(getattr(param, "log", False)),
+                x,
+                density,
+                pull(favoured, param),
+                favoured.weight if favoured is not None else 0.0,
+                region,
+                values,
+            )
+        )
+    return out
+
+
+def _entry(param: Param, entry: Mapping[str, Any]) -> ParameterPrior | None:
+    weight = entry.get("weight")
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
+        return None
+    if isinstance(param, Categorical):
+        return ParameterPrior(param.name, float(weight), choices=tuple(entry.get("choices") or ()))
+    low = entry.get("value", entry.get("low"))
+    high = entry.get("value", entry.get("high"))
+    return ParameterPrior(param.name, float(weight), low=float(low), high=float(high))
+
+
+def _nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
