@@ -1,6 +1,7 @@
 """The README's refine step on the demo's own TPE search, in headless Chromium under gunicorn: the search-space
-page shows one verdict per parameter, and Control → pick the TPE search → *Fill from suggested bounds* changes
-the space exactly as those verdicts say (what ``trellis bounds`` prints for the same runs)."""
+page shows one verdict per parameter; Control → pick the TPE search gives a prior-guided relaunch by default (the
+prior of those verdicts, its view drawn per parameter), and *hard bounds* changes the space exactly as the
+verdicts say (what ``trellis bounds`` prints for the same runs)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import pytest
 import yaml
 from selenium.webdriver.common.by import By
 
-from tests.browser import click, find_browser, gunicorn_app, make_driver, text, wait
+from tests.browser import find_browser, gunicorn_app, make_driver, text, wait
 from tests.conftest import ROOT, module_store
 from tests.test_browser_control import _pick, _status
+from trellis.search.analysis.refine import prior_from_verdicts
 from trellis.search.analysis.report import analyse
 from trellis.search.config import parse_config
 from trellis.search.engine.runner import run_search
@@ -57,13 +59,28 @@ def test_the_demo_refine_step_changes_the_space_as_the_verdicts_say(demo_tpe):
     shown = {r.find_elements(By.TAG_NAME, "td")[0].text: r.find_elements(By.TAG_NAME, "td")[1].text for r in rows}
     assert shown == {name: v.headline for name, v in verdicts.items()}
 
-    # Control → pick the TPE search → Fill from suggested bounds: the launch preview carries the verdicts.
+    # Control → pick the TPE search: by default the relaunch keeps the parent's ranges (widened where a verdict
+    # widens) and takes the prior of the verdicts; the form draws what that prior does per parameter.
     driver.get(f"{base}/control?exp={result.experiment_id}")
     wait(driver, lambda d: _status(d, result.search_id) == "finished", timeout=60)
     _pick(driver, result.search_id, "finished")
-    click(driver, "ctl-fill-bounds")
-    wait(driver, lambda d: "From the verdicts" in text(d, "ctl-fill-note"), timeout=60)
-    wait(driver, lambda d: "space:" in text(d, "ctl-yaml"))
+    wait(driver, lambda d: "Prior from the verdicts" in text(d, "ctl-fill-note"), timeout=60)
+    wait(driver, lambda d: "prior:" in text(d, "ctl-yaml"), timeout=30)
+    launched = yaml.safe_load(text(driver, "ctl-yaml"))
+    space_of, _, expected = prior_from_verdicts(verdicts, report.data, parent)
+    assert set(launched["prior"]["parameters"]) == set(expected["parameters"]) != set()
+    for name, entry in expected["parameters"].items():
+        assert launched["prior"]["parameters"][name] == entry, name
+    assert {n: s for n, s in launched["space"].items()} == {n: s for n, s in space_of.items()}
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ctl-prior-graph .main-svg"), timeout=30)
+    titles = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "#ctl-prior-graph .annotation-text")]
+    for name in expected["parameters"]:
+        assert any(t.startswith(f"{name}: pull ") for t in titles), (name, titles)
+
+    # → hard bounds: the launch preview carries the verdicts as walls, and no prior.
+    driver.find_element(By.XPATH, "//*[@id='ctl-guide']//label[contains(., 'hard bounds')]").click()
+    wait(driver, lambda d: "Hard bounds from the verdicts" in text(d, "ctl-fill-note"), timeout=60)
+    wait(driver, lambda d: "space:" in text(d, "ctl-yaml") and "prior:" not in text(d, "ctl-yaml"))
     space = yaml.safe_load(text(driver, "ctl-yaml"))["space"]
     for name, verdict in verdicts.items():
         spec = space.get(name)
