@@ -17,8 +17,8 @@ space, ``trellis.search.space.to_unit``)::
                                                 Z: N's mass on [0, 1] (truncated to the range)
 
 and of a categorical parameter at choice ``k`` of ``K``: ``pi(k) = w * [k in S] / |S| + (1 - w) / K``. The
-uniform part ``1 - w`` is the trust gate: weight 0 is no prior at all, and every value keeps some mass, so a
-wrong prior slows a search but never walls the optimum off.
+uniform part ``1 - w`` is the trust gate: weight 0 is no prior at all, and every value keeps some mass (``w`` is
+at most ``MAX_WEIGHT``), so a wrong prior slows a search but never walls the optimum off.
 
 Decay: a model-based sampler adds ``exponent(t) * log pi(x)`` to its acquisition, ``exponent(t) = beta / (1 + t)``
 after ``t`` of its own trials ended; a sampler that draws (random, Hyperband, BOHB's random share, TPE's
@@ -38,6 +38,7 @@ import numpy as np
 
 from trellis.search.space import Categorical, Fixed, Float, Int, Param, SearchSpace, from_unit, to_unit
 
+MAX_WEIGHT = 0.95  # a weight of 1 is taken as this: every value keeps at least 5% of the uniform's chance
 SPREAD_FLOOR = 0.05  # the narrowest spread on [0, 1]: a single value still has a neighbourhood
 DEFAULT_STRENGTH = 3.0  # beta when the search has no trial limit to derive it from
 MAX_STRENGTH = 100.0
@@ -98,6 +99,10 @@ def _normal_cdf(z: np.ndarray | float) -> np.ndarray:
 _erf = np.vectorize(math.erf, otypes=[float])
 
 
+def _weight(weight: float) -> float:
+    return min(max(float(weight), 0.0), MAX_WEIGHT)
+
+
 def centre_spread(prior: ParameterPrior, param: Float | Int) -> tuple[float, float]:
     """The region's centre and spread on [0, 1] of ``param``'s range (its own scale)."""
     lo, hi = (float(u) for u in to_unit([prior.low, prior.high], param.low, param.high, param.log))
@@ -107,7 +112,7 @@ def centre_spread(prior: ParameterPrior, param: Float | Int) -> tuple[float, flo
 
 def unit_density(prior: ParameterPrior, param: Float | Int, unit: Any, weight: float | None = None) -> np.ndarray:
     """``pi(u)`` at values ``unit`` on [0, 1] (it integrates to 1 over [0, 1])."""
-    w = prior.weight if weight is None else weight
+    w = _weight(prior.weight if weight is None else weight)
     c, s = centre_spread(prior, param)
     u = np.asarray(unit, dtype=float)
     mass = float(_normal_cdf((1 - c) / s) - _normal_cdf(-c / s))
@@ -117,7 +122,7 @@ def unit_density(prior: ParameterPrior, param: Float | Int, unit: Any, weight: f
 
 def choice_probabilities(prior: ParameterPrior, param: Categorical, weight: float | None = None) -> np.ndarray:
     """``pi(k)`` for each of ``param``'s choices, in its order."""
-    w = prior.weight if weight is None else weight
+    w = _weight(prior.weight if weight is None else weight)
     chosen = [any(str(c) == str(k) for k in prior.choices or ()) for c in param.choices]
     favoured = np.asarray(chosen, dtype=float) / max(1, sum(chosen))
     return (
@@ -141,7 +146,7 @@ def log_density(prior: ParameterPrior, param: Param, values: Any) -> np.ndarray:
 
 def draw(prior: ParameterPrior, param: Param, rng: np.random.Generator, scale: float = 1.0) -> Any:
     """One value of ``param`` from ``pi``, its weight scaled by ``scale`` (the decay)."""
-    w = prior.weight * min(1.0, max(0.0, scale))
+    w = _weight(prior.weight) * min(1.0, max(0.0, scale))
     if isinstance(param, Categorical):
         return param.choices[int(rng.choice(len(param.choices), p=choice_probabilities(prior, param, w)))]
     if not isinstance(param, Float | Int) or rng.random() >= w:
@@ -216,4 +221,4 @@ def pull(prior: ParameterPrior | None, param: Param) -> float:
     lo, hi = max(0.0, c - s), min(1.0, c + s)
     mass = float(_normal_cdf((1 - c) / s) - _normal_cdf(-c / s))
     inside = float(_normal_cdf((hi - c) / s) - _normal_cdf((lo - c) / s)) / mass
-    return float(max(0.0, prior.weight * inside + (1 - prior.weight) * (hi - lo) - (hi - lo)))
+    return float(max(0.0, _weight(prior.weight) * (inside - (hi - lo))))
