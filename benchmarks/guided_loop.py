@@ -162,10 +162,8 @@ def run_relaunches(workload: str, seed: int, budget: int, uri: str, n_startup: i
     verdicts = report.verdicts or {}
     base = form_from_config(parent_config.to_dict(), dict(parent.best_params or {}))
     forms = {"continue": base}
-    if verdicts:  # as the control page's Fill: hard bounds where offered (trusted), and the prior
-        forms["bounds"] = (
-            fill_from_space(base, *refined_space(verdicts, report.data, spaces_of(table))) if trusted else base
-        )
+    if any(v.action != "keep" for v in verdicts.values()):  # as the control page fills either guidance
+        forms["bounds"] = fill_from_space(base, *refined_space(verdicts, report.data, spaces_of(table)))
         forms["prior"] = fill_with_prior(base, *prior_from_verdicts(verdicts, report.data, spaces_of(table)))
     else:
         forms["bounds"] = forms["prior"] = base

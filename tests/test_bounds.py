@@ -9,11 +9,11 @@ import yaml
 from tests.conftest import module_store
 from trellis.search.analysis.bounds import suggest_bounds
 from trellis.search.analysis.design import prepare
-from trellis.search.analysis.refine import refined_space
+from trellis.search.analysis.refine import prior_from_verdicts, refined_space
 from trellis.search.analysis.report import analyse
 from trellis.search.config import parse_config
 from trellis.search.engine.runner import run_search
-from trellis.tracking.reader import read_runs, recorded_spaces
+from trellis.tracking.reader import read_runs, recorded_spaces, spaces_of
 
 
 @pytest.fixture(scope="module")
@@ -110,5 +110,11 @@ def test_cli_gives_the_same_numbers_as_the_library(quadratic_runs, capsys):
     assert main(["bounds", "--tracking-uri", uri, "--experiment", "quad", "--metric", "loss", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["verdicts"] == {n: v.to_plain() for n, v in page.verdicts.items()}  # one story, page and CLI
+    # --prior: the control page's default relaunch (the same prior_from_verdicts), loadable as a config's sections.
+    assert main(["bounds", "--tracking-uri", uri, "--experiment", "quad", "--metric", "loss", "--prior"]) == 0
+    sections = yaml.safe_load(capsys.readouterr().out)
+    _, _, expected = prior_from_verdicts(page.verdicts, page.data, spaces_of(table))
+    assert sections["prior"] == expected == out["prior"]["prior"] and expected["parameters"]["x"]["weight"] > 0
+    assert sections["space"]["x"] == {"type": "float", "low": -1.0, "high": 1.0, "log": False}  # kept, not cut
     with pytest.raises(SystemExit, match="no experiment 'nope'"):
         main(["bounds", "--tracking-uri", uri, "--experiment", "nope", "--metric", "loss"])

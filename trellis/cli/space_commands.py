@@ -121,7 +121,9 @@ def _reference_importance(args: argparse.Namespace, data) -> int:
 
 def cmd_bounds(args: argparse.Namespace) -> int:
     """The space page's analysis and its one verdict per parameter (``trellis.search.analysis.verdicts``)."""
-    from trellis.search.analysis.refine import refined_space
+    import yaml
+
+    from trellis.search.analysis.refine import prior_from_verdicts, refined_space
     from trellis.search.analysis.report import analyse
     from trellis.tracking.reader import spaces_of
 
@@ -142,6 +144,7 @@ def cmd_bounds(args: argparse.Namespace) -> int:
     if bounds is None:
         raise SystemExit(f"error: {report.problem}")
     space, dropped = refined_space(verdicts, report.data, spaces_of(table))
+    prior_space, _, prior = prior_from_verdicts(verdicts, report.data, spaces_of(table))
     if args.json:
         out = {
             "metric": data.metric,
@@ -153,6 +156,7 @@ def cmd_bounds(args: argparse.Namespace) -> int:
             "space": space if any(v.action != "keep" for v in verdicts.values()) else None,
             "dropped": dropped,
             "fix": {n: v.value for n, v in verdicts.items() if v.action == "fix"},
+            "prior": {"space": prior_space, "prior": prior},  # a prior-guided relaunch's two sections
             "not_offered": report.problem,
         }
         print(json.dumps(out, indent=2))
@@ -162,6 +166,10 @@ def cmd_bounds(args: argparse.Namespace) -> int:
     print(f"# Random forest 10-fold cross-validated R^2: {r2} (how far to trust these ranges).")
     for name, verdict in verdicts.items():
         print(f"#   {name:<20} {verdict.headline}")
+    if args.prior:  # the control page's default relaunch: the ranges kept (widened), a prior from the verdicts
+        print("# A prior-guided relaunch: the ranges kept (widened where a verdict widens), the verdicts as a prior.")
+        sys.stdout.write(yaml.safe_dump({"space": prior_space, "prior": prior}, sort_keys=False))
+        return 0
     sys.stdout.write("\n".join(report.refined_yaml.splitlines()[1:]) + "\n")  # its header is said above
     return 0
 
@@ -191,6 +199,12 @@ def add_commands(sub) -> None:
             "search-space page does), a number, or all (every run as it ended)",
         )
         p.add_argument("--json", action="store_true")
+        if name == "bounds":
+            p.add_argument(
+                "--prior",
+                action="store_true",
+                help="print a prior-guided relaunch's space and prior: sections instead of hard bounds",
+            )
         if name == "importance":
             p.add_argument("--pairs", action="store_true", help="also every pair of parameters")
             p.add_argument(
