@@ -87,7 +87,7 @@ def test_random_draws_from_the_prior_and_decays():
     assert inside(late) == pytest.approx(0.095 * 0.6827 + 0.905 * 0.1, abs=0.025)
 
 
-@pytest.mark.parametrize("algorithm", ["tpe", "hyperband"])
+@pytest.mark.parametrize("algorithm", ["tpe", "hyperband", "bohb"])
 def test_a_prior_guided_relaunch_runs_through_the_engine(make_config, algorithm):
     parent = run_search(make_config(algorithm__name="tpe", termination__max_trials=6))
     prior = {"strength": 5.0, "parameters": {"x": {"low": 0.2, "high": 0.4, "weight": 1.0},
