@@ -118,3 +118,22 @@ def test_cli_gives_the_same_numbers_as_the_library(quadratic_runs, capsys):
     assert sections["space"]["x"] == {"type": "float", "low": -1.0, "high": 1.0, "log": False}  # kept, not cut
     with pytest.raises(SystemExit, match="no experiment 'nope'"):
         main(["bounds", "--tracking-uri", uri, "--experiment", "nope", "--metric", "loss"])
+
+
+def test_cli_importance_takes_the_pages_sample(quadratic_runs, capsys):
+    """Past ``--max-runs`` (the page's 4000 by default) the CLI fits the same seeded sample as the search-space
+    page, says how many runs it left out, and gives the page's numbers."""
+    import json
+
+    from trellis.cli import main
+
+    table, config = quadratic_runs
+    args = ["importance", "--tracking-uri", config.tracking.uri, "--experiment", "quad", "--metric", "loss"]
+    assert main([*args, "--json", "--max-runs", "120"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    page = analyse(table, table.trials, "loss", "min", max_runs=120)
+    assert out["runs"] == 120 and out["notes"]["runs not in the 120-run sample the forests are fitted on"] == 180
+    for name, single in out["singles"].items():
+        assert single["mean"] == pytest.approx(page.importance.single_mean[name])
+    assert main([*args, "--json", "--max-runs", "0"]) == 0  # 0: every run
+    assert json.loads(capsys.readouterr().out)["runs"] == 300

@@ -88,6 +88,16 @@ def active_masks(trials: pd.DataFrame, data: AnalysisData) -> dict[str, np.ndarr
     return out
 
 
+def sampled(data: AnalysisData, max_runs: int, seed: int) -> AnalysisData:
+    """The runs the forests are fitted on: all of them, or a seeded sample of ``max_runs`` (the shares and
+    ranges settle long before 10k runs, the wait does not), said in the notes. The page and the CLI share it."""
+    if not 0 < max_runs < len(data.y):
+        return data
+    keep = np.sort(np.random.default_rng(seed).choice(len(data.y), max_runs, replace=False))
+    data.notes[f"runs not in the {max_runs}-run sample the forests are fitted on"] = len(data.y) - max_runs
+    return replace(data, X=data.X[keep], y=data.y[keep], run_ids=[data.run_ids[i] for i in keep])
+
+
 def analyse(
     table: RunTable,
     trials: pd.DataFrame,
@@ -109,11 +119,7 @@ def analyse(
     data = prepare(table, trials, metric, direction, params, best_quantile)
     data.notes.update(budget_notes)
     all_runs = list(data.run_ids)
-    if len(data.y) > max_runs:
-        # Forests on a seeded sample: the shares and ranges settle long before 10k runs, the wait does not.
-        keep = np.sort(np.random.default_rng(seed).choice(len(data.y), max_runs, replace=False))
-        data.notes[f"runs not in the {max_runs}-run sample the forests are fitted on"] = len(data.y) - max_runs
-        data = replace(data, X=data.X[keep], y=data.y[keep], run_ids=[data.run_ids[i] for i in keep])
+    data = sampled(data, max_runs, seed)
     if len(data.y) < 4 or not data.axes:
         why = f"need at least 4 runs with a finite {metric} and one varying parameter (have {len(data.y)} runs)"
         return SpaceReport(data, None, None, None, None, why, all_runs)

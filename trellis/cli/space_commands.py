@@ -55,7 +55,7 @@ def cmd_importance(args: argparse.Namespace) -> int:
     from trellis.search.analysis.bounds import runs_needed
     from trellis.search.analysis.factorial import factorial_importance, levels_of
     from trellis.search.analysis.fanova import FastFANOVA
-    from trellis.search.analysis.report import active_masks
+    from trellis.search.analysis.report import active_masks, sampled
 
     if args.engine == "fanova":
         from trellis.extras import require
@@ -65,6 +65,8 @@ def cmd_importance(args: argparse.Namespace) -> int:
     if args.engine == "fanova":
         return _reference_importance(args, data)
     codes = levels_of(data)
+    if codes is None:  # the forests' sample, as the search-space page takes it (the note says how many are out)
+        data = sampled(data, args.max_runs, args.seed)
     if codes is not None:  # a balanced grid: the exact ANOVA, as the search-space page shows it
         imp = factorial_importance(data, codes)
         if not args.pairs:
@@ -73,7 +75,9 @@ def cmd_importance(args: argparse.Namespace) -> int:
     else:
         active = active_masks(trials, data)
         fan = FastFANOVA(data.X, data.y, data.names, n_trees=args.trees, seed=args.seed, active=active)
-        imp = fan.importance(pairs=args.pairs)
+        imp = fan.importance(pairs=True)  # as the page: its singles come from the same trees with pairs
+        if not args.pairs:
+            imp = replace(imp, pair_mean={}, pair_std={})
     if args.json:
         out = {
             "metric": data.metric,
@@ -139,6 +143,7 @@ def cmd_bounds(args: argparse.Namespace) -> int:
         seed=args.seed,
         marginals=False,
         budget=None,
+        max_runs=args.max_runs or 10**12,
     )  # fmt: skip  (the runs are at one budget already)
     bounds, verdicts = report.bounds, report.verdicts or {}
     if bounds is None:
@@ -199,6 +204,12 @@ def add_commands(sub) -> None:
             "search-space page does), a number, or all (every run as it ended)",
         )
         p.add_argument("--json", action="store_true")
+        p.add_argument(
+            "--max-runs",
+            type=non_negative_int,
+            default=4000,
+            help="fit the forests on a seeded sample of this many runs, as the search-space page does (0: all)",
+        )
         if name == "bounds":
             p.add_argument(
                 "--prior",
