@@ -191,15 +191,39 @@ def log_prior(prior: Prior, space: SearchSpace, columns: Mapping[str, Any]) -> n
 
 
 # -- the form's view -----------------------------------------------------------------------------------------------
+FEW_LEVELS = 16  # an int parameter with at most this many values is drawn value by value
+
+
+def few_levels(param: Param) -> bool:
+    return isinstance(param, Int) and not param.log and param.high - param.low + 1 <= FEW_LEVELS
+
+
+def level_probabilities(prior: ParameterPrior | None, param: Int) -> np.ndarray:
+    """Each whole value's chance under ``draw`` (the normal part rounded, the uniform part one in n each)."""
+    values = np.arange(param.low, param.high + 1)
+    uniform = np.full(len(values), 1 / len(values))
+    if prior is None:
+        return uniform
+    w = _weight(prior.weight)
+    c, s = centre_spread(prior, param)
+    edges = np.clip(to_unit(np.append(values - 0.5, values[-1] + 0.5), param.low, param.high, False), 0, 1)
+    cdf = _normal_cdf((edges - c) / s)
+    mass = float(_normal_cdf((1 - c) / s) - _normal_cdf(-c / s))
+    return w * np.diff(cdf) / mass + (1 - w) * uniform
+
+
 def density_curve(prior: ParameterPrior | None, param: Param, points: int = 101) -> tuple[list[Any], list[float]]:
     """``(x, pi(x))`` over ``param``'s range to draw (x in original units, density per unit of [0, 1]); a
-    categorical's choices and their probabilities times the number of choices (1: no pull)."""
+    categorical's choices, or an int's few values, and their chances times their number (1: no pull)."""
     if isinstance(param, Categorical):
         empty = ParameterPrior(param.name, 0.0, choices=())
         probs = choice_probabilities(prior or empty, param)
         return list(param.choices), [float(p * len(param.choices)) for p in probs]
     if not isinstance(param, Float | Int):
         return [], []
+    if few_levels(param):  # value by value: a chance times the number of values (1 = uniform)
+        probs = level_probabilities(prior, param)
+        return list(range(param.low, param.high + 1)), [float(p * len(probs)) for p in probs]
     unit = np.linspace(0.0, 1.0, points)
     x = [from_unit(u, param.low, param.high, param.log) for u in unit]
     y = unit_density(prior, param, unit) if prior is not None else np.ones(points)

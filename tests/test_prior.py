@@ -20,9 +20,11 @@ from trellis.search.prior import (
     centre_spread,
     choice_probabilities,
     default_strength,
+    density_curve,
     draw,
     draw_config,
     exponent,
+    level_probabilities,
     log_density,
     pull,
     unit_density,
@@ -247,3 +249,42 @@ def test_prior_view_info_curves():
     assert curves["lr"].region is None and curves["lr"].pull == 0 and set(curves["lr"].density) == {1.0}
     assert curves["lr"].log and curves["lr"].x[0] == pytest.approx(1e-4) and curves["lr"].x[-1] == pytest.approx(1.0)
     assert curves["kind"].density == pytest.approx([0.4, 0.4, 0.4, 2.8])  # p × 4: 0.1 and 0.7
+
+
+def test_an_int_with_few_values_is_drawn_and_shown_value_by_value():
+    layers = Int("layers", low=1, high=3)
+    prior = ParameterPrior("layers", 0.5, low=1, high=1)  # the edge value: half a normal, all of it on 1
+    assert level_probabilities(prior, layers) == pytest.approx([0.5 + 0.5 / 3, 0.5 / 3, 0.5 / 3], abs=1e-6)
+    assert density_curve(prior, layers) == ([1, 2, 3], pytest.approx([2.0, 0.5, 0.5], abs=1e-5))
+    rng = np.random.default_rng(2)
+    drawn = [draw(prior, layers, rng) for _ in range(6000)]
+    assert np.mean([v == 1 for v in drawn]) == pytest.approx(2 / 3, abs=0.02)  # what the view shows is what is drawn
+    form = form_from_config({**BASE, "space": {**BASE["space"], "layers": {"type": "int", "low": 1, "high": 3}}})
+    curves = {c.name: c for c in prior_view_info(form["rows"], {"parameters": {"layers": {"value": 1, "weight": 0.5}}})}
+    assert curves["layers"].kind == "levels" and curves["x"].kind == "float"
+
+
+def test_int_regions_stay_whole_and_conflicting_keys_are_refused():
+    rows = [{"name": "n", "action": "search", "type": "int", "low": 1, "high": 100}]
+    assert prior_for_rows({"parameters": {"n": {"low": 4.2, "high": 9.7, "weight": 0.5}}}, rows) == {
+        "parameters": {"n": {"low": 5, "high": 9, "weight": 0.5}}
+    }
+    assert prior_for_rows({"parameters": {"n": {"low": 4.2, "high": 4.4, "weight": 0.5}}}, rows) == {
+        "parameters": {"n": {"value": 4, "weight": 0.5}}
+    }
+    space = {**BASE["space"], "n": {"type": "int", "low": 1, "high": 100}}
+    bad = {
+        "n": {"value": 2.5, "weight": 0.5},
+        "x": {"value": 0.2, "low": 0.1, "high": 0.3, "weight": 0.5},
+        "lr": {"value": 0.1},
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_config({**BASE, "space": space, "prior": {"parameters": bad}}, check_target=False)
+    problems = dict(err.value.problems)
+    assert "whole number" in problems["prior.parameters.n.value"]
+    assert "not both" in problems["prior.parameters.x"]
+    assert problems["prior.parameters.lr.weight"].startswith("is required")
+    verdicts = {"n": Verdict("n", "narrow", "n: …", low=3.4, high=17.2, weight=0.5)}
+    data = AnalysisData([Axis("n", "int", 1, 100)], np.full((4, 1), 0.5), np.arange(4.0), list("abcd"), "loss", "min")
+    _, _, prior = prior_from_verdicts(verdicts, data, {"n": {"type": "int", "low": 1, "high": 100, "log": False}})
+    assert prior["parameters"]["n"] == {"low": 3, "high": 18, "weight": 0.5}  # outwards, whole numbers

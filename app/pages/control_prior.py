@@ -35,8 +35,9 @@ def register_prior_view(app: Dash, context: AppContext) -> None:
         pulled = sum(c.region is not None for c in curves)
         note = (
             f"What the prior does: on {pulled} of {len(curves)} parameters it pulls towards the region the analysis"
-            " found (orange: its density over the range, 1 = uniform; ticks: the parent's runs). The pull fades as"
-            " the relaunch's own trials come in; every value keeps some chance."
+            " found (orange: its density over the range, 1 = uniform; ticks or counts: the parent's runs). Pull: the"
+            " extra share of draws the region gets over a uniform draw (0 none, 1 all). It fades as the relaunch's"
+            " own trials come in; every value keeps some chance."
         )
         graph = dcc.Graph(id="ctl-prior-graph", figure=prior_figure(curves), config={"displaylogo": False})
         return html.Div([html.Div(note, className="small text-muted mt-2"), graph])

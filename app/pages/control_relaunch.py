@@ -296,9 +296,10 @@ def _register_fill(app: Dash, context: AppContext) -> None:
         fill_note = ""
         if not fixed:  # by default a relaunch is prior-guided from the analysis, when it has something to say
             filled, said = _from_analysis(context, form, selection, search_id, metric, direction, "prior")
-            form, fill_note = (
-                (filled, html.Span(said, className="text-success")) if filled is not None else (form, said)
-            )
+            if filled is not None:
+                form, fill_note = filled, html.Span(said, className="text-success")
+            else:  # nothing sure: the relaunch starts as the parent's, a warm-started continuation
+                fill_note = f"{said} No prior: as it stands the relaunch continues from the parent's trials."
         widgets = lc.widgets_from_form(form)
         note = f"From search {config.name} ({search_id[:8]}): its trial ({trial_target(config.trial)}) and store."
         if fixed:

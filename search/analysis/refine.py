@@ -101,6 +101,11 @@ def _prior_entry(verdict: Verdict, spec: Mapping[str, Any], before: Any) -> dict
     if spec.get("type") not in ("float", "int"):
         return None
     low, high = float(spec["low"]), float(spec["high"])
+    if spec.get("type") == "int":
+        entry = _prior_entry(verdict, {**spec, "type": "float"}, before)  # the region, then whole numbers outwards
+        if entry is None or "value" in entry:
+            return None if entry is None else {"value": int(round(entry["value"]))}
+        return {"low": math.floor(entry["low"]), "high": math.ceil(entry["high"])}
     if verdict.action == "fix":
         value = verdict.value
         ok = isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high

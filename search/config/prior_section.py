@@ -61,6 +61,9 @@ def _parameter(name: str, entry: Any, space: SearchSpace | None, problems: Probl
         return None
     param = space[name]
     weight = entry.get("weight")
+    if weight is None:
+        problems.add(f"{path}.weight", "is required: how far to trust this region, a number from 0 to 1")
+        return None
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1:
         problems.add(f"{path}.weight", f"must be a number from 0 to 1, got {weight!r}")
         return None
@@ -81,6 +84,9 @@ def _parameter(name: str, entry: Any, space: SearchSpace | None, problems: Probl
         return None
     for unknown in sorted(set(entry) - NUMERIC_KEYS):
         problems.add(f"{path}.{unknown}", f"unknown key (allowed: {', '.join(sorted(NUMERIC_KEYS))})")
+    if "value" in entry and ("low" in entry or "high" in entry):
+        problems.add(path, "give either value (one point) or low and high (a region), not both")
+        return None
     if "value" in entry:
         low = high = entry["value"]
         keys = ("value", "value")
@@ -89,6 +95,9 @@ def _parameter(name: str, entry: Any, space: SearchSpace | None, problems: Probl
     for key, value in zip(keys, (low, high), strict=True):
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             problems.add(f"{path}.{key}", f"must be a number, got {value!r}")
+            return None
+        if isinstance(param, Int) and value != int(value):
+            problems.add(f"{path}.{key}", f"must be a whole number for an int parameter, got {value!r}")
             return None
         if not param.low <= value <= param.high:
             problems.add(f"{path}.{key}", f"{value} is outside the searched range [{param.low}, {param.high}]")

@@ -9,13 +9,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from trellis.search.control.relaunch import prior_for_rows, scalar
-from trellis.search.prior import ParameterPrior, density_curve, pull
+from trellis.search.prior import ParameterPrior, density_curve, few_levels, pull
 from trellis.search.space import Categorical, Float, Int, Param
 
 
 class PriorCurve(NamedTuple):
     name: str
-    kind: str  # float | int | categorical
+    kind: str  # float | int | categorical | levels (an int with few values, drawn value by value)
     log: bool
     x: list[Any]  # original units (a categorical: its choices)
     density: list[float]  # per unit of the range on its scale (1 everywhere: no pull); a categorical: p * K
@@ -61,7 +61,7 @@ def prior_view_info(
         out.append(
             PriorCurve(
                 param.name,
-                param.kind,
+                "levels" if few_levels(param) else param.kind,
                 bool(getattr(param, "log", False)),
                 x,
                 density,

@@ -206,6 +206,8 @@ def prior_for_rows(prior: Any, rows: list[Mapping[str, Any]]) -> dict[str, Any] 
         if not numbers or low > high:
             continue
         a, b = max(ends[0], low), min(ends[1], high)
+        if row.get("type") == "int" and a <= b:  # whole numbers inside the row's range and the region
+            a, b = (math.ceil(a), math.floor(b)) if math.ceil(a) <= math.floor(b) else (round(a),) * 2
         if a <= b:
             region = {"value": a} if a == b else {"low": a, "high": b}
             parameters[name] = {**region, "weight": entry.get("weight")}
