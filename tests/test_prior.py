@@ -207,12 +207,12 @@ def test_prior_from_verdicts_keeps_the_space_and_weighs_each_verdict():
         "parameters": {
             "x": {"low": 0.2, "high": 0.4, "weight": 0.7},
             "u": {"value": 0.3, "weight": 0.7},
-            "lr": {"low": 1.0, "high": 10.0, "weight": 0.6},  # from the old edge to the new bound
             "kind": {"choices": ["b"], "weight": 0.7},
-        },  # q: weight 0 (the analysis is not sure): no pull at all
+        },  # lr: widened, no pull (TPE reaches past the edge itself); q: weight 0 (not sure): no pull at all
     }
     raw = {**BASE, "space": space, "prior": prior}
-    assert parse_config(raw, check_target=False).prior.parameters["lr"].high == 10.0
+    config = parse_config(raw, check_target=False)
+    assert config.space["lr"].high == 10.0 and set(config.prior.parameters) == {"x", "u", "kind"}
 
 
 def test_the_form_clips_the_prior_to_the_rows_and_writes_it_where_it_is_used():

@@ -73,16 +73,18 @@ def prior_from_verdicts(
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
     """A prior-guided relaunch: the ``space`` (the original, widened where a verdict widens: a prior cannot
     reach past a range), the parameters dropped, and the ``prior:`` section (``trellis.search.prior``) that
-    pulls towards what the verdicts found, each with the verdict's own weight (the forest's R² for narrow and
-    fix, the share of best runs at the edge for widen). Keep adds nothing; nothing is cut from the space."""
+    pulls towards what the verdicts found, each with the verdict's own weight (the forest's R²). Narrow and fix
+    pull; widen only makes room (a few best runs at an edge say the optimum *may* lie beyond, not where: TPE's
+    own model, told every parent trial, reaches past the edge from those runs); keep adds nothing. Nothing is
+    cut from the space."""
     walls = {n: v if v.action == "widen" else replace(v, action="keep", choices=None) for n, v in verdicts.items()}
     space, dropped = refined_space(walls, data, original)
     parameters: dict[str, Any] = {}
     for name, verdict in verdicts.items():
         spec = space.get(name)
-        if not isinstance(spec, Mapping) or verdict.action == "keep" or verdict.weight <= 0:
+        if not isinstance(spec, Mapping) or verdict.action not in ("narrow", "fix") or verdict.weight <= 0:
             continue
-        entry = _prior_entry(verdict, spec, (original or {}).get(name))
+        entry = _prior_entry(verdict, spec)
         if entry is not None:
             parameters[name] = {**entry, "weight": round(float(min(1.0, verdict.weight)), 4)}
     prior: dict[str, Any] = {"parameters": parameters}
@@ -91,7 +93,7 @@ def prior_from_verdicts(
     return space, dropped, prior
 
 
-def _prior_entry(verdict: Verdict, spec: Mapping[str, Any], before: Any) -> dict[str, Any] | None:
+def _prior_entry(verdict: Verdict, spec: Mapping[str, Any]) -> dict[str, Any] | None:
     """The favoured region of one verdict inside ``spec`` (the relaunch's range), or None."""
     if spec.get("type") == "categorical":
         choices = list(spec["choices"])
@@ -102,7 +104,7 @@ def _prior_entry(verdict: Verdict, spec: Mapping[str, Any], before: Any) -> dict
         return None
     low, high = float(spec["low"]), float(spec["high"])
     if spec.get("type") == "int":
-        entry = _prior_entry(verdict, {**spec, "type": "float"}, before)  # the region, then whole numbers outwards
+        entry = _prior_entry(verdict, {**spec, "type": "float"})  # the region, then whole numbers outwards
         if entry is None or "value" in entry:
             return None if entry is None else {"value": int(round(entry["value"]))}
         return {"low": math.floor(entry["low"]), "high": math.ceil(entry["high"])}
@@ -110,13 +112,6 @@ def _prior_entry(verdict: Verdict, spec: Mapping[str, Any], before: Any) -> dict
         value = verdict.value
         ok = isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
         return {"value": value} if ok else None
-    if verdict.action == "widen":  # from the old edge, where the best runs sat, to the new bound
-        old = before if isinstance(before, Mapping) and "low" in before else {"low": low, "high": high}
-        return (
-            {"low": float(old["high"]), "high": high}
-            if verdict.side == "high"
-            else {"low": low, "high": float(old["low"])}
-        )
     ends = (min(verdict.choices), max(verdict.choices)) if verdict.choices else (verdict.low, verdict.high)
     if ends[0] is None or ends[1] is None:
         return None
