@@ -260,7 +260,8 @@ def summarise(workload: str, budget: int, records: list[dict]) -> list[str]:
     dup = {arm: sum(r["duplicates"].get(arm, 0) for r in records) for arm in ARMS[1:]}
     refused = {arm: sum(arm in r["problems"] for r in records) for arm in ARMS[1:]}
     lines.append(
-        f"  parents = plain TPE's first {first} trials: {prefix}/{n}; analysis trusted (enough runs, forest R² >= 0.2): {trusted}/{n};"
+        f"  parents = plain TPE's first {first} trials: {prefix}/{n};"
+        f" analysis trusted (enough runs, forest R² >= 0.2): {trusted}/{n};"
         f" relaunch trials repeating a parent configuration: {dup}; refused by validate_launch: {refused}"
     )
     return lines
