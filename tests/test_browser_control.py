@@ -220,12 +220,12 @@ def test_edit_refine_launch_stop_and_resume_from_the_page(control):
     _wait(driver, lambda d: "max_trials 40 requested" in _text(d, "ctl-action-msg"))
     _wait(driver, lambda d: (_cell_text(d, "ctl-table", "short", c.slow_id[:8], "progress") or "").endswith("/ 40"))
 
-    # Relaunch the finished TPE search, its ranges from the suggested bounds.
+    # Relaunch the finished TPE search: by default its ranges kept (a prior pulls); hard bounds cut them.
     _pick(driver, c.parent.search_id, "finished")
     _wait(driver, lambda d: d.find_element(By.ID, "ctl-name").get_attribute("value") == "quad-tpe-refined")
     _wait(driver, lambda d: _bounds(d) == ["-1", "1"])
-    _click(driver, "ctl-fill-bounds")
-    _wait(driver, lambda d: "From the verdicts" in _text(d, "ctl-fill-note"))
+    driver.find_element(By.XPATH, "//*[@id='ctl-guide']//label[contains(., 'hard bounds')]").click()
+    _wait(driver, lambda d: "Hard bounds from the verdicts" in _text(d, "ctl-fill-note"))
     low, high = (float(v) for v in _bounds(driver))
     assert -1 <= low < high <= 1 and (low, high) != (-1, 1)
 
