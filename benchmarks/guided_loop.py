@@ -280,6 +280,8 @@ def plot(workload: str, budget: int, records: list[dict]) -> Path | None:
     x = np.arange(1, budget + 1)
     fig, ax = plt.subplots(figsize=(7, 4.2))
     colours = {"plain": "tab:blue", "continue": "tab:grey", "bounds": "tab:green", "prior": "tab:orange"}
+    start = max(1, round(GUIDED_FIRST * budget) - 3)  # from just before the relaunch: where the arms differ
+    shown: list[float] = []
     for arm in ARMS:
         a = np.asarray([r["curves"][arm] for r in records], dtype=float)
         with warnings.catch_warnings():
@@ -287,10 +289,19 @@ def plot(workload: str, budget: int, records: list[dict]) -> Path | None:
             q1, med, q3 = np.nanquantile(a, [0.25, 0.5, 0.75], axis=0)
         ax.plot(x, med, color=colours[arm], label=f"{arm} (median)")
         ax.fill_between(x, q1, q3, color=colours[arm], alpha=0.12, linewidth=0)
+        shown += [v for v in (*q1[start - 1 :], *q3[start - 1 :]) if np.isfinite(v) and v > 0]
     ax.axvline(GUIDED_FIRST * budget + 0.5, color="grey", linestyle=":", label="relaunch")
     ax.axvline(0.6 * budget, color="grey", linestyle="--", label="target: 0.6 B")
     if workload == "sparse_bowl":
         ax.set_yscale("log")
+    if shown:
+        low, high = min(shown), max(shown)
+        pad = (high - low) * 0.08 if workload != "sparse_bowl" else 0
+        ax.set_ylim(
+            low / 1.3 if workload == "sparse_bowl" else low - pad,
+            high * 1.3 if workload == "sparse_bowl" else high + pad,
+        )
+    ax.set_xlim(start, budget)
     ax.set_xlabel("trial")
     ax.set_ylabel(f"best {w['objective']['metric']} so far ({w['objective']['direction']})")
     ax.set_title(f"{workload}, B = {budget}: best so far over {len(records)} seeds (median, IQR band)")
