@@ -103,6 +103,11 @@ def _weight(weight: float) -> float:
     return min(max(float(weight), 0.0), MAX_WEIGHT)
 
 
+def _mass(c: float, s: float) -> float:
+    """The normal's mass on [0, 1] (its truncation to the range)."""
+    return float(_normal_cdf((1 - c) / s) - _normal_cdf(-c / s))
+
+
 def centre_spread(prior: ParameterPrior, param: Float | Int) -> tuple[float, float]:
     """The region's centre and spread on [0, 1] of ``param``'s range (its own scale)."""
     lo, hi = (float(u) for u in to_unit([prior.low, prior.high], param.low, param.high, param.log))
@@ -115,7 +120,7 @@ def unit_density(prior: ParameterPrior, param: Float | Int, unit: Any, weight: f
     w = _weight(prior.weight if weight is None else weight)
     c, s = centre_spread(prior, param)
     u = np.asarray(unit, dtype=float)
-    mass = float(_normal_cdf((1 - c) / s) - _normal_cdf(-c / s))
+    mass = _mass(c, s)
     normal = np.exp(-0.5 * ((u - c) / s) ** 2) / (s * math.sqrt(2 * math.pi) * mass)
     return w * normal + (1 - w)
 
@@ -208,7 +213,7 @@ def level_probabilities(prior: ParameterPrior | None, param: Int) -> np.ndarray:
     c, s = centre_spread(prior, param)
     edges = np.clip(to_unit(np.append(values - 0.5, values[-1] + 0.5), param.low, param.high, False), 0, 1)
     cdf = _normal_cdf((edges - c) / s)
-    mass = float(_normal_cdf((1 - c) / s) - _normal_cdf(-c / s))
+    mass = _mass(c, s)
     return w * np.diff(cdf) / mass + (1 - w) * uniform
 
 
@@ -243,6 +248,6 @@ def pull(prior: ParameterPrior | None, param: Param) -> float:
         return 0.0
     c, s = centre_spread(prior, param)
     lo, hi = max(0.0, c - s), min(1.0, c + s)
-    mass = float(_normal_cdf((1 - c) / s) - _normal_cdf(-c / s))
+    mass = _mass(c, s)
     inside = float(_normal_cdf((hi - c) / s) - _normal_cdf((lo - c) / s)) / mass
     return float(max(0.0, _weight(prior.weight) * (inside - (hi - lo))))

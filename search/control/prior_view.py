@@ -8,9 +8,11 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from trellis.search.control.relaunch import prior_for_rows, scalar
+from trellis.search.config.problems import Problems
+from trellis.search.config.space_parse import parse_space
+from trellis.search.control.relaunch import prior_for_rows, row_spec
 from trellis.search.prior import ParameterPrior, density_curve, few_levels, pull
-from trellis.search.space import Categorical, Float, Int, Param
+from trellis.search.space import Categorical, Param
 
 
 class PriorCurve(NamedTuple):
@@ -26,17 +28,13 @@ class PriorCurve(NamedTuple):
 
 
 def _param(row: Mapping[str, Any]) -> Param | None:
-    """The searched row as a parameter, or None when its cells do not make one (the form says why elsewhere)."""
-    kind, name = row.get("type"), str(row.get("name"))
-    if kind == "categorical":
-        choices = [scalar(c) for c in str(row.get("choices") or "").split(",") if c.strip()]
-        return Categorical(name, choices=tuple(choices)) if choices else None
-    low, high = scalar(row.get("low")), scalar(row.get("high"))
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (low, high))
-    if kind not in ("float", "int") or not numbers or not low < high:
-        return None
-    log = bool(row.get("log")) and str(row.get("log")).lower() not in ("no", "false") and low > 0
-    return (Float if kind == "float" else Int)(name, low=low, high=high, log=log)
+    """The searched row as the parser reads it (its condition aside), or None when its cells do not make a
+    parameter (the form's preview says why)."""
+    spec, problems = row_spec(row)
+    spec = {k: v for k, v in spec.items() if k != "when"} if isinstance(spec, dict) else spec
+    name = str(row.get("name"))
+    space = parse_space({name: spec}, Problems())
+    return None if problems or space is None or name not in space else space[name]
 
 
 def prior_view_info(

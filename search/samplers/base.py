@@ -35,6 +35,11 @@ def with_prior_draws(space: SearchSpace, config: Config, rng: np.random.Generato
     return out
 
 
+def useful_prior(prior: Prior | None) -> Prior | None:
+    """The prior a sampler should use: None when there is none or when every weight is 0 (plain sampling)."""
+    return prior if prior is not None and not prior.empty else None
+
+
 class Sampler(ABC):
     """Proposes configurations; ``propose`` returns None when the sampler has nothing left to try."""
 
@@ -48,22 +53,25 @@ class Sampler(ABC):
         )  # all of them (``from_config``), the first is ``objective``
         self.seed = seed
         self.settings = settings
-        self.prior: Prior | None = None  # a relaunch's prior (``from_config``): samplers that use it read it
-        self.ended = 0  # this search's own trials that ended: the prior's decay counts them
+        self.prior: Prior | None = None  # a relaunch's prior that says something (``from_config``), else None
+        self._ended: set[int] = set()
+
+    @property
+    def ended(self) -> int:
+        """This search's own trials that ended: the prior's decay counts them."""
+        return len(self._ended)
 
     def count_end(self, number: int, state: str) -> None:
         """Count a trial of this search that ended (each once; a warm start's past is not this search's)."""
-        seen = self.__dict__.setdefault("_ended_numbers", set())
-        if number >= 0 and number not in seen and state != "killed":
-            seen.add(number)
-            self.ended = len(seen)
+        if number >= 0 and state != "killed":
+            self._ended.add(number)
 
     @classmethod
     def from_config(cls, config: SearchConfig) -> Sampler:
         """The sampler a search config asks for (its algorithm's seed and settings)."""
         sampler = cls(config.space, config.objective, config.algorithm.seed, **config.algorithm.settings)
         sampler.objectives = tuple(config.objectives)
-        sampler.prior = config.prior
+        sampler.prior = useful_prior(config.prior)
         return sampler
 
     @abstractmethod

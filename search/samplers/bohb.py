@@ -129,11 +129,11 @@ class BOHBSampler(Sampler):
     def propose(self, number: int, budget: int | None = None) -> Config:
         values, info = self._with_own_rng(self._generator.get_config, float(budget or 1))
         self.model_based[number] = bool(info.get("model_based_pick"))
-        config = with_prior_draws(self.space, from_configspace(self.space, values), self._prior_rng)
-        if not self.model_based[number] and self.prior is not None and not self.prior.empty:
-            # BOHB's random share: a relaunch draws it from its prior (decaying) instead of uniformly
-            config = with_prior_draws(self.space, draw_config(self.prior, self.space, self._prior_rng, self.ended),
-                                      self._prior_rng)  # fmt: skip
+        if self.model_based[number] or self.prior is None:
+            drawn = from_configspace(self.space, values)
+        else:  # BOHB's random share: a relaunch draws it from its prior (decaying) instead of uniformly
+            drawn = draw_config(self.prior, self.space, self._prior_rng, self.ended)
+        config = with_prior_draws(self.space, drawn, self._prior_rng)
         self._encoded[number] = {k: _encode(self.space[k], v) for k, v in config.items() if k in values}
         return config
 

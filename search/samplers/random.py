@@ -20,7 +20,7 @@ class RandomSampler(Sampler):
         self._rng = np.random.default_rng(seed)
 
     def propose(self, number: int, budget: int | None = None) -> Config:
-        if self.prior is not None and not self.prior.empty:  # a relaunch: draws from its prior, decaying
+        if self.prior is not None:  # a relaunch: draws from its prior, decaying
             return draw_config(self.prior, self.space, self._rng, self.ended)
         return self.space.sample(self._rng)
 

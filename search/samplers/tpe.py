@@ -10,7 +10,7 @@ import numpy as np
 
 from trellis.search.config import Objective
 from trellis.search.prior import Prior, draw_config, exponent, log_prior
-from trellis.search.samplers.base import Config, Sampler, with_prior_draws
+from trellis.search.samplers.base import Config, Sampler, useful_prior, with_prior_draws
 from trellis.search.space import Categorical, Fixed, Float, Int, SearchSpace
 from trellis.tracking.schema import EndReason
 
@@ -36,7 +36,7 @@ class TPESampler(Sampler):
         super().__init__(space, objective, seed, **settings)
         import optuna
 
-        self.prior = prior if prior is not None and not prior.empty else None
+        self.prior = useful_prior(prior)
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.objectives = tuple(objectives or (objective,))
