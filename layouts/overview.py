@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from trellis.layouts import dense
 from trellis.layouts.labels import markdown_link, run_labels, search_label, short_number
 from trellis.layouts.selection import DIMMED_OPACITY, selected_mask, selected_overlay, selection_revision
 from trellis.layouts.style import BASE_LAYOUT, COLORS, Figure, empty_figure, figure, search_colors, typed
@@ -72,15 +73,19 @@ class BestSoFarInfo(NamedTuple):
     series: dict[str, tuple[list[int], list[float], list[float]]]  # search -> (order, value, best so far)
     labels: dict[str, str]
     run_ids: dict[str, list[str]] | None = None  # search -> the run of each point in ``series``
+    density: dense.DensityInfo | None = None  # too many runs to draw one by one: all of them, binned
 
 
 def best_so_far_info(trials: pd.DataFrame, metric: str, direction: str, labels: dict[str, str]) -> BestSoFarInfo:
-    """Per search, in the order trials started: each finite value and the best up to it."""
+    """Per search, in the order trials started: each finite value and the best up to it. Past
+    ``dense.DENSE_ABOVE`` runs only the runs that improved the best are points, and all runs a density."""
     col = f"metrics.{metric}"
     series: dict[str, tuple[list[int], list[float], list[float]]] = {}
     run_ids: dict[str, list[str]] = {}
     if col not in trials:
         return BestSoFarInfo(metric, direction, series, labels, run_ids)
+    crowded = dense.is_dense(len(trials))
+    cloud: list[tuple[np.ndarray, np.ndarray]] = []
     for search_id, group in trials.sort_values("start_time", kind="stable").groupby("search_id", sort=False):
         values = group[col].to_numpy(dtype=float)
         keep = np.isfinite(values)
@@ -88,10 +93,19 @@ def best_so_far_info(trials: pd.DataFrame, metric: str, direction: str, labels: 
             continue
         order = np.arange(1, len(values) + 1)[keep]
         values = values[keep]
-        run_ids[str(search_id)] = group["run_id"].astype(str).to_numpy()[keep].tolist()
+        ids = group["run_id"].to_numpy(dtype=object)[keep]
         best = np.maximum.accumulate(values) if direction == "max" else np.minimum.accumulate(values)
+        if crowded:
+            cloud.append((order, values))
+            improved = np.ones(len(best), dtype=bool)
+            improved[1:] = best[1:] != best[:-1]
+            order, values, best, ids = order[improved], values[improved], best[improved], ids[improved]
+        run_ids[str(search_id)] = [str(r) for r in ids]
         series[str(search_id)] = (order.tolist(), values.tolist(), best.tolist())
-    return BestSoFarInfo(metric, direction, series, labels, run_ids)
+    density = None
+    if crowded and cloud:
+        density = dense.density_info(np.concatenate([c[0] for c in cloud]), np.concatenate([c[1] for c in cloud]))
+    return BestSoFarInfo(metric, direction, series, labels, run_ids, density)
 
 
 def best_so_far_plot(info: BestSoFarInfo, selected: list[str] | None = None) -> Figure:
@@ -101,7 +115,7 @@ def best_so_far_plot(info: BestSoFarInfo, selected: list[str] | None = None) -> 
     colors = search_colors(list(info.series))
     chosen = set(selected or [])
     picked: list[tuple[int, float, str]] = []
-    data = []
+    data = [dense.density_trace(info.density)] if info.density else []
     for search_id, (order, values, best) in info.series.items():
         name, color = info.labels.get(search_id, search_id[:8]), colors[search_id]
         data.append(
@@ -114,6 +128,7 @@ def best_so_far_plot(info: BestSoFarInfo, selected: list[str] | None = None) -> 
                 "legendgroup": search_id,
                 "showlegend": False,
                 "marker": {"color": color, "size": 5, "opacity": DIMMED_OPACITY if chosen else 0.45},
+                **({"customdata": info.run_ids[search_id]} if info.density and info.run_ids else {}),
             }
         )
         for o, v, r in zip(order, values, (info.run_ids or {}).get(search_id, [])):
@@ -133,9 +148,12 @@ def best_so_far_plot(info: BestSoFarInfo, selected: list[str] | None = None) -> 
     if picked:
         order, values, ids = zip(*picked)
         data.append(selected_overlay(list(order), list(values), list(ids)))
+    title = "trial (in start order)"
+    if info.density:
+        title += f": {info.density.n} runs as density, the runs that improved the best as points"
     return figure(
         data,
-        xaxis={"title": {"text": "trial (in start order)"}},
+        xaxis={"title": {"text": title}},
         yaxis={"title": {"text": f"best {info.metric} so far ({info.direction})"}},
     )
 
@@ -145,9 +163,14 @@ def best_so_far_plot(info: BestSoFarInfo, selected: list[str] | None = None) -> 
 
 class DistributionInfo(NamedTuple):
     metric: str
-    values: dict[str, list[float]]  # search -> finite values
+    values: dict[str, list[float]]  # search -> finite values (empty when binned here)
     dropped: int
     labels: dict[str, str]
+    edges: list[float] | None = None  # past ``dense.DENSE_ABOVE`` runs: the histogram is binned here ...
+    counts: dict[str, list[int]] | None = None  # ... search -> runs per bin
+
+
+HISTOGRAM_BINS = 40
 
 
 def distribution_info(trials: pd.DataFrame, metric: str, labels: dict[str, str]) -> DistributionInfo:
@@ -156,14 +179,18 @@ def distribution_info(trials: pd.DataFrame, metric: str, labels: dict[str, str])
         return DistributionInfo(metric, {}, 0, labels)
     values = trials[col].to_numpy(dtype=float)
     keep = np.isfinite(values)
-    grouped = {
-        str(s): v.tolist()
-        for s, v in pd.Series(values[keep], index=trials["search_id"].to_numpy()[keep]).groupby(level=0)
-    }
+    by_search = pd.Series(values[keep], index=trials["search_id"].to_numpy()[keep]).groupby(level=0)
+    if dense.is_dense(len(trials)) and keep.any():
+        edges = np.histogram_bin_edges(values[keep], bins=HISTOGRAM_BINS)
+        counts = {str(s): np.histogram(v.to_numpy(), bins=edges)[0].tolist() for s, v in by_search}
+        return DistributionInfo(metric, {}, without_finite(trials, metric), labels, edges.tolist(), counts)
+    grouped = {str(s): v.tolist() for s, v in by_search}
     return DistributionInfo(metric, grouped, without_finite(trials, metric), labels)
 
 
 def distribution_plot(info: DistributionInfo) -> Figure:
+    if info.counts:
+        return _binned_distribution_plot(info)
     if not info.values:
         return empty_figure(f"No finite values of {info.metric}")
     colors = search_colors(list(info.values))
@@ -185,6 +212,34 @@ def distribution_plot(info: DistributionInfo) -> Figure:
         xaxis={"title": {"text": title}},
         yaxis={"title": {"text": "runs"}},
         showlegend=len(info.values) > 1,
+    )
+
+
+def _binned_distribution_plot(info: DistributionInfo) -> Figure:
+    """The histogram binned on the server: one bar trace per search over the same bins."""
+    colors = search_colors(list(info.counts or {}))
+    edges = np.asarray(info.edges, float)
+    centers, widths = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
+    data = [
+        {
+            "type": "bar",
+            "x": typed(centers),
+            "y": counts,
+            "width": typed(widths),
+            "name": info.labels.get(s, s[:8]),
+            "opacity": 0.6,
+            "marker": {"color": colors[s]},
+        }
+        for s, counts in (info.counts or {}).items()
+    ]
+    title = info.metric + (f"  ({info.dropped} without a finite {info.metric} left out)" if info.dropped else "")
+    return figure(
+        data,
+        barmode="overlay",
+        bargap=0,
+        xaxis={"title": {"text": title}},
+        yaxis={"title": {"text": "runs"}},
+        showlegend=len(data) > 1,
     )
 
 
@@ -229,6 +284,7 @@ class TradeoffInfo(NamedTuple):
     labels: dict[str, str]
     x_log: bool
     gpus: list[str | None] | None = None  # each point's GPU (``trellis.gpu``); None when no run has one
+    density: dense.DensityInfo | None = None  # too many runs to draw: all as density, the points listed above
 
 
 def gpu_values(trials: pd.DataFrame) -> list[str | None] | None:
@@ -239,34 +295,53 @@ def gpu_values(trials: pd.DataFrame) -> list[str | None] | None:
 
 
 def tradeoff_info(
-    trials: pd.DataFrame, x_metric: str, y_metric: str, x_dir: str, y_dir: str, labels: dict[str, str]
+    trials: pd.DataFrame,
+    x_metric: str,
+    y_metric: str,
+    x_dir: str,
+    y_dir: str,
+    labels: dict[str, str],
+    selected: list[str] | None = None,
 ) -> TradeoffInfo:
+    """Every run with both metrics as a point; past ``dense.DENSE_ABOVE`` runs, all of them as a density and
+    only the Pareto front, the best runs on y and the ``selected`` runs as points."""
     cx, cy = f"metrics.{x_metric}", f"metrics.{y_metric}"
     if cx not in trials or cy not in trials:
         return TradeoffInfo(x_metric, y_metric, x_dir, y_dir, [], [], [], [], [], 0, labels, False)
     x = trials[cx].to_numpy(dtype=float)
     y = trials[cy].to_numpy(dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
+    rows = np.flatnonzero(keep)
     x, y = x[keep], y[keep]
     mask = pareto_mask(x, y, x_dir, y_dir)
-    gpus = gpu_values(trials)
+    x_log = bool(len(x) and x.min() > 0 and x.max() / x.min() >= 100)
+    density = None
+    if dense.is_dense(len(x)):
+        density = dense.density_info(x, y, x_log)
+        shown = np.zeros(len(x), dtype=bool)
+        shown[mask] = True
+        shown[dense.best_positions(y, y_dir)] = True
+        if selected:
+            shown |= trials["run_id"].iloc[rows].isin(selected).to_numpy()
+        rows, x, y, mask = rows[shown], x[shown], y[shown], mask[shown]
+    gpus = gpu_values(trials.iloc[rows])
     front = np.flatnonzero(mask)
     front = front[np.argsort(x[front], kind="stable")]
-    x_log = bool(len(x) and x.min() > 0 and x.max() / x.min() >= 100)
     return TradeoffInfo(
         x_metric,
         y_metric,
         x_dir,
         y_dir,
-        trials["run_id"].to_numpy()[keep].tolist(),
+        [str(r) for r in trials["run_id"].to_numpy()[rows]],
         x.tolist(),
         y.tolist(),
-        trials["search_id"].to_numpy()[keep].astype(str).tolist(),
+        [str(s) for s in trials["search_id"].to_numpy()[rows]],
         front.tolist(),
         int((~keep).sum()),
         labels,
         x_log,
-        None if gpus is None else [g for g, k in zip(gpus, keep, strict=True) if k],
+        gpus,
+        density,
     )
 
 
@@ -282,7 +357,7 @@ def tradeoff_plot(info: TradeoffInfo, selected: list[str] | None = None) -> Figu
     x, y = np.array(info.x), np.array(info.y)
     hover = f"{info.x_metric}=%{{x:.4g}}<br>{info.y_metric}=%{{y:.4g}}<br>%{{customdata}}<extra></extra>"
     mask = selected_mask(info.run_ids, selected)
-    data = []
+    data = [dense.density_trace(info.density)] if info.density else []
     gpus = np.array(info.gpus, dtype=object) if info.gpus is not None else None
     for s in searches:
         idx = np.flatnonzero(search == s)
@@ -317,6 +392,10 @@ def tradeoff_plot(info: TradeoffInfo, selected: list[str] | None = None) -> Figu
     if mask.any():
         data.append(selected_overlay(x[mask], y[mask], run_ids[mask].tolist(), hover))
     xaxis = {"title": {"text": f"{info.x_metric} ({info.x_dir})"}}
+    if info.density:
+        xaxis["title"]["text"] += (
+            f": {info.density.n} runs as density; points: the front, the {dense.KEEP_BEST} best and the selection"
+        )
     if info.x_log:
         xaxis["type"] = "log"
     return figure(
@@ -343,6 +422,26 @@ def top_k(trials: pd.DataFrame, metric: str, direction: str, k: int) -> list[str
     values = values[np.isfinite(values[col].to_numpy(dtype=float))]
     values = values.sort_values(col, ascending=direction == "min", kind="stable")
     return values["run_id"].head(k).tolist()
+
+
+MAX_BOX_SELECTION = 5000  # runs a box on a density selects at most: the best of those inside it
+
+
+def runs_in_box(
+    trials: pd.DataFrame, x_metric: str, y_metric: str, box, objective: str | None, direction: str | None
+) -> list[str]:
+    """Every run inside a box drawn on the trade-off's density (not only the drawn points), the best on the
+    objective first, at most ``MAX_BOX_SELECTION``."""
+    cx, cy = f"metrics.{x_metric}", f"metrics.{y_metric}"
+    if cx not in trials or cy not in trials:
+        return []
+    inside = np.flatnonzero(dense.in_box(trials[cx].to_numpy(dtype=float), trials[cy].to_numpy(dtype=float), box))
+    col = f"metrics.{objective}"
+    if col in trials:
+        inside = inside[
+            dense.best_positions(trials[col].to_numpy(dtype=float)[inside], direction or "max", len(inside))
+        ]
+    return [str(r) for r in trials["run_id"].to_numpy()[inside[:MAX_BOX_SELECTION]]]
 
 
 def run_ids_from_selection(selection: dict | None) -> list[str]:

@@ -12,6 +12,8 @@ from trellis.tracking.reader import read_runs
 def _same(a, b):
     pd.testing.assert_frame_equal(a.runs, b.runs)
     assert (a.params, a.metrics, a.skipped) == (b.params, b.metrics, b.skipped)
+    assert (a.numeric_params, a.log_params, a.int_params) == (b.numeric_params, b.log_params, b.int_params)
+    assert a.declared_spaces == b.declared_spaces
 
 
 def test_unchanged_is_a_hit_new_runs_are_folded_in(make_config, store, client, tmp_path):

@@ -14,11 +14,10 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
-from trellis.tracking import reader
+from trellis.tracking import reader, table_codec
 from trellis.tracking.cache_backends import (  # noqa: F401 (the backends' names, as they were here)
     CACHE_SCHEMES,
     CacheBackend,
@@ -32,18 +31,16 @@ from trellis.tracking.cache_backends import (  # noqa: F401 (the backends' names
 from trellis.tracking.memo import Memo
 from trellis.tracking.reader import RunTable
 from trellis.tracking.sql import engine, in_clause
+from trellis.tracking.table_merge import merge_tables
 from trellis.tracking.uris import is_database_uri
 
 MAX_DELTA = 5000
-BLOB_MAGIC = b"trellis-runs-1\n"  # what the shared store holds: msgpack of plain values, never pickle
-ALLOWED_DTYPES = {"object", "float64", "int64", "bool"}
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class _Entry:
     fingerprint: tuple
-    raw: tuple  # runs, params, metrics, tags, n_deleted
     table: RunTable
 
 
@@ -129,21 +126,23 @@ class RunCache:
             return self._full(ids, fp)
         if len(delta) > MAX_DELTA:
             return self._full(ids, fp)
+        raw = reader.read_raw_sql(self.uri, ids, run_ids=delta if delta else ["-"])
+        merged = merge_tables(old.table, reader.shape(raw, raw[4]), set(delta), raw[4])
+        if merged is None:  # the fresh runs changed a parameter's kind: read all
+            return self._full(ids, fp)
         self.stats["delta_reads"] += 1
-        fresh = reader.read_raw_sql(self.uri, ids, run_ids=delta) if delta else None
-        raw = _fold(old.raw, fresh, set(delta), fresh[4] if fresh else old.raw[4])
-        return _Entry(fp, raw, reader.shape(raw, raw[4]))
+        return _Entry(fp, merged)
 
     def _full(self, ids: list[str], fp: tuple) -> _Entry:
         self.stats["full_reads"] += 1
         raw = reader.read_raw_sql(self.uri, ids) if is_database_uri(self.uri) else reader.read_raw_client(self.uri, ids)
-        return _Entry(fp, raw, reader.shape(raw, raw[4]))
+        return _Entry(fp, reader.shape(raw, raw[4]))
 
     def _changed_run_ids(self, ids: list[str], old: _Entry) -> list[str]:
         from sqlalchemy import text
 
-        runs = old.raw[0]
-        max_start, max_end = _newest(runs["start_ms"]), _newest(runs["end_ms"])
+        runs = old.table.runs
+        max_start, max_end = _newest(runs["start_time"]), _newest(runs["end_time"])
         was_running = runs.loc[runs["status"].isin(["RUNNING", "SCHEDULED"]), "run_id"].tolist()
         marks, binds = in_clause(ids)
         binds.update({"ms": max_start, "me": max_end})
@@ -160,57 +159,29 @@ class RunCache:
 
 
 def _newest(times: pd.Series) -> int:
-    """The latest of some run times in ms; 0 when there is none (no run has ended yet: all NaN)."""
-    newest = pd.to_numeric(times, errors="coerce").max()
-    return 0 if pd.isna(newest) else int(newest)
-
-
-def _fold(old: tuple, fresh: tuple | None, replaced: set[str], n_deleted: Any) -> tuple:
-    """Replace the rows of ``replaced`` runs in each raw table by the freshly read ones."""
-    tables = []
-    for i in range(4):
-        kept = old[i][~old[i]["run_id"].isin(replaced)]
-        tables.append(pd.concat([kept, fresh[i]], ignore_index=True) if fresh is not None else kept)
-    return (*tables, n_deleted)
+    """The latest of some run times in ms; 0 when there is none (no run has ended yet: all NaT)."""
+    newest = times.max()
+    return 0 if pd.isna(newest) else int(newest.value // 1_000_000)
 
 
 def encode_entry(entry: _Entry) -> bytes | None:
-    """The shared form of a cache entry: its fingerprint and raw tables as msgpack of plain values (str, int,
-    float, None), so reading it back can never run code. None when a value is not plain (kept in memory only)."""
-    import msgpack
-
-    tables = [
-        {"columns": list(df.columns), "dtypes": [str(t) for t in df.dtypes], "data": [df[c].tolist() for c in df]}
-        for df in entry.raw[:4]
-    ]
+    """The shared form of a cache entry (``table_codec``: plain values and Arrow arrays, so reading it back can
+    never run code). None when a value is not plain (kept in memory only)."""
     try:
-        body = msgpack.packb({"fp": list(entry.fingerprint), "n_deleted": int(entry.raw[4]), "tables": tables})
-    except (TypeError, ValueError, OverflowError) as exc:
+        return table_codec.encode(entry.fingerprint, entry.table)
+    except table_codec.NotPlain as exc:
         log.warning("run cache: not shared (%s)", exc)
         return None
-    return BLOB_MAGIC + body
 
 
 def decode_entry(blob: bytes | None) -> _Entry | None:
     """A shared entry back, or None for anything that is not one (an old pickle, a foreign or damaged value):
     the caller then reads the store again."""
-    import msgpack
-
-    if not blob or not blob.startswith(BLOB_MAGIC):
+    if not blob or not blob.startswith(table_codec.MAGIC):
         return None
     try:
-        body = msgpack.unpackb(blob[len(BLOB_MAGIC) :], strict_map_key=True)
-        frames = []
-        for table in body["tables"]:
-            if not set(table["dtypes"]) <= ALLOWED_DTYPES:
-                return None
-            columns = {
-                c: pd.Series(values, dtype=dtype)
-                for c, dtype, values in zip(table["columns"], table["dtypes"], table["data"])
-            }
-            frames.append(pd.DataFrame(columns) if columns else pd.DataFrame())
-        raw = (*frames, int(body["n_deleted"]))
-        return _Entry(tuple(body["fp"]), raw, reader.shape(raw, raw[4]))
+        fingerprint, table = table_codec.decode(blob)
+        return _Entry(fingerprint, table)
     except Exception as exc:  # anything malformed is a cache miss, never an error page
         log.warning("run cache: ignored an unreadable shared entry (%s)", exc)
         return None

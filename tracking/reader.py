@@ -20,10 +20,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from trellis.tracking import schema
+from trellis.tracking import schema, wide
 from trellis.tracking.foreign_spaces import SUFFIX as DIST_SUFFIX
-from trellis.tracking.foreign_spaces import declared_spaces, looks_log_uniform, written_as_integers
+from trellis.tracking.foreign_spaces import declared_spaces, looks_log_uniform
 from trellis.tracking.sql import engine, fetch, in_clause
 from trellis.tracking.uris import is_database_uri
 
@@ -78,8 +80,6 @@ BASE_COLUMNS = [
     "search_id",
     "kind",
 ]
-MISSING = {"", "None", "none", "null", "NaN", "nan"}
-BOOL_STRINGS = {"True", "False", "true", "false"}
 FLOAT_MAX = 1.7976931348623157e308
 
 
@@ -94,6 +94,7 @@ class RunTable:
     log_params: set[str] = field(default_factory=set)  # recorded as log, else sampled evenly in log space
     int_params: set[str] = field(default_factory=set)  # numeric params every run logged as an integer literal
     skipped: dict[str, int] = field(default_factory=dict)
+    nonfinite: dict[str, frozenset] = field(default_factory=dict)  # metric -> runs that logged NaN or infinity
     declared_spaces: dict[str, dict] = field(default_factory=dict)  # other tools' recorded spaces (Optuna)
 
     @property
@@ -104,6 +105,9 @@ class RunTable:
 
 # -- the two raw paths --------------------------------------------------------------------------
 
+RUN_COLUMNS = ("run_id", "experiment_id", "experiment", "run_name", "status", "start_ms", "end_ms")
+LONG_COLUMNS = ("run_id", "key", "value")
+
 
 def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
     """Column-wise construction with object dtype (fast ``isin``/pivot on plain Python strings)."""
@@ -113,11 +117,14 @@ def _frame(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
 
 
 def read_raw_sql(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str] | None = None):
-    """Four set-based queries over MLflow's tables. Returns (runs, params, metrics, tags, n_deleted).
+    """Set-based queries over MLflow's tables, read as Arrow tables (``tracking.columnar``). Returns
+    (runs, params, metrics, tags, n_deleted).
 
     When the chosen runs are most of the store, params/metrics/tags are read by plain table scans (2-3x
-    faster than 100k index lookups through a join); rows of other runs are dropped when shaping.
+    faster than index lookups through a join); rows of other runs are dropped when shaping.
     """
+    from trellis.tracking.columnar import Query, fetch_tables
+
     marks, binds = in_clause(experiment_ids)
     scope = f"r.experiment_id IN ({marks}) AND r.lifecycle_stage = 'active'"
     if run_ids is not None:
@@ -127,46 +134,67 @@ def read_raw_sql(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str]
     tag_marks = ", ".join(f":t{i}" for i in range(len(LINEAGE_TAGS)))
     binds.update({f"t{i}": key for i, key in enumerate(LINEAGE_TAGS)})
     with engine(uri).connect() as conn:
-        runs = fetch(
+        counts = fetch(
             conn,
-            "SELECT r.run_uuid, r.experiment_id, e.name, r.name, r.status, r.start_time, r.end_time "
-            f"FROM runs r JOIN experiments e ON e.experiment_id = r.experiment_id WHERE {scope}",
+            "SELECT sum(CASE WHEN r.lifecycle_stage = 'active' THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN r.lifecycle_stage <> 'active' THEN 1 ELSE 0 END) "
+            f"FROM runs r WHERE r.experiment_id IN ({marks})",
             binds,
-        )
+        )[0]
         total = fetch(conn, "SELECT count(*) FROM runs", {})[0][0] if run_ids is None else None
-        if total is not None and 2 * len(runs) >= total:
-            join, where = "", "WHERE 1 = 1"
-        else:
-            join, where = "JOIN runs r ON r.run_uuid = x.run_uuid", f"WHERE {scope}"
-        params = fetch(conn, f"SELECT x.run_uuid, x.key, x.value FROM params x {join} {where}", binds)
-        metrics = fetch(
-            conn, f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM latest_metrics x {join} {where}", binds
-        )
-        tags = fetch(
-            conn,
-            f"SELECT x.run_uuid, x.key, x.value FROM tags x {join} {where} AND (x.key IN ({tag_marks}) "
-            f"OR x.key LIKE :dist ESCAPE '!')",
-            {**binds, "dist": "%!_distribution"},
-        )
-        deleted = fetch(
-            conn,
-            f"SELECT count(*) FROM runs r WHERE r.experiment_id IN ({marks}) AND r.lifecycle_stage <> 'active'",
+    if total is not None and 2 * int(counts[0] or 0) >= total:
+        join, where = "", "WHERE 1 = 1"
+    else:
+        join, where = "JOIN runs r ON r.run_uuid = x.run_uuid", f"WHERE {scope}"
+    tag_filter = f"AND (x.key IN ({tag_marks}) OR x.key LIKE '%!_distribution' ESCAPE '!')"
+    listed = {
+        "runs": Query(
+            f"SELECT r.run_uuid, r.experiment_id, r.name, r.status, r.start_time, r.end_time FROM runs r WHERE {scope}",
             binds,
-        )[0][0]
-    runs_df = _frame(runs, ["run_id", "experiment_id", "experiment", "run_name", "status", "start_ms", "end_ms"])
-    runs_df["experiment_id"] = runs_df["experiment_id"].astype(str).astype(object)
-    metrics_df = _frame(metrics, ["run_id", "key", "value", "is_nan"])
-    value = np.array(metrics_df["value"].to_numpy(dtype=object), dtype=float)
-    if len(metrics_df):
-        value[np.array(metrics_df["is_nan"].to_numpy(dtype=object), dtype=bool)] = np.nan
-    metrics_df["value"] = value
-    return (
-        runs_df,
-        _frame(params, ["run_id", "key", "value"]),
-        metrics_df[["run_id", "key", "value"]],
-        _frame(tags, ["run_id", "key", "value"]),
-        int(deleted or 0),
-    )
+            ("run_id", "experiment_id", "run_name", "status", "start_ms", "end_ms"),
+        ),
+        "experiments": Query(
+            f"SELECT e.experiment_id, e.name FROM experiments e WHERE e.experiment_id IN ({marks})",
+            binds,
+            ("experiment_id", "experiment"),
+        ),
+    }
+    got = fetch_tables(uri, listed)
+    runs = _unique_sorted(_with_experiment_names(got["runs"], got["experiments"]))
+    index = wide.string_column(runs["run_id"]).combine_chunks()
+    queries = {  # the largest first: two connections share them
+        "params": Query(f"SELECT x.run_uuid, x.key, x.value FROM params x {join} {where}", binds, LONG_COLUMNS),
+        "metrics": Query(
+            f"SELECT x.run_uuid, x.key, x.value, x.is_nan FROM latest_metrics x {join} {where}",
+            binds,
+            (*LONG_COLUMNS, "is_nan"),
+        ),
+        "tags": Query(
+            f"SELECT x.run_uuid, x.key, x.value FROM tags x {join} {where} {tag_filter}", binds, LONG_COLUMNS
+        ),
+    }
+    long = fetch_tables(uri, queries, then=lambda name, table: _located(table, index))
+    return (runs, long["params"], long["metrics"], long["tags"], int(counts[1] or 0))
+
+
+def _located(long: pa.Table, index: pa.Array) -> pa.Table:
+    """A long table with each run id replaced by the run's row (-1: not read), done in the reading thread as
+    soon as the table arrives, so that ten million run ids are not all held at once. A metric logged as NaN
+    (MLflow's ``is_nan``) becomes NaN."""
+    columns = {"row": pa.array(wide.positions(long["run_id"], index)), "key": long["key"], "value": long["value"]}
+    if "is_nan" in long.column_names:
+        is_nan = pc.fill_null(pc.cast(long["is_nan"], pa.bool_()), False)
+        columns["value"] = pc.if_else(is_nan, np.nan, pc.cast(long["value"], pa.float64()))
+    return pa.table(columns)
+
+
+def _with_experiment_names(runs: pa.Table, experiments: pa.Table) -> pa.Table:
+    ids = pc.cast(runs["experiment_id"], pa.string())
+    known = pc.cast(experiments["experiment_id"], pa.string()).combine_chunks()
+    names = pc.take(experiments["experiment"].combine_chunks(), pc.index_in(ids, value_set=known))
+    columns = {"run_id": runs["run_id"], "experiment_id": ids, "experiment": names}
+    columns.update({c: runs[c] for c in ("run_name", "status", "start_ms", "end_ms")})
+    return pa.table(columns)
 
 
 def read_raw_client(uri: str, experiment_ids: Sequence[str]):
@@ -216,26 +244,6 @@ def read_raw_client(uri: str, experiment_ids: Sequence[str]):
 # -- shaping ------------------------------------------------------------------------------------
 
 
-def _parse_param_column(values: pd.Series) -> tuple[pd.Series, bool]:
-    """Numbers become floats (``None``-like strings become NaN); anything else stays a string."""
-    raw = values.to_numpy(dtype=object)
-    present = pd.notna(raw)
-    given = pd.Series(raw[present], dtype=object)
-    missing_like = given.isin(MISSING).to_numpy()
-    if missing_like.all() or given[~missing_like].isin(BOOL_STRINGS).all():
-        return values, False
-    try:
-        numbers = given[~missing_like].to_numpy(dtype=object).astype(float)  # float() per element: fast, strict
-    except (TypeError, ValueError):
-        return values, False
-    if not np.isfinite(numbers).all():
-        return values, False
-    out = np.full(len(raw), np.nan)
-    slots = np.flatnonzero(present)[~missing_like]
-    out[slots] = numbers
-    return pd.Series(out, index=values.index), True
-
-
 def recorded_spaces(runs: pd.DataFrame) -> dict[str, dict]:
     """Union of the spaces Trellis searches recorded (widest bounds, all choices, log if any search)."""
     merged: dict[str, dict] = {}
@@ -263,6 +271,26 @@ def spaces_of(table: RunTable) -> dict[str, dict]:
     return {**table.declared_spaces, **recorded_spaces(table.runs)}
 
 
+def scale_hints(declared: dict[str, dict], runs: pd.DataFrame) -> dict[str, bool]:
+    """Recorded log flags: what another tool declared, overridden by Trellis' own recorded spaces."""
+    return {
+        **{k: bool(v.get("log")) for k, v in declared.items() if v["type"] != "categorical"},
+        **_log_hints(runs),
+    }
+
+
+LOG_TEST_SAMPLE = 100_000  # values enough to tell a log scale from a linear one (evenly strided, deterministic)
+
+
+def is_log(values: np.ndarray, hint: bool | None) -> bool:
+    """Whether a numeric parameter is on a log scale: the recorded scale when there is one, else read from
+    its values; never with a value at or below zero."""
+    present = values[~np.isnan(values)]
+    if hint is None:
+        hint = looks_log_uniform(present[:: max(1, len(present) // LOG_TEST_SAMPLE)])
+    return bool(hint) and len(present) > 0 and present.min() > 0
+
+
 def _log_hints(runs: pd.DataFrame) -> dict[str, bool]:
     """Log flags from the space of Trellis searches (their config tag), where present."""
     return {
@@ -270,29 +298,6 @@ def _log_hints(runs: pd.DataFrame) -> dict[str, bool]:
         for name, spec in recorded_spaces(runs).items()
         if spec.get("type") in ("float", "int")
     }
-
-
-def _wide(long: pd.DataFrame, index: pd.Index, dtype: type, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """(run_id, key, value) rows to one array per key aligned to ``index`` (MLflow keeps one row per pair).
-
-    Rows of runs outside ``index`` are dropped; ``rows`` may pass their positions when already known.
-    """
-    if long.empty:
-        return {}
-    if rows is None:
-        rows = index.get_indexer(long["run_id"].to_numpy(dtype=object))
-    codes, keys = pd.factorize(long["key"].to_numpy(dtype=object))
-    values = long["value"].to_numpy(dtype=dtype)
-    known = rows >= 0
-    out: dict[str, np.ndarray] = {}
-    for k, key in enumerate(keys):
-        pick = known & (codes == k)
-        if not pick.any():
-            continue
-        column = np.full(len(index), np.nan if dtype is float else None, dtype=dtype)
-        column[rows[pick]] = values[pick]
-        out[str(key)] = column
-    return out
 
 
 @contextmanager
@@ -314,82 +319,129 @@ def _int_column(values: np.ndarray) -> pd.arrays.IntegerArray:
     return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype("Int64").array
 
 
+def as_arrow(table, columns: Sequence[str]) -> pa.Table:
+    """A raw table as Arrow (the SQL path gives Arrow; the client path and made-up runs give pandas frames)."""
+    if isinstance(table, pa.Table):
+        return table
+    return pa.table({c: _arrow_column(table[c]) for c in columns})
+
+
+def _arrow_column(values: pd.Series) -> pa.Array:
+    """Text stays text (None as null); anything else is read as numbers (the metric values, run times)."""
+    raw = values.to_numpy(dtype=object)
+    present = raw[pd.notna(raw)]
+    if len(present) == 0 or all(isinstance(v, str) for v in present):
+        return pa.array(raw, pa.string(), from_pandas=True)
+    return pa.array(pd.to_numeric(pd.Series(raw), errors="coerce").to_numpy(dtype=float), pa.float64())
+
+
 def shape(raw, skipped_deleted: int) -> RunTable:
-    """Long raw tables to one row per run. Works on numpy arrays and builds the frame once: pandas would
-    otherwise re-infer every string column it is handed (about a second at 100k runs). One function on
-    purpose: the columns are built in place into one dict, the hot path of every page view."""
-    runs, params, metrics, tags, _ = raw
-    runs = runs.drop_duplicates("run_id")
-    run_id = runs["run_id"].to_numpy(dtype=object)
-    index = pd.Index(run_id, dtype=object)
-    cols: dict[str, Any] = {
-        c: runs[c].to_numpy(dtype=object) for c in ("run_id", "experiment_id", "experiment", "run_name", "status")
-    }
-    start = np.array(runs["start_ms"].to_numpy(dtype=object), dtype=float)
-    end = np.array(runs["end_ms"].to_numpy(dtype=object), dtype=float)
+    """Long raw tables to one row per run, sorted by experiment, start and id. Works on Arrow and numpy and
+    builds the frame once: the hot path of every page view, and of a million-run read (``tracking.wide``)."""
+    params, metrics, tags = (as_arrow(t, LONG_COLUMNS) for t in raw[1:4])
+    located = "row" in params.column_names  # read_raw_sql's runs come unique and sorted, rows found
+    runs = as_arrow(raw[0], RUN_COLUMNS) if located else _unique_sorted(as_arrow(raw[0], RUN_COLUMNS))
+    index = wide.string_column(runs["run_id"]).combine_chunks()
+    n = len(index)
+    cols: dict[str, Any] = {"run_id": wide.as_objects(index)}
+    cols["experiment_id"] = wide.as_objects(pc.cast(runs["experiment_id"], pa.string()))
+    for c in ("experiment", "run_name", "status"):
+        cols[c] = wide.as_objects(wide.string_column(runs[c]))
+    start, end = (pc.cast(runs[c], pa.float64()).to_numpy() for c in ("start_ms", "end_ms"))
     cols["start_time"] = pd.to_datetime(start, unit="ms", utc=True)
     cols["end_time"] = pd.to_datetime(end, unit="ms", utc=True)
     cols["duration_s"] = (end - start) / 1000.0
-    wide_tags = _wide(tags, index, object)
+    wide_tags = _wide_text(tags, index)
     for key, col in LINEAGE_TAGS.items():
-        cols[col] = wide_tags.get(key, np.full(len(index), None, dtype=object))
+        cols[col] = wide_tags.get(key, np.full(n, None, dtype=object))
     for col in INT_COLUMNS:
         cols[col] = _int_column(cols[col])
-    is_parent = _group_searches(cols, run_id)
+    is_parent = _group_searches(cols, index)
 
     table = RunTable(runs=pd.DataFrame(), skipped={"deleted runs": skipped_deleted} if skipped_deleted else {})
     # Hyperparameters and metrics are those of evaluations; a search parent's own params stay in MLflow.
-    evaluations = pd.Index(run_id[~is_parent], dtype=object)
-    spread = np.flatnonzero(~is_parent)  # position in ``index`` of each evaluation
     table.declared_spaces = declared_spaces(wide_tags)
-    hints = {
-        **{k: bool(v.get("log")) for k, v in table.declared_spaces.items() if v["type"] != "categorical"},
-        **_log_hints(pd.DataFrame({"trellis_config": cols["trellis_config"]})),
-    }
-    if len(params):
-        wide = _wide(params, evaluations, object)
-        for key in sorted(wide):
-            parsed, numeric = _parse_param_column(pd.Series(_spread(wide[key], spread, len(index)), dtype=object))
-            cols[f"params.{key}"] = parsed.to_numpy()
-            table.params.append(key)
-            if numeric:
-                table.numeric_params.add(key)
-                present = parsed.dropna().to_numpy(dtype=float)
-                if written_as_integers(t for t in pd.unique(wide[key]) if isinstance(t, str) and t not in MISSING):
-                    table.int_params.add(key)
-                log = hints[key] if key in hints else looks_log_uniform(present)  # a recorded scale wins
-                if log and len(present) and present.min() > 0:
-                    table.log_params.add(key)
-    if len(metrics):
-        rows = evaluations.get_indexer(metrics["run_id"].to_numpy(dtype=object))
-        values = metrics["value"].to_numpy(dtype=float).copy()
-        # MLflow's SQL stores keep infinities as the largest floats: read them back as infinities.
-        huge = np.abs(values) >= FLOAT_MAX
-        values[huge] = np.sign(values[huge]) * np.inf
-        bad = (rows >= 0) & ~np.isfinite(values)
-        for key, count in pd.Series(metrics["key"].to_numpy(dtype=object)[bad]).value_counts().sort_index().items():
-            table.skipped[f"non-finite {key}"] = int(count)
-        wide = _wide(metrics.assign(value=values), evaluations, float, rows=rows)
-        for key in sorted(wide):
-            cols[f"metrics.{key}"] = _spread(wide[key], spread, len(index))
-            table.metrics.append(key)
-    order = np.lexsort((run_id, start, cols["experiment_id"]))
-    frame = {}
-    for name, values in cols.items():
-        if isinstance(values, np.ndarray):
-            frame[name] = pd.Series(values[order], dtype=values.dtype, copy=False)
-        else:
-            frame[name] = pd.Series(values, copy=False).iloc[order].reset_index(drop=True)
-    table.runs = pd.DataFrame(frame, copy=False)
+    hints = scale_hints(table.declared_spaces, pd.DataFrame({"trellis_config": cols["trellis_config"]}))
+    rows = _evaluation_rows(params, index, is_parent)
+    codes, names = wide.key_codes(params["key"])
+    for key, picked in sorted(wide.per_key(codes, names, rows)):
+        column = wide.ParamColumn(params["value"].take(picked), rows[picked], n)
+        cols[f"params.{key}"] = column.values
+        table.params.append(key)
+        if column.numeric:
+            table.numeric_params.add(key)
+            if column.integers:
+                table.int_params.add(key)
+            if is_log(column.values, hints.get(key)):
+                table.log_params.add(key)
+    rows = _evaluation_rows(metrics, index, is_parent)
+    values = pc.cast(metrics["value"], pa.float64()).to_numpy().copy() if len(metrics) else np.empty(0)
+    # MLflow's SQL stores keep infinities as the largest floats: read them back as infinities.
+    huge = np.abs(values) >= FLOAT_MAX
+    values[huge] = np.sign(values[huge]) * np.inf
+    codes, names = wide.key_codes(metrics["key"])
+    for key, picked in sorted(wide.per_key(codes, names, rows)):
+        column = np.full(n, np.nan)
+        column[rows[picked]] = values[picked]
+        bad = ~np.isfinite(values[picked])
+        if bad.any():
+            table.nonfinite[key] = frozenset(cols["run_id"][rows[picked][bad]])
+            table.skipped[f"non-finite {key}"] = len(table.nonfinite[key])
+        cols[f"metrics.{key}"] = column
+        table.metrics.append(key)
+    table.runs = pd.DataFrame(
+        {c: pd.Series(v, dtype=v.dtype if isinstance(v, np.ndarray) else None, copy=False) for c, v in cols.items()},
+        copy=False,
+    )  # object arrays stay object: pandas would otherwise re-infer every text column
     return table
 
 
-def _group_searches(cols: dict[str, Any], run_id: np.ndarray) -> np.ndarray:
+def _unique_sorted(runs: pa.Table) -> pa.Table:
+    """One row per run id (the first), ordered by experiment id (as text), start time and id."""
+    ids = wide.string_column(runs["run_id"]).combine_chunks()
+    distinct = pc.unique(ids)
+    if len(distinct) < len(ids):
+        _, first = np.unique(pc.index_in(ids, value_set=distinct).to_numpy(), return_index=True)
+        runs = runs.take(pa.array(np.sort(first)))
+        ids = wide.string_column(runs["run_id"]).combine_chunks()
+    keys = pa.table(
+        {"e": pc.cast(runs["experiment_id"], pa.string()), "s": pc.cast(runs["start_ms"], pa.float64()), "r": ids}
+    )
+    order = pc.sort_indices(keys, sort_keys=[("e", "ascending"), ("s", "ascending"), ("r", "ascending")])
+    return runs.take(order)
+
+
+def _rows(long: pa.Table, index: pa.Array) -> np.ndarray:
+    """Each long row's run position in ``index``, -1 for a run that is not read."""
+    if "row" in long.column_names:
+        return long["row"].to_numpy().astype(np.int64, copy=True)
+    return wide.positions(long["run_id"], index)
+
+
+def _evaluation_rows(long: pa.Table, index: pa.Array, is_parent: np.ndarray) -> np.ndarray:
+    """Each long row's run position, -1 for a run that is not read or is a search parent."""
+    rows = _rows(long, index)
+    if len(rows):
+        rows[(rows >= 0) & is_parent[np.maximum(rows, 0)]] = -1
+    return rows
+
+
+def _wide_text(long: pa.Table, index: pa.Array) -> dict[str, np.ndarray]:
+    """Tags as one text column per key."""
+    rows = _rows(long, index)
+    codes, names = wide.key_codes(long["key"])
+    return {
+        key: wide.text_column(long["value"].take(picked), rows[picked], len(index))
+        for key, picked in wide.per_key(codes, names, rows)
+    }
+
+
+def _group_searches(cols: dict[str, Any], index: pa.Array) -> np.ndarray:
     """Add ``search_id`` and ``kind`` columns; returns which runs are search parents. A search groups runs:
     Trellis' own id, else the MLflow parent (sklearn, Ray Tune), else the experiment."""
-    parent_id, trellis_type = cols["parent_id"], cols["trellis_type"]
-    parents = set(parent_id[pd.notna(parent_id)])
-    is_parent = (trellis_type == "search") | np.fromiter((r in parents for r in run_id), bool, len(run_id))
+    parent_id, trellis_type, run_id = cols["parent_id"], cols["trellis_type"], cols["run_id"]
+    parents = pa.array(list(set(parent_id[pd.notna(parent_id)])), pa.string())
+    is_parent = (trellis_type == "search") | pc.is_in(index, value_set=parents).to_numpy(zero_copy_only=False)
     search_id = cols["trellis_search_id"].copy()
     missing = pd.isna(search_id)
     search_id[missing] = parent_id[missing]
@@ -399,15 +451,6 @@ def _group_searches(cols: dict[str, Any], run_id: np.ndarray) -> np.ndarray:
     cols["search_id"] = search_id
     cols["kind"] = np.where(is_parent, "search", np.where(trellis_type == "trial", "trial", "run")).astype(object)
     return is_parent
-
-
-def _spread(values: np.ndarray, positions: np.ndarray, length: int) -> np.ndarray:
-    """Values of a subset of runs placed at ``positions`` of an array of ``length`` (the rest missing)."""
-    if len(positions) == length:
-        return values
-    out = np.full(length, np.nan if values.dtype.kind == "f" else None, dtype=values.dtype)
-    out[positions] = values
-    return out
 
 
 def read_runs(uri: str, experiment_ids: Sequence[str], *, use_sql: bool | None = None) -> RunTable:

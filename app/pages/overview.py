@@ -9,6 +9,7 @@ from trellis.app.context import AppContext
 from trellis.app.diagnosis import register_panel
 from trellis.app.responses import register_shared
 from trellis.app.shell import query_objective, with_objective
+from trellis.layouts import dense
 from trellis.layouts import overview as ov
 from trellis.layouts.choices import direction_of, overview_defaults, table_metrics
 from trellis.layouts.labels import long_value_tooltips, rerun_column
@@ -272,11 +273,13 @@ def _register_select_runs(app: Dash, context: AppContext) -> None:
         State("ov-k", "value"),
         State("ov-objective", "value"),
         State("ov-objective-dir", "value"),
+        State("ov-x", "value"),
+        State("ov-y", "value"),
         State("selection", "data"),
         State("selected-runs", "data"),
         prevent_initial_call=True,
     )
-    def select_runs(selected, clicked, _topk, _clear, k, objective, direction, selection, current):
+    def select_runs(selected, clicked, _topk, _clear, k, objective, direction, x, y, selection, current):
         trigger = ctx.triggered_id
         if trigger == "ov-clear":
             return []
@@ -286,6 +289,10 @@ def _register_select_runs(app: Dash, context: AppContext) -> None:
         if trigger == "ov-tradeoff":
             prop = ctx.triggered[0]["prop_id"].split(".")[-1]
             event = selected if prop == "selectedData" else clicked
+            box = dense.box_of(event) if prop == "selectedData" else None
+            view = context.view(selection["experiments"], selection["searches"]) if box else None
+            if box and view is not None and dense.is_dense(len(view.trials)):  # drawn as density: every run counts
+                return ov.runs_in_box(view.trials, x or objective, y or objective, box, objective, direction)
             if not event or not event.get("points"):
                 # The graph reports "nothing selected" (no event, or no points) when it redraws, also when a
                 # new selection drops plotly's own box: keep the selection (Clear empties it).
@@ -350,7 +357,7 @@ def render_overview(view, objective, obj_dir, x, x_dir, y, y_dir, dist, context:
         return _counts_card(counts, objective, context), empty, empty, empty
     best = ov.best_so_far_plot(ov.best_so_far_info(trials, objective, obj_dir, labels), selected)
     distribution = ov.distribution_plot(ov.distribution_info(trials, dist or objective, labels))
-    tradeoff_info = ov.tradeoff_info(trials, x or objective, y or objective, x_dir, y_dir, labels)
+    tradeoff_info = ov.tradeoff_info(trials, x or objective, y or objective, x_dir, y_dir, labels, selected)
     tradeoff = ov.tradeoff_plot(tradeoff_info, selected)
     for fig in (best, distribution, tradeoff):
         fig["layout"].update(uirevision="keep", height=380)
