@@ -119,3 +119,46 @@ def test_unknown_experiment_list_is_empty(populated):
     uri, _, _, _ = populated
     assert read_runs(uri, []).runs.empty
     assert MlflowClient(tracking_uri=uri).get_experiment_by_name("trellis") is not None
+
+
+def _same_tables(a, b):
+    pd.testing.assert_frame_equal(a.runs, b.runs)
+    assert (a.params, a.metrics, a.numeric_params, a.log_params, a.int_params, a.skipped, a.declared_spaces) == (
+        b.params,
+        b.metrics,
+        b.numeric_params,
+        b.log_params,
+        b.int_params,
+        b.skipped,
+        b.declared_spaces,
+    )
+
+
+def test_columnar_read_equals_the_row_read(populated, monkeypatch, caplog):
+    """SQLite through ADBC (Arrow columns) and through SQLAlchemy's rows: the same table."""
+    from trellis.tracking import stores
+
+    uri, ids, _, _ = populated
+    assert stores.store_for(uri).adbc_connect() is not None  # the columnar driver is installed: it is used
+    columnar = read_runs(uri, list(ids.values()))
+    assert "columnar read failed" not in caplog.text
+    monkeypatch.setattr(stores.SqliteStore, "adbc_connect", lambda self: None)
+    rows = read_runs(uri, list(ids.values()))
+    _same_tables(columnar, rows)
+
+
+def test_postgres_store_reads_columnar_and_by_rows_alike(pg_uri, tmp_path, monkeypatch, caplog):
+    from tests.conftest import BASE
+    from trellis.tracking import stores
+
+    with contextlib.chdir(tmp_path):
+        config = parse_config({**BASE, "termination": {"max_trials": 4}, "tracking": {"uri": pg_uri}})
+        search = run_search(config)
+        dirty, _ = foreign.dirty(pg_uri)
+    exps = [search.experiment_id, dirty]
+    assert stores.store_for(pg_uri).adbc_connect() is not None
+    columnar = read_runs(pg_uri, exps)
+    assert "columnar read failed" not in caplog.text
+    monkeypatch.setattr(stores.PostgresStore, "adbc_connect", lambda self: None)
+    _same_tables(columnar, read_runs(pg_uri, exps))
+    assert len(columnar.trials) == 4 + len(read_runs(pg_uri, [dirty]).trials)

@@ -19,10 +19,12 @@ import pyarrow as pa
 
 from trellis.tracking.sql import engine, fetch
 from trellis.tracking.stores import store_for
+from trellis.tracking.wide import give_back_memory
 
 log = logging.getLogger(__name__)
 _BIND = re.compile(r":([A-Za-z_][A-Za-z0-9_]*)")
 READERS = 2  # connections reading side by side
+TRIM_EVERY = 16  # batches
 
 
 @dataclass(frozen=True)
@@ -34,21 +36,21 @@ class Query:
     columns: tuple[str, ...]
 
 
-Then = Callable[[str, pa.Table], pa.Table]
+EachBatch = Callable[[pa.RecordBatch], object]
 
 
-def fetch_tables(uri: str, queries: dict[str, Query], then: Then | None = None) -> dict[str, pa.Table]:
-    """Each query's result as an Arrow table with the query's column names (give the largest first), passed
-    through ``then(name, table)`` in the reading thread as soon as it arrives."""
-    then = then or (lambda name, table: table)
+def fetch_tables(uri: str, queries: dict[str, Query], each_batch: EachBatch | None = None) -> dict:
+    """Each query's result as an Arrow table (give the largest first); with ``each_batch``, instead the list
+    of what it made of each batch, in the reading thread as the batch arrived (a million runs' long rows are
+    then never all held as read)."""
     store = store_for(uri)
     connect = store.adbc_connect()
     if connect is not None:
         try:
-            return _through_adbc(connect, store.adbc_options(), queries, then)
+            return _through_adbc(connect, store.adbc_options(), queries, each_batch)
         except Exception as exc:  # any ADBC trouble: the DB-API path reads the same rows
             log.warning("columnar read failed, reading rows instead (%s)", str(exc).splitlines()[0][:200])
-    return _through_dbapi(uri, queries, then)
+    return _through_dbapi(uri, queries, each_batch)
 
 
 def inline(sql: str, binds: dict) -> str:
@@ -68,12 +70,12 @@ def inline(sql: str, binds: dict) -> str:
     return _BIND.sub(literal, sql)
 
 
-def _through_adbc(connect: Callable, options: dict, queries: dict[str, Query], then: Then) -> dict[str, pa.Table]:
+def _through_adbc(connect: Callable, options: dict, queries: dict[str, Query], each_batch: EachBatch | None) -> dict:
     waiting = list(queries)  # largest first: each connection takes the next query when it is free
     lock = threading.Lock()
 
-    def worker() -> dict[str, pa.Table]:
-        out: dict[str, pa.Table] = {}
+    def worker() -> dict:
+        out: dict = {}
         with connect() as conn, conn.cursor() as cur:
             while True:
                 with lock:
@@ -84,20 +86,33 @@ def _through_adbc(connect: Callable, options: dict, queries: dict[str, Query], t
                 if options:
                     cur.adbc_statement.set_options(**options)
                 cur.execute(inline(query.sql, query.binds))
-                out[name] = then(name, cur.fetch_arrow_table().rename_columns(list(query.columns)))
+                reader = cur.fetch_record_batch()
+                if each_batch is None:
+                    out[name] = reader.read_all().rename_columns(list(query.columns))
+                else:
+                    out[name] = []
+                    for i, batch in enumerate(reader):
+                        if batch.num_rows:
+                            out[name].append(each_batch(batch.rename_columns(list(query.columns))))
+                        if i % TRIM_EVERY == TRIM_EVERY - 1:
+                            give_back_memory()  # the driver's freed batches, before the heap grows on them
 
     with ThreadPoolExecutor(min(READERS, len(queries))) as pool:
         parts = list(pool.map(lambda _: worker(), range(min(READERS, len(queries)))))
     return {name: part[name] for part in parts for name in part}
 
 
-def _through_dbapi(uri: str, queries: dict[str, Query], then: Then) -> dict[str, pa.Table]:
+def _through_dbapi(uri: str, queries: dict[str, Query], each_batch: EachBatch | None) -> dict:
     out = {}
     with engine(uri).connect() as conn:
         for name, query in queries.items():
             rows = fetch(conn, query.sql, query.binds)
             columns = list(zip(*rows)) if rows else [() for _ in query.columns]
-            out[name] = then(name, pa.table({c: _array(v) for c, v in zip(query.columns, columns)}))
+            batch = pa.record_batch({c: _array(v) for c, v in zip(query.columns, columns)})
+            if each_batch is None:
+                out[name] = pa.Table.from_batches([batch])
+            else:
+                out[name] = [each_batch(batch)] if batch.num_rows else []
     return out
 
 

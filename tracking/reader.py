@@ -160,7 +160,7 @@ def read_raw_sql(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str]
         ),
     }
     got = fetch_tables(uri, listed)
-    runs = _unique_sorted(_with_experiment_names(got["runs"], got["experiments"]))
+    runs = _unique_sorted(_with_experiment_names(got["runs"], got["experiments"]), unique=True)
     index = wide.string_column(runs["run_id"]).combine_chunks()
     queries = {  # the largest first: two connections share them
         "params": Query(f"SELECT x.run_uuid, x.key, x.value FROM params x {join} {where}", binds, LONG_COLUMNS),
@@ -173,19 +173,9 @@ def read_raw_sql(uri: str, experiment_ids: Sequence[str], run_ids: Sequence[str]
             f"SELECT x.run_uuid, x.key, x.value FROM tags x {join} {where} {tag_filter}", binds, LONG_COLUMNS
         ),
     }
-    long = fetch_tables(uri, queries, then=lambda name, table: _located(table, index))
-    return (runs, long["params"], long["metrics"], long["tags"], int(counts[1] or 0))
-
-
-def _located(long: pa.Table, index: pa.Array) -> pa.Table:
-    """A long table with each run id replaced by the run's row (-1: not read), done in the reading thread as
-    soon as the table arrives, so that ten million run ids are not all held at once. A metric logged as NaN
-    (MLflow's ``is_nan``) becomes NaN."""
-    columns = {"row": pa.array(wide.positions(long["run_id"], index)), "key": long["key"], "value": long["value"]}
-    if "is_nan" in long.column_names:
-        is_nan = pc.fill_null(pc.cast(long["is_nan"], pa.bool_()), False)
-        columns["value"] = pc.if_else(is_nan, np.nan, pc.cast(long["value"], pa.float64()))
-    return pa.table(columns)
+    long = wide.assemble(fetch_tables(uri, queries, each_batch=wide.compact), index)
+    wide.give_back_memory()
+    return [runs, long.pop("params"), long.pop("metrics"), long.pop("tags"), int(counts[1] or 0)]
 
 
 def _with_experiment_names(runs: pa.Table, experiments: pa.Table) -> pa.Table:
@@ -316,7 +306,11 @@ def _int_column(values: np.ndarray) -> pd.arrays.IntegerArray:
     present = pd.notna(values)
     if not present.any():
         return pd.array(np.zeros(len(values), dtype="int64"), dtype="Int64") * pd.NA
-    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype("Int64").array
+    try:  # integers as logged: Arrow parses them without a Python object each
+        ints = pc.cast(pa.array(values, pa.string(), from_pandas=True), pa.int64())
+        return pd.arrays.IntegerArray(ints.fill_null(0).to_numpy(), ~present)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").astype("Int64").array
 
 
 def as_arrow(table, columns: Sequence[str]) -> pa.Table:
@@ -337,13 +331,17 @@ def _arrow_column(values: pd.Series) -> pa.Array:
 
 def shape(raw, skipped_deleted: int) -> RunTable:
     """Long raw tables to one row per run, sorted by experiment, start and id. Works on Arrow and numpy and
-    builds the frame once: the hot path of every page view, and of a million-run read (``tracking.wide``)."""
+    builds the frame once: the hot path of every page view, and of a million-run read (``tracking.wide``).
+    A list (as read_raw_sql gives) is emptied as its tables are used, so each is freed as soon as it can be."""
     params, metrics, tags = (as_arrow(t, LONG_COLUMNS) for t in raw[1:4])
+    if isinstance(raw, list):
+        raw[1:4] = [None, None, None]
     located = "row" in params.column_names  # read_raw_sql's runs come unique and sorted, rows found
     runs = as_arrow(raw[0], RUN_COLUMNS) if located else _unique_sorted(as_arrow(raw[0], RUN_COLUMNS))
     index = wide.string_column(runs["run_id"]).combine_chunks()
-    n = len(index)
-    cols: dict[str, Any] = {"run_id": wide.as_objects(index)}
+    run_ids = wide.as_objects(index, unique=True)
+    n = len(run_ids)
+    cols: dict[str, Any] = {"run_id": run_ids}
     cols["experiment_id"] = wide.as_objects(pc.cast(runs["experiment_id"], pa.string()))
     for c in ("experiment", "run_name", "status"):
         cols[c] = wide.as_objects(wide.string_column(runs[c]))
@@ -351,21 +349,21 @@ def shape(raw, skipped_deleted: int) -> RunTable:
     cols["start_time"] = pd.to_datetime(start, unit="ms", utc=True)
     cols["end_time"] = pd.to_datetime(end, unit="ms", utc=True)
     cols["duration_s"] = (end - start) / 1000.0
-    wide_tags = _wide_text(tags, index)
+    wide_tags = _wide_text(tags, index, n)
+    del tags
     for key, col in LINEAGE_TAGS.items():
         cols[col] = wide_tags.get(key, np.full(n, None, dtype=object))
     for col in INT_COLUMNS:
         cols[col] = _int_column(cols[col])
-    is_parent = _group_searches(cols, index)
+    is_parent = _group_searches(cols)
 
     table = RunTable(runs=pd.DataFrame(), skipped={"deleted runs": skipped_deleted} if skipped_deleted else {})
     # Hyperparameters and metrics are those of evaluations; a search parent's own params stay in MLflow.
     table.declared_spaces = declared_spaces(wide_tags)
     hints = scale_hints(table.declared_spaces, pd.DataFrame({"trellis_config": cols["trellis_config"]}))
     rows = _evaluation_rows(params, index, is_parent)
-    codes, names = wide.key_codes(params["key"])
-    for key, picked in sorted(wide.per_key(codes, names, rows)):
-        column = wide.ParamColumn(params["value"].take(picked), rows[picked], n)
+    for key, key_rows, values in wide.grouped(params["key"], rows, params["value"]):
+        column = wide.ParamColumn(values, key_rows, n)
         cols[f"params.{key}"] = column.values
         table.params.append(key)
         if column.numeric:
@@ -374,47 +372,54 @@ def shape(raw, skipped_deleted: int) -> RunTable:
                 table.int_params.add(key)
             if is_log(column.values, hints.get(key)):
                 table.log_params.add(key)
+    del params
+    wide.give_back_memory()
     rows = _evaluation_rows(metrics, index, is_parent)
     values = pc.cast(metrics["value"], pa.float64()).to_numpy().copy() if len(metrics) else np.empty(0)
     # MLflow's SQL stores keep infinities as the largest floats: read them back as infinities.
     huge = np.abs(values) >= FLOAT_MAX
     values[huge] = np.sign(values[huge]) * np.inf
-    codes, names = wide.key_codes(metrics["key"])
-    for key, picked in sorted(wide.per_key(codes, names, rows)):
+    for key, key_rows, key_values in wide.grouped(metrics["key"], rows, values):
         column = np.full(n, np.nan)
-        column[rows[picked]] = values[picked]
-        bad = ~np.isfinite(values[picked])
+        column[key_rows] = key_values
+        bad = ~np.isfinite(key_values)
         if bad.any():
-            table.nonfinite[key] = frozenset(cols["run_id"][rows[picked][bad]])
+            table.nonfinite[key] = frozenset(run_ids[key_rows[bad]])
             table.skipped[f"non-finite {key}"] = len(table.nonfinite[key])
         cols[f"metrics.{key}"] = column
         table.metrics.append(key)
+    del metrics
     table.runs = pd.DataFrame(
         {c: pd.Series(v, dtype=v.dtype if isinstance(v, np.ndarray) else None, copy=False) for c, v in cols.items()},
         copy=False,
     )  # object arrays stay object: pandas would otherwise re-infer every text column
+    del cols
+    wide.give_back_memory()
     return table
 
 
-def _unique_sorted(runs: pa.Table) -> pa.Table:
-    """One row per run id (the first), ordered by experiment id (as text), start time and id."""
+def _unique_sorted(runs: pa.Table, unique: bool = False) -> pa.Table:
+    """One row per run id (the first), ordered by experiment id (as text), start time and id. ``unique``: the
+    ids are known to be unique (MLflow's primary key)."""
     ids = wide.string_column(runs["run_id"]).combine_chunks()
-    distinct = pc.unique(ids)
-    if len(distinct) < len(ids):
-        _, first = np.unique(pc.index_in(ids, value_set=distinct).to_numpy(), return_index=True)
-        runs = runs.take(pa.array(np.sort(first)))
-        ids = wide.string_column(runs["run_id"]).combine_chunks()
-    keys = pa.table(
-        {"e": pc.cast(runs["experiment_id"], pa.string()), "s": pc.cast(runs["start_ms"], pa.float64()), "r": ids}
-    )
+    if not unique:
+        distinct = pc.unique(ids)
+        if len(distinct) < len(ids):
+            _, first = np.unique(pc.index_in(ids, value_set=distinct).to_numpy(), return_index=True)
+            runs = runs.take(pa.array(np.sort(first)))
+            ids = wide.string_column(runs["run_id"]).combine_chunks()
+    experiments = pc.cast(runs["experiment_id"], pa.string())
+    names = sorted(v for v in pc.unique(experiments).to_pylist() if v is not None)  # a few: ranked as text
+    rank = pc.index_in(experiments, value_set=pa.array(names, pa.string()))
+    keys = pa.table({"e": rank, "s": pc.cast(runs["start_ms"], pa.float64()), "r": ids})
     order = pc.sort_indices(keys, sort_keys=[("e", "ascending"), ("s", "ascending"), ("r", "ascending")])
     return runs.take(order)
 
 
 def _rows(long: pa.Table, index: pa.Array) -> np.ndarray:
-    """Each long row's run position in ``index``, -1 for a run that is not read."""
+    """Each long row's run position, -1 for a run that is not read (read_raw_sql found them as it read)."""
     if "row" in long.column_names:
-        return long["row"].to_numpy().astype(np.int64, copy=True)
+        return long["row"].to_numpy().astype(np.int64)
     return wide.positions(long["run_id"], index)
 
 
@@ -426,22 +431,20 @@ def _evaluation_rows(long: pa.Table, index: pa.Array, is_parent: np.ndarray) -> 
     return rows
 
 
-def _wide_text(long: pa.Table, index: pa.Array) -> dict[str, np.ndarray]:
+def _wide_text(long: pa.Table, index: pa.Array, n: int) -> dict[str, np.ndarray]:
     """Tags as one text column per key."""
-    rows = _rows(long, index)
-    codes, names = wide.key_codes(long["key"])
     return {
-        key: wide.text_column(long["value"].take(picked), rows[picked], len(index))
-        for key, picked in wide.per_key(codes, names, rows)
+        key: wide.text_column(values, key_rows, n)
+        for key, key_rows, values in wide.grouped(long["key"], _rows(long, index), long["value"])
     }
 
 
-def _group_searches(cols: dict[str, Any], index: pa.Array) -> np.ndarray:
+def _group_searches(cols: dict[str, Any]) -> np.ndarray:
     """Add ``search_id`` and ``kind`` columns; returns which runs are search parents. A search groups runs:
     Trellis' own id, else the MLflow parent (sklearn, Ray Tune), else the experiment."""
     parent_id, trellis_type, run_id = cols["parent_id"], cols["trellis_type"], cols["run_id"]
-    parents = pa.array(list(set(parent_id[pd.notna(parent_id)])), pa.string())
-    is_parent = (trellis_type == "search") | pc.is_in(index, value_set=parents).to_numpy(zero_copy_only=False)
+    parents = set(parent_id[pd.notna(parent_id)])
+    is_parent = (trellis_type == "search") | pd.Index(run_id, dtype=object).isin(parents)
     search_id = cols["trellis_search_id"].copy()
     missing = pd.isna(search_id)
     search_id[missing] = parent_id[missing]

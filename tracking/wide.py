@@ -9,6 +9,7 @@ shares one Python string per value.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +18,6 @@ import pyarrow.compute as pc
 MISSING = ("", "None", "none", "null", "NaN", "nan")  # logged for "no value": NaN in a numeric column
 BOOL_STRINGS = ("True", "False", "true", "false")
 FEW_DISTINCT = 0.5  # a text column with at most this share of distinct values is built from its dictionary
-_INTEGER = r"^\s*[+-]?[0-9]+\s*$"
 
 
 def string_column(values) -> pa.ChunkedArray:
@@ -28,29 +28,102 @@ def string_column(values) -> pa.ChunkedArray:
     return values.cast(pa.string()) if not pa.types.is_null(values.type) else pa.chunked_array([], pa.string())
 
 
-def positions(run_ids: pa.ChunkedArray, index: pa.Array) -> np.ndarray:
-    """Each row's position in ``index`` (the runs), -1 for a run outside it. A run's rows mostly sit side by
-    side (MLflow writes a run's params and metrics in one batch), so only the first row of each stretch is
-    looked up: a hash lookup among a million ids costs far more than comparing neighbours."""
-    ids = string_column(run_ids).combine_chunks()
-    n = len(ids)
-    if n == 0:
-        return np.empty(0, dtype=np.int64)
-    starts = np.ones(n, dtype=bool)
-    if n > 1:
-        same = pc.fill_null(pc.equal(ids.slice(1), ids.slice(0, n - 1)), False)
+def give_back_memory() -> None:
+    """Hand freed memory back to the system between the steps of a large read: Arrow's pool keeps freed
+    blocks, and so does glibc's heap after the driver's batches (a worker's size is its high-water mark)."""
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc():
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None  # glibc only
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def _stretches(ids: pa.Array) -> np.ndarray:
+    """Where each stretch of equal neighbouring ids starts. A run's rows mostly sit side by side (MLflow writes
+    a run's params and metrics in one batch), so only the first row of each stretch needs looking up."""
+    starts = np.ones(len(ids), dtype=bool)
+    if len(ids) > 1:
+        same = pc.fill_null(pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1)), False)
         starts[1:] = ~same.to_numpy(zero_copy_only=False)
-    heads = np.flatnonzero(starts)
+    return np.flatnonzero(starts)
+
+
+def positions(run_ids, index: pa.Array) -> np.ndarray:
+    """Each row's position in ``index`` (the runs' ids), -1 for a run outside it."""
+    ids = string_column(run_ids).combine_chunks()
+    if len(ids) == 0:
+        return np.empty(0, dtype=np.int64)
+    heads = _stretches(ids)
     found = pc.fill_null(pc.index_in(ids.take(pa.array(heads)), value_set=index), -1).to_numpy()
-    return np.repeat(found.astype(np.int64, copy=False), np.diff(np.append(heads, n)))
+    return np.repeat(found.astype(np.int64), np.diff(np.append(heads, len(ids))))
+
+
+class Compact(NamedTuple):
+    """A batch of long rows as read, made small: the id of each stretch of one run's rows and its length,
+    and the rows' keys (dictionary-encoded) and values."""
+
+    heads: pa.Array
+    lengths: np.ndarray
+    body: pa.RecordBatch
+
+
+def compact(batch: pa.RecordBatch) -> Compact:
+    """Done to each batch as it arrives, so that ten million run ids and keys are never held at once. A
+    metric's NaN flag (MLflow's ``is_nan``) turns its value into NaN."""
+    ids = string_column(batch.column(0)).combine_chunks()
+    heads = _stretches(ids)
+    value = batch.column(2)
+    if batch.num_columns > 3:
+        is_nan = pc.fill_null(pc.cast(batch.column(3), pa.bool_()), False)
+        value = pc.if_else(is_nan, np.nan, pc.cast(value, pa.float64()))
+    else:  # a copy: a slice of the batch would keep the whole batch (its run ids too) alive
+        value = pa.concat_arrays([value, value.slice(0, 0)])
+    key = pc.dictionary_encode(string_column(batch.column(1)).combine_chunks())
+    body = pa.record_batch({"key": key, "value": value})
+    return Compact(ids.take(pa.array(heads)), np.diff(np.append(heads, len(ids))), body)
+
+
+def assemble(parts: dict[str, list[Compact]], index: pa.Array) -> dict[str, pa.Table]:
+    """Each query's compacted batches as one table of (row, key, value): every stretch's run looked up among
+    the runs' ids, all tables at once (one hash table); rows of other runs dropped."""
+    heads = [p.heads for batches in parts.values() for p in batches]
+    found = pc.fill_null(pc.index_in(pa.concat_arrays(heads), value_set=index), -1).to_numpy() if heads else None
+    out, start = {}, 0
+    for name, batches in parts.items():
+        if not batches:
+            out[name] = pa.table(
+                {"row": pa.array([], pa.int64()), "key": pa.array([], pa.string()), "value": pa.array([])}
+            )
+            continue
+        lengths = np.concatenate([p.lengths for p in batches])
+        rows = np.repeat(found[start : start + len(lengths)].astype(np.int64), lengths)
+        start += len(lengths)
+        table = pa.Table.from_batches([p.body for p in batches]).append_column("row", pa.array(rows))
+        out[name] = table.filter(pa.array(rows >= 0)) if (rows < 0).any() else table
+    return out
 
 
 def key_codes(keys: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     """Each row's key as a small integer, and the keys in order of first appearance."""
     names: dict[str, int] = {}
     parts = []
-    for chunk in string_column(keys).chunks:
-        encoded = pc.dictionary_encode(chunk)
+    chunks = keys.chunks if isinstance(keys, pa.ChunkedArray) else [keys]
+    for chunk in chunks:
+        encoded = (
+            chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(string_column(chunk).combine_chunks())
+        )
         local = np.asarray([names.setdefault(k, len(names)) for k in encoded.dictionary.to_pylist()], np.int32)
         indices = encoded.indices.to_numpy(zero_copy_only=False)
         parts.append(local[indices] if len(local) else np.empty(0, np.int32))
@@ -58,23 +131,25 @@ def key_codes(keys: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
     return codes, list(names)
 
 
-def per_key(codes: np.ndarray, names: list[str], rows: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
-    """For each key: the indices of its rows that belong to a known run (a run logs a key once)."""
+def grouped(keys, rows: np.ndarray, values) -> Iterator[tuple[str, np.ndarray, object]]:
+    """Per key, in key order: the rows of known runs that logged it and their values (Arrow or numpy)."""
+    codes, names = key_codes(keys)
     known = rows >= 0
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    for k, name in enumerate(names):
-        picked = order[bounds[k] : bounds[k + 1]]
-        picked = picked[known[picked]]
-        if len(picked):
-            yield name, picked
+    for k in sorted(range(len(names)), key=lambda i: names[i]):
+        pick = (codes == k) & known
+        if not pick.any():
+            continue
+        picked = values[pick] if isinstance(values, np.ndarray) else values.filter(pa.array(pick))
+        yield names[k], rows[pick], picked
 
 
-def as_objects(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def as_objects(values: pa.ChunkedArray | pa.Array, unique: bool = False) -> np.ndarray:
     """Arrow strings as a numpy object array (None for null); repeated values share one Python string."""
     values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     if len(values) == 0:
         return np.empty(0, dtype=object)
+    if unique:
+        return values.to_numpy(zero_copy_only=False).astype(object, copy=False)
     encoded = pc.dictionary_encode(values)
     if len(encoded.dictionary) > FEW_DISTINCT * len(values):
         return values.to_numpy(zero_copy_only=False).astype(object, copy=False)
@@ -97,24 +172,38 @@ class ParamColumn:
         self.numeric, self.integers = False, False
         values = string_column(values).combine_chunks()
         missing = pc.fill_null(pc.is_in(values, value_set=pa.array(MISSING)), True)
-        given = values.filter(pc.invert(missing))
-        numbers = _finite_numbers(given)
+        given = values.filter(pc.invert(missing)) if pc.any(missing).as_py() else values
+        numbers, self.integers = _finite_numbers(given)
         if numbers is None:
             self.values = text_column(values, rows, length)
             return
         self.numeric = True
-        self.integers = bool(pc.all(pc.match_substring_regex(given, _INTEGER)).as_py() is not False)
         out = np.full(length, np.nan)
         out[rows[~missing.to_numpy(zero_copy_only=False)]] = numbers
         self.values = out
 
 
-def _finite_numbers(given: pa.Array) -> np.ndarray | None:
-    """The values as floats, or None when one is not a finite number (or all are booleans, or none is given)."""
+def _finite_numbers(given: pa.Array) -> tuple[np.ndarray | None, bool]:
+    """(the values as floats, whether all were integer literals); None when one is not a finite number (or all
+    are booleans, or none is given)."""
     if len(given) == 0 or pc.all(pc.is_in(given, value_set=pa.array(BOOL_STRINGS))).as_py():
-        return None
+        return None, False
+    for text in (given, None):
+        text = given if text is not None else pc.utf8_trim_whitespace(given)  # spaces: the slower second try
+        try:
+            numbers = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+        if not np.isfinite(numbers).all():
+            return None, False
+        return numbers, bool((numbers == np.floor(numbers)).all()) and _integer_literals(text)
+    return None, False
+
+
+def _integer_literals(text: pa.Array) -> bool:
+    """Whether whole numbers were written as integers ("32", not "32.0" or "3e1")."""
     try:
-        numbers = pc.cast(pc.utf8_trim_whitespace(given), pa.float64()).to_numpy(zero_copy_only=False)
+        pc.cast(text, pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    return numbers if np.isfinite(numbers).all() else None
+        return False
+    return True
