@@ -88,12 +88,7 @@ def build_big_store(path: Path, n_runs: int, seed: int = 0, chunk: int = 100_000
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA synchronous = OFF")
     conn.execute("PRAGMA journal_mode = MEMORY")
-    run_sql = (
-        "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, start_time, "
-        "end_time, source_version, lifecycle_stage, artifact_uri, experiment_id, deleted_time) "
-        "VALUES (?, ?, 'UNKNOWN', '', '', 'bench', 'FINISHED', ?, ?, '', 'active', ?, ?, NULL)"
-    )
-    conn.execute(run_sql, (parent, "big", T0 - 1000, T0 + n_runs * 1000, f"{art}/{parent}/artifacts", int(exp)))
+    conn.execute(RUN_SQL, (parent, "big", T0 - 1000, T0 + n_runs * 1000, f"{art}/{parent}/artifacts", int(exp)))
     parent_tags = {
         "mlflow.runName": "big",
         "trellis.type": "search",
@@ -108,23 +103,32 @@ def build_big_store(path: Path, n_runs: int, seed: int = 0, chunk: int = 100_000
     conn.executemany(
         "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?)", [(parent, k, v) for k, v in parent_tags.items()]
     )
-    cols = draw_runs(n_runs, seed)
+    append_runs(conn, exp, parent, 0, n_runs, seed, chunk)
+    conn.close()
+    return uri, exp, parent
+
+
+RUN_SQL = (
+    "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status, start_time, "
+    "end_time, source_version, lifecycle_stage, artifact_uri, experiment_id, deleted_time) "
+    "VALUES (?, ?, 'UNKNOWN', '', '', 'bench', 'FINISHED', ?, ?, '', 'active', ?, ?, NULL)"
+)
+
+
+def append_runs(
+    conn: sqlite3.Connection, exp: str, parent: str, first: int, n_runs: int, seed: int = 0, chunk: int = 100_000
+) -> None:
+    """Trials ``first`` .. ``first + n_runs - 1`` of the search ``parent``, each committed chunk by chunk."""
+    art = conn.execute("SELECT artifact_location FROM experiments WHERE experiment_id = ?", (int(exp),)).fetchone()[0]
+    cols = draw_runs(n_runs, seed + first)
     for lo in range(0, n_runs, chunk):
         hi = min(n_runs, lo + chunk)
-        ids = [uuid.UUID(int=int(v)).hex for v in np.random.default_rng((seed, lo)).integers(0, 2**63, hi - lo)]
-        starts = T0 + np.arange(lo, hi) * 1000
-        names = [f"trial-{i}" for i in range(lo, hi)]
-        conn.executemany(
-            run_sql,
-            zip(
-                ids,
-                names,
-                starts.tolist(),
-                (starts + 900).tolist(),
-                (f"{art}/{r}/artifacts" for r in ids),
-                [int(exp)] * len(ids),
-            ),
-        )
+        number = np.arange(first + lo, first + hi)
+        ids = [uuid.UUID(int=int(v)).hex for v in np.random.default_rng((seed, first + lo)).integers(0, 2**63, hi - lo)]
+        starts = T0 + number * 1000
+        names = [f"trial-{i}" for i in number]
+        run_rows = zip(ids, names, starts.tolist(), (starts + 900).tolist(), (f"{art}/{r}/artifacts" for r in ids))
+        conn.executemany(RUN_SQL, (row + (int(exp),) for row in run_rows))
         # Rows of one run side by side, as MLflow's log_batch and Trellis' writer leave them.
         texts = [_text(cols[key][lo:hi]) for key in PARAMS]
         conn.executemany(
@@ -143,15 +147,13 @@ def build_big_store(path: Path, n_runs: int, seed: int = 0, chunk: int = 100_000
             "mlflow.parentRunId": [parent] * len(ids),
             "trellis.type": ["trial"] * len(ids),
             "trellis.search_id": [parent] * len(ids),
-            "trellis.trial": [str(i) for i in range(lo, hi)],
+            "trellis.trial": [str(i) for i in number],
         }
         conn.executemany(
             "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?)",
             ((rid, key, column[i]) for i, rid in enumerate(ids) for key, column in tags.items()),
         )
         conn.commit()
-    conn.close()
-    return uri, exp, parent
 
 
 def main() -> None:

@@ -35,6 +35,7 @@ from trellis.tracking.table_merge import merge_tables
 from trellis.tracking.uris import is_database_uri
 
 MAX_DELTA = 5000
+SHARE_AT_ONCE_UP_TO = 100_000  # runs: a larger table is shared from a background thread
 log = logging.getLogger(__name__)
 
 
@@ -80,6 +81,8 @@ class RunCache:
         self._memory: Memo[_Entry] = Memo(memory_entries)
         self._lock = threading.Lock()
         self.stats = {"hits": 0, "delta_reads": 0, "full_reads": 0}
+        self._sharing_lock = threading.Lock()
+        self._to_share: dict[str, _Entry | None] = {}
 
     def held(self, ids: Sequence[str]) -> int | None:
         """Which in-memory entry this process holds for these experiments (an identity: it changes whenever
@@ -108,10 +111,42 @@ class RunCache:
             with reader.gc_paused():
                 entry = self._refresh(ids, entry, fp)
             self._remember(key, entry)
-            blob = encode_entry(entry)
-            if blob is not None:
-                self.store.set(key, blob)
+            self._share(key, entry)
             return entry.table
+
+    def _share(self, key: str, entry: _Entry) -> None:
+        """Hand the entry to the other workers through the shared store: at once for a small table, from a
+        background thread for a large one (encoding a million runs takes seconds a live refresh must not
+        wait for; the newest entry wins). Nothing to share with a store of this process only."""
+        if isinstance(self.store, MemoryBackend):
+            return
+        if len(entry.table.runs) <= SHARE_AT_ONCE_UP_TO:
+            self._write_shared(key, entry)
+            return
+        with self._sharing_lock:
+            running = key in self._to_share
+            self._to_share[key] = entry
+        if not running:
+            threading.Thread(target=self._share_pending, args=(key,), daemon=True, name="trellis-cache-share").start()
+
+    def _share_pending(self, key: str) -> None:
+        while True:
+            with self._sharing_lock:
+                entry = self._to_share.get(key)
+                if entry is None:
+                    self._to_share.pop(key, None)
+                    return
+                self._to_share[key] = None  # taken; a newer one may be put while this one is written
+            self._write_shared(key, entry)
+            with self._sharing_lock:
+                if self._to_share.get(key) is None:
+                    self._to_share.pop(key, None)
+                    return
+
+    def _write_shared(self, key: str, entry: _Entry) -> None:
+        blob = encode_entry(entry)
+        if blob is not None:
+            self.store.set(key, blob)
 
     def _remember(self, key: str, entry: _Entry) -> None:
         self._memory.put(key, entry)
