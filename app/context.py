@@ -181,7 +181,8 @@ class AppContext:
             found = memo.get((shown, state)) if memo is not None else None
         if found is not None:
             return found
-        table = self.cache.table(experiment_ids or [])
+        known = state[1:-1] if state is not None and len(state) > 2 else None  # the fingerprint just asked
+        table = self.cache.table(experiment_ids or [], known) if known else self.cache.table(experiment_ids or [])
         runs = table.runs
         labels = search_labels(runs)
         trials = table.trials

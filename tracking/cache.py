@@ -94,12 +94,14 @@ class RunCache:
         digest = hashlib.sha1(f"{self.uri}|{','.join(sorted(ids))}".encode()).hexdigest()[:20]
         return f"trellis:runs:{digest}"
 
-    def table(self, experiment_ids: Sequence[str]) -> RunTable:
+    def table(self, experiment_ids: Sequence[str], known_fingerprint: tuple | None = None) -> RunTable:
+        """``known_fingerprint``: the store's fingerprint of these experiments when the caller has just asked
+        for it (a million runs' fingerprint is a scan of the runs table)."""
         ids = sorted(str(e) for e in experiment_ids)
         if not ids:
             return reader.read_runs(self.uri, [])
         key = self._key(ids)
-        fp = fingerprint(self.uri, ids)
+        fp = tuple(known_fingerprint) if known_fingerprint else fingerprint(self.uri, ids)
         with self._lock:
             entry = self._memory.get(key)
             if entry is None:
@@ -161,7 +163,7 @@ class RunCache:
             return self._full(ids, fp)
         if len(delta) > MAX_DELTA:
             return self._full(ids, fp)
-        raw = reader.read_raw_sql(self.uri, ids, run_ids=delta if delta else ["-"])
+        raw = reader.read_raw_sql(self.uri, ids, run_ids=delta if delta else ["-"], n_deleted=fp[1] - fp[0])
         merged = merge_tables(old.table, reader.shape(raw, raw[4]), set(delta), raw[4])
         if merged is None:  # the fresh runs changed a parameter's kind: read all
             return self._full(ids, fp)
