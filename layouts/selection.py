@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable
 
 import numpy as np
+import pandas as pd
 
 from trellis.layouts.style import typed
 
@@ -60,7 +61,9 @@ def selection_revision(selected: Iterable[str] | None) -> str:
 
 def selected_mask(run_ids: list[str], selected: Iterable[str] | None) -> np.ndarray:
     chosen = set(selected or [])
-    return np.array([r in chosen for r in run_ids], dtype=bool)
+    if not chosen:
+        return np.zeros(len(run_ids), dtype=bool)
+    return pd.Index(np.asarray(run_ids, dtype=object), dtype=object).isin(chosen)
 
 
 def highlight_line(color: np.ndarray, mask: np.ndarray, reverse: bool) -> dict:

@@ -164,18 +164,63 @@ def parcoords_plot(
             ranges = constraints[i]
             dim["constraintrange"] = list(ranges[0]) if len(ranges) == 1 else [list(r) for r in ranges]
         dimensions.append(dim)
+    lines = drawn_lines(info, selected)
+    if lines is not None:
+        for dim, d in zip(dimensions, info.dims):
+            dim["values"] = typed(d.values[lines])
     mask = selected_mask(info.run_ids, selected)
+    color = info.color
+    if lines is not None:
+        mask, color = mask[lines], color[lines]
     trace = {
         "type": "parcoords",
         "dimensions": dimensions,
         "line": {
-            **highlight_line(info.color, mask, info.reverse_scale),
+            **highlight_line(color, mask, info.reverse_scale),
             "showscale": True,
             "colorbar": {"title": {"text": info.color_label + (" (selected runs)" if mask.any() else "")}},
         },
         "unselected": {"line": {"color": "#DDDDDD", "opacity": 0.3}},
     }
-    return figure([trace], margin={"l": 70, "r": 70, "t": 60, "b": 30}, height=460)
+    layout = {"margin": {"l": 70, "r": 70, "t": 60, "b": 30}, "height": 460}
+    if lines is not None:
+        n = len(info.run_ids)
+        layout["title"] = {
+            "text": f"{len(lines)} of {n} runs drawn: the {KEEP_BEST_LINES} best on {info.color_label}, the selection "
+            f"and an even sample over it; a brush selects among all {n}",
+            "font": {"size": 12},
+        }
+        layout["margin"]["t"] = 90
+    return figure([trace], **layout)
+
+
+MAX_LINES = 5000  # lines a parallel-coordinates plot draws at most (plotly stays fluid to about 10-20k)
+KEEP_BEST_LINES = 500
+
+
+def drawn_lines(info: ParcoordsInfo, selected: list[str] | None = None) -> np.ndarray | None:
+    """Which runs a parallel-coordinates plot of many runs draws (None: all): the best, the selection, and
+    an even sample over the colour metric's ranks, so the drawn lines spread over the runs as they are."""
+    n = len(info.run_ids)
+    if n <= MAX_LINES:
+        return None
+    order = np.argsort(info.color, kind="stable")
+    best = order[-KEEP_BEST_LINES:] if info.reverse_scale else order[:KEEP_BEST_LINES]
+    chosen = np.flatnonzero(selected_mask(info.run_ids, selected))[:MAX_LINES]
+    room = max(MAX_LINES - len(best) - len(chosen), 0)
+    sample = order[np.linspace(0, n - 1, room).astype(int)] if room else np.empty(0, dtype=int)
+    return np.unique(np.concatenate([best, chosen, sample]))
+
+
+def brushed_selection(
+    info: ParcoordsInfo, constraints: dict[int, list[list[float]]], limit: int
+) -> tuple[list[str], int]:
+    """(the runs inside the brushes, best first, at most ``limit``; how many are inside): a brush acts on every
+    run, drawn or not, and the selection it makes stays small enough to pass around."""
+    inside = set(runs_within(info, constraints))
+    rows = np.flatnonzero(pd.Index(info.run_ids, dtype=object).isin(inside))
+    rows = rows[np.argsort(-info.color[rows] if info.reverse_scale else info.color[rows], kind="stable")]
+    return [info.run_ids[i] for i in rows[:limit]], len(rows)
 
 
 def runs_within(info: ParcoordsInfo, constraints: dict[int, list[list[float]]]) -> list[str]:

@@ -72,7 +72,7 @@ def test_a_box_on_the_density_selects_every_run_inside_it_best_first(trials):
 def test_best_so_far_keeps_each_improvement_and_bins_the_rest(trials):
     info = best_so_far_info(trials, "loss", "min", {})
     assert info.density is not None and info.density.n == trials["metrics.loss"].notna().sum()
-    for search_id, (order, values, best) in info.series.items():
+    for search_id, (_order, values, best) in info.series.items():
         group = trials[trials["search_id"] == search_id]["metrics.loss"].to_numpy()
         finite = group[np.isfinite(group)]
         running = np.minimum.accumulate(finite)
@@ -95,3 +95,43 @@ def test_few_runs_are_still_drawn_one_by_one(trials):
     info = tradeoff_info(small, "cost", "loss", "min", "min", {})
     assert info.density is None and len(info.run_ids) == small["metrics.loss"].notna().sum()
     assert distribution_info(small, "loss", {}).counts is None
+
+
+def _parcoords(n: int):
+    from trellis.layouts.space import Dimension, ParcoordsInfo
+
+    rng = np.random.default_rng(5)
+    x, acc = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
+    dims = [Dimension("x", x, (0.0, 1.0), None, None, None), Dimension("acc", acc, (0.0, 1.0), None, None, None)]
+    return ParcoordsInfo(dims, acc, "acc", True, [f"r{i}" for i in range(n)], {})
+
+
+def test_parallel_coordinates_draw_the_best_the_selection_and_an_even_sample():
+    from trellis.layouts.space import KEEP_BEST_LINES, MAX_LINES, drawn_lines, parcoords_plot
+
+    info = _parcoords(60_000)
+    chosen = ["r7", "r59999", "r123"]
+    lines = drawn_lines(info, chosen)
+    assert len(lines) <= MAX_LINES + len(chosen)
+    best = np.argsort(info.color)[-KEEP_BEST_LINES:]
+    assert set(best) <= set(lines) and {7, 59999, 123} <= set(lines)
+    # the sample spreads over the metric's ranks: every decile of the runs is drawn about as often
+    deciles = np.searchsorted(np.quantile(info.color, np.linspace(0, 1, 11)[1:-1]), info.color[lines])
+    counts = np.bincount(deciles, minlength=10)
+    assert counts[:9].min() >= 0.8 * (MAX_LINES - KEEP_BEST_LINES) / 10
+    figure = parcoords_plot(info, chosen)
+    drawn = figure["data"][0]["dimensions"][0]["values"]
+    assert len(np.frombuffer(__import__("base64").b64decode(drawn["bdata"]), "<f8")) == len(lines)
+    assert "of 60000 runs drawn" in figure["layout"]["title"]["text"]
+    assert drawn_lines(_parcoords(MAX_LINES), None) is None  # few enough: every run
+
+
+def test_a_brush_selects_from_every_run_best_first():
+    from trellis.layouts.space import brushed_selection
+
+    info = _parcoords(60_000)
+    ids, inside = brushed_selection(info, {0: [[0.2, 0.3]]}, limit=1000)
+    x, acc = info.dims[0].values, info.color
+    truth = np.flatnonzero((x >= 0.2) & (x <= 0.3))
+    assert inside == len(truth) and len(ids) == 1000
+    assert ids == [f"r{i}" for i in truth[np.argsort(-acc[truth], kind="stable")][:1000]]

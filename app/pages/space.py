@@ -421,6 +421,9 @@ def _register_parcoords(app: Dash, context: AppContext, reports: SteadyReports) 
         return sp.parcoords_plot(info, selected, sp.screen_constraints(info, brushes))
 
 
+MAX_SELECTION = 5000  # runs a brush selects at most: the best inside it (the selection is shared by every page)
+
+
 def _register_brushed(app: Dash, context: AppContext, reports: SteadyReports) -> None:
     @app.callback(
         Output("selected-runs", "data", allow_duplicate=True),
@@ -448,8 +451,10 @@ def _register_brushed(app: Dash, context: AppContext, reports: SteadyReports) ->
         brushes, on_screen = sp.apply_brush(info, event, brushes or {})
         if not on_screen:
             return no_update, "Brush any axis to select runs (shared with the other pages).", brushes
-        ids = sp.runs_within(info, on_screen)
-        note = f"{len(ids)} of {len(info.run_ids)} runs inside the brushed ranges (now the selection)."
+        ids, inside = sp.brushed_selection(info, on_screen, MAX_SELECTION)
+        note = f"{inside} of {len(info.run_ids)} runs inside the brushed ranges (now the selection)."
+        if inside > len(ids):
+            note = note[:-2] + f"; the selection holds the best {len(ids)} of them)."
         return ids, note, brushes
 
 
