@@ -255,18 +255,15 @@ def pareto_mask(x: np.ndarray, y: np.ndarray, x_dir: str, y_dir: str) -> np.ndar
     sx = np.asarray(x, float) * (1 if x_dir == "max" else -1)
     sy = np.asarray(y, float) * (1 if y_dir == "max" else -1)
     mask = np.zeros(len(sx), dtype=bool)
-    order = np.lexsort((-sy, -sx))
-    best_y, i = -np.inf, 0
-    while i < len(order):
-        j = i
-        while j < len(order) and sx[order[j]] == sx[order[i]]:
-            j += 1
-        group = order[i:j]
-        top = sy[group].max()
-        if top > best_y:
-            mask[group[sy[group] == top]] = True
-            best_y = top
-        i = j
+    if not len(sx):
+        return mask
+    order = np.lexsort((-sy, -sx))  # best x first, best y first within a group of equal x
+    gx, gy = sx[order], sy[order]
+    starts = np.flatnonzero(np.r_[True, gx[1:] != gx[:-1]])  # where each group of equal x begins
+    top = np.maximum.reduceat(gy, starts)  # each group's best y
+    before = np.r_[-np.inf, np.maximum.accumulate(top)[:-1]]  # the best y at any strictly better x
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(gx)]))
+    mask[order] = (gy == top[group]) & (top[group] > before[group])
     return mask
 
 

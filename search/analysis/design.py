@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from trellis.search import space
 from trellis.search.analysis.plain import array_from_plain, array_to_plain, value_to_plain
@@ -121,14 +123,18 @@ def prepare(
     keep = np.isfinite(y_all)
     if (~keep).sum():
         notes[f"runs without a finite {metric}"] = int((~keep).sum())
-    runs = trials[keep]
+    wanted = [f"params.{name}" for name in params or table.params if f"params.{name}" in trials]
+    runs = trials[["run_id", col, *wanted]]  # only what the design reads: a million runs' frame is wide
+    runs = runs[keep] if not keep.all() else runs
     if best_quantile is not None and 0 < best_quantile < 1 and len(runs):
         values = runs[col].to_numpy(dtype=float)
         cut = np.quantile(values, 1 - best_quantile if direction == "max" else best_quantile)
         best = values >= cut if direction == "max" else values <= cut
         notes["runs outside the best quantile"] = int((~best).sum())
         runs = runs[best]
-    runs = runs.sort_values("run_id", kind="stable")  # the same runs give the same forest, in any row order
+    # The same runs give the same forest, in any row order (Arrow sorts a million ids without Python objects).
+    order = pc.sort_indices(pa.array(runs["run_id"].to_numpy(dtype=object), pa.string())).to_numpy()
+    runs = runs.iloc[order]
     unknown = [name for name in params or [] if name not in table.params]
     if unknown:
         raise ValueError(f"no parameter {unknown[0]!r} in these runs (have: {', '.join(table.params) or 'none'})")
@@ -164,9 +170,10 @@ def _few_values(values: np.ndarray, whole: bool, spec: dict | None) -> list[floa
     if spec and spec.get("type") == "categorical":
         distinct = sorted({float(c) for c in spec.get("choices") or [] if _is_number(c)} | set(values.tolist()))
     else:
-        distinct = sorted(set(values.tolist()))
+        distinct = pd.unique(values)  # hashed: a million runs' values are not made Python floats
         if len(distinct) > FEW_VALUES or len(values) < RUNS_PER_VALUE * len(distinct):
             return None
+        distinct = sorted(distinct.tolist())
     return [int(v) if whole else float(v) for v in distinct]
 
 
