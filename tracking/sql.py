@@ -42,3 +42,13 @@ def check_answers(uri: str) -> None:
 
     with engine(uri).connect() as conn:
         conn.execute(text("SELECT count(*) FROM experiments")).one()
+
+
+def experiment_ids_by_name(uri: str) -> dict[str, str]:
+    """The active experiments' ids by name, read with one query (MLflow's client takes a second or two to set
+    up its store first)."""
+    from sqlalchemy import text
+
+    with engine(uri).connect() as conn:
+        rows = conn.execute(text("SELECT name, experiment_id FROM experiments WHERE lifecycle_stage = 'active'"))
+        return {str(name): str(eid) for name, eid in rows}

@@ -18,15 +18,21 @@ def _load(args: argparse.Namespace):
     from trellis.search.analysis.objective import metric_direction
     from trellis.tracking.histories import read_histories
     from trellis.tracking.reader import read_runs
+    from trellis.tracking.sql import experiment_ids_by_name
+    from trellis.tracking.uris import is_database_uri
 
     if not store_ok(args.tracking_uri, must_exist=True):
         raise SystemExit(2)
-    client = MlflowClient(tracking_uri=args.tracking_uri)
-    exp = client.get_experiment_by_name(args.experiment)
-    if exp is None:
-        names = ", ".join(e.name for e in client.search_experiments())
+    if is_database_uri(args.tracking_uri):
+        experiments = experiment_ids_by_name(args.tracking_uri)
+    else:
+        experiments = {
+            e.name: e.experiment_id for e in MlflowClient(tracking_uri=args.tracking_uri).search_experiments()
+        }
+    if args.experiment not in experiments:
+        names = ", ".join(experiments)
         raise SystemExit(f"error: no experiment {args.experiment!r} at {args.tracking_uri} (have: {names})")
-    table = read_runs(args.tracking_uri, [exp.experiment_id])
+    table = read_runs(args.tracking_uri, [experiments[args.experiment]])
     trials = table.trials
     if args.search:
         wanted = [s for s in args.search.split(",") if s]
