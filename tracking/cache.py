@@ -64,8 +64,8 @@ def fingerprint(uri: str, experiment_ids: Sequence[str]) -> tuple:
         ).one()
         live = conn.execute(
             text(
-                "SELECT max(m.timestamp), count(*) FROM latest_metrics m JOIN runs r ON r.run_uuid = m.run_uuid "
-                f"WHERE {scope} AND r.status = 'RUNNING'"
+                "SELECT max(m.timestamp), count(*) FROM latest_metrics m WHERE m.run_uuid IN "
+                f"(SELECT r.run_uuid FROM runs r WHERE {scope} AND r.status = 'RUNNING')"  # the few running runs first
             ),
             binds,
         ).one()

@@ -77,7 +77,7 @@ def _combined(old: pd.DataFrame, fresh: pd.DataFrame, replaced: set[str], column
     merged = {}
     for c in columns:
         a, b = _array(old, c, dtypes[c]), _array(fresh, c, dtypes[c])
-        if len(hit):
+        if len(hit) and not _equal(a[hit], b[source]):  # most columns of a run read again did not change
             a = a.copy()
             a[hit] = b[source]
         if keep is not None:
@@ -86,6 +86,13 @@ def _combined(old: pd.DataFrame, fresh: pd.DataFrame, replaced: set[str], column
         merged[c] = pd.Series(values, dtype=object if str(values.dtype) == "object" else values.dtype, copy=False)
     frame = pd.DataFrame(merged, copy=False)
     return frame, len(frame) - len(added)
+
+
+def _equal(before, after) -> bool:
+    try:
+        return pd.Series(before, copy=False).reset_index(drop=True).equals(pd.Series(after, copy=False))
+    except (TypeError, ValueError):
+        return False
 
 
 def _array(frame: pd.DataFrame, column: str, dtype):
