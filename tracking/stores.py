@@ -13,9 +13,11 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from mlflow import MlflowClient
+if TYPE_CHECKING:  # MLflow takes seconds to import: a read of a database store needs none of it
+    from mlflow import MlflowClient
 
 
 class Store:
@@ -28,6 +30,8 @@ class Store:
 
     def check_answers(self, client: MlflowClient | None = None) -> None:
         """Raise unless the store answers a read of its experiments now."""
+        from mlflow import MlflowClient
+
         (client or MlflowClient(tracking_uri=self.uri)).search_experiments(max_results=1)
 
     def fail_fast(self) -> None:
