@@ -107,6 +107,7 @@ def main() -> None:
             except OSError:
                 time.sleep(0.5)
         driver = make_driver()
+        driver.set_script_timeout(300)
         driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": HOOK})
         print(f"{'page':<14} {'figures':>7} {'slowest draw':>13} {'all drawn':>10}  worker RSS / peak")
         for page in args.pages:
@@ -115,6 +116,15 @@ def main() -> None:
             slowest = max((d["end"] - d["start"] for d in draws), default=0.0) / 1000
             done = max((d["end"] for d in draws), default=0.0) / 1000
             rss, peak = rss_of_workers(server.pid)
+            sizes = driver.execute_script(
+                "return performance.getEntriesByType('resource')"
+                ".filter(e => e.name.includes('_dash-update-component') || e.name.includes('_dash-layout'))"
+                ".map(e => [e.name.split('/').pop(), e.encodedBodySize, e.decodedBodySize, e.duration])"
+            )
+            biggest = sorted(sizes, key=lambda e: -e[2])[:3]
+            print(f"    sent by the server: {sum(e[1] for e in sizes) / 1e6:.2f} MB on the wire, "
+                  f"{sum(e[2] for e in sizes) / 1e6:.2f} MB decoded; largest answers (MB, s): "
+                  f"{[(round(e[2] / 1e6, 2), round(e[3] / 1000, 1)) for e in biggest]}")  # fmt: skip
             flag = "" if slowest <= args.target else f"  (over {args.target:g} s)"
             print(f"{page:<14} {len(draws):>7} {slowest:>11.2f} s {done:>8.1f} s  {rss:.2f} / {peak:.2f} GB{flag}")
             slow = sorted(draws, key=lambda d: d["start"] - d["end"])[:3]

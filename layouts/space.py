@@ -194,7 +194,7 @@ def parcoords_plot(
     return figure([trace], **layout)
 
 
-MAX_LINES = 5000  # lines a parallel-coordinates plot draws at most (plotly stays fluid to about 10-20k)
+MAX_LINES = 2000  # lines a parallel-coordinates plot draws at most (plotly stays fluid to about 10-20k)
 KEEP_BEST_LINES = 500
 
 

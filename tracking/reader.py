@@ -99,8 +99,13 @@ class RunTable:
 
     @property
     def trials(self) -> pd.DataFrame:
-        """Runs that are evaluations (not search parents)."""
-        return self.runs[self.runs["kind"] != "search"]
+        """Runs that are evaluations (not search parents). When they stand side by side (a search's parent
+        starts before its trials), a slice that shares the table's memory: a million runs are not copied."""
+        evaluation = (self.runs["kind"] != "search").to_numpy()
+        rows = np.flatnonzero(evaluation)
+        if len(rows) and rows[-1] - rows[0] + 1 == len(rows):
+            return self.runs.iloc[rows[0] : rows[-1] + 1]
+        return self.runs[evaluation]
 
 
 # -- the two raw paths --------------------------------------------------------------------------
