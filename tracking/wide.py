@@ -37,14 +37,15 @@ def give_back_memory() -> None:
 
 
 def _libc():
+    """glibc, for ``malloc_trim`` (elsewhere None: nothing to trim). Loaded by name: ``find_library`` would
+    run ``ldconfig`` in a subprocess at import."""
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None  # glibc only
+        libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return None
+    return libc if hasattr(libc, "malloc_trim") else None
 
 
 _LIBC = _libc()
