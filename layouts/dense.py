@@ -102,13 +102,3 @@ def in_box(x: np.ndarray, y: np.ndarray, box) -> np.ndarray:
     (x0, x1), (y0, y1) = box
     xv, yv = np.asarray(x, float), np.asarray(y, float)
     return (xv >= x0) & (xv <= x1) & (yv >= y0) & (yv <= y1)
-
-
-def running_best_steps(order: np.ndarray, best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A running best drawn as steps keeps only where it changes, and its last point."""
-    if len(best) == 0:
-        return order, best
-    change = np.ones(len(best), dtype=bool)
-    change[1:] = best[1:] != best[:-1]
-    change[-1] = True
-    return order[change], best[change]

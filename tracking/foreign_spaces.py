@@ -51,12 +51,19 @@ def declared_spaces(wide_tags: dict[str, np.ndarray]) -> dict[str, dict]:
             if spec is None:
                 continue
             have = spaces.setdefault(name, spec)
-            if have is not spec and have["type"] == spec["type"] == "categorical":
-                have["choices"] = list(dict.fromkeys([*have["choices"], *spec["choices"]]))
-            elif have is not spec and have["type"] == spec["type"]:
-                have["low"], have["high"] = min(have["low"], spec["low"]), max(have["high"], spec["high"])
-                have["log"] = have["log"] or spec["log"]
+            if have is not spec:
+                widen(have, spec)
     return spaces
+
+
+def widen(have: dict, spec: dict) -> None:
+    """Make the distribution ``have`` cover ``spec`` too, when both are of one type: all choices, the widest
+    bounds, log if either is."""
+    if have["type"] == spec["type"] == "categorical":
+        have["choices"] = list(dict.fromkeys([*have["choices"], *spec["choices"]]))
+    elif have["type"] == spec["type"]:
+        have["low"], have["high"] = min(have["low"], spec["low"]), max(have["high"], spec["high"])
+        have["log"] = have["log"] or spec["log"]
 
 
 # -- the scale of a parameter no tool recorded a space for: read from the samples themselves -------------

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from trellis.tracking import reader
+from trellis.tracking.foreign_spaces import widen
 from trellis.tracking.reader import RunTable
 
 
@@ -160,12 +161,8 @@ def _regroup(runs: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
 def _merged_spaces(old: dict[str, dict], fresh: dict[str, dict]) -> dict[str, dict]:
     merged = {name: dict(spec) for name, spec in old.items()}
     for name, spec in fresh.items():
-        have = merged.setdefault(name, dict(spec))
-        if have is spec or have == spec:
-            continue
-        if have["type"] == spec["type"] == "categorical":
-            have["choices"] = list(dict.fromkeys([*have["choices"], *spec["choices"]]))
-        elif have["type"] == spec["type"]:
-            have["low"], have["high"] = min(have["low"], spec["low"]), max(have["high"], spec["high"])
-            have["log"] = have["log"] or spec["log"]
+        if name in merged:
+            widen(merged[name], spec)
+        else:
+            merged[name] = dict(spec)
     return merged
